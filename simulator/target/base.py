@@ -1,0 +1,80 @@
+"""What every target is told (ServerSpec) and what it hands back (a running server).
+
+A target is anything that runs a real OpenSSH sshd for a scenario and captures its syslog with
+pids: the private local sshd (the default) or a container. The driver only needs the address,
+the users' client keys and the captured records, so both targets expose the same shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from simulator.capture.syslog import SyslogReceiver
+
+LOG_LEVELS = ("QUIET", "FATAL", "ERROR", "INFO", "VERBOSE", "DEBUG", "DEBUG1", "DEBUG2", "DEBUG3")
+
+
+@dataclass
+class UserSpec:
+    """A login account that exists only for the run."""
+
+    name: str = "user"
+    uid: int = 1000
+    gid: int | None = None
+    password: str | None = None
+    # Extra public keys (OpenSSH one-line form) for authorized_keys, with optional options prefix.
+    authorized_keys: list[str] = field(default_factory=list)
+    # Generate a client key pair for this user and authorize it (its path is `identity`).
+    generate_key: bool = True
+    key_type: str = "ssh-ed25519"
+    # authorized_keys options written before the generated key, e.g. "no-pty".
+    key_options: str = ""
+    shell: str = "/bin/bash"
+
+    @property
+    def group_id(self) -> int:
+        return self.gid if self.gid is not None else self.uid
+
+
+@dataclass
+class ServerSpec:
+    """How the target sshd is configured for one run."""
+
+    users: list[UserSpec] = field(default_factory=lambda: [UserSpec()])
+    # sshd_config lines placed before the defaults (sshd_config is first-match-wins).
+    overrides: list[str] = field(default_factory=list)
+    log_level: str = "DEBUG1"
+    # Host name written into the classic log lines (the receiver adds it, as rsyslog does).
+    host_name: str = "localhost"
+    listen: tuple[str, ...] = ("127.0.0.1", "::1")
+    port: int | None = None
+    # The reference log shows the privsep user as uid 129 (Ubuntu); the private passwd can match.
+    privsep_uid: int = 129
+    # Pid the listener gets inside its pid namespace (0: whatever comes next).
+    first_pid: int = 0
+    host_key_types: tuple[str, ...] = ("rsa", "ecdsa", "ed25519")
+    rsa_bits: int = 3072
+    # PAM stack file under simulator/data/pam/.
+    pam_profile: str = "debian"
+    # Directories created root-owned (mode 0755) for ChrootDirectory scenarios, under /srv.
+    chroot_dirs: list[str] = field(default_factory=list)
+
+
+class RunningServer(Protocol):
+    """What a started target offers the driver and the commands."""
+
+    host: str
+    port: int
+    log: SyslogReceiver
+    log_path: Path | None
+
+    def identity(self, user: str) -> Path:
+        """Path of the private key that logs in as `user`."""
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Return once no connection is in progress and every line it logged is captured."""
+
+    def stop(self) -> None:
+        """Stop sshd and remove everything the target made."""

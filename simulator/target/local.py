@@ -1,0 +1,428 @@
+"""The local target: a private OpenSSH sshd on loopback, the product's embedded default.
+
+sshd runs as root inside its own mount and pid namespaces (see `nsinit`), where /dev/log is our
+syslog socket and the scenario's users exist. Nothing on the host changes, and no sshd outlives
+the process that started it. Usage::
+
+    with LocalSshd(ServerSpec(log_level="DEBUG1")) as server:
+        ...connect to server.host:server.port with server.identity("user")...
+        server.wait_idle()
+        lines = server.log.lines()
+
+Readiness comes from the pid file, which sshd writes right after listen(); probing with a TCP
+connection would add lines to the log and use a MaxStartups slot (DESIGN.md section 3).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import resources
+from pathlib import Path
+from typing import IO, Any
+
+import asyncssh
+import jinja2
+
+from simulator.capture.syslog import SyslogReceiver
+from simulator.errors import EnvironmentProblem, TargetError
+from simulator.target.accounts import make_home, write_account_files
+from simulator.target.base import ServerSpec
+from simulator.target.procs import children_of, descendants_of
+
+SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd")
+_KEY_ALGS = {"rsa": "ssh-rsa", "ecdsa": "ecdsa-sha2-nistp256", "ed25519": "ssh-ed25519"}
+
+
+def find_sshd() -> str:
+    """Absolute path of sshd (it refuses to re-exec itself when started by a relative path)."""
+    override = os.environ.get("SSHSIM_SSHD")
+    for candidate in ([override] if override else []) + list(SSHD_CANDIDATES):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise EnvironmentProblem(
+        "sshd not found: install the openssh-server package (apt-get install openssh-server xauth)"
+    )
+
+
+def sshd_version(sshd: str) -> str:
+    """'OpenSSH_9.2p1 Debian-2+deb12u3' style string, from `sshd -V` (9.x) or the usage text."""
+    out = subprocess.run([sshd, "-V"], capture_output=True, text=True)
+    text = (out.stderr or out.stdout).strip().splitlines()
+    return text[0].split(",")[0] if text else "unknown"
+
+
+def check_environment() -> str:
+    """Raise a one-line EnvironmentProblem when this machine cannot run the local target."""
+    sshd = find_sshd()
+    if os.geteuid() != 0:
+        raise EnvironmentProblem(
+            "the local sshd target needs root (sshd privilege separation and mount namespaces); "
+            "run as root, or use the Docker target (--target docker)"
+        )
+    if not Path("/proc/self/ns/mnt").exists() or not Path("/proc/self/ns/pid").exists():
+        raise EnvironmentProblem(
+            "the local sshd target needs mount and pid namespaces, which this kernel does not offer; "
+            "use the Docker target (--target docker)"
+        )
+    return sshd
+
+
+def free_port(addresses: tuple[str, ...]) -> int:
+    """A TCP port free on every listen address (we bind and release; sshd binds right after)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((addresses[0] if ":" not in addresses[0] else "127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if all(_port_free(a, port) for a in addresses):
+            return port
+    raise TargetError("no free TCP port found on loopback")
+
+
+def _port_free(address: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.bind((address, port))
+        return True
+    except OSError:
+        return False
+
+
+def usable_listen_addresses(wanted: tuple[str, ...]) -> tuple[str, ...]:
+    """Drop ::1 where the machine has no IPv6 loopback (sshd would fail to bind it)."""
+    usable = tuple(a for a in wanted if _port_free(a, 0))
+    if not usable:
+        raise TargetError(f"none of the listen addresses {', '.join(wanted)} can be bound")
+    return usable
+
+
+def render_config(spec: ServerSpec, **context: Any) -> str:
+    """sshd_config from the data template: overrides first, Match blocks last."""
+    overrides: list[str] = []
+    match_blocks: list[str] = []
+    for line in spec.overrides:
+        target = match_blocks if (match_blocks or line.strip().lower().startswith("match ")) else overrides
+        target.append(line)
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True)
+    template = env.from_string(resources.files("simulator.data").joinpath("sshd/sshd_config.j2").read_text())
+    return template.render(overrides=overrides, match_blocks=match_blocks, log_level=spec.log_level, **context)
+
+
+class LocalSshd:
+    """A private sshd on loopback, started and stopped by this object."""
+
+    def __init__(
+        self,
+        spec: ServerSpec | None = None,
+        *,
+        log_path: Path | str | None = None,
+        echo: IO[str] | None = None,
+        keep_workdir: bool = False,
+    ) -> None:
+        self.spec = spec or ServerSpec()
+        self.log_path = Path(log_path) if log_path else None
+        self._echo = echo
+        self._keep_workdir = keep_workdir
+        self.workdir: Path | None = None
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.log: SyslogReceiver
+        self.version = ""
+        self._proc: subprocess.Popen | None = None
+        self._status_r: int | None = None
+        self._status_buf = b""
+        self._init_pid: int | None = None
+        self._identities: dict[str, Path] = {}
+        self._log_file: IO[str] | None = None
+        self.config_text = ""
+
+    # -- public ---------------------------------------------------------------------------
+    def identity(self, user: str) -> Path:
+        try:
+            return self._identities[user]
+        except KeyError:
+            raise TargetError(f"user {user!r} has no generated client key on this server") from None
+
+    @property
+    def listener_pid(self) -> int | None:
+        """Host pid of the sshd listener (the only child of the namespace's init)."""
+        if self._init_pid is None:
+            return None
+        kids = children_of(self._init_pid)
+        return kids[0] if kids else None
+
+    def start(self, timeout: float = 15.0) -> "LocalSshd":
+        sshd = check_environment()
+        self.version = sshd_version(sshd)
+        try:
+            self._prepare(sshd)
+            self._launch()
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM to the launcher (passed down to sshd); SIGKILL after `timeout`; remove all."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._init_pid is not None:
+            _wait_gone(self._init_pid, timeout)
+        if self._status_r is not None:
+            os.close(self._status_r)
+            self._status_r = None
+        if getattr(self, "log", None) is not None:
+            try:
+                self.log.close()
+            except OSError:
+                pass
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        if self.workdir is not None and not self._keep_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+
+    def wait_idle(self, timeout: float = 10.0, settle: float = 0.05) -> None:
+        """Wait until the listener has no connection processes left, then drain the log."""
+        deadline = time.monotonic() + timeout
+        listener = self.listener_pid
+        quiet_since: float | None = None
+        while listener is not None and time.monotonic() < deadline:
+            if descendants_of(listener):
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= settle:
+                break
+            time.sleep(0.01)
+        self.log.flush()
+
+    def __enter__(self) -> "LocalSshd":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> "LocalSshd":
+        import asyncio
+
+        return await asyncio.to_thread(self.start)
+
+    async def __aexit__(self, *exc: object) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.stop)
+
+    # -- set-up ---------------------------------------------------------------------------
+    def _prepare(self, sshd: str) -> None:
+        spec = self.spec
+        self.workdir = Path(tempfile.mkdtemp(prefix="sshsim-"))
+        os.chmod(self.workdir, 0o711)
+        work = self.workdir
+        listen = usable_listen_addresses(spec.listen)
+        self.host = listen[0] if ":" not in listen[0] else f"[{listen[0]}]"
+        self.port = spec.port or free_port(listen)
+
+        host_keys = []
+        keydir = work / "hostkeys"
+        keydir.mkdir(mode=0o700)
+        for kind in spec.host_key_types:
+            alg = _KEY_ALGS[kind]
+            key = asyncssh.generate_private_key(alg, key_size=spec.rsa_bits) if kind == "rsa" \
+                else asyncssh.generate_private_key(alg)
+            path = keydir / f"ssh_host_{kind}_key"
+            key.write_private_key(str(path))
+            key.write_public_key(str(path) + ".pub")
+            os.chmod(path, 0o600)
+            host_keys.append(str(path))
+
+        clientdir = work / "client"
+        clientdir.mkdir(mode=0o700)
+        home_root = work / "home"
+        home_root.mkdir(mode=0o755)
+        for user in spec.users:
+            authorized = list(user.authorized_keys)
+            if user.generate_key:
+                key = asyncssh.generate_private_key(user.key_type)
+                path = clientdir / f"{user.name}_key"
+                key.write_private_key(str(path))
+                key.write_public_key(str(path) + ".pub")
+                os.chmod(path, 0o600)
+                self._identities[user.name] = path
+                pub = key.export_public_key().decode().strip()
+                authorized.insert(0, f"{user.key_options} {pub}".strip())
+            make_home(user, home_root, authorized)
+        for chroot in spec.chroot_dirs:
+            # Chroot targets must be root-owned all the way: they live under the per-run /srv.
+            (work / "srv" / chroot.strip("/")).mkdir(parents=True, exist_ok=True)
+
+        accounts = write_account_files(spec, work / "etc")
+        pam = work / "pam-sshd"
+        pam.write_text(resources.files("simulator.data").joinpath(f"pam/{spec.pam_profile}").read_text())
+
+        self.config_text = render_config(
+            spec,
+            port=self.port,
+            listen=listen,
+            host_keys=host_keys,
+            pid_file=str(work / "sshd.pid"),
+            max_startups="200:30:400",
+            per_source_penalties=_supports_penalties(self.version),
+        )
+        (work / "sshd_config").write_text(self.config_text)
+
+        self._log_file = open(self.log_path, "w") if self.log_path else None
+        self.log = SyslogReceiver(work / "log.sock", host=spec.host_name, log_file=self._log_file,
+                                  on_record=(lambda r: self._echo_record(r)) if self._echo else None)
+        self.log.start()
+
+        self._spec_file = work / "nsinit.json"
+        self._spec_data = {
+            "sshd": sshd,
+            "config": str(work / "sshd_config"),
+            "log_socket": str(work / "log.sock"),
+            "passwd": str(accounts["passwd"]),
+            "group": str(accounts["group"]),
+            "shadow": str(accounts["shadow"]),
+            "pam_sshd": str(pam),
+            "home": str(home_root),
+            "srv": str(work / "srv") if spec.chroot_dirs else None,
+            "stderr": str(work / "sshd.stderr"),
+            "first_pid": spec.first_pid,
+        }
+
+    def _echo_record(self, record: Any) -> None:
+        assert self._echo is not None
+        self._echo.write(record.classic(self.spec.host_name) + "\n")
+        self._echo.flush()
+
+    def _launch(self) -> None:
+        assert self.workdir is not None
+        status_r, status_w = os.pipe()
+        os.set_blocking(status_r, False)
+        self._status_r = status_r
+        data = dict(self._spec_data, status_fd=status_w)
+        self._spec_file.write_text(json.dumps(data))
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "simulator.target.nsinit", str(self._spec_file)],
+                stdin=subprocess.DEVNULL,
+                pass_fds=(status_w,),
+                # Own session: a terminal's Ctrl-C reaches only us; we stop sshd in order.
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+                env=_child_env(),
+            )
+        finally:
+            os.close(status_w)
+
+    def _status_events(self) -> list[dict[str, Any]]:
+        assert self._status_r is not None
+        try:
+            while chunk := os.read(self._status_r, 65536):
+                self._status_buf += chunk
+        except BlockingIOError:
+            pass
+        events = []
+        while b"\n" in self._status_buf:
+            line, self._status_buf = self._status_buf.split(b"\n", 1)
+            events.append(json.loads(line))
+        return events
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self.workdir is not None and self._proc is not None
+        pid_file = self.workdir / "sshd.pid"
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in self._status_events():
+                if event["event"] == "init":
+                    self._init_pid = int(event["pid"])
+                elif event["event"] == "error":
+                    raise self._failure(event)
+                elif event["event"] == "exited":
+                    raise self._failure({"stage": "start", "message": f"sshd exited with {event['code']}"})
+            if pid_file.exists() and pid_file.stat().st_size > 0:
+                return
+            if self._proc.poll() is not None:
+                for event in self._status_events():
+                    if event["event"] in ("error", "exited"):
+                        raise self._failure(event if event["event"] == "error" else
+                                            {"stage": "start", "message": f"sshd exited with {event['code']}"})
+                raise self._failure({"stage": "start", "message": f"launcher exited with {self._proc.returncode}"})
+            if time.monotonic() > deadline:
+                raise TargetError(f"sshd did not become ready within {timeout:.0f} s")
+            time.sleep(0.002)
+
+    def _failure(self, event: dict[str, Any]) -> TargetError:
+        stage = event.get("stage")
+        message = " ".join(str(event.get("message", "")).split())
+        if stage == "config":
+            return TargetError(f"sshd rejected the configuration: {message}",
+                               file=str(self._spec_data["config"]))
+        if stage == "unshare":
+            return EnvironmentProblem(
+                f"cannot create mount/pid namespaces ({message}); use the Docker target (--target docker)"
+            )
+        extra = ""
+        if stage == "start" and self.workdir is not None:
+            self.log.flush()
+            said = [r.message for r in self.log.records][-3:]
+            err = (self.workdir / "sshd.stderr")
+            if err.exists():
+                said += err.read_text(errors="replace").split("\n")[-3:]
+            said = [s for s in said if s.strip()]
+            if said:
+                extra = ": " + " | ".join(said)
+        return TargetError(f"sshd failed to start ({stage}): {message}{extra}")
+
+
+def _supports_penalties(version: str) -> bool:
+    """PerSourcePenalties exists from OpenSSH 9.8; on by default there, and loopback is not exempt."""
+    import re
+
+    m = re.search(r"OpenSSH_(\d+)\.(\d+)", version)
+    return bool(m) and (int(m.group(1)), int(m.group(2))) >= (9, 8)
+
+
+def _die_with_parent() -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)
+
+
+def _child_env() -> dict[str, str]:
+    """The launcher must import this package even when it is run from a source tree."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def _wait_gone(pid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return
+        if state == "Z":
+            return
+        time.sleep(0.005)
