@@ -52,8 +52,8 @@ class ServerSpec:
     port: int | None = None
     # The reference log shows the privsep user as uid 129 (Ubuntu); the private passwd can match.
     privsep_uid: int = 129
-    # Pid the listener gets inside its pid namespace (0: whatever comes next).
-    first_pid: int = 0
+    # Pid the listener gets inside its pid namespace (None: a realistic random one; 0: the next).
+    first_pid: int | None = None
     host_key_types: tuple[str, ...] = ("rsa", "ecdsa", "ed25519")
     rsa_bits: int = 3072
     # PAM stack file under simulator/data/pam/.

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -159,6 +160,10 @@ class LocalSshd:
             return None
         kids = children_of(self._init_pid)
         return kids[0] if kids else None
+
+    def alive(self) -> bool:
+        """True while the launcher (and so sshd) is running."""
+        return self._proc is not None and self._proc.poll() is None
 
     def start(self, timeout: float = 15.0) -> "LocalSshd":
         sshd = check_environment()
@@ -305,7 +310,7 @@ class LocalSshd:
             "home": str(home_root),
             "srv": str(work / "srv") if spec.chroot_dirs else None,
             "stderr": str(work / "sshd.stderr"),
-            "first_pid": spec.first_pid,
+            "first_pid": spec.first_pid if spec.first_pid is not None else random.randint(1000, 30000),
         }
 
     def _echo_record(self, record: Any) -> None:

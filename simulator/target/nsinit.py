@@ -122,6 +122,11 @@ def make_run() -> None:
     mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=4m")
     os.mkdir("/run/sshd", 0o755)
     os.chmod("/run/sshd", 0o755)
+    # utmp: sshd records logins and logouts of pty sessions there.
+    with open("/run/utmp", "wb"):
+        pass
+    os.chown("/run/utmp", 0, 43)
+    os.chmod("/run/utmp", 0o664)
 
 
 def make_var_log() -> None:

@@ -1,0 +1,1 @@
+"""One module per `sshsim` subcommand; simulator/cli.py lists them."""

@@ -1,0 +1,252 @@
+"""The fidelity layer: every hook into asyncssh internals that impersonating a client needs.
+
+asyncssh's public API sets the banner, algorithm preferences and channel windows. What it cannot
+do, and what each hook here does (DESIGN.md section 4):
+
+1. KEXINIT name-lists exactly as the real client sends them, including names asyncssh does not
+   implement (offered, never negotiated) and with ext-info-c / kex-strict-c present or absent
+   (asyncssh always adds both): `_send_kexinit` builds the packet from the profile's lists.
+2. Strict KEX off when the client does not offer it: asyncssh turns it on whenever the server
+   offers kex-strict-s, which for a client that did not offer kex-strict-c makes sshd report
+   "Corrupted MAC on input". The KEXINIT handler clears it again after asyncssh has looked.
+3. A negotiation check: if the server would pick a name the profile offers but asyncssh cannot
+   do, fail with a clear message instead of a confusing protocol error.
+4. The first local channel number (PuTTY starts at 256): the connection's `_next_recv_chan`.
+5. Channel requests in any order with any want_reply, pipelined or not (`ScriptedChannel`).
+
+The hooks are installed once, on the classes, and act only on connections that carry a
+`WireLists` (set from `SSHClient.connection_made`, before the version exchange), so plain
+asyncssh connections in the same process are untouched. asyncssh is pinned to the exact version
+these were written against; tests/test_fidelity.py covers each hook against a real sshd so an
+upgrade that breaks one fails loudly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import os
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import asyncssh
+from asyncssh import connection as _conn_mod
+from asyncssh.channel import SSHClientChannel
+from asyncssh.misc import KeyExchangeFailed
+from asyncssh.packet import Boolean, Byte, NameList, SSHPacket, String, UInt32
+
+from simulator.errors import EnvironmentProblem
+
+PINNED_ASYNCSSH = "2.24.1"
+MSG_KEXINIT = 20
+
+# Channel request payload builders need these PTY mode bytes: end of modes only, like PuTTY
+# sends a handful; sshd logs nothing about modes at DEBUG1, so the short form is faithful.
+PTY_OP_END = b"\x00"
+
+
+@dataclass(frozen=True)
+class WireLists:
+    """The KEXINIT name-lists to put on the wire, and what asyncssh can actually negotiate."""
+
+    kex: tuple[bytes, ...]
+    host_key: tuple[bytes, ...]
+    encryption: tuple[bytes, ...]
+    mac: tuple[bytes, ...]
+    compression: tuple[bytes, ...]
+    strict_kex: bool
+    ext_info: bool
+    implemented: dict[str, frozenset[bytes]]
+
+    def packet(self) -> bytes:
+        """The KEXINIT payload (without the message byte's framing), RFC 4253 section 7.1."""
+        cookie = os.urandom(16)
+        enc, mac, cmp = NameList(list(self.encryption)), NameList(list(self.mac)), NameList(list(self.compression))
+        return b"".join((Byte(MSG_KEXINIT), cookie, NameList(list(self.kex)), NameList(list(self.host_key)),
+                         enc, enc, mac, mac, cmp, cmp, NameList([]), NameList([]), Boolean(False), UInt32(0)))
+
+
+def implemented_algorithms() -> dict[str, frozenset[bytes]]:
+    """What this asyncssh (with the project's registered extras, e.g. sntrup761) can negotiate."""
+    from asyncssh import compression, encryption, kex, mac, public_key
+
+    try:
+        from simulator import kex as project_kex
+
+        project_kex.register()
+    except ImportError:
+        pass
+    return {
+        "kex": frozenset(kex.get_kex_algs()),
+        "host_key": frozenset(public_key.get_public_key_algs()) | frozenset(public_key.get_certificate_algs()),
+        "encryption": frozenset(encryption.get_encryption_algs()),
+        "mac": frozenset(mac.get_mac_algs()),
+        "compression": frozenset(compression.get_compression_algs()),
+    }
+
+
+def negotiable(names: Sequence[str], implemented: frozenset[bytes]) -> list[str]:
+    """The names asyncssh can do, in the profile's order (passed to asyncssh.connect)."""
+    return [n for n in names if n.encode() in implemented]
+
+
+# -- hooks on asyncssh's classes ----------------------------------------------------------------
+_installed = False
+
+
+def check_asyncssh() -> None:
+    """Refuse to run the hooks on an asyncssh they were not written for."""
+    needed = [
+        (_conn_mod.SSHConnection, "_send_kexinit"),
+        (_conn_mod.SSHConnection, "_process_kexinit"),
+        (_conn_mod.SSHConnection, "_packet_handlers"),
+        (SSHClientChannel, "_open"),
+        (SSHClientChannel, "_send_request"),
+    ]
+    missing = [f"{cls.__name__}.{name}" for cls, name in needed if not hasattr(cls, name)]
+    if missing or asyncssh.__version__ != PINNED_ASYNCSSH:
+        raise EnvironmentProblem(
+            f"asyncssh {asyncssh.__version__} is installed but the fidelity hooks need {PINNED_ASYNCSSH}"
+            + (f" (missing: {', '.join(missing)})" if missing else "")
+            + f"; pip install asyncssh=={PINNED_ASYNCSSH}"
+        )
+
+
+def install_hooks() -> None:
+    """Patch asyncssh's connection class once; the patches act only on profiled connections."""
+    global _installed
+    if _installed:
+        return
+    check_asyncssh()
+    cls = _conn_mod.SSHConnection
+    original_send = cls._send_kexinit
+    original_process = cls._packet_handlers[MSG_KEXINIT]
+
+    def _send_kexinit(self: Any) -> None:
+        wire: WireLists | None = getattr(self, "_sshsim_wire", None)
+        if wire is None or not self.is_client():
+            return original_send(self)
+        # What asyncssh's own _send_kexinit does besides building the packet.
+        self._kex_complete = False
+        self._rekey_bytes_sent = 0
+        if self._rekey_seconds:
+            import time
+
+            self._rekey_time = time.monotonic() + self._rekey_seconds
+        packet = wire.packet()
+        self._client_kexinit = packet
+        self.send_packet(MSG_KEXINIT, packet[1:])
+
+    async def _process_kexinit(self: Any, pkttype: int, pktid: int, packet: SSHPacket) -> None:
+        wire: WireLists | None = getattr(self, "_sshsim_wire", None)
+        if wire is not None and self.is_client():
+            _check_negotiation(wire, SSHPacket(packet.get_remaining_payload()))
+        result = original_process(self, pkttype, pktid, packet)
+        if asyncio.iscoroutine(result):
+            await result
+        if wire is not None and self.is_client():
+            if not wire.strict_kex:
+                self._strict_kex = False
+            # A client that did not say ext-info-c in the profile sends no EXT_INFO of its own.
+            if not wire.ext_info:
+                self._can_send_ext_info = False
+
+    cls._send_kexinit = _send_kexinit
+    cls._packet_handlers = dict(cls._packet_handlers)
+    cls._packet_handlers[MSG_KEXINIT] = _process_kexinit
+    _installed = True
+
+
+def _check_negotiation(wire: WireLists, packet: SSHPacket) -> None:
+    """Fail clearly when sshd would choose a name the profile offers but asyncssh cannot do."""
+    packet.get_bytes(16)
+    server = {
+        "kex": packet.get_namelist(),
+        "host_key": packet.get_namelist(),
+        "encryption": packet.get_namelist(),
+    }
+    packet.get_namelist()
+    server["mac"] = packet.get_namelist()
+    packet.get_namelist()
+    server["compression"] = packet.get_namelist()
+    for kind, offered in (("kex", wire.kex), ("host_key", wire.host_key), ("encryption", wire.encryption),
+                          ("mac", wire.mac), ("compression", wire.compression)):
+        if kind == "mac" and not offered:
+            continue
+        choice = next((name for name in offered if name in server[kind]), None)
+        if choice is not None and choice not in wire.implemented[kind]:
+            raise KeyExchangeFailed(
+                f"sshd would negotiate {kind} {choice.decode()} from this profile, which asyncssh "
+                "cannot do; the profile can be reproduced only against a server without it"
+            )
+
+
+def attach_profile(conn: Any, wire: WireLists, first_channel: int) -> None:
+    """Per connection, before the version exchange (call from SSHClient.connection_made)."""
+    conn._sshsim_wire = wire
+    conn._next_recv_chan = first_channel
+
+
+# -- scripted session channel -------------------------------------------------------------------
+class ScriptedChannel:
+    """A session channel whose requests are sent in the profile's order with its want_reply.
+
+    asyncssh's own session set-up sends env, pty-req, x11-req, agent, then shell/exec/subsystem,
+    waiting for each reply; real clients differ (PuTTY pipelines x11-req, pty-req, shell).
+    """
+
+    def __init__(self, conn: asyncssh.SSHClientConnection, window: int, max_packet: int,
+                 session_factory: Any = None) -> None:
+        self.conn = conn
+        self.chan = SSHClientChannel(conn, conn._loop, "strict", None, "strict", window, max_packet)
+        from asyncssh.stream import SSHClientStreamSession
+
+        self.session_factory = session_factory or SSHClientStreamSession
+        self.session: Any = None
+
+    async def open(self) -> None:
+        packet = await self.chan._open(b"session")
+        packet.check_end()
+        self.session = self.session_factory()
+        self.session.connection_made(self.chan)
+
+    def send(self, request: str, payload: Sequence[bytes], want_reply: bool) -> asyncio.Future | None:
+        """Send one request now; a future for its reply when one is wanted."""
+        if want_reply:
+            waiter: asyncio.Future = self.conn._loop.create_future()
+            self.chan._request_waiters.append(waiter)
+            self.chan._send_request(request.encode(), *payload, want_reply=True)
+            return waiter
+        self.chan._send_request(request.encode(), *payload, want_reply=False)
+        return None
+
+    def started(self) -> None:
+        """After shell/exec/subsystem is accepted: let data flow, as asyncssh's create() does."""
+        self.session.session_started()
+        self.conn.create_task(self.chan._start_reading(), self.chan.logger)
+
+    def streams(self) -> tuple[asyncssh.SSHWriter, asyncssh.SSHReader, asyncssh.SSHReader]:
+        from asyncssh.constants import EXTENDED_DATA_STDERR
+        from asyncssh.stream import SSHReader, SSHWriter
+
+        return (SSHWriter(self.session, self.chan), SSHReader(self.session, self.chan),
+                SSHReader(self.session, self.chan, EXTENDED_DATA_STDERR))
+
+
+def request_payload(request: str, *, term: str = "xterm", cols: int = 80, rows: int = 24,
+                    command: str | None = None, subsystem: str | None = None,
+                    env: tuple[str, str] | None = None, x11_cookie: bytes | None = None) -> list[bytes]:
+    """The type-specific part of a channel request (RFC 4254 section 6)."""
+    if request == "pty-req":
+        return [String(term), UInt32(cols), UInt32(rows), UInt32(0), UInt32(0), String(PTY_OP_END)]
+    if request == "x11-req":
+        cookie = x11_cookie or os.urandom(16)
+        return [Boolean(False), String(b"MIT-MAGIC-COOKIE-1"), String(binascii.b2a_hex(cookie)), UInt32(0)]
+    if request == "env":
+        assert env is not None
+        return [String(env[0]), String(env[1])]
+    if request == "exec":
+        return [String(command or "")]
+    if request == "subsystem":
+        return [String(subsystem or "sftp")]
+    return []

@@ -1,0 +1,262 @@
+"""Run a scenario's connections against a started target, as the profiled clients would.
+
+Each connection is one asyncio task: wait for its start offset and sync point, connect with the
+profile's banner and KEXINIT lists, authenticate in the scenario's order, do its actions, and end
+the way the client ends (PuTTY drops TCP; OpenSSH sends a disconnect message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncssh
+
+from simulator.driver import fidelity
+from simulator.driver.profiles import ClientProfile, load_profile
+from simulator.driver.tracker import ConnectionTracker
+from simulator.scenario.model import (AuthStep, ConnectionPlan, ForwardAction, Scenario, SessionAction,
+                                      WaitAction, WaitForAction)
+
+
+@dataclass
+class ConnectionResult:
+    """What happened to one connection, from the client's side."""
+
+    id: str
+    profile: str
+    source: str
+    port: int | None = None
+    auth_ok: bool | None = None
+    error: str | None = None
+    # Expected failures (auth refused, negotiation failure) are outcomes, not errors.
+    failure: str | None = None
+    exit_statuses: list[int | None] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    started: float = 0.0
+    ended: float = 0.0
+
+
+@dataclass
+class RunResult:
+    scenario: str
+    connections: dict[str, ConnectionResult]
+
+    @property
+    def errors(self) -> list[str]:
+        return [f"{c.id}: {c.error}" for c in self.connections.values() if c.error]
+
+
+class ProfiledClient(asyncssh.SSHClient):
+    """asyncssh client callbacks: installs the fidelity hooks, answers auth in scenario order."""
+
+    def __init__(self, plan: ConnectionPlan, wire: fidelity.WireLists, profile: ClientProfile,
+                 tracker: ConnectionTracker) -> None:
+        self.plan = plan
+        self.wire = wire
+        self.profile = profile
+        self.tracker = tracker
+        self.passwords = [s.password for s in plan.auth if s.method == "password"]
+        self.kbdint = [s.responses for s in plan.auth if s.method == "keyboard-interactive"]
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        fidelity.attach_profile(conn, self.wire, self.profile.first_channel)
+        sockname = conn.get_extra_info("sockname")
+        if sockname:
+            self.tracker.set_port(self.plan.id, sockname[1])
+
+    def password_auth_requested(self) -> str | None:
+        return self.passwords.pop(0) if self.passwords else None
+
+    def kbdint_auth_requested(self) -> str | None:
+        return "" if self.kbdint else None
+
+    def kbdint_challenge_received(self, name: str, instructions: str, lang: str,
+                                  prompts: list[tuple[str, bool]]) -> list[str] | None:
+        if not prompts:
+            return []
+        if not self.kbdint:
+            return None
+        responses = self.kbdint.pop(0)
+        return (responses + [""] * len(prompts))[: len(prompts)]
+
+
+def wire_lists(profile: ClientProfile) -> fidelity.WireLists:
+    implemented = fidelity.implemented_algorithms()
+    return fidelity.WireLists(
+        kex=tuple(n.encode() for n in profile.kex),
+        host_key=tuple(n.encode() for n in profile.host_key),
+        encryption=tuple(n.encode() for n in profile.encryption),
+        mac=tuple(n.encode() for n in profile.mac),
+        compression=tuple(n.encode() for n in profile.compression),
+        strict_kex=profile.strict_kex,
+        ext_info=profile.ext_info,
+        implemented=implemented,
+    )
+
+
+def connect_options(profile: ClientProfile, wire: fidelity.WireLists) -> dict[str, Any]:
+    """asyncssh.connect arguments for what asyncssh itself negotiates, in the profile's order."""
+    imp = wire.implemented
+    options = dict(
+        client_version=profile.banner,
+        kex_algs=fidelity.negotiable(profile.kex, imp["kex"]),
+        server_host_key_algs=fidelity.negotiable(profile.host_key, imp["host_key"]),
+        encryption_algs=fidelity.negotiable(profile.encryption, imp["encryption"]),
+        mac_algs=fidelity.negotiable(profile.mac, imp["mac"]) or None,
+        compression_algs=fidelity.negotiable(profile.compression, imp["compression"]),
+    )
+    return {k: v for k, v in options.items() if v is not None}
+
+
+class ScenarioRunner:
+    """Plays every connection of a scenario against `server` (a started target)."""
+
+    def __init__(self, scenario: Scenario, server: Any) -> None:
+        self.scenario = scenario
+        self.server = server
+        self.tracker = ConnectionTracker(server.log)
+        self.results: dict[str, ConnectionResult] = {}
+        self._done: dict[str, asyncio.Event] = {}
+
+    async def run(self) -> RunResult:
+        fidelity.install_hooks()
+        # Load every profile first: an unknown name fails before any connection is made.
+        profiles = {c.id: load_profile(c.profile) for c in self.scenario.connections}
+        self._t0 = time.monotonic()
+        for conn in self.scenario.connections:
+            self._done[conn.id] = asyncio.Event()
+        tasks = [asyncio.ensure_future(self._connection(c, profiles[c.id])) for c in self.scenario.connections]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        return RunResult(self.scenario.name, self.results)
+
+    def _finished_reason(self, conn_id: str | None) -> str | None:
+        if conn_id is None or conn_id not in self._done or not self._done[conn_id].is_set():
+            return None
+        result = self.results.get(conn_id)
+        return f"connection {conn_id!r} already ended ({(result.error or result.failure or 'closed') if result else 'closed'})"
+
+    async def _sync(self, conn_id: str | None, event: str, fields: dict[str, Any], timeout: float) -> None:
+        await self.tracker.wait(conn_id, event, fields, timeout, lambda: self._finished_reason(conn_id))
+
+    async def _connection(self, plan: ConnectionPlan, profile: ClientProfile) -> None:
+        result = ConnectionResult(plan.id, profile.name, plan.source)
+        self.results[plan.id] = result
+        try:
+            delay = plan.start - (time.monotonic() - self._t0)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if plan.after is not None:
+                await self._sync(plan.after.connection, plan.after.event, plan.after.fields, plan.after.timeout)
+            result.started = time.time()
+            await asyncio.wait_for(self._play(plan, profile, result), plan.timeout)
+        except asyncio.TimeoutError:
+            result.error = f"did not finish within {plan.timeout:g} s"
+        except TimeoutError as exc:
+            result.error = str(exc)
+        except (asyncssh.Error, OSError) as exc:
+            result.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            result.ended = time.time()
+            self._done[plan.id].set()
+
+    async def _play(self, plan: ConnectionPlan, profile: ClientProfile, result: ConnectionResult) -> None:
+        wire = wire_lists(profile)
+        client = ProfiledClient(plan, wire, profile, self.tracker)
+        methods = _auth_methods(plan.auth)
+        keys = self._client_keys(plan) if "publickey" in methods else None
+        host = self.server.host.strip("[]")
+        try:
+            conn = await asyncssh.connect(
+                host, self.server.port, username=plan.user, local_addr=(plan.source, 0),
+                client_factory=lambda: client, known_hosts=None, client_keys=keys,
+                password=None, preferred_auth=methods or ["none"], agent_path=None,
+                agent_forwarding=False, x11_forwarding=False, ignore_encrypted=True,
+                **connect_options(profile, wire),
+            )
+        except asyncssh.PermissionDenied as exc:
+            result.auth_ok = False
+            result.failure = f"authentication failed: {exc.reason}"
+            return
+        except (asyncssh.KeyExchangeFailed, asyncssh.ProtocolError) as exc:
+            if "cannot do" in str(exc):
+                raise
+            result.failure = f"key exchange failed: {exc.reason}"
+            return
+        except asyncssh.DisconnectError as exc:
+            result.failure = f"disconnected by the server: {exc.reason}"
+            return
+        except ConnectionResetError as exc:
+            result.failure = f"connection reset: {exc}"
+            return
+        result.auth_ok = True
+        result.port = conn.get_extra_info("sockname")[1]
+        try:
+            for action in plan.actions:
+                await self._action(conn, plan, profile, action, result)
+        finally:
+            await self._end(conn, plan, profile)
+
+    def _client_keys(self, plan: ConnectionPlan) -> list[Any]:
+        try:
+            return [str(self.server.identity(plan.user))]
+        except Exception:
+            # A user the server does not have (invalid-user scenarios): any key will do.
+            return [asyncssh.generate_private_key("ssh-ed25519")]
+
+    async def _end(self, conn: asyncssh.SSHClientConnection, plan: ConnectionPlan, profile: ClientProfile) -> None:
+        how = profile.close if plan.end == "profile" else plan.end
+        if how == "drop":
+            conn.abort()
+        else:
+            code = plan.disconnect_code if plan.disconnect_code is not None else profile.disconnect_code
+            text = plan.disconnect_text if plan.disconnect_text is not None else profile.disconnect_text
+            conn.disconnect(code, text)
+        try:
+            await asyncio.wait_for(conn.wait_closed(), 10)
+        except asyncio.TimeoutError:
+            conn.abort()
+
+    async def _action(self, conn: asyncssh.SSHClientConnection, plan: ConnectionPlan, profile: ClientProfile,
+                      action: Any, result: ConnectionResult) -> None:
+        if isinstance(action, WaitAction):
+            await asyncio.sleep(action.seconds)
+        elif isinstance(action, WaitForAction):
+            sync = action.sync
+            await self._sync(sync.connection or plan.id, sync.event, sync.fields, sync.timeout)
+        elif isinstance(action, SessionAction):
+            from simulator.driver.session import run_session
+
+            status, refused = await run_session(conn, profile, action)
+            result.exit_statuses.append(status)
+            result.refused.extend(refused)
+        elif isinstance(action, ForwardAction):
+            from simulator.driver.session import run_forward
+
+            refused = await run_forward(conn, action)
+            if refused:
+                result.refused.append(f"direct-tcpip {action.host}:{action.port}")
+
+
+def _auth_methods(steps: list[AuthStep]) -> list[str]:
+    methods: list[str] = []
+    for step in steps:
+        if step.method != "none" and step.method not in methods:
+            methods.append(step.method)
+    return methods
+
+
+async def run_scenario(scenario: Scenario, server: Any) -> RunResult:
+    """Play `scenario` against a started target and wait until the server has logged it all."""
+    result = await ScenarioRunner(scenario, server).run()
+    await asyncio.to_thread(server.wait_idle)
+    return result
+

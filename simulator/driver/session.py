@@ -1,0 +1,175 @@
+"""Session and forwarding channels as a profiled client opens them.
+
+The order of channel requests, their want_reply and whether they are pipelined come from the
+client profile; the scenario says which requests the session makes (x11, agent, pty, env) and
+whether it ends in a shell, a command or a subsystem (SFTP runs over that scripted channel, so
+the profile's window and packet size apply to it too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+import asyncssh
+
+from simulator.driver.fidelity import ScriptedChannel, request_payload
+from simulator.driver.profiles import ClientProfile
+from simulator.scenario.model import ForwardAction, SessionAction, SftpOp
+
+FINAL_REQUESTS = ("shell", "exec", "subsystem")
+
+
+def request_order(profile: ClientProfile, action: SessionAction) -> list[tuple[str, Any]]:
+    """(request, argument) pairs in the order this client sends them for this session."""
+    sftp = action.kind == "subsystem" and (action.subsystem or "sftp") == "sftp"
+    order = list(action.requests or (profile.sftp_requests if sftp and profile.sftp_requests else None)
+                 or profile.session_requests)
+    final = {"shell": "shell", "exec": "exec", "subsystem": "subsystem"}[action.kind]
+    wanted: dict[str, bool] = {
+        "x11-req": action.x11,
+        "auth-agent-req@openssh.com": action.agent,
+        "pty-req": action.pty,
+        "env": bool(action.env),
+    }
+    plan: list[tuple[str, Any]] = []
+    placed_final = False
+    for name in order:
+        if name in FINAL_REQUESTS:
+            if not placed_final:
+                plan.append((final, None))
+                placed_final = True
+        elif name == "env":
+            plan.extend(("env", item) for item in action.env.items())
+        elif wanted.get(name):
+            plan.append((name, None))
+        elif name not in wanted:
+            # A request this client always makes (e.g. psftp's simple@putty hint).
+            plan.append((name, None))
+    # Requests the scenario wants but the profile's order does not mention go before the final one.
+    for name, want in wanted.items():
+        if want and name not in order:
+            if name == "env":
+                items = [("env", item) for item in action.env.items()]
+            else:
+                items = [(name, None)]
+            index = next((i for i, (n, _) in enumerate(plan) if n in FINAL_REQUESTS), len(plan))
+            plan[index:index] = items
+    if not placed_final:
+        plan.append((final, None))
+    return plan
+
+
+async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile,
+                      action: SessionAction) -> tuple[int | None, list[str]]:
+    """Open a session, send its requests, run it; returns (exit status, refused requests)."""
+    sftp = action.kind == "subsystem" and (action.subsystem or "sftp") == "sftp"
+    window = (profile.sftp_window if sftp and profile.sftp_window else profile.window)
+    max_packet = (profile.sftp_max_packet if sftp and profile.sftp_max_packet else profile.max_packet)
+    channel = ScriptedChannel(conn, window, max_packet)
+    await channel.open()
+    refused: list[str] = []
+    pending: list[tuple[str, asyncio.Future]] = []
+    final_ok = True
+    for name, arg in request_order(profile, action):
+        payload = request_payload(name, term=action.term, cols=action.cols, rows=action.rows,
+                                  command=action.command, subsystem=action.subsystem,
+                                  env=arg if name == "env" else None)
+        waiter = channel.send(name, payload, profile.reply_wanted(name))
+        if waiter is None:
+            continue
+        if profile.pipelined:
+            pending.append((name, waiter))
+        elif not await waiter:
+            refused.append(name)
+            if name in FINAL_REQUESTS:
+                final_ok = False
+    for name, waiter in pending:
+        if not await waiter:
+            refused.append(name)
+            if name in FINAL_REQUESTS:
+                final_ok = False
+    if not final_ok:
+        channel.chan.close()
+        await channel.chan.wait_closed()
+        return None, refused
+    channel.started()
+    writer, reader, stderr = channel.streams()
+    if sftp:
+        await _run_sftp(conn, reader, writer, action.sftp)
+        channel.chan.close()
+        await channel.chan.wait_closed()
+        return None, refused
+    drain = asyncio.gather(_drain(reader), _drain(stderr))
+    if action.input:
+        writer.write(action.input.encode())
+    if action.close == "eof":
+        writer.write_eof()
+    if action.close == "none":
+        drain.cancel()
+        return None, refused
+    await channel.chan.wait_closed()
+    try:
+        await asyncio.wait_for(drain, 5)
+    except (asyncio.TimeoutError, asyncio.CancelledError):
+        pass
+    return channel.chan.get_exit_status(), refused
+
+
+async def _drain(reader: asyncssh.SSHReader) -> None:
+    """Read and discard output so the server's window never fills."""
+    while await reader.read(65536):
+        pass
+
+
+async def _run_sftp(conn: asyncssh.SSHClientConnection, reader: Any, writer: Any, ops: list[SftpOp]) -> None:
+    from asyncssh.sftp import MIN_SFTP_VERSION, start_sftp_client
+
+    client = await start_sftp_client(conn, conn._loop, "strict", reader, writer, "utf-8", "strict",
+                                     MIN_SFTP_VERSION)
+    async with client:
+        for op in ops:
+            await _sftp_op(client, op)
+
+
+async def _sftp_op(client: asyncssh.SFTPClient, op: SftpOp) -> None:
+    if op.op == "put":
+        data = op.content.encode() if op.content is not None else os.urandom(op.size or 0)
+        async with client.open(op.path, "wb") as f:
+            await f.write(data)
+    elif op.op == "get":
+        async with client.open(op.path, "rb") as f:
+            await f.read()
+    elif op.op == "ls":
+        await client.readdir(op.path)
+    elif op.op == "mkdir":
+        await client.mkdir(op.path)
+    elif op.op == "rm":
+        await client.remove(op.path)
+    elif op.op == "stat":
+        await client.stat(op.path)
+    elif op.op == "realpath":
+        await client.realpath(op.path)
+    elif op.op == "rename":
+        assert op.target is not None
+        await client.rename(op.path, op.target)
+
+
+async def run_forward(conn: asyncssh.SSHClientConnection, action: ForwardAction) -> bool:
+    """A direct-tcpip channel to a loopback address; returns True when the server refused it."""
+    if action.host not in ("127.0.0.1", "localhost", "::1") and not action.host.startswith("127."):
+        raise ValueError(f"forwarding target {action.host} is not loopback")
+    try:
+        reader, writer = await conn.open_connection(action.host, action.port)
+    except asyncssh.ChannelOpenError:
+        return True
+    if action.data:
+        writer.write(action.data.encode())
+    writer.write_eof()
+    try:
+        await asyncio.wait_for(reader.read(), 5)
+    except asyncio.TimeoutError:
+        pass
+    writer.close()
+    return False

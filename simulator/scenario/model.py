@@ -1,0 +1,285 @@
+"""The typed plan a scenario file becomes: what each client does and what the server must log.
+
+The loader validates a file against the JSON Schema first, so these constructors can trust the
+shape of what they get; they only turn it into names the driver and verifier read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulator.target.base import ServerSpec, UserSpec
+
+# Where a value came from in the scenario file: (file, line, column), 1-based.
+Position = tuple[str, int, int]
+
+
+@dataclass
+class SyncPoint:
+    """Wait until the server logs `event` (with `fields`) for `connection`."""
+
+    connection: str | None
+    event: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    timeout: float = 30.0
+
+
+@dataclass
+class AuthStep:
+    """One authentication attempt, in the order the client makes them."""
+
+    method: str  # none | publickey | password | keyboard-interactive
+    password: str | None = None
+    responses: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SftpOp:
+    op: str  # put | get | ls | mkdir | rm | stat | realpath | rename
+    path: str
+    size: int | None = None
+    content: str | None = None
+    target: str | None = None
+
+
+@dataclass
+class SessionAction:
+    """A session channel: its requests, then shell, exec or a subsystem."""
+
+    x11: bool = False
+    agent: bool = False
+    pty: bool = False
+    term: str = "xterm"
+    cols: int = 80
+    rows: int = 24
+    env: dict[str, str] = field(default_factory=dict)
+    kind: str = "shell"  # shell | exec | subsystem
+    command: str | None = None
+    subsystem: str | None = None
+    requests: list[str] | None = None
+    input: str | None = None
+    sftp: list[SftpOp] = field(default_factory=list)
+    exit_status: int | None = None
+    expect_refused: list[str] = field(default_factory=list)
+    close: str = "wait"
+
+
+@dataclass
+class ForwardAction:
+    """A direct-tcpip channel (ssh -L), to loopback only."""
+
+    host: str
+    port: int
+    expect_refused: bool = False
+    data: str | None = None
+
+
+@dataclass
+class WaitAction:
+    seconds: float
+
+
+@dataclass
+class WaitForAction:
+    sync: SyncPoint
+
+
+Action = SessionAction | ForwardAction | WaitAction | WaitForAction
+
+
+@dataclass
+class ConnectionPlan:
+    """One client connection: who it impersonates, how it logs in, what it does, how it ends."""
+
+    id: str
+    profile: str | dict[str, Any] = "asyncssh-2.24.1"
+    user: str = "user"
+    source: str = "127.0.0.1"
+    start: float = 0.0
+    after: SyncPoint | None = None
+    auth: list[AuthStep] = field(default_factory=lambda: [AuthStep("publickey")])
+    actions: list[Action] = field(default_factory=list)
+    end: str = "profile"  # profile | disconnect | drop
+    disconnect_code: int | None = None
+    disconnect_text: str | None = None
+    timeout: float = 60.0
+    position: Position | None = None
+
+
+@dataclass
+class ExpectedEvent:
+    event: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    optional: bool = False
+    role: str | None = None
+    position: Position | None = None
+
+
+@dataclass
+class Expectation:
+    """What the server must log for one connection."""
+
+    connection: str
+    events: list[ExpectedEvent] = field(default_factory=list)
+    strict: bool = False
+    absent: list[ExpectedEvent] = field(default_factory=list)
+    auth: str | None = None  # accepted | failed | none
+    outcome: str | None = None  # established | refused | closed
+    position: Position | None = None
+
+
+@dataclass
+class Scenario:
+    """A whole scenario, ready to run: the server, the connections, the expectations."""
+
+    name: str
+    path: str
+    server: ServerSpec
+    target: str
+    connections: list[ConnectionPlan]
+    expectations: dict[str, Expectation]
+    description: str = ""
+    variables: dict[str, Any] = field(default_factory=dict)
+
+    def connection(self, conn_id: str) -> ConnectionPlan:
+        for conn in self.connections:
+            if conn.id == conn_id:
+                return conn
+        raise KeyError(conn_id)
+
+
+def build_scenario(data: dict[str, Any], path: str, positions: dict[tuple, Position],
+                   variables: dict[str, Any] | None = None) -> Scenario:
+    """Turn validated scenario data into the typed plan."""
+    server_data = data.get("server", {})
+    users = [UserSpec(**{k: v for k, v in u.items()}) for u in server_data.get("users", [])] or [UserSpec()]
+    server = ServerSpec(
+        users=users,
+        overrides=list(server_data.get("sshd_config", [])),
+        log_level=server_data.get("log_level", "DEBUG1"),
+        host_name=server_data.get("host_name", "localhost"),
+        first_pid=server_data.get("first_pid"),
+        chroot_dirs=list(server_data.get("chroot_dirs", [])),
+    )
+    connections = [
+        _connection(c, positions.get(("connections", i))) for i, c in enumerate(data["connections"])
+    ]
+    expectations = {
+        conn_id: _expectation(conn_id, exp, positions, ("expect", conn_id))
+        for conn_id, exp in (data.get("expect") or {}).items()
+    }
+    return Scenario(
+        name=data.get("name") or path.rsplit("/", 1)[-1].rsplit(".", 1)[0],
+        path=path,
+        server=server,
+        target=server_data.get("target", "local"),
+        connections=connections,
+        expectations=expectations,
+        description=data.get("description", ""),
+        variables=dict(variables or {}),
+    )
+
+
+def _sync(data: dict[str, Any], default_connection: str | None = None) -> SyncPoint:
+    return SyncPoint(
+        connection=data.get("connection", default_connection),
+        event=data["event"],
+        fields=dict(data.get("fields", {})),
+        timeout=float(data.get("timeout", 30.0)),
+    )
+
+
+def _auth(step: Any) -> AuthStep:
+    if isinstance(step, str):
+        return AuthStep(step)
+    if "password" in step:
+        return AuthStep("password", password=step["password"])
+    return AuthStep("keyboard-interactive", responses=list(step["keyboard-interactive"]))
+
+
+def _session(data: dict[str, Any]) -> SessionAction:
+    pty = data.get("pty", False)
+    session = SessionAction(
+        x11=data.get("x11", False),
+        agent=data.get("agent", False),
+        pty=bool(pty),
+        env=dict(data.get("env", {})),
+        requests=data.get("requests"),
+        input=data.get("input"),
+        exit_status=data.get("exit_status"),
+        expect_refused=list(data.get("expect_refused", [])),
+        close=data.get("close", "wait"),
+    )
+    if isinstance(pty, dict):
+        session.term = pty.get("term", session.term)
+        session.cols = pty.get("cols", session.cols)
+        session.rows = pty.get("rows", session.rows)
+    if "exec" in data:
+        session.kind, session.command = "exec", data["exec"]
+    elif "subsystem" in data or "sftp" in data:
+        session.kind, session.subsystem = "subsystem", data.get("subsystem", "sftp")
+    for op in data.get("sftp", []):
+        (name, arg), = op.items()
+        if name == "put":
+            session.sftp.append(SftpOp("put", arg["path"], size=arg.get("size"), content=arg.get("content")))
+        elif name == "rename":
+            session.sftp.append(SftpOp("rename", arg[0], target=arg[1]))
+        else:
+            session.sftp.append(SftpOp(name, arg))
+    return session
+
+
+def _action(data: dict[str, Any], conn_id: str) -> Action:
+    (name, arg), = data.items()
+    if name == "session":
+        return _session(arg)
+    if name == "forward":
+        return ForwardAction(host=arg.get("host", "127.0.0.1"), port=arg["port"],
+                             expect_refused=arg.get("expect_refused", False), data=arg.get("data"))
+    if name == "wait":
+        return WaitAction(float(arg))
+    return WaitForAction(_sync(arg, conn_id))
+
+
+def _connection(data: dict[str, Any], position: Position | None) -> ConnectionPlan:
+    plan = ConnectionPlan(id=data["id"], position=position)
+    plan.profile = data.get("profile", plan.profile)
+    plan.user = data.get("user", plan.user)
+    plan.source = data.get("source", plan.source)
+    plan.start = float(data.get("start", 0.0))
+    plan.timeout = float(data.get("timeout", plan.timeout))
+    if "after" in data:
+        plan.after = _sync(data["after"])
+    if "auth" in data:
+        plan.auth = [_auth(step) for step in data["auth"]]
+    plan.actions = [_action(a, plan.id) for a in data.get("actions", [])]
+    end = data.get("end", "profile")
+    if isinstance(end, dict):
+        plan.end = "disconnect"
+        plan.disconnect_code = end["disconnect"].get("code")
+        plan.disconnect_text = end["disconnect"].get("text")
+    else:
+        plan.end = end
+    return plan
+
+
+def _expected(item: Any, position: Position | None) -> ExpectedEvent:
+    if isinstance(item, str):
+        return ExpectedEvent(item, position=position)
+    return ExpectedEvent(item["event"], dict(item.get("fields", {})), item.get("optional", False),
+                         item.get("role"), position)
+
+
+def _expectation(conn_id: str, data: dict[str, Any], positions: dict[tuple, Position],
+                 base: tuple) -> Expectation:
+    outcome = data.get("outcome", {})
+    return Expectation(
+        connection=conn_id,
+        events=[_expected(e, positions.get(base + ("events", i))) for i, e in enumerate(data.get("events", []))],
+        strict=data.get("strict", False),
+        absent=[_expected(e, positions.get(base + ("absent", i))) for i, e in enumerate(data.get("absent", []))],
+        auth=outcome.get("auth"),
+        outcome=outcome.get("connection"),
+        position=positions.get(base),
+    )

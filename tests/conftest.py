@@ -1,0 +1,99 @@
+"""Shared fixtures: a real private sshd (the local target) and the reference log.
+
+Tests that need the local target skip, with the reason, where the machine cannot run it (not
+root, no sshd, no namespaces). CI runs as root with openssh-server installed, so there they run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from simulator.errors import SshsimError
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED_LOG_CANDIDATES = (
+    ROOT.parent / "shared" / "seed" / "sshd-debug1-motty-secureblackbox.log",
+    ROOT / "tests" / "data" / "seed" / "sshd-debug1-motty-secureblackbox.log",
+)
+
+
+def local_target_problem() -> str | None:
+    """Why the local sshd target cannot run here, or None when it can."""
+    from simulator.target.local import check_environment
+
+    try:
+        check_environment()
+    except SshsimError as exc:
+        return str(exc)
+    if shutil.which("unshare") is None and not Path("/proc/self/ns/mnt").exists():
+        return "no mount namespaces"
+    return None
+
+
+_PROBLEM = local_target_problem()
+needs_local_sshd = pytest.mark.skipif(_PROBLEM is not None, reason=f"local sshd target unavailable: {_PROBLEM}")
+
+
+@pytest.fixture
+def sshd_server() -> Iterator["object"]:
+    """A started LocalSshd with the default spec (user 'user', LogLevel DEBUG1)."""
+    if _PROBLEM is not None:
+        pytest.skip(f"local sshd target unavailable: {_PROBLEM}")
+    from simulator.target.base import ServerSpec
+    from simulator.target.local import LocalSshd
+
+    server = LocalSshd(ServerSpec()).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def local_sshd_factory() -> Iterator["object"]:
+    """Start LocalSshd instances with a given ServerSpec; all are stopped at teardown."""
+    if _PROBLEM is not None:
+        pytest.skip(f"local sshd target unavailable: {_PROBLEM}")
+    from simulator.target.local import LocalSshd
+
+    started: list[LocalSshd] = []
+
+    def start(spec: object = None, **kwargs: object) -> LocalSshd:
+        server = LocalSshd(spec, **kwargs).start()  # type: ignore[arg-type]
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def seed_log_path() -> Path:
+    """The reference log (two concurrent connections to OpenSSH 8.9p1, DEBUG1)."""
+    for candidate in SEED_LOG_CANDIDATES:
+        if candidate.exists():
+            return candidate
+    pytest.fail("reference log not found in ../shared/seed or tests/data/seed")
+
+
+def client_connect_args(server: object, user: str = "user") -> dict:
+    """asyncssh.connect keyword arguments for a key login to `server`."""
+    host = server.host.strip("[]")  # type: ignore[attr-defined]
+    return dict(host=host, port=server.port, username=user,  # type: ignore[attr-defined]
+                client_keys=[str(server.identity(user))], known_hosts=None)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loopback only: no proxy variable may redirect a test connection."""
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    os.environ.setdefault("SSHSIM_TESTING", "1")
