@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("replay", "Infer a scenario from a log, run it and diff the result with the log."),
     "generate": ("generate", "Generate a realistic, labelled sshd log corpus."),
     "schema": ("schema", "Print the JSON Schema of scenario files."),
+    "setup": ("setup", "Install the system packages the local sshd target needs (as root)."),
 }
 
 

@@ -13,6 +13,9 @@ do, and what each hook here does (DESIGN.md section 4):
    do, fail with a clear message instead of a confusing protocol error.
 4. The first local channel number (PuTTY starts at 256): the connection's `_next_recv_chan`.
 5. Channel requests in any order with any want_reply, pipelined or not (`ScriptedChannel`).
+6. The auth sequence: no "none" request first (paramiko), no unsigned publickey query before the
+   signed request (paramiko), and a pause between sshd's PK_OK and the signed request, so a
+   scenario can let another connection start while this one is still authenticating.
 
 The hooks are installed once, on the classes, and act only on connections that carry a
 `WireLists` (set from `SSHClient.connection_made`, before the version exchange), so plain
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import asyncssh
+from asyncssh import auth as _auth_mod
 from asyncssh import connection as _conn_mod
 from asyncssh.channel import SSHClientChannel
 from asyncssh.misc import KeyExchangeFailed
@@ -102,6 +106,9 @@ def check_asyncssh() -> None:
         (_conn_mod.SSHConnection, "_packet_handlers"),
         (SSHClientChannel, "_open"),
         (SSHClientChannel, "_send_request"),
+        (SSHClientChannel, "_start_reading"),
+        (_auth_mod._ClientPublicKeyAuth, "_start"),
+        (_auth_mod._ClientPublicKeyAuth, "_send_signed_request"),
     ]
     missing = [f"{cls.__name__}.{name}" for cls, name in needed if not hasattr(cls, name)]
     if missing or asyncssh.__version__ != PINNED_ASYNCSSH:
@@ -154,7 +161,33 @@ def install_hooks() -> None:
     cls._send_kexinit = _send_kexinit
     cls._packet_handlers = dict(cls._packet_handlers)
     cls._packet_handlers[MSG_KEXINIT] = _process_kexinit
+    _install_auth_hooks()
     _installed = True
+
+
+def _install_auth_hooks() -> None:
+    pk = _auth_mod._ClientPublicKeyAuth
+    original_start = pk._start
+    original_signed = pk._send_signed_request
+
+    async def _start(self: Any) -> None:
+        if getattr(self._conn, "_sshsim_publickey_query", True):
+            return await original_start(self)
+        # Straight to the signed request, as clients without the query do.
+        self._keypair = await self._conn.public_key_auth_requested()
+        if self._keypair is None:
+            self._conn.try_next_auth(next_method=True)
+            return
+        await self._send_signed_request()
+
+    async def _send_signed_request(self: Any) -> None:
+        pause = getattr(self._conn, "_sshsim_before_signed", None)
+        if pause is not None:
+            await pause()
+        return await original_signed(self)
+
+    pk._start = _start
+    pk._send_signed_request = _send_signed_request
 
 
 def _check_negotiation(wire: WireLists, packet: SSHPacket) -> None:
@@ -181,10 +214,17 @@ def _check_negotiation(wire: WireLists, packet: SSHPacket) -> None:
             )
 
 
-def attach_profile(conn: Any, wire: WireLists, first_channel: int) -> None:
+def attach_profile(conn: Any, wire: WireLists, first_channel: int, *, none_first: bool = True,
+                   publickey_query: bool = True, methods: Sequence[str] = (),
+                   before_signed: Any = None) -> None:
     """Per connection, before the version exchange (call from SSHClient.connection_made)."""
     conn._sshsim_wire = wire
     conn._next_recv_chan = first_channel
+    conn._sshsim_publickey_query = publickey_query
+    conn._sshsim_before_signed = before_signed
+    if not none_first and methods:
+        # asyncssh starts with [b"none"]; a client that skips it starts with its first method.
+        conn._auth_methods = [m.encode() for m in methods]
 
 
 # -- scripted session channel -------------------------------------------------------------------
@@ -208,6 +248,7 @@ class ScriptedChannel:
         packet = await self.chan._open(b"session")
         packet.check_end()
         self.session = self.session_factory()
+        self.chan._session = self.session
         self.session.connection_made(self.chan)
 
     def send(self, request: str, payload: Sequence[bytes], want_reply: bool) -> asyncio.Future | None:

@@ -53,7 +53,8 @@ class ProfiledClient(asyncssh.SSHClient):
     """asyncssh client callbacks: installs the fidelity hooks, answers auth in scenario order."""
 
     def __init__(self, plan: ConnectionPlan, wire: fidelity.WireLists, profile: ClientProfile,
-                 tracker: ConnectionTracker) -> None:
+                 tracker: ConnectionTracker, before_signed: Any = None) -> None:
+        self.before_signed = before_signed
         self.plan = plan
         self.wire = wire
         self.profile = profile
@@ -62,7 +63,10 @@ class ProfiledClient(asyncssh.SSHClient):
         self.kbdint = [s.responses for s in plan.auth if s.method == "keyboard-interactive"]
 
     def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
-        fidelity.attach_profile(conn, self.wire, self.profile.first_channel)
+        fidelity.attach_profile(conn, self.wire, self.profile.first_channel,
+                                none_first=self.profile.none_first,
+                                publickey_query=self.profile.publickey_query,
+                                methods=_auth_methods(self.plan.auth), before_signed=self.before_signed)
         sockname = conn.get_extra_info("sockname")
         if sockname:
             self.tracker.set_port(self.plan.id, sockname[1])
@@ -136,6 +140,9 @@ class ScenarioRunner:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+        for conn_id, result in self.results.items():
+            if result.port is None:
+                result.port = self.tracker.ports.get(conn_id)
         return RunResult(self.scenario.name, self.results)
 
     def _finished_reason(self, conn_id: str | None) -> str | None:
@@ -170,7 +177,14 @@ class ScenarioRunner:
 
     async def _play(self, plan: ConnectionPlan, profile: ClientProfile, result: ConnectionResult) -> None:
         wire = wire_lists(profile)
-        client = ProfiledClient(plan, wire, profile, self.tracker)
+        before_signed = None
+        if "signed-publickey" in plan.pauses:
+            sync = plan.pauses["signed-publickey"]
+
+            async def before_signed() -> None:
+                await self._sync(sync.connection, sync.event, sync.fields, sync.timeout)
+
+        client = ProfiledClient(plan, wire, profile, self.tracker, before_signed)
         methods = _auth_methods(plan.auth)
         keys = self._client_keys(plan) if "publickey" in methods else None
         host = self.server.host.strip("[]")

@@ -233,6 +233,11 @@ def _check_meaning(data: dict[str, Any], positions: dict[tuple, Position], path:
             if after["connection"] == conn["id"]:
                 fail("a connection cannot wait for itself to start", ("connections", i, "after", "connection"))
             check_event(after["event"], ("connections", i, "after", "event"))
+        for j, pause in enumerate(conn.get("pause", [])):
+            target = pause["until"]["connection"]
+            if target not in ids:
+                fail(f"'pause' names unknown connection {target!r}", ("connections", i, "pause", j, "until", "connection"))
+            check_event(pause["until"]["event"], ("connections", i, "pause", j, "until", "event"))
         for j, action in enumerate(conn.get("actions", [])):
             if "wait_for" in action:
                 target = action["wait_for"].get("connection")

@@ -104,6 +104,8 @@ class ConnectionPlan:
     disconnect_code: int | None = None
     disconnect_text: str | None = None
     timeout: float = 60.0
+    # before-point -> what to wait for there (e.g. "signed-publickey").
+    pauses: dict[str, SyncPoint] = field(default_factory=dict)
     position: Position | None = None
 
 
@@ -254,6 +256,7 @@ def _connection(data: dict[str, Any], position: Position | None) -> ConnectionPl
     if "auth" in data:
         plan.auth = [_auth(step) for step in data["auth"]]
     plan.actions = [_action(a, plan.id) for a in data.get("actions", [])]
+    plan.pauses = {p["before"]: _sync(p["until"]) for p in data.get("pause", [])}
     end = data.get("end", "profile")
     if isinstance(end, dict):
         plan.end = "disconnect"

@@ -1,0 +1,1 @@
+"""Verification: expected events against parsed logs, log-to-log diffs, and reports."""

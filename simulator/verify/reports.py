@@ -1,0 +1,73 @@
+"""Reports of scenario runs for machines (JSON, JUnit XML) and people (text, HTML)."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from simulator.io import atomic_write_text
+from simulator.verify.outcome import ScenarioOutcome, render_failures
+
+
+def as_json(outcomes: list[ScenarioOutcome]) -> str:
+    data: dict[str, Any] = {
+        "passed": sum(o.ok for o in outcomes),
+        "failed": sum(not o.ok for o in outcomes),
+        "scenarios": [
+            {
+                "name": o.name,
+                "path": o.path,
+                "ok": o.ok,
+                "duration_s": round(o.duration, 3),
+                "log_lines": len(o.lines),
+                "errors": o.errors,
+                "failures": [
+                    {"connection": f.connection, "message": f.message, "expected": f.expected,
+                     "position": list(f.position) if f.position else None, "context": f.context}
+                    for f in o.failures
+                ],
+                "connections": {
+                    cid: {"profile": r.profile, "port": r.port, "auth_ok": r.auth_ok, "error": r.error,
+                          "failure": r.failure, "exit_statuses": r.exit_statuses, "refused": r.refused}
+                    for cid, r in (o.run.connections.items() if o.run else [])
+                },
+            }
+            for o in outcomes
+        ],
+    }
+    return json.dumps(data, indent=2) + "\n"
+
+
+def as_junit(outcomes: list[ScenarioOutcome]) -> str:
+    suite = ET.Element("testsuite", name="sshsim", tests=str(len(outcomes)),
+                       failures=str(sum(not o.ok for o in outcomes)), errors="0",
+                       time=f"{sum(o.duration for o in outcomes):.3f}")
+    for o in outcomes:
+        case = ET.SubElement(suite, "testcase", classname=o.path, name=o.name, time=f"{o.duration:.3f}")
+        if not o.ok:
+            failure = ET.SubElement(case, "failure", message=o.failures[0].headline())
+            failure.text = render_failures([o])
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def as_html(outcomes: list[ScenarioOutcome]) -> str:
+    rows = []
+    for o in outcomes:
+        status = "PASS" if o.ok else "FAIL"
+        detail = "".join(f"<li>{html.escape(f.headline())}<pre>{html.escape(chr(10).join(f.context))}</pre></li>"
+                         for f in o.failures)
+        rows.append(f"<tr class='{status.lower()}'><td>{status}</td><td>{html.escape(o.name)}</td>"
+                    f"<td>{o.duration:.2f} s</td><td>{len(o.lines)}</td><td><ul>{detail}</ul></td></tr>")
+    return ("<!doctype html><meta charset='utf-8'><title>sshsim report</title>"
+            "<style>.fail td{background:#fdd}.pass td{background:#dfd}td{vertical-align:top;padding:4px}</style>"
+            "<table><tr><th>result</th><th>scenario</th><th>time</th><th>lines</th><th>failures</th></tr>"
+            + "".join(rows) + "</table>\n")
+
+
+def write_report(fmt: str, path: Path, outcomes: list[ScenarioOutcome]) -> None:
+    text = {"json": as_json, "junit": as_junit, "html": as_html,
+            "text": lambda o: render_failures([x for x in o if not x.ok]) + "\n"}[fmt](outcomes)
+    atomic_write_text(path, text)

@@ -1,0 +1,258 @@
+"""Compare what the server logged with what a scenario expects, connection by connection.
+
+Ordering is checked within one process stream only (a pid, and for the monitor its own lines
+apart from the relayed [preauth] ones): sshd's processes log independently and their lines reach
+syslog in no causal order (DESIGN.md section 3), so an order across streams would make tests
+flaky without catching anything real.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from simulator.scenario.model import ExpectedEvent, Expectation, Scenario
+
+
+@dataclass
+class Failure:
+    """One expectation that did not hold, with what a person needs to act on it."""
+
+    connection: str
+    message: str
+    expected: str | None = None
+    context: list[str] = field(default_factory=list)
+    position: tuple[str, int, int] | None = None
+
+    def headline(self) -> str:
+        where = f"{self.position[0]}:{self.position[1]}: " if self.position else ""
+        return f"{where}connection {self.connection!r}: {self.message}"
+
+
+@dataclass
+class ParsedLog:
+    """The parser's view of a log: every event, and the connections they form."""
+
+    events: list[Any]
+    connections: list[Any]
+
+    @classmethod
+    def from_lines(cls, lines: Iterable[str]) -> "ParsedLog":
+        from simulator.logs import group_connections, parse_lines
+
+        events = list(parse_lines(list(lines)))
+        connections = group_connections(events)
+        return cls(events, connections)
+
+    def events_of(self, conn: Any) -> list[Any]:
+        return [e for e in self.events if e.conn == conn.id]
+
+    def client_connections(self) -> list[Any]:
+        return [c for c in self.connections if getattr(c, "kind", "connection") != "listener"]
+
+
+def stream_of(event: Any) -> tuple[Any, Any]:
+    """A process stream: the pid, with relayed pre-auth lines apart from the monitor's own."""
+    return (event.pid, event.relay)
+
+
+# -- value matching -----------------------------------------------------------------------------
+def value_matches(expected: Any, actual: Any, captures: dict[str, Any]) -> bool:
+    """Expected field values: literal, "*" (present), "~regex", "$name" (capture, then equal)."""
+    if isinstance(expected, str):
+        if expected == "*":
+            return actual is not None
+        if expected.startswith("~"):
+            return actual is not None and re.fullmatch(expected[1:], str(actual)) is not None
+        if expected.startswith("$") and re.fullmatch(r"\$[A-Za-z_]\w*", expected):
+            name = expected[1:]
+            if name in captures:
+                return str(captures[name]) == str(actual)
+            return actual is not None
+    if isinstance(expected, bool):
+        return actual == expected or str(actual).lower() == str(expected).lower()
+    if expected is None:
+        return actual is None
+    return str(expected) == str(actual)
+
+
+def bind_captures(expected: ExpectedEvent, event: Any, captures: dict[str, Any]) -> None:
+    for name, value in expected.fields.items():
+        if isinstance(value, str) and re.fullmatch(r"\$[A-Za-z_]\w*", value) and value[1:] not in captures:
+            captures[value[1:]] = event.fields.get(name)
+
+
+def event_matches(expected: ExpectedEvent, event: Any, captures: dict[str, Any]) -> bool:
+    if event.event != expected.event:
+        return False
+    if expected.role and event.role != expected.role:
+        return False
+    fields = event.fields
+    return all(value_matches(v, fields.get(k), captures) for k, v in expected.fields.items())
+
+
+def describe(expected: ExpectedEvent) -> str:
+    if not expected.fields:
+        return expected.event
+    inner = ", ".join(f"{k}={v}" for k, v in expected.fields.items())
+    return f"{expected.event} {{{inner}}}"
+
+
+# -- one connection -----------------------------------------------------------------------------
+def check_expectation(expectation: Expectation, events: list[Any], all_lines: list[str]) -> list[Failure]:
+    """Failures of one connection's events against its expectation (empty when it holds)."""
+    failures: list[Failure] = []
+    captures: dict[str, Any] = {}
+    last_in_stream: dict[tuple, int] = {}
+    last_matched: Any = None
+    indexed = list(enumerate(events))
+    for expected in expectation.events:
+        found = None
+        for i, event in indexed:
+            stream = stream_of(event)
+            if i <= last_in_stream.get(stream, -1):
+                continue
+            if event_matches(expected, event, captures):
+                if expectation.strict and stream in last_in_stream:
+                    between = [e for j, e in indexed
+                               if last_in_stream[stream] < j < i and stream_of(e) == stream]
+                    if between:
+                        failures.append(Failure(
+                            expectation.connection,
+                            f"strict: {len(between)} unexpected event(s) before {describe(expected)}, "
+                            f"first {between[0].event}",
+                            describe(expected), _context(all_lines, between[0].line), expected.position))
+                found = (i, event)
+                break
+        if found is None:
+            if expected.optional:
+                continue
+            anchor = last_matched.line if last_matched is not None else (events[0].line if events else None)
+            near = [e for e in events if e.event == expected.event]
+            hint = ""
+            if near:
+                got = ", ".join(f"{k}={v}" for k, v in near[0].fields.items() if k in expected.fields)
+                hint = f"; the log has {expected.event} with {got or 'other fields'} (line {near[0].line})"
+            after = f" after {last_matched.event} (line {last_matched.line})" if last_matched is not None else ""
+            failures.append(Failure(expectation.connection, f"expected {describe(expected)}{after}, not logged{hint}",
+                                    describe(expected), _context(all_lines, anchor), expected.position))
+            continue
+        i, event = found
+        bind_captures(expected, event, captures)
+        last_in_stream[stream_of(event)] = i
+        last_matched = event
+    for absent in expectation.absent:
+        for event in events:
+            if event_matches(absent, event, captures):
+                failures.append(Failure(expectation.connection,
+                                        f"{describe(absent)} must not be logged, but line {event.line} is",
+                                        describe(absent), _context(all_lines, event.line), absent.position))
+                break
+    failures.extend(_check_outcome(expectation, events, all_lines))
+    return failures
+
+
+def auth_outcome(events: list[Any]) -> str:
+    names = {e.event for e in events}
+    if "auth.accepted" in names:
+        return "accepted"
+    if names & {"auth.failed", "auth.invalid_user", "auth.max_attempts", "auth.too_many_failures",
+                "pam.auth_failure"}:
+        return "failed"
+    return "none"
+
+
+def connection_outcome(events: list[Any]) -> str:
+    names = {e.event for e in events}
+    if "auth.accepted" in names:
+        return "established"
+    if not any(n.startswith("auth.") for n in names):
+        return "refused"
+    return "closed"
+
+
+def _check_outcome(expectation: Expectation, events: list[Any], all_lines: list[str]) -> list[Failure]:
+    failures = []
+    if expectation.auth is not None:
+        got = auth_outcome(events)
+        if got != expectation.auth:
+            failures.append(Failure(expectation.connection, f"expected auth outcome {expectation.auth}, got {got}",
+                                    None, _context(all_lines, events[-1].line if events else None),
+                                    expectation.position))
+    if expectation.outcome is not None:
+        got = connection_outcome(events)
+        if got != expectation.outcome:
+            failures.append(Failure(expectation.connection,
+                                    f"expected connection outcome {expectation.outcome}, got {got}",
+                                    None, _context(all_lines, events[-1].line if events else None),
+                                    expectation.position))
+    return failures
+
+
+def _context(lines: list[str], line: int | None, around: int = 3) -> list[str]:
+    if line is None or not lines:
+        return []
+    lo, hi = max(1, line - around), min(len(lines), line + around)
+    return [f"{n:5d}{'>' if n == line else ' '} {lines[n - 1]}" for n in range(lo, hi + 1)]
+
+
+# -- whole scenario -----------------------------------------------------------------------------
+def assign_connections(scenario: Scenario, log: ParsedLog, ports: dict[str, int | None] | None = None) -> dict[str, Any]:
+    """Scenario connection id -> log connection: by client port after a run, else by banner and order."""
+    from simulator.driver.profiles import load_profile
+
+    candidates = [c for c in log.client_connections() if getattr(c, "kind", "connection") == "connection"]
+    assigned: dict[str, Any] = {}
+    used: set[int] = set()
+    if ports:
+        for conn_id, port in ports.items():
+            for c in candidates:
+                if port is not None and c.port == port and c.id not in used:
+                    assigned[conn_id] = c
+                    used.add(c.id)
+                    break
+    for plan in scenario.connections:
+        if plan.id in assigned or (ports and ports.get(plan.id) is not None):
+            continue
+        try:
+            banner = load_profile(plan.profile).banner
+        except Exception:
+            banner = None
+        pick = next((c for c in candidates if c.id not in used and banner and c.client_version == banner), None)
+        pick = pick or next((c for c in candidates if c.id not in used), None)
+        if pick is not None:
+            assigned[plan.id] = pick
+            used.add(pick.id)
+    return assigned
+
+
+def verify_lines(scenario: Scenario, lines: list[str], ports: dict[str, int | None] | None = None) -> list[Failure]:
+    """Every failure of `scenario`'s expectations against a log given as lines."""
+    log = ParsedLog.from_lines(lines)
+    mapping = assign_connections(scenario, log, ports)
+    failures: list[Failure] = []
+    for conn_id, expectation in scenario.expectations.items():
+        conn = mapping.get(conn_id)
+        if conn is None:
+            port = (ports or {}).get(conn_id)
+            extra = f" (client port {port})" if port else ""
+            failures.append(Failure(conn_id, f"no connection of the log belongs to it{extra}",
+                                    position=expectation.position))
+            continue
+        failures.extend(check_expectation(expectation, log.events_of(conn), lines))
+    return failures
+
+
+def verify_run(scenario: Scenario, lines: list[str], result: Any) -> list[Failure]:
+    """After `sshsim run`: connections are paired by the client ports the driver used."""
+    ports = {cid: (r.port or _port_from_tracker(result, cid)) for cid, r in result.connections.items()}
+    failures = verify_lines(scenario, lines, ports)
+    for cid, conn in result.connections.items():
+        if conn.error:
+            failures.insert(0, Failure(cid, f"the client failed: {conn.error}"))
+    return failures
+
+
+def _port_from_tracker(result: Any, conn_id: str) -> int | None:
+    return getattr(result, "ports", {}).get(conn_id)
