@@ -115,6 +115,32 @@ def connect_options(profile: ClientProfile, wire: fidelity.WireLists) -> dict[st
     return {k: v for k, v in options.items() if v is not None}
 
 
+async def connect_profiled(host: str, port: int, profile: ClientProfile, *, username: str,
+                           plan: ConnectionPlan | None = None, client_keys: Any = None,
+                           tracker: ConnectionTracker | None = None,
+                           before_signed: Any = None) -> asyncssh.SSHClientConnection:
+    """Open an SSH connection that looks, on the wire, like the profile's client."""
+    fidelity.install_hooks()
+    plan = plan or ConnectionPlan(id="adhoc", user=username)
+    wire = wire_lists(profile)
+    client = ProfiledClient(plan, wire, profile, tracker or _NullTracker(), before_signed)
+    methods = _auth_methods(plan.auth)
+    return await asyncssh.connect(
+        host, port, username=username, local_addr=(plan.source, 0),
+        client_factory=lambda: client, known_hosts=None, client_keys=client_keys,
+        password=None, preferred_auth=methods or ["none"], agent_path=None,
+        agent_forwarding=False, x11_forwarding=False, ignore_encrypted=True,
+        **connect_options(profile, wire),
+    )
+
+
+class _NullTracker:
+    """Stands in when nothing waits on this connection's server events."""
+
+    def set_port(self, conn_id: str, port: int) -> None:
+        pass
+
+
 class ScenarioRunner:
     """Plays every connection of a scenario against `server` (a started target)."""
 
@@ -176,7 +202,6 @@ class ScenarioRunner:
             self._done[plan.id].set()
 
     async def _play(self, plan: ConnectionPlan, profile: ClientProfile, result: ConnectionResult) -> None:
-        wire = wire_lists(profile)
         before_signed = None
         if "signed-publickey" in plan.pauses:
             sync = plan.pauses["signed-publickey"]
@@ -184,18 +209,12 @@ class ScenarioRunner:
             async def before_signed() -> None:
                 await self._sync(sync.connection, sync.event, sync.fields, sync.timeout)
 
-        client = ProfiledClient(plan, wire, profile, self.tracker, before_signed)
         methods = _auth_methods(plan.auth)
         keys = self._client_keys(plan) if "publickey" in methods else None
-        host = self.server.host.strip("[]")
         try:
-            conn = await asyncssh.connect(
-                host, self.server.port, username=plan.user, local_addr=(plan.source, 0),
-                client_factory=lambda: client, known_hosts=None, client_keys=keys,
-                password=None, preferred_auth=methods or ["none"], agent_path=None,
-                agent_forwarding=False, x11_forwarding=False, ignore_encrypted=True,
-                **connect_options(profile, wire),
-            )
+            conn = await connect_profiled(
+                self.server.host.strip("[]"), self.server.port, profile, username=plan.user, plan=plan,
+                client_keys=keys, tracker=self.tracker, before_signed=before_signed)
         except asyncssh.PermissionDenied as exc:
             result.auth_ok = False
             result.failure = f"authentication failed: {exc.reason}"

@@ -1,0 +1,209 @@
+"""``sshsim parse LOG``: read a real sshd log and show what happened in it.
+
+Three views: ``jsonl`` (one object per input line, in input order, for tools), ``table`` (one
+row per line, for reading along) and ``summary`` (one block per connection: who connected,
+what was negotiated, how authentication went, what the session did).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import IO, Iterator
+
+import click
+
+from simulator.logs.connections import Connection, ConnectionTracker
+from simulator.logs.events import Event
+from simulator.logs.formats import ALIASES, FORMATS, iso_timestamp, resolve_format
+from simulator.logs.parser import parse_lines
+from simulator.logs.reader import LogReader
+
+_INPUT_FORMATS = sorted(list(FORMATS) + list(ALIASES))
+
+
+def _events(log: str, input_format: str | None, reader: LogReader) -> Iterator[Event]:
+    return parse_lines(reader.lines(), input_format=input_format)
+
+
+def _check_input(log: str, input_format: str | None) -> str | None:
+    if log != "-":
+        path = Path(log)
+        if not path.exists():
+            raise click.ClickException(f"{log}: no such file")
+        if path.is_dir():
+            raise click.ClickException(f"{log}: is a directory, not a log file")
+    if input_format is None:
+        return None
+    try:
+        return resolve_format(input_format)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.command("parse")
+@click.argument("log", metavar="LOG")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["jsonl", "table", "summary"]),
+    default="jsonl",
+    show_default=True,
+    help="jsonl: one JSON object per line; table: one row per line; summary: one block per connection.",
+)
+@click.option(
+    "--input-format",
+    type=click.Choice(_INPUT_FORMATS, case_sensitive=False),
+    default=None,
+    help="How the log was written (default: detected from its first lines).",
+)
+def parse(log: str, output_format: str, input_format: str | None) -> None:
+    """Parse an sshd log (a file, a .gz, or - for stdin) into events and connections."""
+    fmt = _check_input(log, input_format)
+    reader = LogReader(log)
+    out = sys.stdout
+    try:
+        if output_format == "jsonl":
+            _write_jsonl(_events(log, fmt, reader), out)
+        elif output_format == "table":
+            _write_table(_events(log, fmt, reader))
+        else:
+            _write_summary(_events(log, fmt, reader))
+    except BrokenPipeError:  # `sshsim parse big.log | head`
+        sys.stderr.close()
+        return
+    except OSError as exc:
+        raise click.ClickException(f"{log}: {exc.strerror or exc}") from None
+    for warning in reader.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _grouped(events: Iterator[Event], on_done=None) -> Iterator[Event]:
+    tracker = ConnectionTracker(on_done=on_done or (lambda c: None))
+    for ev in events:
+        yield from tracker.feed(ev)
+    yield from tracker.flush()
+
+
+def _write_jsonl(events: Iterator[Event], out: IO[str]) -> None:
+    dumps = json.dumps
+    write = out.write
+    for ev in _grouped(events):
+        d = ev.to_dict()
+        d["ts"] = iso_timestamp(ev.ts, ev.format)
+        write(dumps(d, ensure_ascii=False))
+        write("\n")
+    out.flush()
+
+
+_LEVEL_STYLE = {"FATAL": "bold red", "ERROR": "red", "INFO": "bold", "VERBOSE": "", "DEBUG1": "dim"}
+
+
+def _write_table(events: Iterator[Event]) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(
+        Text(f"{'line':>6} {'time':<19} {'pid':>7} {'conn':>5} {'role':<8} {'level':<7} {'event':<34} message", style="bold underline")
+    )
+    for ev in _grouped(events):
+        ts = (iso_timestamp(ev.ts, ev.format) or "")[:19]
+        event_style = "yellow" if ev.event == "unknown" else ("dim" if ev.event in ("other", "unparsed") else "cyan")
+        text = Text()
+        text.append(f"{ev.line:>6} {ts:<19} {ev.pid if ev.pid is not None else '-':>7} ")
+        text.append(f"{ev.conn if ev.conn is not None else '-':>5} {ev.role or '-':<8} ")
+        text.append(f"{ev.level or '-':<7} ", style=_LEVEL_STYLE.get(ev.level or "", "dim"))
+        text.append(f"{ev.event:<34} ", style=event_style)
+        msg = ev.message if ev.message is not None else ev.raw
+        if ev.relay:
+            msg += f" [{ev.relay}]"
+        text.append(msg)
+        console.print(text)
+
+
+def _write_summary(events: Iterator[Event]) -> None:
+    from rich.console import Console
+
+    done: list[Connection] = []
+    stats: Counter[str] = Counter()
+    formats: Counter[str] = Counter()
+    lines = 0
+    for ev in _grouped(events, on_done=done.append):
+        lines += 1
+        formats[ev.format] += 1
+        stats[ev.event if ev.event in ("unknown", "other", "unparsed") else "known"] += 1
+    console = Console(highlight=False, soft_wrap=True)
+    for conn in sorted(done, key=lambda c: c.id):
+        _print_connection(console, conn)
+    fmt = ", ".join(f"{n} {k}" for k, n in formats.most_common() if k != "none")
+    console.print(
+        f"[bold]{lines} lines[/bold]: {stats['known']} known sshd events, {stats['unknown']} unknown "
+        f"sshd lines, {stats['other']} lines of other programs, {stats['unparsed']} unparsed; "
+        f"{len([c for c in done if c.kind != 'listener'])} connections; formats: {fmt or '-'}"
+    )
+
+
+def _endpoint(addr: str | None, port: int | None) -> str:
+    if addr is None:
+        return "?"
+    host = f"[{addr}]" if ":" in addr else addr
+    return f"{host}:{port}" if port is not None else host
+
+
+def _print_connection(console, conn: Connection) -> None:  # noqa: ANN001 - rich Console
+    from rich.markup import escape
+
+    d = conn.to_dict()
+    pids = ", ".join(f"{role} {' '.join(map(str, p))}" for role, p in conn.pids.items())
+    if conn.kind == "listener":
+        console.print(f"[bold]Listener[/bold] (conn {conn.id}) pids: {pids}; lines {conn.first_line}-{conn.last_line}, {conn.n_events} events")
+        console.print()
+        return
+    title = "Dropped connection" if conn.kind == "dropped" else "Connection"
+    console.print(
+        f"[bold]{title} {conn.id}[/bold]  {escape(_endpoint(conn.addr, conn.port))} -> "
+        f"{escape(_endpoint(conn.laddr, conn.lport))}   pids: {pids or '-'}"
+    )
+    rows: list[tuple[str, str]] = []
+    if conn.client_version or conn.server_version:
+        rows.append(("client", conn.client_version or "?"))
+        rows.append(("server", conn.server_version or "?"))
+    if conn.kex or conn.host_key:
+        rows.append(("kex", f"{conn.kex or '?'}   host key {conn.host_key or '?'}"))
+    for direction in conn.cipher:
+        rows.append(
+            (
+                "cipher" if direction == next(iter(conn.cipher)) else "",
+                f"{direction}: {conn.cipher[direction]}  MAC {conn.mac.get(direction)}  compression {conn.compression.get(direction)}",
+            )
+        )
+    if conn.kex:
+        rows.append(("kex ext", f"strict KEX {'yes' if conn.strict_kex else 'no'}, ext-info {'yes' if conn.ext_info else 'no'}"))
+    if conn.auth or conn.user:
+        tried = " -> ".join(f"{m} ({o})" for m, o in conn.auth) or "-"
+        rows.append(("auth", tried))
+        rows.append(("user", f"{conn.user or '?'}   outcome: {conn.outcome or 'none'}"))
+    for ch in d["channels"]:
+        reqs = ", ".join(ch["requests"]) or "-"
+        rows.append(
+            (
+                "channel",
+                f"#{ch['channel'] if ch['channel'] is not None else '?'} {ch['type']} rchan {ch['rchan']} "
+                f"win {ch['window']} max {ch['max_packet']}: {reqs}",
+            )
+        )
+    for s in conn.sessions:
+        rows.append(("session", s))
+    duration = conn.duration
+    span = f"{conn.start or '?'} .. {conn.stop or '?'}"
+    if duration is not None:
+        span += f" ({duration:g} s)"
+    rows.append(("time", f"{span}; lines {conn.first_line}-{conn.last_line}, {conn.n_events} events"
+                 + (f", {conn.unknown} unknown" if conn.unknown else "")))
+    rows.append(("end", f"{conn.end or '-'}" + (f": {conn.end_reason}" if conn.end_reason else "")))
+    for key, value in rows:
+        console.print(f"  {key:<9}{escape(value)}")
+    console.print()

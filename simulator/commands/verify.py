@@ -1,0 +1,39 @@
+"""`sshsim verify LOG SCENARIO`: check an existing log against a scenario's expectations."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from simulator.commands.logio import read_log_lines
+
+
+@click.command("verify")
+@click.argument("log", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="jinja2 variable; repeatable.")
+@click.option("--color/--no-color", default=None)
+def verify(log: Path, scenario: Path, variables: tuple[str, ...], color: bool | None) -> int:
+    """Exit 0 when LOG meets every expectation of SCENARIO, 1 when one fails, 2 for bad input.
+
+    The log's connections are paired with the scenario's by client banner and order.
+    """
+    from simulator.commands.run import parse_vars
+    from simulator.scenario import load_scenario
+    from simulator.verify.outcome import ScenarioOutcome, render_failures
+    from simulator.verify.verifier import verify_lines
+
+    plan = load_scenario(str(scenario), parse_vars(variables))
+    lines = read_log_lines(log)
+    failures = verify_lines(plan, lines)
+    outcome = ScenarioOutcome(plan.name, str(scenario), lines, failures)
+    use_color = color if color is not None else (sys.stderr.isatty() and "NO_COLOR" not in os.environ)
+    if failures:
+        click.echo(render_failures([outcome], color=use_color), err=True)
+        click.echo(f"FAIL {plan.name}: {len(failures)} expectation(s) not met")
+        return 1
+    click.echo(f"PASS {plan.name}: every expectation holds ({len(lines)} lines)")
+    return 0

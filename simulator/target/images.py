@@ -1,0 +1,222 @@
+"""The sshd test images: which names exist, where their Dockerfiles are, and building them.
+
+`--target docker:debian-13` names an image of the version matrix below; anything else is taken
+as an image reference the user built or pulled (it must follow the same entrypoint contract,
+see docker/sshsim-entrypoint.sh). A matrix image that is missing is built from `docker/`; one
+whose build files changed since it was built is rebuilt, so an edited entrypoint never runs
+stale. Everything here talks to the engine through the `docker` SDK client it is given.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from simulator.errors import BadInputError, EnvironmentProblem, TargetError
+
+TAG_PREFIX = "sshsim-sshd"
+DEFAULT_IMAGE = "debian-12"
+# A label holding a digest of the build files, to tell a current image from a stale one.
+CONTEXT_LABEL = "sshsim.context"
+# The files of docker/ that go into every image.
+CONTEXT_FILES = ("sshsim-entrypoint.sh", "rsyslog.conf")
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """One image of the version matrix."""
+
+    name: str
+    base: str
+    openssh: str
+    # Where the base comes from: podman-engine.sh imports the Debian ones from Debian's archive;
+    # the Ubuntu ones need a reachable registry.
+    needs_registry: bool
+
+    @property
+    def dockerfile(self) -> str:
+        return f"Dockerfile.{self.name}"
+
+    @property
+    def tag(self) -> str:
+        return f"{TAG_PREFIX}:{self.name}"
+
+
+IMAGES: dict[str, ImageInfo] = {
+    info.name: info
+    for info in (
+        ImageInfo("ubuntu-22.04", "ubuntu:22.04", "8.9p1", True),
+        ImageInfo("ubuntu-24.04", "ubuntu:24.04", "9.6p1", True),
+        ImageInfo("debian-12", "debian:bookworm", "9.2p1", False),
+        ImageInfo("debian-13", "debian:trixie", "10.0p1", False),
+    )
+}
+ALIASES = {"jammy": "ubuntu-22.04", "noble": "ubuntu-24.04", "bookworm": "debian-12", "trixie": "debian-13"}
+
+
+def resolve(image: str | None) -> tuple[str, ImageInfo | None]:
+    """(image reference to run, matrix entry or None) for what the user wrote after `docker:`."""
+    name = (image or DEFAULT_IMAGE).strip()
+    if not name:
+        raise BadInputError("empty image name in --target docker:IMAGE")
+    name = ALIASES.get(name, name)
+    if name in IMAGES:
+        return IMAGES[name].tag, IMAGES[name]
+    if name.startswith(f"{TAG_PREFIX}:") and name.split(":", 1)[1] in IMAGES:
+        info = IMAGES[name.split(":", 1)[1]]
+        return info.tag, info
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*", name):
+        raise BadInputError(f"{name!r} is not an image name; known images: {', '.join(IMAGES)}")
+    return name, None
+
+
+def docker_dir() -> Path | None:
+    """The build context (docker/ of the source tree, or $SSHSIM_DOCKER_DIR), if present."""
+    override = os.environ.get("SSHSIM_DOCKER_DIR")
+    candidates = [Path(override)] if override else []
+    candidates.append(Path(__file__).resolve().parents[2] / "docker")
+    for candidate in candidates:
+        if (candidate / "sshsim-entrypoint.sh").is_file():
+            return candidate
+    return None
+
+
+def context_digest(context: Path, info: ImageInfo) -> str:
+    """Digest of what a build of `info` reads, so a changed entrypoint triggers a rebuild."""
+    digest = hashlib.sha256()
+    for name in (info.dockerfile, *CONTEXT_FILES):
+        digest.update(name.encode() + b"\0" + (context / name).read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def ensure_image(client: Any, image: str | None, *, build: bool = True) -> str:
+    """Return the reference of a present, current image; build a matrix image when needed."""
+    import docker.errors
+
+    ref, info = resolve(image)
+    present = _get(client, ref)
+    if info is None:
+        if present is None:
+            raise EnvironmentProblem(
+                f"image {ref} is not on this Docker engine and sshsim has no Dockerfile for it "
+                f"(its own images: {', '.join(IMAGES)}); build or pull it first"
+            )
+        return ref
+    context = docker_dir()
+    if context is None:
+        if present is not None:
+            return ref
+        raise EnvironmentProblem(
+            f"image {ref} is missing and its Dockerfile is not here (docker/ of the sshsim source "
+            "tree, or set SSHSIM_DOCKER_DIR): build it with "
+            f"'docker build -t {ref} -f docker/{info.dockerfile} docker/'"
+        )
+    digest = context_digest(context, info)
+    if present is not None and (present.labels or {}).get(CONTEXT_LABEL) == digest:
+        return ref
+    if not build:
+        state = "missing" if present is None else "out of date"
+        raise EnvironmentProblem(f"image {ref} is {state} and building was not allowed")
+    with _build_lock(context):
+        present = _get(client, ref)  # another process may have built it meanwhile
+        if present is not None and (present.labels or {}).get(CONTEXT_LABEL) == digest:
+            return ref
+        try:
+            client.images.build(
+                path=str(context),
+                dockerfile=info.dockerfile,
+                tag=ref,
+                labels={CONTEXT_LABEL: digest},
+                # Package downloads use the host's network; nothing else does.
+                network_mode="host",
+                pull=False,
+                rm=True,
+                forcerm=True,
+            )
+        except docker.errors.BuildError as exc:
+            raise TargetError(build_failure(info, exc.msg, exc.build_log)) from None
+        except docker.errors.APIError as exc:
+            raise TargetError(f"building {ref} failed: {_one_line(str(exc))}") from None
+        if present is not None:
+            _remove_if_untagged(client, present.id)
+    return ref
+
+
+def _remove_if_untagged(client: Any, image_id: str) -> None:
+    """Drop the image a rebuild replaced, unless something else still uses it (disk adds up)."""
+    import docker.errors
+
+    try:
+        if not client.images.get(image_id).tags:
+            client.images.remove(image_id)
+    except docker.errors.APIError:
+        pass  # in use by a container, or already gone: leave it to the engine's own pruning
+
+
+def build_failure(info: ImageInfo, message: str, build_log: Any) -> str:
+    """One line naming the step that failed and why (the engine's log is long)."""
+    step = ""
+    tail: list[str] = []
+    for entry in build_log or ():
+        text = entry.get("stream", "") if isinstance(entry, dict) else str(entry)
+        for line in text.splitlines():
+            if re.match(r"(?i)^step \d+/\d+ ?:", line.strip()):
+                step = line.strip()
+                tail = []
+            elif line.strip():
+                tail.append(line.strip())
+    reason = _one_line(message) or (tail[-1] if tail else "unknown error")
+    hint = ""
+    if re.search(r"(?i)step 1/\d+ ?: ?from", step) or "initializing source" in reason:
+        hint = (
+            f" (the base image {info.base} is not on this engine and cannot be pulled"
+            + ("; the Ubuntu images build where a registry is reachable)" if info.needs_registry
+               else "; docker/podman-engine.sh imports the Debian bases from Debian's archive)")
+        )
+    where = f" at {_shorten(step)}" if step else ""
+    return f"building {info.tag} from docker/{info.dockerfile} failed{where}: {reason}{hint}"
+
+
+def _get(client: Any, ref: str) -> Any:
+    import docker.errors
+
+    try:
+        return client.images.get(ref)
+    except docker.errors.ImageNotFound:
+        return None
+
+
+class _build_lock:
+    """One build at a time across processes (parallel test workers, two shells).
+
+    The lock is taken on the build context directory itself, so no lock file is left behind.
+    """
+
+    def __init__(self, context: Path) -> None:
+        self.context = context
+        self.fd: int | None = None
+
+    def __enter__(self) -> "_build_lock":
+        self.fd = os.open(self.context, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _shorten(text: str, limit: int = 120) -> str:
+    text = _one_line(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
