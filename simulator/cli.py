@@ -69,6 +69,10 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning user errors into one line and an exit code."""
+    import warnings
+
+    # Profiles that negotiate finite-field DH (SecureBlackbox) do so on purpose.
+    warnings.filterwarnings("ignore", message=".*Diffie-Hellman over finite fields.*")
     try:
         result = cli.main(args=argv, prog_name="sshsim", standalone_mode=False)
         if isinstance(result, int) and result:

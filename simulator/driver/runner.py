@@ -144,7 +144,9 @@ class _NullTracker:
 class ScenarioRunner:
     """Plays every connection of a scenario against `server` (a started target)."""
 
-    def __init__(self, scenario: Scenario, server: Any) -> None:
+    def __init__(self, scenario: Scenario, server: Any, *, max_concurrency: int | None = None) -> None:
+        # At most this many connections in flight (benchmarks, large generated runs); None: all.
+        self._limit = asyncio.Semaphore(max_concurrency) if max_concurrency else None
         self.scenario = scenario
         self.server = server
         self.tracker = ConnectionTracker(server.log)
@@ -158,7 +160,7 @@ class ScenarioRunner:
         self._t0 = time.monotonic()
         for conn in self.scenario.connections:
             self._done[conn.id] = asyncio.Event()
-        tasks = [asyncio.ensure_future(self._connection(c, profiles[c.id])) for c in self.scenario.connections]
+        tasks = [asyncio.ensure_future(self._limited(c, profiles[c.id])) for c in self.scenario.connections]
         try:
             await asyncio.gather(*tasks)
         except BaseException:
@@ -170,6 +172,12 @@ class ScenarioRunner:
             if result.port is None:
                 result.port = self.tracker.ports.get(conn_id)
         return RunResult(self.scenario.name, self.results)
+
+    async def _limited(self, plan: ConnectionPlan, profile: ClientProfile) -> None:
+        if self._limit is None:
+            return await self._connection(plan, profile)
+        async with self._limit:
+            return await self._connection(plan, profile)
 
     def _finished_reason(self, conn_id: str | None) -> str | None:
         if conn_id is None or conn_id not in self._done or not self._done[conn_id].is_set():

@@ -1,0 +1,79 @@
+"""Connections per second of the MoTTY flow (x11-req, pty-req, shell, exit) at concurrency 10,
+against the local sshd, in the same run as OpenSSH's `ssh -X -tt` doing the same.
+
+Prints conn_per_s=, ssh_conn_per_s= and ratio_vs_ssh= (our rate divided by ssh's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+from _common import QUICK, emit
+
+from simulator.driver.runner import ScenarioRunner
+from simulator.scenario.model import ConnectionPlan, Scenario, SessionAction
+from simulator.target.base import ServerSpec
+from simulator.target.local import LocalSshd
+
+CONCURRENCY = 10
+TOTAL = 20 if QUICK else 100
+
+
+def motty_scenario(server: LocalSshd, count: int) -> Scenario:
+    plans = [ConnectionPlan(id=f"m{i}", profile="motty-0.80",
+                            actions=[SessionAction(x11=True, pty=True, kind="shell", input="exit\n")])
+             for i in range(count)]
+    return Scenario(name="motty-bench", path="<bench>", server=server.spec, target="local",
+                    connections=plans, expectations={})
+
+
+async def our_rate(server: LocalSshd, total: int) -> float:
+    runner = ScenarioRunner(motty_scenario(server, total), server, max_concurrency=CONCURRENCY)
+    start = time.perf_counter()
+    result = await runner.run()
+    elapsed = time.perf_counter() - start
+    if result.errors:
+        raise SystemExit(f"driver errors: {result.errors[:3]}")
+    return total / elapsed
+
+
+async def ssh_rate(server: LocalSshd) -> float:
+    limit = asyncio.Semaphore(CONCURRENCY)
+    env = dict(os.environ, DISPLAY="127.0.0.1:99")  # -X needs a DISPLAY; no X server is contacted
+
+    async def one() -> None:
+        async with limit:
+            proc = await asyncio.create_subprocess_exec(
+                "ssh", "-F", "/dev/null", "-X", "-tt", "-i", str(server.identity("user")), "-p", str(server.port),
+                "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+                "-o", "LogLevel=ERROR", f"user@{server.host}",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+                env=env)
+            await proc.communicate(b"exit\n")
+            if proc.returncode != 0:
+                raise SystemExit(f"ssh exited {proc.returncode}")
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(TOTAL)))
+    return TOTAL / (time.perf_counter() - start)
+
+
+def main() -> None:
+    with LocalSshd(ServerSpec(log_level="INFO")) as server:
+        async def both() -> tuple[float, float]:
+            await our_rate(server, CONCURRENCY)  # warm-up: imports, key pool, first handshakes
+            ours = await our_rate(server, TOTAL)
+            theirs = await ssh_rate(server)
+            return ours, theirs
+
+        ours, theirs = asyncio.run(both())
+    print(f"# {TOTAL} MoTTY flows (x11-req, pty-req, shell, exit) at concurrency {CONCURRENCY}")
+    emit("conn_per_s", ours)
+    emit("ssh_conn_per_s", theirs)
+    emit("ratio_vs_ssh", ours / theirs)
+
+
+if __name__ == "__main__":
+    main()
