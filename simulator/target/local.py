@@ -45,8 +45,13 @@ _KEY_ALGS = {"rsa": "ssh-rsa", "ecdsa": "ecdsa-sha2-nistp256", "ed25519": "ssh-e
 def find_sshd() -> str:
     """Absolute path of sshd (it refuses to re-exec itself when started by a relative path)."""
     override = os.environ.get("SSHSIM_SSHD")
-    for candidate in ([override] if override else []) + list(SSHD_CANDIDATES):
-        if candidate and os.access(candidate, os.X_OK):
+    if override:
+        if os.path.isabs(override) and os.access(override, os.X_OK):
+            return override
+        raise EnvironmentProblem(f"SSHSIM_SSHD={override} is not an executable sshd given by absolute path; "
+                                 "install the openssh-server package or fix SSHSIM_SSHD")
+    for candidate in SSHD_CANDIDATES:
+        if os.access(candidate, os.X_OK):
             return candidate
     raise EnvironmentProblem(
         "sshd not found: install the openssh-server package (apt-get install openssh-server xauth)"

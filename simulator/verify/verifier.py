@@ -132,6 +132,8 @@ def check_expectation(expectation: Expectation, events: list[Any], all_lines: li
             near = [e for e in events if e.event == expected.event]
             hint = ""
             if near:
+                # The divergence is where the same event was logged with other values.
+                anchor = near[0].line
                 got = ", ".join(f"{k}={v}" for k, v in near[0].fields.items() if k in expected.fields)
                 hint = f"; the log has {expected.event} with {got or 'other fields'} (line {near[0].line})"
             after = f" after {last_matched.event} (line {last_matched.line})" if last_matched is not None else ""
