@@ -131,3 +131,39 @@ def test_profiles_lists_every_profile() -> None:
 def test_schema_is_valid_json() -> None:
     out = sshsim("schema")
     assert json.loads(out.stdout)["title"] == "sshsim scenario"
+
+
+@needs_local_sshd
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_leaves_nothing(tmp_path: Path, sig: int) -> None:
+    scenario = tmp_path / "slow.yaml"
+    scenario.write_text(
+        "connections:\n"
+        "  - id: slow\n"
+        "    actions:\n"
+        "      - session: {exec: 'sleep 30', close: wait}\n"
+    )
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(private_tmp))
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", "run", str(scenario)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # Wait until the command is running on the server (its session child exists).
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            out = subprocess.run(["pgrep", "-f", "sleep 30"], capture_output=True, text=True).stdout.split()
+            if out and list(private_tmp.iterdir()):
+                break
+            time.sleep(0.05)
+        assert out, "the scenario never started its command"
+        proc.send_signal(sig)
+        code = proc.wait(20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 130
+    assert "interrupted" in proc.stderr.read()  # type: ignore[union-attr]
+    time.sleep(0.2)
+    assert not subprocess.run(["pgrep", "-f", "sleep 30"], capture_output=True, text=True).stdout.split()
+    assert not list(private_tmp.iterdir()), "the run's working folder must be removed"
