@@ -1,0 +1,35 @@
+"""`sshsim infer LOG`: write a scenario that replays the connections of a real log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from simulator.commands.logio import read_log_lines
+from simulator.io import atomic_write_text, refuse_overwrite
+
+
+@click.command("infer")
+@click.argument("log", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the scenario here (default: stdout).")
+@click.option("--name", default=None, help="Scenario name (default: the log's file name).")
+@click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
+def infer(log: Path, output: Path | None, name: str | None, force: bool) -> int:
+    """Infer a scenario (profiles, auth, channel requests, expectations) from LOG."""
+    from simulator.errors import BadInputError
+    from simulator.scenario.infer import infer_scenario, to_yaml
+
+    if output is not None:
+        refuse_overwrite(output, force)
+    scenario = infer_scenario(read_log_lines(log), name or log.stem)
+    if not scenario["connections"]:
+        raise BadInputError("no client connection found (no 'remote software version' line at DEBUG1, "
+                            "nor an authentication line)", file=str(log))
+    text = to_yaml(scenario, str(log))
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        atomic_write_text(output, text)
+        click.echo(f"wrote {output} ({len(scenario['connections'])} connections)", err=True)
+    return 0

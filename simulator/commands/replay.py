@@ -1,0 +1,50 @@
+"""`sshsim replay LOG`: infer a scenario from a real log, run it, and diff the result with the log."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from simulator.commands.logio import read_log_lines
+from simulator.io import atomic_write_text, refuse_overwrite
+
+
+@click.command("replay")
+@click.argument("log", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--log-out", type=click.Path(dir_okay=False, path_type=Path), help="Keep the reproduced log here.")
+@click.option("--scenario-out", type=click.Path(dir_okay=False, path_type=Path), help="Keep the inferred scenario here.")
+@click.option("--target", default=None, help="local (default) or docker[:IMAGE].")
+@click.option("--force", is_flag=True, help="Overwrite output files that exist.")
+@click.option("--color/--no-color", default=None)
+def replay(log: Path, log_out: Path | None, scenario_out: Path | None, target: str | None, force: bool,
+           color: bool | None) -> int:
+    """Reproduce LOG's connections against a real sshd; exit 0 when every sshd line of LOG is matched."""
+    from simulator.commands.run import _run_one
+    from simulator.scenario import load_scenario
+    from simulator.scenario.infer import infer_scenario, to_yaml
+    from simulator.verify.diff import diff_lines, render
+
+    for path in (log_out, scenario_out):
+        if path is not None:
+            refuse_overwrite(path, force)
+    lines = read_log_lines(log)
+    data = infer_scenario(lines, log.stem)
+    text = to_yaml(data, str(log))
+    with tempfile.TemporaryDirectory(prefix="sshsim-replay-") as tmp:
+        scenario_path = Path(tmp) / f"{log.stem}.yaml"
+        scenario_path.write_text(text)
+        scenario = load_scenario(str(scenario_path))
+        outcome = asyncio.run(_run_one(scenario, target, verify=False))
+    if scenario_out is not None:
+        atomic_write_text(scenario_out, text)
+    if log_out is not None:
+        atomic_write_text(log_out, "".join(line + "\n" for line in outcome.lines))
+    result = diff_lines(lines, outcome.lines)
+    use_color = color if color is not None else (sys.stdout.isatty() and "NO_COLOR" not in os.environ)
+    click.echo(render(result, str(log), "replay", color=use_color))
+    return 0 if result.complete else 1
