@@ -277,7 +277,7 @@ def _infer_interleaving(conns: list[Any], plans: list[dict[str, Any]], by_conn: 
             plans[j].pop("start", None)
             if not any(p.get("before") == "signed-publickey" for p in plans[i].get("pause", [])):
                 plans[i].setdefault("pause", []).append(
-                    {"before": "signed-publickey", "until": {"connection": plans[j]["id"], "event": "connection.rexec"}})
+                    {"before": "signed-publickey", "until": {"connection": plans[j]["id"], "event": "connection.from"}})
             break
 
 

@@ -31,6 +31,8 @@ How the container is run, and why:
   included), `stop` stops and removes the container, and the engine removes it by itself once it
   exits (auto-remove). If this process dies without cleaning up (SIGKILL), the container notices:
   it reads a FIFO whose only writer is this process, sees end-of-file, and stops itself.
+- `spec.first_pid` (the reference log's listener is 6682): a container's /proc/sys is read-only,
+  so the entrypoint uses up the pids below it with short-lived subshells (about 2 s for 6682).
 - Readiness is the pid file that sshd writes right after listen(), as for the local target (no
   TCP probe: it would add lines to the log).
 - `wait_idle` watches sshd's processes through the host's /proc (a local engine's containers are
@@ -97,6 +99,7 @@ def connect(timeout: float = 10.0) -> Any:
     """A docker client that has answered a ping, or a one-line EnvironmentProblem saying what to do."""
     docker = _docker_module()
     address = engine_address()
+    _require_local_engine(address)
     if address.startswith("unix://") and not Path(address[len("unix://"):]).exists():
         raise EnvironmentProblem(f"no Docker engine: {address[len('unix://'):]} does not exist; {ENGINE_HINT}")
     try:
@@ -106,6 +109,23 @@ def connect(timeout: float = 10.0) -> Any:
         reason = _engine_reason(str(exc))
         raise EnvironmentProblem(f"no Docker engine answers at {address} ({reason}); {ENGINE_HINT}") from None
     return client
+
+
+def _require_local_engine(address: str) -> None:
+    """The container shares this machine's network and mounts its files: a remote engine cannot
+    serve it, so refuse before sending it anything."""
+    from urllib.parse import urlsplit
+
+    scheme = address.split("://", 1)[0].lower() if "://" in address else "tcp"
+    if scheme in ("unix", "npipe"):
+        return
+    host = urlsplit(address if "://" in address else f"tcp://{address}").hostname or ""
+    if scheme in ("tcp", "http", "https") and (host in ("localhost", "::1") or host.startswith("127.")):
+        return
+    raise EnvironmentProblem(
+        f"DOCKER_HOST={address} is not an engine on this machine; the Docker target needs a local "
+        "one (the container uses this host's loopback network and files)"
+    )
 
 
 def _engine_reason(text: str) -> str:
@@ -236,15 +256,23 @@ class DockerSshd:
             if self._client is None:
                 self._client = connect()
             self.image = images.ensure_image(self._client, self.image_name, build=self._build)
-            self.timings["image"] = time.monotonic() - began
+            self._lap("image", began)
             self._prepare()
+            self._lap("prepare", began)
             self._run()
+            self._lap("run", began)
             self._wait_ready(timeout)
+            self._lap("ready", began)
         except BaseException:
             self.stop()
             raise
         self.timings["start"] = time.monotonic() - began
         return self
+
+    def _lap(self, name: str, began: float) -> None:
+        """Seconds spent in each start-up step (for benchmarks and slow-start reports)."""
+        self.timings[name] = time.monotonic() - began - sum(
+            v for k, v in self.timings.items() if k in ("image", "prepare", "run", "ready"))
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop and remove the container, close the log, remove the run directory. Idempotent."""
@@ -372,7 +400,6 @@ class DockerSshd:
         mounts = [docker.types.Mount(target, source, type="bind", read_only=ro)
                   for source, target, ro in self._mounts]
         self.container_name = f"sshsim-sshd-{self.port}-{secrets.token_hex(3)}"
-        began = time.monotonic()
         try:
             self._container = self._client.containers.run(
                 self.image,
@@ -381,13 +408,13 @@ class DockerSshd:
                 network_mode="host",
                 auto_remove=True,
                 mounts=mounts,
-                environment={"SSHSIM_HOSTNAME": self.spec.host_name, "SSHSIM_LOGFILE": LOG_IN_CONTAINER},
+                environment={"SSHSIM_HOSTNAME": self.spec.host_name, "SSHSIM_LOGFILE": LOG_IN_CONTAINER,
+                             "SSHSIM_FIRST_PID": str(self.spec.first_pid or 0)},
                 labels={"sshsim": "sshd", "sshsim.owner-pid": str(os.getpid())},
             )
         except docker.errors.APIError as exc:
             raise TargetError(f"the engine could not start {self.image}: {_one_line(exc.explanation or str(exc))}") from None
         self.container_id = self._container.id
-        self.timings["run"] = time.monotonic() - began
 
     def _wait_ready(self, timeout: float) -> None:
         assert self.workdir is not None and self._container is not None
@@ -536,9 +563,20 @@ def _running(container: Any) -> bool:
 
     try:
         container.reload()
-    except docker.errors.NotFound:
-        return False
+    except docker.errors.APIError as exc:
+        if _gone(exc):
+            return False
+        # podman answers 500 ("read /proc/N/cgroup: no such process") while a container exits:
+        # not a verdict, the caller asks again.
+        return True
     return container.status in ("created", "running")
+
+
+def _gone(exc: Exception) -> bool:
+    """NotFound, or podman's 500 "no such container" while it is auto-removing one."""
+    import docker.errors
+
+    return isinstance(exc, docker.errors.NotFound) or "no such container" in str(exc).lower()
 
 
 def _pid_alive(pid: int) -> bool:

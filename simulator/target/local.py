@@ -62,7 +62,15 @@ def sshd_version(sshd: str) -> str:
     """'OpenSSH_9.2p1 Debian-2+deb12u3' style string, from `sshd -V` (9.x) or the usage text."""
     out = subprocess.run([sshd, "-V"], capture_output=True, text=True)
     text = (out.stderr or out.stdout).strip().splitlines()
-    return text[0].split(",")[0] if text else "unknown"
+    short = text[0].split(",")[0] if text else "unknown"
+    # Debian's sshd -V omits the package suffix that its version string carries; the ssh client
+    # of the same source package has it ("OpenSSH_9.2p1 Debian-2+deb12u10").
+    try:
+        client = subprocess.run(["ssh", "-V"], capture_output=True, text=True, timeout=5)
+        full = (client.stderr or client.stdout).strip().split(",")[0]
+    except (OSError, subprocess.SubprocessError):
+        return short
+    return full if full.startswith(short) else short
 
 
 def check_environment() -> str:
