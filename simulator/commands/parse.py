@@ -80,11 +80,10 @@ def parse(log: str, output_format: str, input_format: str | None) -> None:
         click.echo(f"warning: {warning}", err=True)
 
 
-def _grouped(events: Iterator[Event], on_done=None) -> Iterator[Event]:
-    tracker = ConnectionTracker(on_done=on_done or (lambda c: None))
-    for ev in events:
-        yield from tracker.feed(ev)
-    yield from tracker.flush()
+def _grouped(events: Iterator[Event], on_done=None) -> Iterator[Event]:  # noqa: ANN001
+    """Events with conn/role; connection summaries go to `on_done` when it is given."""
+    tracker = ConnectionTracker(on_done=on_done or (lambda c: None), summaries=on_done is not None)
+    return tracker.run(events)
 
 
 def _write_jsonl(events: Iterator[Event], out: IO[str]) -> None:

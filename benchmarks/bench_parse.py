@@ -1,0 +1,204 @@
+"""Parser throughput: parse + grouping on a log of at least 1M lines, side by side with Drain3
+(message text only) and fail2ban-regex with its sshd filter on the same file.
+
+    python benchmarks/bench_parse.py [--lines 1000000] [--compare-lines N] [--keep FILE]
+
+The log is built by repeating the real connections of the reference log with fresh pids and
+ports (so grouping has real work to do), written to disk and read back streaming. Prints
+``name=value`` lines: parse_lines_per_s, drain3_lines_per_s, fail2ban_lines_per_s,
+ratio_vs_fail2ban, and the resident memory after each quarter of the file (flat if the parser
+streams). Rates are lines per CPU second of the process doing the work (the parser's own, or
+fail2ban-regex's as a child), so that a busy machine skews them less than wall clock; the
+parser's wall-clock rate is printed too. Nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SEED_CANDIDATES = (
+    ROOT.parent / "shared" / "seed" / "sshd-debug1-motty-secureblackbox.log",
+    ROOT / "tests" / "data" / "seed" / "sshd-debug1-motty-secureblackbox.log",
+)
+FAIL2BAN_FILTER = Path("/etc/fail2ban/filter.d/sshd.conf")
+
+
+def seed_lines() -> list[str]:
+    for path in SEED_CANDIDATES:
+        if path.exists():
+            return path.read_text(encoding="utf-8").splitlines()
+    sys.exit("reference log not found")
+
+
+LOCAL_CAPTURE = ROOT / "tests" / "data" / "local" / "sshd-9.2-debug1.log"
+_PID = re.compile(r"(sshd\[|Forked child |User child is on pid |session_by_pid: pid |pid )(\d+)")
+_PORT = re.compile(r"(\bport |\]:)(\d+)")
+
+
+def _templates() -> list[list[str]]:
+    """Real connections to repeat: the reference log (two concurrent DEBUG1 connections that
+    never end) and the local 9.2 capture (twelve connections that do end, DEBUG1)."""
+    out = [seed_lines()]
+    if LOCAL_CAPTURE.exists():
+        out.append(LOCAL_CAPTURE.read_text(encoding="utf-8").splitlines())
+    return out
+
+
+def build_log(path: Path, n_lines: int) -> int:
+    """Repeat real connections with fresh pids and client ports; stream to `path`."""
+    templates = _templates()
+    written = 0
+    rep = 0
+    with path.open("w", encoding="utf-8") as out:
+        while written < n_lines:
+            lines = templates[rep % len(templates)]
+            pid_base = 1000 + (rep * 40) % 4_000_000
+            port_base = rep * 13
+            pid_map: dict[str, str] = {}
+            port_map: dict[str, str] = {}
+
+            def pid(m: re.Match[str]) -> str:
+                new = pid_map.setdefault(m.group(2), str(pid_base + len(pid_map)))
+                return m.group(1) + new
+
+            def port(m: re.Match[str]) -> str:
+                old = m.group(2)
+                if old in ("22",) or int(old) < 1024:
+                    return m.group(0)
+                new = port_map.setdefault(old, str(1024 + (port_base + len(port_map)) % 64000))
+                return m.group(1) + new
+
+            chunk = [_PORT.sub(port, _PID.sub(pid, line)) for line in lines]
+            out.write("\n".join(chunk) + "\n")
+            written += len(chunk)
+            rep += 1
+    return written
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for row in fh:
+            if row.startswith("VmRSS:"):
+                return int(row.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_parser(path: Path, total: int) -> tuple[float, float, list[float], dict[str, int]]:
+    """(lines per CPU second, lines per wall second, RSS by quarter, counts)."""
+    from simulator.logs import default_catalogue, group_events, parse_file
+
+    default_catalogue()  # loading the catalogue is start-up, not throughput
+    marks = {total * q // 4 for q in (1, 2, 3, 4)}
+    rss: list[float] = []
+    counts = {"unknown": 0, "conns": 0}
+    c0, t0 = time.process_time(), time.perf_counter()
+    n = 0
+    max_conn = 0
+    for ev in group_events(parse_file(path)):
+        n += 1
+        if ev.event == "unknown":
+            counts["unknown"] += 1
+        if ev.conn is not None and ev.conn > max_conn:
+            max_conn = ev.conn
+        if n in marks:
+            rss.append(rss_mb())
+    cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+    counts["conns"] = max_conn
+    return n / cpu, n / wall, rss, counts
+
+
+def message_text(line: str) -> str:
+    """The message part of a syslog line (what Drain3 is given)."""
+    i = line.find("]: ")
+    return line[i + 3 :] if i >= 0 else line
+
+
+def bench_drain3(path: Path, limit: int) -> float | None:
+    try:
+        from drain3 import TemplateMiner
+        from drain3.template_miner_config import TemplateMinerConfig
+    except ImportError:
+        print("# drain3 not installed (pip install drain3): skipped", file=sys.stderr)
+        return None
+    import logging
+
+    logging.getLogger("drain3").setLevel(logging.WARNING)
+    config = TemplateMinerConfig()
+    config.profiling_enabled = False
+    miner = TemplateMiner(config=config)
+    with path.open(encoding="utf-8") as fh:
+        msgs = [message_text(line.rstrip("\n")) for _, line in zip(range(limit), fh)]
+    c0 = time.process_time()
+    for msg in msgs:
+        miner.add_log_message(msg)
+    return len(msgs) / (time.process_time() - c0)
+
+
+def bench_fail2ban(path: Path, limit: int, total: int) -> float | None:
+    exe = shutil.which("fail2ban-regex")
+    if exe is None or not FAIL2BAN_FILTER.exists():
+        print("# fail2ban-regex or its sshd filter missing: skipped", file=sys.stderr)
+        return None
+    target = path
+    n = total
+    tmp = None
+    if limit < total:
+        tmp = Path(tempfile.mkstemp(suffix=".log")[1])
+        with path.open(encoding="utf-8") as src, tmp.open("w", encoding="utf-8") as dst:
+            for _, line in zip(range(limit), src):
+                dst.write(line)
+        target, n = tmp, limit
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([exe, str(target), str(FAIL2BAN_FILTER)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    elapsed = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if tmp is not None:
+        tmp.unlink()
+    return n / elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--compare-lines", type=int, default=None, help="lines given to Drain3 and fail2ban (default: all)")
+    ap.add_argument("--keep", type=Path, default=None, help="write the generated log here and keep it")
+    args = ap.parse_args()
+
+    path = args.keep or Path(tempfile.mkstemp(suffix=".log")[1])
+    try:
+        total = build_log(path, args.lines)
+        compare = min(args.compare_lines or total, total)
+        print(f"log_lines={total}")
+        print(f"log_bytes={path.stat().st_size}")
+        parse_rate, parse_wall, rss, counts = bench_parser(path, total)
+        print(f"parse_lines_per_s={parse_rate:.0f}")
+        print(f"parse_lines_per_wall_s={parse_wall:.0f}")
+        print(f"parse_unknown_lines={counts['unknown']}")
+        print(f"parse_connections={counts['conns']}")
+        print("parse_rss_mb_by_quarter=" + ",".join(f"{r:.1f}" for r in rss))
+        drain = bench_drain3(path, compare)
+        print(f"drain3_lines_per_s={drain:.0f}" if drain else "drain3_lines_per_s=nan")
+        f2b = bench_fail2ban(path, compare, total)
+        print(f"fail2ban_lines_per_s={f2b:.0f}" if f2b else "fail2ban_lines_per_s=nan")
+        print(f"compare_lines={compare}")
+        print(f"ratio_vs_fail2ban={parse_rate / f2b:.1f}" if f2b else "ratio_vs_fail2ban=nan")
+        print(f"ratio_vs_drain3={parse_rate / drain:.1f}" if drain else "ratio_vs_drain3=nan")
+    finally:
+        if args.keep is None:
+            os.unlink(path)
+
+
+if __name__ == "__main__":
+    main()

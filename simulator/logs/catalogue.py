@@ -1,0 +1,389 @@
+"""The sshd event catalogue: load it from YAML, compile it, and match a message to an entry.
+
+The catalogue is data (``simulator/data/events/*.yaml``): one entry per message form sshd writes,
+with the event name, its level, a pattern, the OpenSSH versions that emit it and its source.
+Hand-written entries live in ``events/<topic>.yaml``; the long tail, extracted from
+openssh-portable's log calls, in ``events/source/<topic>.yaml``.
+
+Pattern syntax (``pattern:``) is a template: literal text with ``{name}`` or ``{name:type}``
+fields, ``{{`` and ``}}`` for literal braces. Types:
+
+=========  ===========================  =====================================
+type       matches                      printf conversion it stands for
+=========  ===========================  =====================================
+(none)     any text, shortest first     ``%s``
+``int``    ``-?[0-9]+``                 ``%d %ld %lld``
+``uint``   ``[0-9]+``                   ``%u %lu %zu %llu``
+``hex``    ``[0-9a-fA-F]+``             ``%x``
+``float``  ``-?[0-9]+(.[0-9]+)?``       ``%f %g``
+``word``   one run of non-blanks        (an address, a key type, a path)
+``char``   one character                ``%c``
+``rest``   everything to the end        (greedy, for a trailing free text)
+=========  ===========================  =====================================
+
+A field whose name starts with ``_`` is matched but not kept. An entry may give ``regex:`` (a
+Python regex with ``(?P<name>...)`` groups) instead of ``pattern:`` when a template cannot say it.
+A whole message must match (``fullmatch``). ``fallback: true`` puts an entry after every other
+candidate (catch-alls such as ``Disconnecting: {reason}``).
+
+Matching must be cheap (the parser aims at 500k lines/s), so entries are not tried one by one:
+each is filed under a key made of its first literal words (digits and ``-`` removed, so that
+``channel {id:int}:`` and ``channel 0:`` share a key), every key's candidates are joined into
+one alternation regex compiled on first use, and a message only runs the regex of the most
+specific key its first words give. Results are cached per message text, since most sshd lines
+recur word for word.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import yaml
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "events"
+
+LEVELS = ("FATAL", "ERROR", "INFO", "VERBOSE", "DEBUG1", "DEBUG2", "DEBUG3", "VARIES")
+
+_FIELD_REGEX = {
+    "": r".*?",
+    "int": r"-?\d+",
+    "uint": r"\d+",
+    "hex": r"[0-9a-fA-F]+",
+    "float": r"-?\d+(?:\.\d+)?",
+    "word": r"\S+",
+    "char": r".",
+    "rest": r".*",
+}
+# Field types that match only digits and '-': the dispatch key drops them like message digits.
+_KEY_TRANSPARENT = frozenset(("int", "uint"))
+_TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_]\w*)(?::(\w+))?\}")
+_NAMED_GROUP = re.compile(r"\(\?P<([A-Za-z_]\w*)>")
+# Characters deleted from both the message head and a template's literal text to form keys.
+_KEY_DELETE = str.maketrans("", "", "0123456789-")
+_SHAPE = str.maketrans("", "", "0123456789")
+_KEY_WORDS = 3
+_REGEX_META = frozenset(".^$*+?{}[]\\|()")
+_INT_TYPES = frozenset(("int", "uint"))
+
+
+class CatalogueError(ValueError):
+    """An entry of the catalogue is malformed; names the file and the entry."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    """One catalogue entry: a message form sshd writes, compiled."""
+
+    name: str
+    level: str
+    pattern: str
+    regex: str
+    fields: tuple[str | None, ...]  # one per capture group; None for an unkept group
+    int_fields: frozenset[str]
+    versions: str
+    source: str
+    origin: str  # file the entry came from, relative to the data directory
+    fallback: bool = False
+    key: str = ""
+    named: tuple[tuple[int, str], ...] = ()  # (group index, field name) for kept fields
+
+    def compiled(self) -> re.Pattern[str]:
+        """The entry's own regex (tests and tools; matching goes through the bucket regex)."""
+        return re.compile(self.regex, re.DOTALL)
+
+
+def template_to_regex(template: str) -> tuple[str, list[tuple[str, str]]]:
+    """Compile a template into a regex with named groups; also return [(field, type)]."""
+    out: list[str] = []
+    fields: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    pos = 0
+    for m in _TEMPLATE_TOKEN.finditer(template):
+        out.append(re.escape(template[pos : m.start()]))
+        pos = m.end()
+        tok = m.group(0)
+        if tok == "{{":
+            out.append(r"\{")
+            continue
+        if tok == "}}":
+            out.append(r"\}")
+            continue
+        name, typ = m.group(1), m.group(2) or ""
+        if typ not in _FIELD_REGEX:
+            raise CatalogueError(f"unknown field type {typ!r} in {template!r}")
+        sub = _FIELD_REGEX[typ]
+        if name.startswith("_") or name in seen:
+            out.append(f"(?:{sub})")
+        else:
+            seen.add(name)
+            fields.append((name, typ))
+            out.append(f"(?P<{name}>{sub})")
+    out.append(re.escape(template[pos:]))
+    return "".join(out), fields
+
+
+def template_key(template: str) -> str:
+    """The dispatch key of a template: its first complete literal words (see module doc)."""
+    text: list[str] = []
+    pos = 0
+    open_end = False
+    for m in _TEMPLATE_TOKEN.finditer(template):
+        text.append(template[pos : m.start()])
+        pos = m.end()
+        tok = m.group(0)
+        if tok in ("{{", "}}"):
+            text.append(tok[0])
+            continue
+        if (m.group(2) or "") in _KEY_TRANSPARENT:
+            continue
+        open_end = True
+        break
+    else:
+        text.append(template[pos:])
+    return _key_from_literal("".join(text), open_end)
+
+
+def regex_key(regex: str) -> str:
+    """The dispatch key of a raw regex entry: from its literal prefix only (conservative)."""
+    lit: list[str] = []
+    i = 0
+    n = len(regex)
+    while i < n:
+        c = regex[i]
+        if c == "\\" and i + 1 < n and not regex[i + 1].isalnum():
+            ch, step = regex[i + 1], 2
+        elif c not in _REGEX_META:
+            ch, step = c, 1
+        else:
+            break
+        if i + step < n and regex[i + step] in "?*+{":
+            break
+        lit.append(ch)
+        i += step
+    return _key_from_literal("".join(lit), i < n)
+
+
+def _key_from_literal(text: str, open_end: bool) -> str:
+    words = text.translate(_KEY_DELETE).split(" ")
+    if open_end:
+        words = words[:-1]  # the last word runs into a field: not complete
+    return " ".join(words[:_KEY_WORDS])
+
+
+def message_keys(message: str) -> tuple[str, ...]:
+    """The keys to look up for a message, most specific first."""
+    words = message[:160].translate(_KEY_DELETE).split(" ", _KEY_WORDS)[:_KEY_WORDS]
+    keys = [" ".join(words[:i]) for i in range(len(words), 0, -1)]
+    return tuple(keys)
+
+
+@dataclass(slots=True)
+class _Bucket:
+    """The candidates filed under one key, compiled on first use into one alternation."""
+
+    specs: list[EventSpec]
+    regex: re.Pattern[str] | None = None
+    # outer group index -> (spec, index of the spec's first group)
+    groups: dict[int, tuple[EventSpec, int]] = field(default_factory=dict)
+
+    def search(self, message: str) -> "MatchResult | None":
+        """The first candidate whose pattern matches the whole message."""
+        if not self.specs:
+            return None
+        regex = self.regex or self.compile()
+        m = regex.fullmatch(message)
+        if m is None:
+            return None
+        spec, first = self.groups[m.lastindex]  # type: ignore[index]
+        return spec, m.groups()[first - 1 : first - 1 + len(spec.fields)]
+
+    def compile(self) -> re.Pattern[str]:
+        parts: list[str] = []
+        index = 1
+        for spec in self.specs:
+            plain = _NAMED_GROUP.sub("(", spec.regex)
+            parts.append(f"({plain})")
+            self.groups[index] = (spec, index + 1)
+            index += 1 + len(spec.fields)
+        self.regex = re.compile("|".join(parts), re.DOTALL)
+        return self.regex
+
+
+MatchResult = tuple[EventSpec, tuple[str | None, ...]]
+
+
+class Catalogue:
+    """All entries, filed by dispatch key, with a cache of message -> match result."""
+
+    def __init__(self, specs: Iterable[EventSpec], cache_size: int = 16384) -> None:
+        self.specs: list[EventSpec] = list(specs)
+        self._cache: dict[str, MatchResult | None] = {}
+        self.cache = self._cache  # read-only view for the parser's hot loop
+        self._shapes: dict[str, EventSpec] = {}  # message without digits -> entry
+        self._own: dict[str, re.Pattern[str]] = {}  # an entry's regex, compiled on first use
+        self._cache_size = cache_size
+        self._buckets: dict[str, _Bucket] = {}
+        self._build()
+
+    def _build(self) -> None:
+        ordered = [s for s in self.specs if not s.fallback] + [s for s in self.specs if s.fallback]
+
+        def tier(spec: EventSpec) -> int:
+            return 2 if spec.fallback else (1 if spec.origin.startswith("source/") else 0)
+
+        by_key: dict[str, list[EventSpec]] = {}
+        for spec in ordered:
+            by_key.setdefault(spec.key, []).append(spec)
+        # A bucket holds its own entries and those of every shorter key that prefixes it, so
+        # that a message needs only the bucket of its most specific key. Order: hand-written
+        # entries (with hand-written key-less ones, which are few and precise), then extracted
+        # ones with the longest key first (a specific form before a generic one), then
+        # fallbacks. The key-less extracted entries (a few hundred "%s: ..." forms) are kept
+        # out of the keyed buckets and tried only when the keyed bucket finds nothing: copied
+        # into every bucket they would make each one slow to compile.
+        rank = {
+            id(s): (tier(s), -len(s.key.split(" ")) if s.key else 0, i)
+            for i, s in enumerate(ordered)
+        }
+        keyless_curated = [s for s in by_key.get("", ()) if tier(s) == 0]
+        for key in by_key:
+            if not key:
+                continue
+            words = key.split(" ")
+            cands: list[EventSpec] = list(keyless_curated)
+            for i in range(len(words), 0, -1):
+                cands.extend(by_key.get(" ".join(words[:i]), ()))
+            cands.sort(key=lambda s: rank[id(s)])
+            self._buckets[key] = _Bucket(cands)
+        wild = sorted(by_key.get("", ()), key=lambda s: rank[id(s)])
+        self._buckets[""] = _Bucket(wild)
+
+    def match(self, message: str) -> MatchResult | None:
+        """The entry a message (level prefix and relay suffix removed) matches, or None.
+
+        Two caches: the exact text (most lines recur word for word), then the message's shape,
+        its text without digits (a line that differs only in pids, ports, addresses or counters
+        is the same form), which names the entry whose own regex then gives the fields.
+        """
+        cache = self._cache
+        hit = cache.get(message, cache)
+        if hit is not cache:
+            return hit  # type: ignore[return-value]
+        result = None
+        shape = message.translate(_SHAPE)
+        spec = self._shapes.get(shape)
+        if spec is not None:
+            own = self._own.get(spec.regex)
+            if own is None:
+                own = self._own[spec.regex] = re.compile(spec.regex, re.DOTALL)
+            m = own.fullmatch(message)
+            if m is not None:
+                result = (spec, m.groups())
+        if result is None:
+            result = self._match(message)
+            if result is not None:
+                if len(self._shapes) >= self._cache_size:
+                    self._shapes.clear()
+                self._shapes[shape] = result[0]
+        if len(cache) >= self._cache_size:
+            cache.clear()  # same dict object: the parser holds a reference
+        cache[message] = result
+        return result
+
+    def _match(self, message: str) -> MatchResult | None:
+        buckets = self._buckets
+        wild = buckets[""]
+        bucket = wild
+        for key in message_keys(message):
+            found = buckets.get(key)
+            if found is not None:
+                bucket = found
+                break
+        hit = bucket.search(message)
+        if hit is None and bucket is not wild:
+            hit = wild.search(message)
+        return hit
+
+    def names(self) -> set[str]:
+        """Every event name in the catalogue."""
+        return {s.name for s in self.specs}
+
+    def bucket_sizes(self) -> dict[str, int]:
+        """Candidates per key (for tests and tuning: a key should stay short)."""
+        return {k: len(b.specs) for k, b in self._buckets.items()}
+
+
+def _spec_from_entry(entry: dict, origin: str, index: int) -> EventSpec:
+    where = f"{origin} entry {index + 1}"
+    if not isinstance(entry, dict):
+        raise CatalogueError(f"{where}: not a mapping")
+    try:
+        name = str(entry["event"])
+        level = str(entry["level"])
+        versions = str(entry["versions"])
+        source = str(entry["source"])
+    except KeyError as exc:
+        raise CatalogueError(f"{where}: missing {exc.args[0]!r}") from None
+    if level not in LEVELS:
+        raise CatalogueError(f"{where}: unknown level {level!r}")
+    if "pattern" in entry:
+        pattern = str(entry["pattern"])
+        regex, typed = template_to_regex(pattern)
+        key = template_key(pattern)
+        int_fields = frozenset(n for n, t in typed if t in _INT_TYPES)
+    elif "regex" in entry:
+        pattern = regex = str(entry["regex"])
+        key = regex_key(regex)
+        int_fields = frozenset(str(n) for n in entry.get("int_fields", ()))
+    else:
+        raise CatalogueError(f"{where}: needs 'pattern' or 'regex'")
+    try:
+        compiled = re.compile(regex, re.DOTALL)
+    except re.error as exc:
+        raise CatalogueError(f"{where}: bad pattern {pattern!r}: {exc}") from None
+    names: list[str | None] = [None] * compiled.groups
+    for gname, gi in compiled.groupindex.items():
+        names[gi - 1] = gname
+    return EventSpec(
+        name=name,
+        level=level,
+        pattern=pattern,
+        regex=regex,
+        fields=tuple(names),
+        int_fields=int_fields,
+        versions=versions,
+        source=source,
+        origin=origin,
+        fallback=bool(entry.get("fallback", False)),
+        key=key,
+        named=tuple((i, n) for i, n in enumerate(names) if n is not None),
+    )
+
+
+def load_specs(data_dir: Path = DATA_DIR) -> list[EventSpec]:
+    """Read every catalogue file: hand-written topics first, then the extracted long tail."""
+    files = sorted(data_dir.glob("*.yaml")) + sorted((data_dir / "source").glob("*.yaml"))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    specs: list[EventSpec] = []
+    for path in files:
+        origin = str(path.relative_to(data_dir))
+        with path.open(encoding="utf-8") as fh:
+            entries = yaml.load(fh, Loader=loader) or []
+        if not isinstance(entries, list):
+            raise CatalogueError(f"{origin}: expected a list of entries")
+        specs.extend(_spec_from_entry(e, origin, i) for i, e in enumerate(entries))
+    return specs
+
+
+_DEFAULT: Catalogue | None = None
+
+
+def default_catalogue() -> Catalogue:
+    """The packaged catalogue, loaded once per process."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = Catalogue(load_specs())
+    return _DEFAULT

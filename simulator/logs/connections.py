@@ -1,0 +1,827 @@
+"""Group events into connections by pid lineage, and give each event its process's role.
+
+One sshd connection is several processes (DESIGN.md section 2): the listener forks a monitor
+("Forked child N"), the monitor relays the unprivileged pre-auth child's lines with its own pid
+and a " [preauth]" suffix, forks the user child ("User child is on pid N"), which forks a
+session child for a shell or command. From 9.8 the per-connection processes are
+``sshd-session``; from 10.0 pre-auth runs in ``sshd-auth`` (still relayed as [preauth]).
+
+Log order across processes is not causal: a child's first line can arrive before its parent's
+line that names it. So grouping is done in two passes: facts about lineage are collected when an
+event arrives (pass 1), and an event's connection and role are decided only once it has left a
+look-ahead window (pass 2), by which time the lines that name its pid have been seen. With an
+unbounded window (`group_connections`) this is a plain two-pass algorithm; the streaming
+`ConnectionTracker` keeps memory flat by bounding the window and forgetting finished
+connections.
+
+INFO-level logs have no fork lines: there a pid is its own connection, and a new pid whose
+first line names the client address and port of a known connection (the user child's
+"Received disconnect from A port P") joins that connection.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+from simulator.logs.events import UNKNOWN, Event
+from simulator.logs.formats import parse_time, iso_timestamp
+
+# Events that only the listener writes.
+LISTENER_EVENTS = frozenset(
+    (
+        "listener.forked_child",
+        "listener.listening",
+        "listener.drop_connection",
+        "listener.maxstartups_begin",
+        "listener.maxstartups_ongoing",
+        "listener.maxstartups_end",
+        "listener.penalty_new",
+        "listener.penalty_activated",
+        "listener.login_grace_timeout",
+        "listener.child_exit",
+        "listener.sighup",
+        "listener.terminating",
+    )
+)
+# Listener events about one child: their "pid" field names it.
+_LISTENER_CHILD_EVENTS = frozenset(
+    ("listener.forked_child", "listener.login_grace_timeout", "listener.child_exit")
+)
+# Events pass 1 learns lineage from.
+_LEARN_EVENTS = LISTENER_EVENTS | {"connection.user_child", "session.exit_status", "session.session_by_pid.pid"}
+# Events that end a connection: once seen, its pids may be reused for a new one.
+END_EVENTS = frozenset(
+    (
+        "disconnect.received",
+        "disconnect.received_no_code",
+        "disconnect.disconnected",
+        "disconnect.closed",
+        "disconnect.reset",
+        "disconnect.timed_out",
+        "disconnect.client_timeout",
+        "disconnect.login_grace_timeout",
+        "disconnect.read_failed",
+        "disconnect.write_failed",
+        "disconnect.disconnecting",
+        "disconnect.protocol_error",
+        "kex.unable_to_negotiate",
+        "connection.transferred",
+        "connection.identification_missing",
+        "connection.bad_identification",
+        "connection.banner_exchange",
+        "auth.too_many_failures",
+        "auth.change_of_user",
+    )
+)
+# Events that start a connection on a pid.
+START_EVENTS = frozenset(("connection.from",))
+# The session child writes few lines; these are the ones a pid of its own tells it by.
+SESSION_CHILD_EVENTS = frozenset(("session.controlling_tty",))
+# Lines of the user child that name its session child's pid (usually when it exits).
+SESSION_PID_EVENTS = frozenset(("session.exit_status", "session.session_by_pid.pid"))
+# How far above its user child's pid a session child's pid may be.
+_SESSION_PID_SPAN = 256
+
+
+@dataclass(slots=True)
+class Channel:
+    """A channel as the summary shows it: type, peer's window and the requests on it."""
+
+    channel: int | None
+    ctype: str
+    rchan: int | None = None
+    window: int | None = None
+    max_packet: int | None = None
+    requests: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Connection:
+    """One client connection (or the listener's own lines), with what a summary needs."""
+
+    id: int
+    kind: str = "connection"  # connection | listener | dropped
+    pids: dict[str, list[int]] = field(default_factory=dict)  # role -> pids
+    programs: set[str] = field(default_factory=set)
+    addr: str | None = None
+    port: int | None = None
+    laddr: str | None = None
+    lport: int | None = None
+    client_version: str | None = None
+    server_version: str | None = None
+    kex: str | None = None
+    host_key: str | None = None
+    cipher: dict[str, str | None] = field(default_factory=dict)  # direction -> cipher
+    mac: dict[str, str | None] = field(default_factory=dict)
+    compression: dict[str, str | None] = field(default_factory=dict)
+    strict_kex: bool = False
+    ext_info: bool = False
+    auth: list[tuple[str, str]] = field(default_factory=list)  # (method, outcome)
+    user: str | None = None
+    outcome: str | None = None  # accepted | failed | None (never decided)
+    channels: list[Channel] = field(default_factory=list)
+    sessions: list[str] = field(default_factory=list)  # "shell on pts/0", "subsystem 'sftp'"
+    end: str | None = None  # the event that ended it
+    end_reason: str | None = None
+    first_line: int = 0
+    last_line: int = 0
+    first_ts: str | None = None
+    last_ts: str | None = None
+    n_events: int = 0
+    unknown: int = 0
+    events: list[Event] | None = None
+    _ts_format: str = "syslog"
+    _indexed: bool = False  # registered under its client endpoint
+
+    @property
+    def ended(self) -> bool:
+        return self.end is not None
+
+    @property
+    def start(self) -> str | None:
+        """Start time (ISO 8601; year-less for traditional syslog)."""
+        return iso_timestamp(self.first_ts, self._ts_format)
+
+    @property
+    def stop(self) -> str | None:
+        """Time of the last line (ISO 8601)."""
+        return iso_timestamp(self.last_ts, self._ts_format)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the first to the last line, when both have a time stamp."""
+        a, b = parse_time(self.start), parse_time(self.stop)
+        if a is None or b is None or (a.tzinfo is None) != (b.tzinfo is None):
+            return None
+        seconds = (b - a).total_seconds()
+        if seconds < 0 and self.start and self.start.startswith("--"):
+            seconds += 366 * 86400  # a year-less log crossing New Year
+        return seconds
+
+    def add_pid(self, role: str, pid: int | None) -> None:
+        if pid is None:
+            return
+        pids = self.pids.setdefault(role, [])
+        if pid not in pids:
+            pids.append(pid)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as data (JSON output, reports)."""
+        return {
+            "conn": self.id,
+            "kind": self.kind,
+            "pids": self.pids,
+            "programs": sorted(self.programs),
+            "client": {"addr": self.addr, "port": self.port, "version": self.client_version},
+            "server": {"addr": self.laddr, "port": self.lport, "version": self.server_version},
+            "kex": self.kex,
+            "host_key": self.host_key,
+            "cipher": self.cipher,
+            "mac": self.mac,
+            "compression": self.compression,
+            "strict_kex": self.strict_kex,
+            "ext_info": self.ext_info,
+            "auth": [{"method": m, "outcome": o} for m, o in self.auth],
+            "user": self.user,
+            "outcome": self.outcome,
+            "channels": [
+                {
+                    "channel": c.channel,
+                    "type": c.ctype,
+                    "rchan": c.rchan,
+                    "window": c.window,
+                    "max_packet": c.max_packet,
+                    "requests": c.requests,
+                }
+                for c in self.channels
+            ],
+            "sessions": self.sessions,
+            "start": self.start,
+            "end": self.stop,
+            "duration": self.duration,
+            "end_event": self.end,
+            "end_reason": self.end_reason,
+            "lines": [self.first_line, self.last_line],
+            "events": self.n_events,
+            "unknown": self.unknown,
+        }
+
+
+def _h_from(c: Connection, f: dict, ev: Event) -> None:
+    c.addr, c.port = f.get("addr"), f.get("port")
+    c.laddr, c.lport = f.get("laddr") or c.laddr, f.get("lport") or c.lport
+
+
+def _h_endpoint(c: Connection, f: dict, ev: Event) -> None:
+    if c.addr is None and f.get("addr"):
+        c.addr = f.get("addr")
+    if c.port is None and f.get("port") is not None:
+        c.port = f.get("port")
+
+
+def _h_remote_version(c: Connection, f: dict, ev: Event) -> None:
+    c.client_version = f.get("software")
+
+
+def _h_local_version(c: Connection, f: dict, ev: Event) -> None:
+    c.server_version = f.get("version")
+
+
+def _h_kex(c: Connection, f: dict, ev: Event) -> None:
+    c.kex = f.get("kex")
+
+
+def _h_hostkey(c: Connection, f: dict, ev: Event) -> None:
+    c.host_key = f.get("hostkey")
+
+
+def _h_cipher(c: Connection, f: dict, ev: Event) -> None:
+    d = f.get("direction") or "?"
+    c.cipher[d], c.mac[d], c.compression[d] = f.get("cipher"), f.get("mac"), f.get("compression")
+
+
+def _h_strict(c: Connection, f: dict, ev: Event) -> None:
+    c.strict_kex = True
+
+
+def _h_ext_info(c: Connection, f: dict, ev: Event) -> None:
+    c.ext_info = True
+
+
+def _h_auth_request(c: Connection, f: dict, ev: Event) -> None:
+    c.user = c.user or f.get("user")
+    c.auth.append((f.get("method") or "?", "tried"))
+
+
+def _auth_outcome(outcome: str) -> Callable[[Connection, dict, Event], None]:
+    def handler(c: Connection, f: dict, ev: Event) -> None:
+        method = f.get("method") or "?"
+        if f.get("submethod"):
+            method += "/" + f["submethod"]
+        c.user = f.get("user") or c.user
+        _h_endpoint(c, f, ev)
+        # Replace the latest "tried" of this method: a request and its outcome are one attempt.
+        for i in range(len(c.auth) - 1, -1, -1):
+            if c.auth[i] == (f.get("method"), "tried"):
+                c.auth[i] = (method, outcome)
+                break
+        else:
+            c.auth.append((method, outcome))
+        if outcome == "accepted":
+            c.outcome = "accepted"
+        elif outcome == "failed" and c.outcome is None:
+            c.outcome = "failed"
+
+    return handler
+
+
+def _h_invalid_user(c: Connection, f: dict, ev: Event) -> None:
+    c.user = c.user or f.get("user")
+    _h_endpoint(c, f, ev)
+
+
+def _h_channel_open(c: Connection, f: dict, ev: Event) -> None:
+    c.channels.append(
+        Channel(None, f.get("ctype") or "?", f.get("rchan"), f.get("window"), f.get("max_packet"))
+    )
+
+
+def _h_channel_new(c: Connection, f: dict, ev: Event) -> None:
+    # The server-side number of the channel just opened ("server-session" and friends).
+    for ch in reversed(c.channels):
+        if ch.channel is None:
+            ch.channel = f.get("channel")
+            return
+
+
+def _h_channel_request(c: Connection, f: dict, ev: Event) -> None:
+    num = f.get("channel")
+    for ch in reversed(c.channels):
+        if ch.channel == num:
+            ch.requests.append(f.get("request") or "?")
+            return
+    ch = Channel(num, "?")
+    ch.requests.append(f.get("request") or "?")
+    c.channels.append(ch)
+
+
+def _h_session_start(c: Connection, f: dict, ev: Event) -> None:
+    kind = f.get("kind") or "?"
+    if f.get("tty"):
+        kind += f" on {f['tty']}"
+    c.sessions.append(kind)
+    c.user = c.user or f.get("user")
+    _h_endpoint(c, f, ev)
+
+
+def _h_dropped(c: Connection, f: dict, ev: Event) -> None:
+    c.kind = "dropped"
+    _h_endpoint(c, f, ev)
+    c.laddr, c.lport = f.get("laddr"), f.get("lport")
+    c.end, c.end_reason = ev.event, f.get("reason") or "MaxStartups"
+
+
+_HANDLERS: dict[str, Callable[[Connection, dict, Event], None]] = {
+    "connection.from": _h_from,
+    "connection.remote_version": _h_remote_version,
+    "connection.local_version": _h_local_version,
+    "kex.algorithm": _h_kex,
+    "kex.host_key_algorithm": _h_hostkey,
+    "kex.cipher": _h_cipher,
+    "kex.strict_seqnr_reset": _h_strict,
+    "kex.ext_info_sent": _h_ext_info,
+    "kex.unable_to_negotiate": _h_endpoint,
+    "auth.request": _h_auth_request,
+    "auth.accepted": _auth_outcome("accepted"),
+    "auth.failed": _auth_outcome("failed"),
+    "auth.postponed": _auth_outcome("postponed"),
+    "auth.partial": _auth_outcome("partial"),
+    "auth.invalid_user": _h_invalid_user,
+    "channel.open": _h_channel_open,
+    "channel.new": _h_channel_new,
+    "channel.request": _h_channel_request,
+    "session.start": _h_session_start,
+    "disconnect.received": _h_endpoint,
+    "disconnect.disconnected": _h_endpoint,
+    "disconnect.closed": _h_endpoint,
+    "disconnect.reset": _h_endpoint,
+    "listener.drop_connection": _h_dropped,
+}
+
+
+def _ending(name: str, inner: Callable[[Connection, dict, Event], None] | None):
+    def handler(c: Connection, f: dict, ev: Event) -> None:
+        if inner is not None:
+            inner(c, f, ev)
+        if c.end is None:
+            c.end = name
+            c.end_reason = f.get("reason") or f.get("what") or None
+
+    return handler
+
+
+for _name in END_EVENTS:
+    _HANDLERS[_name] = _ending(_name, _HANDLERS.get(_name))
+
+
+# What grouping itself needs when nobody reads the summaries: the client endpoint (INFO logs
+# join a user child to its monitor by it), the auth outcome (its role) and the end (pid reuse).
+_GROUPING_HANDLERS = {
+    name: h
+    for name, h in _HANDLERS.items()
+    if name in END_EVENTS
+    or name in ("connection.from", "auth.accepted", "auth.invalid_user", "listener.drop_connection")
+}
+
+
+def is_sshd_program(program: str | None) -> bool:
+    """sshd and its helper programs (sshd-session, sshd-auth, sshd.exe, sftp-server)."""
+    return program is not None and (
+        program.startswith("sshd") or program in ("sftp-server", "internal-sftp")
+    )
+
+
+@dataclass(slots=True)
+class _PidState:
+    conn: Connection
+    role: str
+    last_line: int
+    relayed: bool = False
+
+
+class ConnectionTracker:
+    """Streaming two-pass grouping: `feed` events in input order, get them back grouped.
+
+    ``window`` is how many lines an event waits for the lines that explain its pid (None: until
+    `flush`, i.e. exact two passes over everything). ``keep_events`` stores events on their
+    Connection (batch use). Finished connections are handed to ``on_done`` (or kept in `done`).
+    ``summaries=False`` skips the summary fields grouping does not need (kex, channels...).
+    Every ``sweep_every`` lines, pids of connections that ended ``end_grace_lines`` ago, or
+    that have been silent for ``idle_lines``, are forgotten: that keeps memory flat on an endless
+    log, at the price of splitting a connection silent for longer than ``idle_lines``.
+    """
+
+    def __init__(
+        self,
+        window: int | None = 1024,
+        keep_events: bool = False,
+        on_done: Callable[[Connection], None] | None = None,
+        idle_lines: int = 500_000,
+        end_grace_lines: int = 20_000,
+        sweep_every: int = 65_536,
+        summaries: bool = True,
+    ) -> None:
+        self.window = window
+        self.keep_events = keep_events
+        self.on_done = on_done
+        self.done: list[Connection] = []
+        self.idle_lines = idle_lines
+        self.end_grace_lines = end_grace_lines
+        # facts must outlive the window (see _sweep): sweep no more often than twice a window
+        self.sweep_every = max(sweep_every, 2 * window) if window is not None else sweep_every
+        # summaries=False: only what grouping needs is folded into each Connection (faster)
+        self._handlers = _HANDLERS if summaries else _GROUPING_HANDLERS
+        self._buffer: deque[Event] = deque()
+        self._next_id = 1
+        # pass-1 facts
+        self._listeners: set[int] = set()
+        # child pid -> listener pid, user child pid -> monitor pid; two generations, so that a
+        # fact is kept for at least one sweep interval (far longer than the window) then dropped
+        self._forked: dict[int, int] = {}
+        self._user_child: dict[int, int] = {}
+        self._forked_prev: dict[int, int] = {}
+        self._user_child_prev: dict[int, int] = {}
+        # session child pid -> user child pid, from the user child's own lines naming it
+        # ("session_by_pid: pid N", "session_exit_message: ... pid N"), which come later
+        self._session_child: dict[int, int] = {}
+        self._session_child_prev: dict[int, int] = {}
+        # pass-2 state
+        self._pids: dict[int, _PidState] = {}
+        self._live: dict[int, Connection] = {}  # id -> connection not yet handed out
+        self._listener_conn: dict[int, Connection] = {}
+        self._endpoints: dict[tuple[str, int], Connection] = {}
+        self._user_children: list[tuple[int, Connection]] = []  # recent (pid, conn)
+        self._monitors: deque[tuple[int, Connection]] = deque(maxlen=64)  # recent (pid, conn)
+        self._seen_new_programs = False  # sshd-session seen: "sshd" is then the listener
+        self._last_sweep = 0
+
+    # -- pass 1 ---------------------------------------------------------------------------
+    def _learn(self, ev: Event) -> None:
+        name = ev.event
+        if name == "listener.forked_child" and ev.pid is not None:
+            self._listeners.add(ev.pid)
+            child = ev.fields.get("pid")
+            if isinstance(child, int):
+                self._forked[child] = ev.pid
+        elif name == "connection.user_child" and ev.pid is not None:
+            child = ev.fields.get("pid")
+            if isinstance(child, int):
+                self._user_child[child] = ev.pid
+        elif name in SESSION_PID_EVENTS and ev.pid is not None:
+            child = ev.fields.get("pid")
+            if isinstance(child, int) and child != ev.pid:
+                self._session_child[child] = ev.pid
+        elif name in LISTENER_EVENTS and ev.pid is not None:
+            self._listeners.add(ev.pid)
+
+    # -- pass 2 ---------------------------------------------------------------------------
+    def _new_conn(self, kind: str = "connection") -> Connection:
+        conn = Connection(self._next_id, kind=kind)
+        self._next_id += 1
+        self._live[conn.id] = conn
+        if self.keep_events:
+            conn.events = []
+        return conn
+
+    def _conn_of(self, pid: int, line: int, role: str) -> Connection:
+        state = self._pids.get(pid)
+        if state is None:
+            conn = self._monitor_conn(pid) if role == "monitor" else self._new_conn()
+            self._pids[pid] = _PidState(conn, role, line)
+            conn.add_pid(role, pid)
+            return conn
+        return state.conn
+
+    def _bind(self, pid: int, conn: Connection, role: str, line: int) -> None:
+        self._pids[pid] = _PidState(conn, role, line)
+        conn.add_pid(role, pid)
+
+    def _assign(self, ev: Event) -> None:
+        """Pass 2 for one event. The fast path is a line of a pid already placed."""
+        if ev.spec is None and ev.event != UNKNOWN:
+            return  # another program's line, or an unparsed one
+        pid = ev.pid
+        if pid is not None and pid not in self._listeners and not (
+            self._seen_new_programs and ev.program == "sshd"
+        ):
+            st = self._pids.get(pid)
+            if st is not None and (st.conn.end is None or ev.event not in START_EVENTS):
+                conn = st.conn
+                st.last_line = ev.line
+                relay = ev.relay
+                if relay is None:
+                    role = "preauth" if ev.program == "sshd-auth" else st.role
+                elif relay == "preauth":
+                    role = "preauth"
+                    if not st.relayed:
+                        st.relayed = True
+                        conn.add_pid("preauth", pid)
+                else:
+                    role = "user"
+                ev.conn = conn.id
+                ev.role = role
+                self._fold(conn, ev)
+                return
+        self._assign_slow(ev)
+
+    def _assign_slow(self, ev: Event) -> None:
+        pid = ev.pid
+        name = ev.event
+        line = ev.line
+        conn: Connection | None = None
+        role = "monitor"
+        is_listener = pid is not None and (
+            pid in self._listeners or (self._seen_new_programs and ev.program == "sshd")
+        )
+        if is_listener and pid is not None:
+            role = "listener"
+            child = ev.fields.get("pid") if name in _LISTENER_CHILD_EVENTS else None
+            if isinstance(child, int):
+                state = self._pids.get(child)
+                if name == "listener.forked_child" and state is not None and state.conn.ended:
+                    del self._pids[child]  # pid reused by a new connection
+                    state = None
+                conn = state.conn if state is not None else self._conn_of(child, line, "monitor")
+            elif name == "listener.drop_connection":
+                conn = self._new_conn()
+            else:
+                conn = self._listener_conn.get(pid)
+                if conn is None:
+                    conn = self._listener_conn[pid] = self._new_conn("listener")
+            conn.add_pid("listener", pid)
+        elif pid is None:
+            # sshd -d / -e output: one process's view, one connection at a time.
+            conn = self._conn_of(-1, line, "monitor")
+            if name in START_EVENTS and conn.ended:
+                del self._pids[-1]
+                conn = self._conn_of(-1, line, "monitor")
+            role = "preauth" if ev.relay == "preauth" else "monitor"
+        else:
+            state = self._pids.get(pid)
+            if state is not None and name in START_EVENTS and state.conn.ended:
+                del self._pids[pid]
+                state = None
+            if state is None:
+                conn, role = self._place_new_pid(ev, pid)
+                self._bind(pid, conn, role, line)
+            else:
+                conn, role = state.conn, state.role
+                state.last_line = line
+            if ev.relay == "preauth":
+                role = "preauth"
+                conn.add_pid("preauth", pid)
+            elif ev.relay == "postauth":
+                role = "user"
+            elif ev.program == "sshd-auth":
+                role = "preauth"
+        if ev.program:
+            conn.programs.add(ev.program)
+        ev.conn = conn.id
+        ev.role = role
+        self._fold(conn, ev)
+        if conn.kind == "dropped" and conn.id in self._live:
+            del self._live[conn.id]  # a dropped connection has no other line
+            self._emit_done(conn)
+
+    def _place_new_pid(self, ev: Event, pid: int) -> tuple[Connection, str]:
+        """Connection and role for a pid seen for the first time (pass-1 facts first)."""
+        monitor = self._user_child.get(pid)
+        if monitor is None:
+            monitor = self._user_child_prev.get(pid)
+        if monitor is not None:
+            conn = self._conn_of(monitor, ev.line, "monitor")
+            self._user_children.append((pid, conn))
+            if len(self._user_children) > 64:
+                del self._user_children[:32]
+            return conn, "user"
+        if pid in self._forked or pid in self._forked_prev:
+            return self._monitor_conn(pid), "monitor"
+        if ev.event.startswith("pam."):
+            # PAM's conversation child (auth-pam.c forks one without pthreads): the nearest
+            # monitor started just before it.
+            best_m: tuple[int, Connection] | None = None
+            for mpid, conn in self._monitors:
+                if mpid < pid <= mpid + _SESSION_PID_SPAN and not conn.ended:
+                    if best_m is None or mpid > best_m[0]:
+                        best_m = (mpid, conn)
+            if best_m is not None:
+                return best_m[1], "pam"
+        parent = self._session_child.get(pid, self._session_child_prev.get(pid))
+        if parent is not None and parent in self._pids:
+            # The user child named this pid as its session child: that beats any guess.
+            return self._conn_of(parent, ev.line, "user"), "session"
+        if ev.event in SESSION_CHILD_EVENTS:
+            best: tuple[int, Connection] | None = None
+            for upid, conn in self._user_children:
+                if upid < pid <= upid + _SESSION_PID_SPAN and (best is None or upid > best[0]):
+                    best = (upid, conn)
+            if best is not None:
+                return best[1], "session"
+        fields = ev.fields if ev.spec is not None else {}
+        addr, port = fields.get("addr"), fields.get("port")
+        if addr is not None and isinstance(port, int) and ev.event not in START_EVENTS:
+            conn = self._endpoints.get((addr, port))
+            if conn is not None:
+                return conn, ("user" if conn.outcome == "accepted" else "monitor")
+        return self._monitor_conn(pid), "monitor"
+
+    def _monitor_conn(self, pid: int) -> Connection:
+        conn = self._new_conn()
+        self._monitors.append((pid, conn))
+        return conn
+
+    def _fold(self, conn: Connection, ev: Event) -> None:
+        n = conn.n_events
+        if n == 0:
+            conn.first_line = ev.line
+            conn.first_ts = ev.ts
+            conn._ts_format = ev.format
+        conn.n_events = n + 1
+        conn.last_line = ev.line
+        ts = ev.ts
+        if ts is not None:
+            conn.last_ts = ts
+        spec = ev.spec
+        if spec is None:
+            conn.unknown += 1
+        else:
+            handler = self._handlers.get(spec.name)
+            if handler is None and conn.addr is None and "addr" in spec.fields:
+                handler = _h_endpoint  # INFO logs: the first line naming the client
+            if handler is not None:
+                handler(conn, ev.fields, ev)
+                if not conn._indexed and conn.port is not None and conn.addr is not None:
+                    conn._indexed = True
+                    if conn.kind == "connection":
+                        self._endpoints[(conn.addr, conn.port)] = conn
+        if conn.events is not None:
+            conn.events.append(ev)
+
+    # -- streaming ------------------------------------------------------------------------
+    def push(self, ev: Event) -> Event | None:
+        """Take one event; return the one whose grouping is now settled (or None)."""
+        if ev.event in _LEARN_EVENTS:
+            self._learn(ev)
+        elif not self._seen_new_programs:
+            prog = ev.program
+            if prog is not None and prog[4:5] == "-" and prog in ("sshd-session", "sshd-auth"):
+                self._seen_new_programs = True
+        buf = self._buffer
+        buf.append(ev)
+        if self.window is not None and len(buf) > self.window:
+            old = buf.popleft()
+            self._assign(old)
+            if ev.line - self._last_sweep >= self.sweep_every:
+                self._sweep(ev.line)
+            return old
+        return None
+
+    def run(self, events: Iterable[Event]) -> Iterator[Event]:
+        """`push` every event and `flush` at the end, as one generator.
+
+        This is `push` + `_assign` + `_fold` written out in one loop for the common case (a line
+        of a pid already placed, with no summary handler): grouping runs once per input line,
+        and method calls are most of its cost in CPython.
+        """
+        if self.window is None:
+            for ev in events:
+                self.push(ev)
+            yield from self.flush()
+            return
+        window = self.window
+        buf = self._buffer
+        append, popleft = buf.append, buf.popleft
+        learn_events = _LEARN_EVENTS
+        start_events = START_EVENTS
+        handlers = self._handlers
+        listeners = self._listeners
+        pids_get = self._pids.get
+        sweep_every = self.sweep_every
+        seen_new = self._seen_new_programs
+        learn = self._learn
+        assign = self._assign
+        n = 0
+        for ev in events:
+            if ev.event in learn_events:
+                learn(ev)
+            elif not seen_new:
+                prog = ev.program
+                if prog is not None and prog[4:5] == "-" and prog in ("sshd-session", "sshd-auth"):
+                    seen_new = self._seen_new_programs = True
+            append(ev)
+            if len(buf) <= window:
+                continue
+            old = popleft()
+            n += 1
+            if n >= sweep_every:
+                n = 0
+                self._sweep(old.line)
+                pids_get = self._pids.get
+            spec = old.spec
+            if spec is None:
+                if old.event == UNKNOWN:
+                    assign(old)
+                yield old
+                continue
+            pid = old.pid
+            st = None
+            if pid is not None and pid not in listeners and not (seen_new and old.program == "sshd"):
+                st = pids_get(pid)
+            if st is None or spec.name in handlers:
+                assign(old)
+                yield old
+                continue
+            conn = st.conn
+            if (conn.end is not None and old.event in start_events) or (
+                conn.addr is None and "addr" in spec.fields
+            ):
+                assign(old)
+                yield old
+                continue
+            line = old.line
+            st.last_line = line
+            relay = old.relay
+            if relay is None:
+                role = st.role if old.program != "sshd-auth" else "preauth"
+            elif relay == "preauth":
+                role = "preauth"
+                if not st.relayed:
+                    st.relayed = True
+                    conn.add_pid("preauth", pid)
+            else:
+                role = "user"
+            old.conn = conn.id
+            old.role = role
+            conn.n_events += 1
+            conn.last_line = line
+            if old.ts is not None:
+                conn.last_ts = old.ts
+            if conn.events is not None:
+                conn.events.append(old)
+            yield old
+        yield from self.flush()
+
+    def feed(self, ev: Event) -> Iterator[Event]:
+        """Take one event; yield the events whose grouping is now settled, in input order."""
+        out = self.push(ev)
+        if out is not None:
+            yield out
+
+    def flush(self) -> Iterator[Event]:
+        """Settle and yield every event still waiting; then every connection is done."""
+        buf = self._buffer
+        while buf:
+            old = buf.popleft()
+            self._assign(old)
+            yield old
+        self._finish_all()
+
+    def _sweep(self, now: int) -> None:
+        """Forget pids of connections that ended long ago or went quiet (flat memory)."""
+        self._last_sweep = now
+        for pid, st in list(self._pids.items()):
+            conn = st.conn
+            if (conn.ended and now - conn.last_line > self.end_grace_lines) or (
+                now - st.last_line > self.idle_lines
+            ):
+                del self._pids[pid]
+        live = {st.conn.id for st in self._pids.values()}
+        live.update(c.id for c in self._listener_conn.values())
+        for cid, conn in list(self._live.items()):
+            if cid not in live and now - conn.last_line > self.end_grace_lines:
+                del self._live[cid]
+                self._emit_done(conn)
+        for key, conn in list(self._endpoints.items()):
+            if conn.id not in self._live:
+                del self._endpoints[key]
+        # pass-1 facts: the previous generation is older than a sweep interval
+        self._forked_prev, self._forked = self._forked, {}
+        self._user_child_prev, self._user_child = self._user_child, {}
+        self._session_child_prev, self._session_child = self._session_child, {}
+
+    def _emit_done(self, conn: Connection) -> None:
+        if self.on_done is not None:
+            self.on_done(conn)
+        else:
+            self.done.append(conn)
+
+    def _finish_all(self) -> None:
+        for conn in sorted(self._live.values(), key=lambda c: c.id):
+            self._emit_done(conn)
+        self._live.clear()
+        self._pids.clear()
+        self._listener_conn.clear()
+        self._endpoints.clear()
+
+
+def group_events(
+    events: Iterable[Event], window: int | None = 1024, summaries: bool = False
+) -> Iterator[Event]:
+    """Stream: the same events in input order, each with ``conn`` and ``role`` set."""
+    tracker = ConnectionTracker(window=window, on_done=lambda c: None, summaries=summaries)
+    return tracker.run(events)
+
+
+def group_connections(events: Iterable[Event]) -> list[Connection]:
+    """Batch: set ``conn``/``role`` on every event; return the connections in id order.
+
+    Exact two passes (no window); each Connection keeps its events.
+    """
+    tracker = ConnectionTracker(window=None, keep_events=True)
+    for ev in events:
+        tracker.push(ev)
+    for _ in tracker.flush():
+        pass
+    return sorted(tracker.done, key=lambda c: c.id)

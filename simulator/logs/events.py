@@ -1,0 +1,143 @@
+"""The parser's output: one `Event` per input line, in input order.
+
+An event keeps the line's raw text, what the line prefix said (time, host, program, pid) and what
+the catalogue made of the message (event name, fields). Fields are built only when asked for:
+most consumers look at a few events, and building a dict per line would cost more than the
+match itself (the parser aims at 500k lines/s).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from simulator.logs.catalogue import EventSpec
+
+# Levels as sshd names them (log.c), most severe first; "debug1: " etc. prefix the message at
+# DEBUG levels, "error: " and "fatal: " at those (syslog only; sshd -d/-e writes none for them).
+LEVEL_NAMES = ("QUIET", "FATAL", "ERROR", "INFO", "VERBOSE", "DEBUG1", "DEBUG2", "DEBUG3")
+LEVEL_RANK = {name: i for i, name in enumerate(LEVEL_NAMES)}
+
+# Event names for lines the catalogue does not describe.
+UNKNOWN = "unknown"  # an sshd line no entry matches (raw text kept)
+OTHER = "other"  # a line of another program (systemd-logind, kernel, ...)
+UNPARSED = "unparsed"  # a line whose prefix no input format recognises (comments, garbage)
+
+# Roles of the processes of one connection (DESIGN.md section 2); "pam" is the PAM conversation
+# child the monitor forks for keyboard-interactive/password when PAM runs without threads.
+ROLES = ("listener", "monitor", "preauth", "user", "session", "pam")
+
+
+class Event:
+    """One input line and what it means. Slots, not a dataclass: millions are made."""
+
+    __slots__ = (
+        "line",
+        "ts",
+        "host",
+        "program",
+        "pid",
+        "level",
+        "event",
+        "message",
+        "relay",
+        "raw",
+        "format",
+        "conn",
+        "role",
+        "spec",
+        "_groups",
+        "_fields",
+        "extra",
+    )
+
+    def __init__(
+        self,
+        line: int,
+        raw: str,
+        format: str,
+        ts: str | None = None,
+        host: str | None = None,
+        program: str | None = None,
+        pid: int | None = None,
+        level: str | None = None,
+        event: str = UNPARSED,
+        message: str | None = None,
+        relay: str | None = None,
+        spec: EventSpec | None = None,
+        groups: tuple[str | None, ...] = (),
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.line = line
+        self.raw = raw
+        self.format = format  # the input format the line was read as ("none": unparsed)
+        self.ts = ts  # the time stamp as written (see formats.iso_timestamp)
+        self.host = host
+        self.program = program
+        self.pid = pid
+        self.level = level
+        self.event = event
+        self.message = message  # sshd's message without level prefix and relay suffix
+        self.relay = relay  # "preauth" / "postauth": relayed by the monitor with that suffix
+        self.spec = spec
+        self._groups = groups
+        self.extra = extra  # format-specific facts: syslog priority, facility, ...
+        self.conn = None
+        self.role = None
+        self._fields = None
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """The pattern's named fields; integers for int-typed fields, None if absent."""
+        f = self._fields
+        if f is None:
+            spec = self.spec
+            if spec is None:
+                f = {}
+            else:
+                groups = self._groups
+                f = {name: groups[i] for i, name in spec.named}
+                for name in spec.int_fields:
+                    v = f.get(name)
+                    if v is not None:
+                        try:
+                            f[name] = int(v)
+                        except ValueError:
+                            pass
+            self._fields = f
+        return f
+
+    @property
+    def known(self) -> bool:
+        """True when the catalogue matched the message."""
+        return self.spec is not None
+
+    @property
+    def is_sshd(self) -> bool:
+        """True for a line of sshd or one of its helper programs."""
+        return self.program is not None and self.event != OTHER
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSONL view: the documented keys, in a stable order."""
+        return {
+            "line": self.line,
+            "ts": self.ts,
+            "host": self.host,
+            "program": self.program,
+            "pid": self.pid,
+            "level": self.level,
+            "event": self.event,
+            "fields": self.fields,
+            "conn": self.conn,
+            "role": self.role,
+            "relay": self.relay,
+            "message": self.message,
+            "format": self.format,
+            "raw": self.raw,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"Event(line={self.line}, event={self.event!r}, pid={self.pid}, "
+            f"conn={self.conn}, role={self.role!r})"
+        )

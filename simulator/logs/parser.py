@@ -1,0 +1,117 @@
+"""Lines -> events: split the prefix (formats), strip sshd's level prefix and relay suffix,
+match the message against the catalogue. One event per line, in input order, never dropped.
+"""
+
+from __future__ import annotations
+
+from itertools import chain, islice
+from typing import Iterable, Iterator
+
+from simulator.logs.catalogue import Catalogue, default_catalogue
+from simulator.logs.connections import is_sshd_program
+from simulator.logs.events import OTHER, UNKNOWN, UNPARSED, Event
+from simulator.logs.formats import _SYSLOG_FAST, LineSplitter, _tidy, detect_format, resolve_format
+
+DETECT_LINES = 64
+_PREFIX_LEVELS = {"1": "DEBUG1", "2": "DEBUG2", "3": "DEBUG3"}
+_RELAYS = ((" [preauth]", "preauth"), (" [postauth]", "postauth"))
+
+
+def split_message(msg: str) -> tuple[str | None, str, str | None]:
+    """(level from sshd's prefix or None, the message proper, relay "preauth"/"postauth")."""
+    level = None
+    c = msg[:1]
+    if c == "d" and msg[:5] == "debug" and msg[6:8] == ": ":
+        level = _PREFIX_LEVELS.get(msg[5])
+        if level is not None:
+            msg = msg[8:]
+    elif c == "e" and msg[:7] == "error: ":
+        level, msg = "ERROR", msg[7:]
+    elif c == "f" and msg[:7] == "fatal: ":
+        level, msg = "FATAL", msg[7:]
+    relay = None
+    if msg[-1:] == "]":
+        for suffix, name in _RELAYS:
+            if msg.endswith(suffix):
+                msg, relay = msg[: -len(suffix)], name
+                break
+    return level, msg, relay
+
+
+def parse_lines(
+    lines: Iterable[str],
+    input_format: str | None = None,
+    catalogue: Catalogue | None = None,
+) -> Iterator[Event]:
+    """One Event per line. ``input_format`` (a name or alias) skips detection.
+
+    The loop is written for speed (it is the product's hot path): the common case, a
+    traditional syslog line of sshd whose message was seen before, costs one regex match and
+    a few dict look-ups; everything else goes through the general functions.
+    """
+    cat = catalogue or default_catalogue()
+    match = cat.match
+    cache = cat.cache
+    it = iter(lines)
+    if input_format is None:
+        head = list(islice(it, DETECT_LINES))
+        fmt = detect_format(l.rstrip("\r\n") for l in head)
+        it = chain(head, it)
+    else:
+        fmt = resolve_format(input_format)
+    splitter = LineSplitter(fmt).split
+    fast = _SYSLOG_FAST.match if fmt == "syslog" else None
+    sshd_cache: dict[str | None, bool] = {}
+    seen: dict[str, tuple] = {}
+    n = 0
+    for raw in it:
+        n += 1
+        if raw[-1:] in ("\n", "\r"):
+            raw = raw.rstrip("\r\n")
+        m = fast(raw) if fast is not None else None
+        if m is not None:
+            fname = "syslog"
+            ts, host, prog, pid_text = m.groups()
+            pid = int(pid_text)
+            msg = raw[m.end() :]
+            extra = None
+            if msg[:4] == "[ID " or msg[:7] == "kernel:":
+                msg, extra = _tidy(msg, None)
+        else:
+            got = splitter(raw)
+            if got is None:
+                yield Event(n, raw, "none", None, None, None, None, None, UNPARSED, raw)
+                continue
+            fname, (ts, host, prog, pid, msg, extra) = got
+        is_sshd = sshd_cache.get(prog)
+        if is_sshd is None:
+            is_sshd = sshd_cache[prog] = is_sshd_program(prog)
+        if not is_sshd:
+            yield Event(n, raw, fname, ts, host, prog, pid, None, OTHER, msg, None, None, (), extra)
+            continue
+        # The whole message as sshd wrote it is the key of a per-parse cache of what it means.
+        known = seen.get(msg)
+        if known is None:
+            known = _interpret(msg, cache, match)
+            if len(seen) >= SEEN_LIMIT:
+                seen.clear()
+            seen[msg] = known
+        level, body, relay, spec, groups, name = known
+        yield Event(n, raw, fname, ts, host, prog, pid, level, name, body, relay, spec, groups, extra)
+
+
+SEEN_LIMIT = 16384
+
+
+def _interpret(msg: str, cache: dict, match) -> tuple:  # noqa: ANN001
+    """(level, message, relay, spec, groups, event name) for an sshd message."""
+    level, body, relay = split_message(msg)
+    hit = cache.get(body, cache)
+    if hit is cache:
+        hit = match(body)
+    if hit is None:
+        return level, body, relay, None, (), UNKNOWN
+    spec, groups = hit
+    if level is None:
+        level = spec.level if spec.level != "VARIES" else "INFO"
+    return level, body, relay, spec, groups, spec.name

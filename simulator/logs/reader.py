@@ -1,0 +1,61 @@
+"""Open a log robustly: a path, ``-`` for stdin, gzip by content; lines streamed, never loaded.
+
+Real logs hold bytes that are not UTF-8 (user names typed by attackers, other encodings), lines
+of a megabyte, a last line cut short by rotation, CRLF from ``sshd -E``: none of that may stop a
+parse. Undecodable bytes are kept visible as ``\\xNN`` escapes; a damaged gzip stream ends the
+input with a warning instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import sys
+import zlib
+from pathlib import Path
+from typing import IO, Iterator
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class LogReader:
+    """Iterate the text lines of a log file (without line ends); collect warnings."""
+
+    def __init__(self, path: str | Path, *, stdin: IO[bytes] | None = None) -> None:
+        self.path = str(path)
+        self._stdin = stdin
+        self.warnings: list[str] = []
+
+    def _open_binary(self) -> IO[bytes]:
+        if self.path == "-":
+            raw: IO[bytes] = self._stdin or sys.stdin.buffer
+        else:
+            raw = open(self.path, "rb")  # noqa: SIM115 - closed by lines()
+        buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+        head = buffered.peek(2)[:2]
+        if head == GZIP_MAGIC:
+            return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
+        return buffered
+
+    def lines(self) -> Iterator[str]:
+        """Each line as text; ``\\r\\n`` and ``\\n`` removed (a lone ``\\r`` stays in the line)."""
+        binary = self._open_binary()
+        text = io.TextIOWrapper(binary, encoding="utf-8", errors="backslashreplace", newline="\n")
+        try:
+            for line in text:
+                if line[-1:] == "\n":
+                    line = line[:-2] if line[-2:-1] == "\r" else line[:-1]
+                yield line
+        except (EOFError, OSError, zlib.error, gzip.BadGzipFile) as exc:
+            self.warnings.append(f"{self.path}: input ends early: {exc}")
+        finally:
+            if self.path != "-":
+                text.close()
+
+    def __iter__(self) -> Iterator[str]:
+        return self.lines()
+
+
+def read_lines(path: str | Path) -> Iterator[str]:
+    """The lines of a log file (see `LogReader`)."""
+    return LogReader(path).lines()

@@ -1,0 +1,70 @@
+"""`sshsim parse LOG`: the three views and one-line errors."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from simulator.commands.parse import parse
+
+REQUIRED = {"line", "ts", "host", "program", "pid", "level", "event", "fields", "conn", "role", "raw"}
+
+
+def test_jsonl_one_object_per_line_in_order(seed_log_path: Path) -> None:
+    result = CliRunner().invoke(parse, [str(seed_log_path), "--format", "jsonl"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert len(rows) == 180
+    assert [r["line"] for r in rows] == list(range(1, 181))
+    assert all(REQUIRED <= r.keys() for r in rows)
+    first = rows[0]
+    assert first["event"] == "listener.forked_child" and first["role"] == "listener" and first["pid"] == 6682
+    assert first["ts"] == "--01-29T11:23:02" and first["fields"] == {"pid": 10348}
+    assert rows[79]["program"] == "systemd-logind" and rows[79]["event"] == "other" and rows[79]["conn"] is None
+
+
+def test_summary_shows_what_a_person_wants(seed_log_path: Path) -> None:
+    result = CliRunner().invoke(parse, [str(seed_log_path), "--format", "summary"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    for text in ("MoTTY_Release_0.80", "SecureBlackbox", "sntrup761x25519-sha512@openssh.com",
+                 "diffie-hellman-group-exchange-sha256", "hmac-sha1", "zlib@openssh.com",
+                 "publickey (accepted)", "x11-req, pty-req, shell", "subsystem 'sftp'",
+                 "10.199.34.74:53688", "2 connections"):
+        assert text in out, text
+
+
+def test_table_view(seed_log_path: Path) -> None:
+    result = CliRunner().invoke(parse, [str(seed_log_path), "--format", "table"])
+    assert result.exit_code == 0
+    assert "auth.accepted" in result.output and "listener.forked_child" in result.output
+
+
+def test_stdin_and_gzip(seed_log_path: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(parse, ["-", "--format", "jsonl"], input=seed_log_path.read_bytes())
+    assert result.exit_code == 0 and len(result.output.splitlines()) == 180
+    gz = tmp_path / "auth.log.gz"
+    gz.write_bytes(gzip.compress(seed_log_path.read_bytes()))
+    result = runner.invoke(parse, [str(gz)])
+    assert result.exit_code == 0 and len(result.output.splitlines()) == 180
+
+
+def test_input_format_override(tmp_path: Path) -> None:
+    log = tmp_path / "w.log"
+    log.write_text("3488 11:30:03:638 Accepted password for sftp from 127.0.0.1 port 62063 ssh2\n")
+    result = CliRunner().invoke(parse, [str(log), "--input-format", "windows"])
+    row = json.loads(result.output)
+    assert row["format"] == "windows" and row["event"] == "auth.accepted" and row["pid"] == 3488
+
+
+def test_errors_are_one_line(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(parse, [str(tmp_path / "missing.log")])
+    assert result.exit_code != 0 and "missing.log: no such file" in result.output
+    assert "Traceback" not in result.output
+    result = runner.invoke(parse, [str(tmp_path)])
+    assert result.exit_code != 0 and "is a directory" in result.output

@@ -1,0 +1,75 @@
+"""Property tests: nothing a log file can hold makes the parser raise."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from simulator.logs import group_connections, group_events, normalise_event, parse_lines
+from simulator.logs.reader import LogReader
+
+ROOT = Path(__file__).resolve().parents[1]
+_SEED = [
+    p for p in (ROOT.parent / "shared" / "seed" / "sshd-debug1-motty-secureblackbox.log",
+                ROOT / "tests" / "data" / "seed" / "sshd-debug1-motty-secureblackbox.log") if p.exists()
+]
+REAL_LINES = _SEED[0].read_text().splitlines() if _SEED else []
+LOCAL = sorted((ROOT / "tests" / "data" / "local").glob("*.log"))
+REAL_LINES += LOCAL[0].read_text().splitlines() if LOCAL else []
+
+
+def _exercise(lines: list[str]) -> None:
+    events = list(group_events(parse_lines(lines)))
+    assert len(events) == len(lines)
+    for ev in events:
+        json.dumps(ev.to_dict())
+        normalise_event(ev)
+    group_connections(parse_lines(lines))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.binary(max_size=300), max_size=20))
+def test_random_bytes_never_raise(chunks: list[bytes]) -> None:
+    data = b"\n".join(chunks)
+    lines = data.decode("utf-8", "backslashreplace").split("\n")
+    _exercise(lines)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=2000))
+def test_reader_never_raises_on_random_files(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "random.log"
+    path.write_bytes(data)
+    reader = LogReader(path)
+    _exercise(list(reader.lines()))
+
+
+@st.composite
+def mutated_real_lines(draw: st.DrawFn) -> list[str]:
+    picks = draw(st.lists(st.sampled_from(REAL_LINES), min_size=1, max_size=12))
+    out = []
+    for line in picks:
+        op = draw(st.sampled_from(["keep", "cut", "insert", "delete", "replace", "dup"]))
+        if line and op != "keep":
+            i = draw(st.integers(0, len(line)))
+            if op == "cut":
+                line = line[:i]
+            elif op == "insert":
+                line = line[:i] + draw(st.text(max_size=20)) + line[i:]
+            elif op == "delete":
+                line = line[:i] + line[i + draw(st.integers(1, 10)):]
+            elif op == "replace":
+                line = line[:i] + draw(st.sampled_from(["[", "]", ":", " ", "\r", "{", "%", "\\", "\x00", "é"])) + line[i + 1:]
+            else:
+                line = line + line
+        out.append(line)
+    return out
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_real_lines())
+def test_mutated_real_lines_never_raise(lines: list[str]) -> None:
+    _exercise(lines)

@@ -1,0 +1,50 @@
+"""Streaming grouping: same answer as the exact two passes, and state that does not grow."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterator
+
+from simulator.logs import ConnectionTracker, group_connections, group_events, parse_lines
+
+DATA = Path(__file__).resolve().parent / "data" / "local"
+_PID = re.compile(r"(sshd\[|pid |Forked child )(\d+)")
+
+
+def repeated(path: Path, times: int) -> Iterator[str]:
+    """A real capture repeated with fresh pids (as a long-running server would log)."""
+    lines = path.read_text().splitlines()
+    for rep in range(times):
+        offset = 100_000 * (rep + 1)
+        for line in lines:
+            yield _PID.sub(lambda m: f"{m.group(1)}{int(m.group(2)) + offset}", line)
+
+
+def test_streaming_window_agrees_with_two_passes(seed_log_path: Path) -> None:
+    lines = seed_log_path.read_text().splitlines()
+    streamed = [(e.conn, e.role) for e in group_events(parse_lines(lines), window=8)]
+    events = list(parse_lines(lines))
+    group_connections(events)
+    assert streamed == [(e.conn, e.role) for e in events]
+
+
+def test_child_line_before_its_fork_line_is_still_grouped(seed_log_path: Path) -> None:
+    lines = seed_log_path.read_text().splitlines()
+    lines[0], lines[1] = lines[1], lines[0]  # the child speaks before the listener names it
+    events = list(parse_lines(lines))
+    conns = group_connections(events)
+    assert len([c for c in conns if c.kind == "connection"]) == 2
+    assert events[0].pid == 10348 and events[0].conn == events[1].conn and events[1].role == "listener"
+
+
+def test_tracker_state_stays_bounded_on_a_long_log() -> None:
+    done = []
+    tracker = ConnectionTracker(window=256, on_done=done.append, end_grace_lines=1000, sweep_every=2000)
+    peak = 0
+    for n, ev in enumerate(tracker.run(parse_lines(repeated(DATA / "sshd-9.2-debug1.log", 40)))):
+        if n % 500 == 0:
+            peak = max(peak, len(tracker._pids), len(tracker._live))
+    assert len(done) == 40 * 13
+    assert peak < 100  # 40 x 13 connections went through, a few dozen pids at a time
+    assert not tracker._pids and not tracker._live
