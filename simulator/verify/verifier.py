@@ -250,9 +250,52 @@ def verify_run(scenario: Scenario, lines: list[str], result: Any) -> list[Failur
     """After `sshsim run`: connections are paired by the client ports the driver used."""
     ports = {cid: (r.port or _port_from_tracker(result, cid)) for cid, r in result.connections.items()}
     failures = verify_lines(scenario, lines, ports)
+    failures[:0] = client_side_failures(scenario, result)
     for cid, conn in result.connections.items():
         if conn.error:
             failures.insert(0, Failure(cid, f"the client failed: {conn.error}"))
+    return failures
+
+
+def client_side_failures(scenario: Scenario, result: Any) -> list[Failure]:
+    """What the scenario promises about the client's side: `exit_status` and `expect_refused`.
+
+    sshd logs neither a command's exit status nor (at most levels) which channel requests it
+    refused, so these promises can only be checked against what the driver saw. Connections that
+    never got past authentication, or that failed, did not run their actions: nothing to check.
+    """
+    from simulator.scenario.model import ForwardAction, SessionAction
+
+    failures: list[Failure] = []
+    for plan in scenario.connections:
+        got = result.connections.get(plan.id)
+        if got is None or got.error or not got.auth_ok:
+            continue
+        sessions = [a for a in plan.actions if isinstance(a, SessionAction)]
+        for k, action in enumerate(sessions):
+            if action.exit_status is None or k >= len(got.exit_statuses):
+                continue
+            status = got.exit_statuses[k]
+            if status != action.exit_status:
+                what = f"exec {action.command!r}" if action.kind == "exec" else f"session {k + 1} ({action.kind})"
+                failures.append(Failure(plan.id, f"{what} ended with exit status {status}, "
+                                                 f"expected {action.exit_status}",
+                                        f"exit status {action.exit_status}", position=plan.position))
+        expected = [name for a in sessions for name in a.expect_refused]
+        expected += [f"direct-tcpip {a.host}:{a.port}" for a in plan.actions
+                     if isinstance(a, ForwardAction) and a.expect_refused]
+        refused = list(got.refused)
+        for name in expected:
+            if name in refused:
+                refused.remove(name)
+            else:
+                failures.append(Failure(plan.id, f"expected the server to refuse {name}, but it accepted it",
+                                        f"{name} refused", position=plan.position))
+        for name in refused:
+            fix = "expect_refused: true on the forward" if name.startswith("direct-tcpip ") else \
+                f"{name} in the session's expect_refused"
+            failures.append(Failure(plan.id, f"the server refused {name}, which the scenario does not expect "
+                                             f"(put {fix})", position=plan.position))
     return failures
 
 
