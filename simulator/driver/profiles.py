@@ -39,6 +39,9 @@ class ClientProfile:
     first_channel: int = 0
     window: int = 2 * 1024 * 1024
     max_packet: int = 32768
+    # Sessions without a pty: OpenSSH halves its window and packet for interactive ones only.
+    no_pty_window: int | None = None
+    no_pty_max_packet: int | None = None
     session_requests: tuple[str, ...] = ("env", "pty-req", "x11-req", "auth-agent-req@openssh.com", "shell")
     pipelined: bool = False
     want_reply: dict[str, bool] = field(default_factory=dict)
@@ -140,6 +143,8 @@ def _from_data(name: str, data: dict[str, Any]) -> ClientProfile:
             first_channel=int(channel.get("first_id", 0)),
             window=int(channel.get("window", 2 * 1024 * 1024)),
             max_packet=int(channel.get("max_packet", 32768)),
+            no_pty_window=channel.get("no_pty_window"),
+            no_pty_max_packet=channel.get("no_pty_max_packet"),
             # request_order: every request the client can make, in its order; requests: older form.
             session_requests=tuple(session.get("request_order") or session.get("requests")
                                    or ClientProfile.session_requests),

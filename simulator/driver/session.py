@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 from typing import Any
 
 import asyncssh
@@ -65,8 +66,13 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
                       action: SessionAction) -> tuple[int | None, list[str]]:
     """Open a session, send its requests, run it; returns (exit status, refused requests)."""
     sftp = action.kind == "subsystem" and (action.subsystem or "sftp") == "sftp"
-    window = (profile.sftp_window if sftp and profile.sftp_window else profile.window)
-    max_packet = (profile.sftp_max_packet if sftp and profile.sftp_max_packet else profile.max_packet)
+    window, max_packet = profile.window, profile.max_packet
+    if not action.pty:
+        window = profile.no_pty_window or window
+        max_packet = profile.no_pty_max_packet or max_packet
+    if sftp:
+        window = profile.sftp_window or window
+        max_packet = profile.sftp_max_packet or max_packet
     channel = ScriptedChannel(conn, window, max_packet)
     await channel.open()
     refused: list[str] = []
@@ -160,8 +166,11 @@ async def run_forward(conn: asyncssh.SSHClientConnection, action: ForwardAction)
     """A direct-tcpip channel to a loopback address; returns True when the server refused it."""
     if action.host not in ("127.0.0.1", "localhost", "::1") and not action.host.startswith("127."):
         raise ValueError(f"forwarding target {action.host} is not loopback")
+    # Real clients name the originator (ssh -L: the local peer that connected to the listener).
+    orig_port = random.randint(40000, 60999)
     try:
-        reader, writer = await conn.open_connection(action.host, action.port)
+        reader, writer = await conn.open_connection(action.host, action.port, orig_host="127.0.0.1",
+                                                    orig_port=orig_port)
     except asyncssh.ChannelOpenError:
         return True
     if action.data:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.target.base import ServerSpec, UserSpec
+from simulator.target.chroots import as_chroot_dirs
 
 # Where a value came from in the scenario file: (file, line, column), 1-based.
 Position = tuple[str, int, int]
@@ -162,7 +163,7 @@ def build_scenario(data: dict[str, Any], path: str, positions: dict[tuple, Posit
         log_level=server_data.get("log_level", "DEBUG1"),
         host_name=server_data.get("host_name", "localhost"),
         first_pid=server_data.get("first_pid"),
-        chroot_dirs=list(server_data.get("chroot_dirs", [])),
+        chroot_dirs=as_chroot_dirs(server_data.get("chroot_dirs", [])),
     )
     connections = [
         _connection(c, positions.get(("connections", i))) for i, c in enumerate(data["connections"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from simulator.capture.syslog import SyslogReceiver
 
@@ -58,8 +58,9 @@ class ServerSpec:
     rsa_bits: int = 3072
     # PAM stack file under simulator/data/pam/.
     pam_profile: str = "debian"
-    # Directories created root-owned (mode 0755) for ChrootDirectory scenarios, under /srv.
-    chroot_dirs: list[str] = field(default_factory=list)
+    # Folders under the run's /srv for ChrootDirectory scenarios (simulator/target/chroots.py):
+    # paths (root-owned) or ChrootDir entries with an owner or a log socket inside.
+    chroot_dirs: list[Any] = field(default_factory=list)
 
 
 class RunningServer(Protocol):

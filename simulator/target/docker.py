@@ -64,6 +64,7 @@ from simulator.capture.syslog import SyslogReceiver, SyslogRecord
 from simulator.errors import EnvironmentProblem, TargetError
 from simulator.target import images
 from simulator.target.accounts import make_home, write_account_files
+from simulator.target.chroots import prepare_chroots
 from simulator.target.base import ServerSpec
 from simulator.target.local import free_port, render_config, usable_listen_addresses
 from simulator.target.procs import children_of, descendants_of
@@ -346,9 +347,11 @@ class DockerSshd:
         home_root = work / "home"
         home_root.mkdir(mode=0o755)
         self._identities = _write_users(spec, work / "client", home_root)
-        if spec.chroot_dirs:
-            for chroot in spec.chroot_dirs:
-                (work / "srv" / chroot.strip("/")).mkdir(parents=True, exist_ok=True)
+        chroot_logs = prepare_chroots(spec, work / "srv") if spec.chroot_dirs else []
+        # rsyslog in the container listens on the chroots' sockets too (rsyslog.conf includes it).
+        (run / "extra-inputs.conf").write_text("".join(
+            f'input(type="imuxsock" Socket="{path}" CreatePath="on" RateLimit.Interval="0" '
+            f'UseSysTimeStamp="off" Annotate="off")\n' for path in chroot_logs))
         accounts = write_account_files(spec, work / "etc")
         pam = work / "pam-sshd"
         pam.write_text(resources.files("simulator.data").joinpath(f"pam/{spec.pam_profile}").read_text())

@@ -36,6 +36,7 @@ from simulator.capture.syslog import SyslogReceiver
 from simulator.errors import EnvironmentProblem, TargetError
 from simulator.target.accounts import make_home, write_account_files
 from simulator.target.base import ServerSpec
+from simulator.target.chroots import prepare_chroots
 from simulator.target.procs import children_of, descendants_of
 
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd")
@@ -287,9 +288,7 @@ class LocalSshd:
                 pub = key.export_public_key().decode().strip()
                 authorized.insert(0, f"{user.key_options} {pub}".strip())
             make_home(user, home_root, authorized)
-        for chroot in spec.chroot_dirs:
-            # Chroot targets must be root-owned all the way: they live under the per-run /srv.
-            (work / "srv" / chroot.strip("/")).mkdir(parents=True, exist_ok=True)
+        chroot_logs = prepare_chroots(spec, work / "srv") if spec.chroot_dirs else []
 
         accounts = write_account_files(spec, work / "etc")
         pam = work / "pam-sshd"
@@ -322,6 +321,7 @@ class LocalSshd:
             "pam_sshd": str(pam),
             "home": str(home_root),
             "srv": str(work / "srv") if spec.chroot_dirs else None,
+            "chroot_dev_logs": chroot_logs,
             "stderr": str(work / "sshd.stderr"),
             "first_pid": spec.first_pid if spec.first_pid is not None else random.randint(1000, 30000),
         }

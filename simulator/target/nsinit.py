@@ -153,6 +153,9 @@ def setup_namespace(spec: dict[str, Any]) -> None:
     if spec.get("srv"):
         # Chroot directories: root-owned all the way down, as ChrootDirectory requires.
         mount(spec["srv"], "/srv", None, MS_BIND | MS_REC)
+        for dev_log in spec.get("chroot_dev_logs") or []:
+            # A log socket inside a chroot, as rsyslog's extra listen sockets give a real server.
+            bind_file(spec["log_socket"], dev_log)
     # /tmp stays the host's: the run's own files (config, keys, pid file) live in a directory
     # there, and sessions of the scenario's users are short-lived.
 
