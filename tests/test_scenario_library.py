@@ -215,15 +215,17 @@ def test_diff_of_a_capture_with_itself_matches_every_line(capture: Callable[...,
 
 
 @needs_local_sshd
+@pytest.mark.parametrize("stem", ["forward-refused", "invalid-user", "kex-no-common"])
 def test_diff_of_two_captures_matches_every_line_after_normalisation(
-        capture: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+        stem: str, capture: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
     """Two runs differ in pids, ports, times and fingerprints; normalised, they are the same log.
 
-    forward-refused is used because its flow has no race between the client's last packets and
-    sshd's channel clean-up (a shell's "Close session" line may or may not precede the
-    disconnect), so its two captures must agree line for line.
+    These flows have no race between the client's last packets and sshd's channel clean-up (a
+    shell's "Close session" line may or may not precede the disconnect), so two captures must
+    agree line for line; invalid-user and kex-no-common also carry a privsep child's pid and
+    DEBUG key blobs that normalisation must hide.
     """
-    scenario = SCENARIO_DIR / "library" / "forward-refused.yaml"
+    scenario = SCENARIO_DIR / "library" / f"{stem}.yaml"
     first = capture(scenario)
     second = capture(scenario, fresh=True)
     assert first.read_text() != second.read_text()  # different pids and ports at least
