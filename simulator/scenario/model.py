@@ -117,6 +117,8 @@ class ExpectedEvent:
     optional: bool = False
     role: str | None = None
     position: Position | None = None
+    # Logged somewhere in the connection, in no particular order with the other expected events.
+    anywhere: bool = False
 
 
 @dataclass
@@ -272,7 +274,7 @@ def _expected(item: Any, position: Position | None) -> ExpectedEvent:
     if isinstance(item, str):
         return ExpectedEvent(item, position=position)
     return ExpectedEvent(item["event"], dict(item.get("fields", {})), item.get("optional", False),
-                         item.get("role"), position)
+                         item.get("role"), position, item.get("anywhere", False))
 
 
 def _expectation(conn_id: str, data: dict[str, Any], positions: dict[tuple, Position],

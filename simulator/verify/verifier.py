@@ -108,6 +108,15 @@ def check_expectation(expectation: Expectation, events: list[Any], all_lines: li
     last_matched: Any = None
     indexed = list(enumerate(events))
     for expected in expectation.events:
+        if expected.anywhere:
+            hit = next((e for e in events if event_matches(expected, e, captures)), None)
+            if hit is not None:
+                bind_captures(expected, hit, captures)
+            elif not expected.optional:
+                failures.append(Failure(expectation.connection, f"expected {describe(expected)} (anywhere), not logged",
+                                        describe(expected), _context(all_lines, events[0].line if events else None),
+                                        expected.position))
+            continue
         found = None
         for i, event in indexed:
             stream = stream_of(event)
