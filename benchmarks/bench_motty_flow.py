@@ -10,7 +10,9 @@ import asyncio
 import os
 import time
 
-from _common import QUICK, emit
+import resource
+
+from _common import QUICK, cpu_seconds, emit
 
 from simulator.driver.runner import ScenarioRunner
 from simulator.scenario.model import ConnectionPlan, Scenario, SessionAction
@@ -61,18 +63,27 @@ async def ssh_rate(server: LocalSshd) -> float:
 
 
 def main() -> None:
+    # Every sshd process is reaped up the chain (listener, namespace init, launcher) to us, so
+    # RUSAGE_CHILDREN after the stop holds sshd's CPU: the server side of the flows.
+    children0 = cpu_seconds(resource.RUSAGE_CHILDREN)
     with LocalSshd(ServerSpec(log_level="INFO")) as server:
-        async def both() -> tuple[float, float]:
+        async def ours_measured() -> tuple[float, float]:
             await our_rate(server, CONCURRENCY)  # warm-up: imports, key pool, first handshakes
-            ours = await our_rate(server, TOTAL)
-            theirs = await ssh_rate(server)
-            return ours, theirs
+            self0 = cpu_seconds()
+            rate = await our_rate(server, TOTAL)
+            return rate, cpu_seconds() - self0
 
-        ours, theirs = asyncio.run(both())
-    print(f"# {TOTAL} MoTTY flows (x11-req, pty-req, shell, exit) at concurrency {CONCURRENCY}")
+        ours, client_cpu = asyncio.run(ours_measured())
+    sshd_cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - children0
+    with LocalSshd(ServerSpec(log_level="INFO")) as server:
+        theirs = asyncio.run(ssh_rate(server))
+    print(f"# {TOTAL} MoTTY flows (x11-req, pty-req, shell, exit) at concurrency {CONCURRENCY}; "
+          f"sshd CPU includes {CONCURRENCY} warm-up flows")
     emit("conn_per_s", ours)
     emit("ssh_conn_per_s", theirs)
     emit("ratio_vs_ssh", ours / theirs)
+    emit("client_cpu_ms_per_flow", client_cpu * 1000 / TOTAL)
+    emit("sshd_cpu_ms_per_flow", sshd_cpu * 1000 / (TOTAL + CONCURRENCY))
 
 
 if __name__ == "__main__":
