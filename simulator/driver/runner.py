@@ -210,13 +210,7 @@ class ScenarioRunner:
             self._done[plan.id].set()
 
     async def _play(self, plan: ConnectionPlan, profile: ClientProfile, result: ConnectionResult) -> None:
-        before_signed = None
-        if "signed-publickey" in plan.pauses:
-            sync = plan.pauses["signed-publickey"]
-
-            async def before_signed() -> None:
-                await self._sync(sync.connection, sync.event, sync.fields, sync.timeout)
-
+        before_signed = self._pause_hook(plan, "signed-publickey")
         methods = _auth_methods(plan.auth)
         keys = self._client_keys(plan) if "publickey" in methods else None
         try:
@@ -245,6 +239,17 @@ class ScenarioRunner:
                 await self._action(conn, plan, profile, action, result)
         finally:
             await self._end(conn, plan, profile)
+
+    def _pause_hook(self, plan: ConnectionPlan, point: str) -> Any:
+        """A coroutine function that waits for the plan's sync point at `point`, or None."""
+        sync = plan.pauses.get(point)
+        if sync is None:
+            return None
+
+        async def pause() -> None:
+            await self._sync(sync.connection, sync.event, sync.fields, sync.timeout)
+
+        return pause
 
     def _client_keys(self, plan: ConnectionPlan) -> list[Any]:
         try:

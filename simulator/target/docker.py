@@ -57,19 +57,18 @@ from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
-import asyncssh
 
 from simulator.capture import syslog as syslog_mod
 from simulator.capture.syslog import SyslogReceiver, SyslogRecord
 from simulator.errors import EnvironmentProblem, TargetError
 from simulator.target import images
-from simulator.target.accounts import make_home, write_account_files
+from simulator.target.accounts import write_account_files
 from simulator.target.chroots import prepare_chroots
+from simulator.target.keys import write_host_keys, write_users
 from simulator.target.base import ServerSpec
 from simulator.target.local import free_port, render_config, usable_listen_addresses
 from simulator.target.procs import children_of, descendants_of
 
-_KEY_ALGS = {"rsa": "ssh-rsa", "ecdsa": "ecdsa-sha2-nistp256", "ed25519": "ssh-ed25519"}
 # Where the per-run directory appears inside the container (the entrypoint's contract).
 RUN_IN_CONTAINER = "/run/sshsim"
 LOG_IN_CONTAINER = "/var/log/auth.log"
@@ -343,10 +342,10 @@ class DockerSshd:
         self.host = listen[0] if ":" not in listen[0] else f"[{listen[0]}]"
         self.port = spec.port or free_port(listen)
 
-        host_keys = _write_host_keys(spec, run / "hostkeys", RUN_IN_CONTAINER + "/hostkeys")
+        host_keys = write_host_keys(spec, run / "hostkeys", RUN_IN_CONTAINER + "/hostkeys")
         home_root = work / "home"
         home_root.mkdir(mode=0o755)
-        self._identities = _write_users(spec, work / "client", home_root)
+        self._identities = write_users(spec, work / "client", home_root)
         chroot_logs = prepare_chroots(spec, work / "srv") if spec.chroot_dirs else []
         # rsyslog in the container listens on the chroots' sockets too (rsyslog.conf includes it).
         (run / "extra-inputs.conf").write_text("".join(
@@ -498,41 +497,6 @@ def docker_target(spec: ServerSpec, image: str | None = None, log_path: Path | s
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def _write_host_keys(spec: ServerSpec, keydir: Path, inner: str) -> list[str]:
-    """Host keys (mode 0600, or sshd ignores them); returns their paths inside the container."""
-    keydir.mkdir(mode=0o700)
-    paths = []
-    for kind in spec.host_key_types:
-        alg = _KEY_ALGS[kind]
-        key = (asyncssh.generate_private_key(alg, key_size=spec.rsa_bits) if kind == "rsa"
-               else asyncssh.generate_private_key(alg))
-        path = keydir / f"ssh_host_{kind}_key"
-        key.write_private_key(str(path))
-        key.write_public_key(str(path) + ".pub")
-        os.chmod(path, 0o600)
-        paths.append(f"{inner}/{path.name}")
-    return paths
-
-
-def _write_users(spec: ServerSpec, clientdir: Path, home_root: Path) -> dict[str, Path]:
-    """Client key pairs on the host, authorized_keys in the homes the container mounts."""
-    clientdir.mkdir(mode=0o700)
-    identities: dict[str, Path] = {}
-    for user in spec.users:
-        authorized = list(user.authorized_keys)
-        if user.generate_key:
-            key = asyncssh.generate_private_key(user.key_type)
-            path = clientdir / f"{user.name}_key"
-            key.write_private_key(str(path))
-            key.write_public_key(str(path) + ".pub")
-            os.chmod(path, 0o600)
-            identities[user.name] = path
-            pub = key.export_public_key().decode().strip()
-            authorized.insert(0, f"{user.key_options} {pub}".strip())
-        make_home(user, home_root, authorized)
-    return identities
-
-
 def _stop_container(client: Any, container: Any, timeout: float) -> None:
     """SIGTERM (the entrypoint stops sshd, then rsyslog), SIGKILL after `timeout`, then remove."""
     import docker.errors

@@ -29,18 +29,17 @@ from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
-import asyncssh
 import jinja2
 
 from simulator.capture.syslog import SyslogReceiver
 from simulator.errors import EnvironmentProblem, TargetError
-from simulator.target.accounts import make_home, write_account_files
+from simulator.target.accounts import write_account_files
 from simulator.target.base import ServerSpec
 from simulator.target.chroots import prepare_chroots
+from simulator.target.keys import write_host_keys, write_users
 from simulator.target.procs import children_of, descendants_of
 
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd")
-_KEY_ALGS = {"rsa": "ssh-rsa", "ecdsa": "ecdsa-sha2-nistp256", "ed25519": "ssh-ed25519"}
 
 
 def find_sshd() -> str:
@@ -259,35 +258,10 @@ class LocalSshd:
         self.host = listen[0] if ":" not in listen[0] else f"[{listen[0]}]"
         self.port = spec.port or free_port(listen)
 
-        host_keys = []
-        keydir = work / "hostkeys"
-        keydir.mkdir(mode=0o700)
-        for kind in spec.host_key_types:
-            alg = _KEY_ALGS[kind]
-            key = asyncssh.generate_private_key(alg, key_size=spec.rsa_bits) if kind == "rsa" \
-                else asyncssh.generate_private_key(alg)
-            path = keydir / f"ssh_host_{kind}_key"
-            key.write_private_key(str(path))
-            key.write_public_key(str(path) + ".pub")
-            os.chmod(path, 0o600)
-            host_keys.append(str(path))
-
-        clientdir = work / "client"
-        clientdir.mkdir(mode=0o700)
+        host_keys = write_host_keys(spec, work / "hostkeys")
         home_root = work / "home"
         home_root.mkdir(mode=0o755)
-        for user in spec.users:
-            authorized = list(user.authorized_keys)
-            if user.generate_key:
-                key = asyncssh.generate_private_key(user.key_type)
-                path = clientdir / f"{user.name}_key"
-                key.write_private_key(str(path))
-                key.write_public_key(str(path) + ".pub")
-                os.chmod(path, 0o600)
-                self._identities[user.name] = path
-                pub = key.export_public_key().decode().strip()
-                authorized.insert(0, f"{user.key_options} {pub}".strip())
-            make_home(user, home_root, authorized)
+        self._identities = write_users(spec, work / "client", home_root)
         chroot_logs = prepare_chroots(spec, work / "srv") if spec.chroot_dirs else []
 
         accounts = write_account_files(spec, work / "etc")

@@ -28,7 +28,6 @@ import os
 import signal
 import stat
 import sys
-import time
 from typing import Any
 
 CLONE_NEWNS = 0x00020000

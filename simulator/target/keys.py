@@ -1,0 +1,54 @@
+"""Key material of a run: fresh host keys for sshd and a client key pair per user.
+
+Both targets write the same files (the container sees the host keys under another path), so
+this is shared; keys are never reused between runs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import asyncssh
+
+from simulator.target.accounts import make_home
+from simulator.target.base import ServerSpec
+
+KEY_ALGS = {"rsa": "ssh-rsa", "ecdsa": "ecdsa-sha2-nistp256", "ed25519": "ssh-ed25519"}
+
+
+def write_host_keys(spec: ServerSpec, keydir: Path, inner: str | None = None) -> list[str]:
+    """Host keys (mode 0600, or sshd ignores them); returns their paths as sshd will see them
+    (under `inner` when given, e.g. inside a container)."""
+    keydir.mkdir(mode=0o700)
+    paths = []
+    for kind in spec.host_key_types:
+        alg = KEY_ALGS[kind]
+        key = (asyncssh.generate_private_key(alg, key_size=spec.rsa_bits) if kind == "rsa"
+               else asyncssh.generate_private_key(alg))
+        path = keydir / f"ssh_host_{kind}_key"
+        key.write_private_key(str(path))
+        key.write_public_key(str(path) + ".pub")
+        os.chmod(path, 0o600)
+        paths.append(f"{inner}/{path.name}" if inner else str(path))
+    return paths
+
+
+def write_users(spec: ServerSpec, clientdir: Path, home_root: Path) -> dict[str, Path]:
+    """Client key pairs (for users with generate_key) and every user's home with its
+    authorized_keys; returns user name -> private key path."""
+    clientdir.mkdir(mode=0o700)
+    identities: dict[str, Path] = {}
+    for user in spec.users:
+        authorized = list(user.authorized_keys)
+        if user.generate_key:
+            key = asyncssh.generate_private_key(user.key_type)
+            path = clientdir / f"{user.name}_key"
+            key.write_private_key(str(path))
+            key.write_public_key(str(path) + ".pub")
+            os.chmod(path, 0o600)
+            identities[user.name] = path
+            pub = key.export_public_key().decode().strip()
+            authorized.insert(0, f"{user.key_options} {pub}".strip())
+        make_home(user, home_root, authorized)
+    return identities
