@@ -139,6 +139,51 @@ def test_wrong_lengths_raise_value_error() -> None:
         sntrup761.decaps(ciphertext, pair.secret_key[:-1])
 
 
+# --- batch key generation ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [1, 2, 5])
+def test_batch_keypairs_equal_successive_single_keypairs(count: int) -> None:
+    """Same randomness in the same order, one shared R/q inversion: byte-identical pairs."""
+    single_rng = CtrDrbg.seeded(NIST_FIRST_SEED)
+    batch_rng = CtrDrbg.seeded(NIST_FIRST_SEED)
+    singles = [sntrup761.keypair(single_rng.randombytes) for _ in range(count)]
+    batch = sntrup761.keypairs(count, batch_rng.randombytes)
+    assert batch == singles
+    assert single_rng.randombytes(32) == batch_rng.randombytes(32)  # same amount consumed
+
+
+def test_batch_public_keys_match_single_for_the_same_f_and_g() -> None:
+    rng = CtrDrbg.seeded(bytes(range(48))).randombytes
+    fs, gs = [], []
+    while len(gs) < 6:
+        g = sntrup761._small_random(rng)
+        if sntrup761._r3_recip(g) is not None:
+            gs.append(g)
+            fs.append(sntrup761._short_random(rng))
+    batch = sntrup761._rq_batch_recip3(fs)
+    for f, g, f3inv in zip(fs, gs, batch):
+        single = sntrup761._rq_recip3(f)
+        assert np.array_equal(f3inv, single)
+        assert sntrup761._rq_encode(sntrup761._rq_mult_small(f3inv, g)) == sntrup761._rq_encode(
+            sntrup761._rq_mult_small(single, g)
+        )
+
+
+def test_batch_keypairs_round_trip() -> None:
+    pairs = sntrup761.keypairs(4)
+    assert len({pair.public_key for pair in pairs}) == 4
+    for pair in pairs:
+        ciphertext, shared = sntrup761.encaps(pair.public_key)
+        assert sntrup761.decaps(ciphertext, pair.secret_key) == shared
+
+
+def test_batch_keypairs_edge_counts() -> None:
+    assert sntrup761.keypairs(0) == []
+    with pytest.raises(ValueError):
+        sntrup761.keypairs(-1)
+
+
 # --- ring arithmetic and encodings -------------------------------------------------------------
 
 
@@ -168,6 +213,32 @@ def test_rq_inverse_of_3f_is_an_inverse(seed: bytes) -> None:
     finv = sntrup761._rq_recip3(f)
     assert np.abs(finv).max() <= sntrup761.Q12
     assert np.array_equal(sntrup761._rq_mult_small(sntrup761._freeze_q(3 * finv), f), _one())
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    a=st.lists(st.integers(-sntrup761.Q12, sntrup761.Q12), min_size=761, max_size=761),
+    b=st.lists(st.integers(-sntrup761.Q12, sntrup761.Q12), min_size=761, max_size=761),
+)
+def test_rq_mult_matches_exact_integer_product(a: list[int], b: list[int]) -> None:
+    product = [0] * (2 * sntrup761.P - 1)
+    for i, ai in enumerate(a):
+        if ai:
+            for j, bj in enumerate(b):
+                product[i + j] += ai * bj
+    for k in range(len(product) - 1, sntrup761.P - 1, -1):  # x^(p+j) = x^(j+1) + x^j
+        product[k - sntrup761.P + 1] += product[k]
+        product[k - sntrup761.P] += product[k]
+    expected = [(c + sntrup761.Q12) % sntrup761.Q - sntrup761.Q12 for c in product[: sntrup761.P]]
+    got = sntrup761._rq_mult(np.array(a, np.int64), np.array(b, np.int64))
+    assert got.tolist() == expected
+
+
+def test_rq_mult_is_exact_at_the_extremes() -> None:
+    top = np.full(sntrup761.P, sntrup761.Q12, np.int64)
+    square = sntrup761._rq_mult(top, top)
+    assert np.array_equal(sntrup761._rq_mult(top, -top), sntrup761._freeze_q(-square))
+    assert np.array_equal(sntrup761._rq_mult(top, _one()), top)
 
 
 @kem_settings
@@ -215,7 +286,9 @@ def test_any_public_key_bytes_decode_into_range(data: bytes) -> None:
 
 
 def test_pool_is_bounded_and_hands_each_pair_out_once() -> None:
-    pool = KeypairPool(size=3)
+    # refill_at=2: top up after every take, so the pool must come back to exactly its bound
+    # (with the default refill_at=1 it may rest at 2; see the batch refill test below).
+    pool = KeypairPool(size=3, refill_at=2)
     try:
         pool.start()
         pairs = [pool.get() for _ in range(8)]
@@ -231,6 +304,45 @@ def test_pool_is_bounded_and_hands_each_pair_out_once() -> None:
     finally:
         pool.close()
     assert not pool.running and pool.available() == 0
+
+
+def test_pool_refills_in_batches_up_to_the_bound() -> None:
+    batches: list[int] = []
+
+    def generate_batch(count: int) -> list[sntrup761.KeyPair]:
+        batches.append(count)
+        return sntrup761.keypairs(count)
+
+    pool = KeypairPool(size=6, generate_batch=generate_batch)
+    try:
+        pool.start()
+        wait = threading.Event()
+        for _ in range(200):
+            if pool.available() == 6:
+                break
+            wait.wait(0.05)
+        assert pool.available() == 6 and batches == [6]
+        taken = [pool.take() for _ in range(2)]  # 4 left, above refill_at = 3: no refill
+        wait.wait(0.3)
+        assert pool.available() == 4 and batches == [6]
+        taken.append(pool.take())  # 3 left: refill the 3 missing in one batch
+        for _ in range(200):
+            if pool.available() == 6:
+                break
+            wait.wait(0.05)
+        assert pool.available() == 6 and batches == [6, 3]
+        assert all(pair is not None for pair in taken)
+        assert len({pair.public_key for pair in taken if pair is not None}) == 3
+    finally:
+        pool.close()
+    assert not pool.running and pool.available() == 0
+
+
+def test_pool_rejects_bad_refill_level() -> None:
+    with pytest.raises(ValueError):
+        KeypairPool(size=4, refill_at=4)
+    with pytest.raises(ValueError):
+        KeypairPool(size=4, refill_at=-1)
 
 
 async def test_empty_pool_generates_off_the_event_loop() -> None:
