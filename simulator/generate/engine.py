@@ -1,0 +1,256 @@
+"""`generate`: a spec in, a labelled log corpus out, with either engine.
+
+    synthetic  each (entry, variant, kind of user) is recorded once against the real sshd; the
+               corpus replays those recordings with fresh times, pids, ports, addresses, users
+               and fingerprints. Fast: volume costs no sshd time.
+    real       every connection of the corpus is its own run against the real sshd (local, or a
+               container for another OpenSSH version); times, addresses, ports, pids and
+               fingerprints are rewritten the same way afterwards.
+
+Either way every line was written by a real sshd. Output is identical for the same spec and
+seed: the plan (times, users, addresses) comes from the seed alone, recordings are reduced to
+templates in which nothing of the run is left (see template.py), and line timing comes from the
+seeded timing model rather than from the run's clock. At INFO and below that holds for fresh
+recordings; at VERBOSE and DEBUG levels sshd's processes race to the log (a few lines change
+places from run to run), so identical output there needs the recordings pinned (cache.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from simulator.errors import BadInputError
+from simulator.generate.cache import RecordingCache, job_hash
+from simulator.generate.emitter import Emitter
+from simulator.generate.outputs import make_format
+from simulator.generate.recorder import (SENTINEL_INVALID, SENTINEL_UID, SENTINEL_USER, Job, Recorded,
+                                         Recorder)
+from simulator.generate.spec import FORMATS, GenerateSpec
+from simulator.generate.template import Template
+from simulator.generate.timeline import Plan, Planned, plan_connections
+from simulator.io import refuse_overwrite
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Result:
+    """What a run produced, for the command's summary and for tests."""
+
+    log: Path
+    labels: Path
+    lines: int
+    connections: int
+    recordings: int
+    engine: str
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def labels_path_for(out: Path) -> Path:
+    """OUT.labels.jsonl beside OUT."""
+    return out.with_name(out.name + ".labels.jsonl")
+
+
+def apply_overrides(spec: GenerateSpec, *, seed: int | None = None, engine: str | None = None,
+                    target: str | None = None, format: str | None = None,
+                    log_level: str | None = None) -> GenerateSpec:
+    """Command-line options win over the spec's own values."""
+    changes: dict[str, Any] = {}
+    if seed is not None:
+        changes["seed"] = seed
+    if engine is not None:
+        changes["engine"] = engine
+    if target is not None:
+        kind = target.partition(":")[0]
+        if kind not in ("local", "docker"):
+            raise BadInputError(f"unknown target {target!r}: use 'local' or 'docker[:IMAGE]'", key="--target")
+        changes["target"] = target
+    if format is not None:
+        if format not in FORMATS:
+            raise BadInputError(f"unknown format {format!r} (one of {', '.join(FORMATS)})", key="--format")
+        changes["format"] = format
+    if log_level is not None:
+        changes["log_level"] = "DEBUG1" if log_level.upper() == "DEBUG" else log_level.upper()
+    return replace(spec, **changes) if changes else spec
+
+
+def plan(spec: GenerateSpec) -> Plan:
+    """The corpus's connections, from the spec and the seed alone."""
+    return plan_connections(spec, spec.seed)
+
+
+def _job(spec: GenerateSpec, p: Planned | None, entry: Any, variant: int, kind: str, user: str,
+         synthetic: bool) -> Job:
+    first = spec.users[0]
+    if entry.probe is not None:
+        key = (entry.name, variant, "probe") if synthetic or p is None else p.id
+        return Job(key, entry, entry.variants[variant], "", first.name, first.uid, "probe", False)
+    if synthetic:
+        if kind == "valid":
+            name, sentinel = SENTINEL_USER, True
+        elif kind == "invalid":
+            name, sentinel = SENTINEL_INVALID, True
+        else:
+            name, sentinel = kind, False
+        return Job((entry.name, variant, kind), entry, entry.variants[variant], name, SENTINEL_USER,
+                   SENTINEL_UID, kind, sentinel)
+    uids = {u.name: u.uid for u in spec.users}
+    valid = user if user in uids else first.name
+    return Job(p.id if p is not None else (entry.name, variant, kind), entry, entry.variants[variant], user, valid,
+               uids.get(valid, first.uid), kind, False)
+
+
+def preflight(spec: GenerateSpec, recorder: Recorder, synthetic: bool) -> None:
+    """Render every scenario of every entry once, so bad input fails before any sshd starts."""
+    for entry in spec.entries():
+        for v in range(len(entry.variants)):
+            recorder.prepare(_job(spec, None, entry, v, "valid", spec.users[0].name, synthetic))
+
+
+def generate(spec: GenerateSpec, out: Path, *, force: bool = False, parallel: int = 8,
+             progress: Progress | None = None, labels: Path | None = None,
+             recordings: Path | None = None) -> Result:
+    """Write the corpus to `out` and its labels beside it (temp files renamed when complete).
+
+    `recordings`: a folder where recordings are kept and reused (see cache.py).
+    """
+    out = Path(out)
+    labels = labels or labels_path_for(out)
+    refuse_overwrite(out, force)
+    refuse_overwrite(labels, force)
+    say = progress or (lambda message: None)
+    synthetic = spec.engine == "synthetic"
+    timings: dict[str, float] = {}
+
+    recorder = Recorder(spec, spec.target, parallel=parallel, synthetic=synthetic,
+                        progress=_throttled(lambda done, total: say(
+                            f"recorded {done}/{total} connections against the real sshd")))
+    preflight(spec, recorder, synthetic)  # bad input fails here, before anything is said or run
+    t0 = time.monotonic()
+    planned = plan(spec)
+    timings["plan"] = time.monotonic() - t0
+    say(f"{len(planned)} connections planned ({spec.engine} engine, seed {spec.seed})")
+    jobs, tindex = make_jobs(spec, planned, recorder, synthetic)
+    t0 = time.monotonic()
+    by_key = record(spec, jobs, recorder, synthetic, recordings, say)
+    timings["record"] = time.monotonic() - t0
+    templates, tindex = choose_templates(jobs, by_key, tindex)
+
+    t0 = time.monotonic()
+    fmt = make_format(spec.format, spec.host, spec.timezone, spec.seed)
+    emitter = Emitter(spec, fmt, spec.seed, templates, tindex, progress=_throttled(
+        lambda fraction, lines: say(f"writing: {fraction * 100:.0f}% of the window, {lines} lines")))
+    write_corpus(emitter, planned, out, labels)
+    timings["write"] = time.monotonic() - t0
+    return Result(out, labels, emitter.lines_written, len(planned), len(jobs), spec.engine, timings)
+
+
+def _throttled(report: Callable[[Any, Any], None], every: float = 1.0) -> Callable[[Any, Any], None]:
+    """Progress at most once a second, and always the last step (done == total, or 100%)."""
+    last = [0.0]
+
+    def call(done: Any, total: Any) -> None:
+        now = time.monotonic()
+        final = done == total if isinstance(done, int) else done >= 1.0
+        if final or now - last[0] >= every:
+            last[0] = now
+            report(done, total)
+
+    return call
+
+
+def make_jobs(spec: GenerateSpec, planned: Plan, recorder: Recorder, synthetic: bool) -> tuple[list[Job], np.ndarray]:
+    """What to record, and for each planned connection which job's recording it replays.
+
+    Synthetic: one job per (entry, variant, kind of user). Real: one per connection.
+    """
+    jobs: list[Job] = []
+    if synthetic:
+        _, first_rows, tindex = np.unique(planned.template_keys(), return_index=True, return_inverse=True)
+        rows = first_rows.tolist()
+    else:
+        tindex = np.arange(len(planned))
+        rows = list(range(len(planned)))
+    for row in rows:
+        p = planned.row(row)
+        jobs.append(recorder.prepare(_job(spec, p, p.entry, p.variant, p.user_class, p.user, synthetic)))
+    return jobs, np.asarray(tindex, dtype=np.int64).reshape(-1)
+
+
+def record(spec: GenerateSpec, jobs: list[Job], recorder: Recorder, synthetic: bool, recordings: Path | None,
+           say: Progress) -> dict[Any, list[Template]]:
+    """Templates per job key: from the recordings folder where there, else from a real sshd run."""
+    by_key: dict[Any, list[Template]] = {}
+    cache = RecordingCache(recordings) if recordings is not None else None
+    missing = jobs
+    if cache is not None:
+        missing = []
+        for job in jobs:
+            got = cache.load(job_hash(job, spec.log_level, spec.target, synthetic))
+            if got is None:
+                missing.append(job)
+                continue
+            for tpl in got:  # the entry may have been renamed since
+                tpl.entry, tpl.variant = job.entry.name, job.variant.key
+            by_key[job.key] = got
+    say(f"recording {len(missing)} {'templates' if synthetic else 'connections'} against the {spec.target} sshd "
+        f"(LogLevel {spec.log_level})" + (f"; {len(jobs) - len(missing)} from {recordings}" if cache else ""))
+    results: list[Recorded] = asyncio.run(recorder.record(missing)) if missing else []
+    for r in results:
+        by_key[r.job.key] = r.templates
+        if cache is not None:
+            cache.save(job_hash(r.job, spec.log_level, spec.target, synthetic), r.templates)
+    return by_key
+
+
+def choose_templates(jobs: list[Job], by_key: dict[Any, list[Template]],
+                     tindex: np.ndarray) -> tuple[list[Template], np.ndarray]:
+    """One template per job; a scenario of several connections gives several, and the planned
+    connections that replay it take them in turn."""
+    templates = [by_key[job.key][0] for job in jobs]
+    tindex = tindex.copy()
+    for j, job in enumerate(jobs):
+        options = by_key[job.key]
+        if len(options) < 2:
+            continue
+        indexes = np.asarray([j] + list(range(len(templates), len(templates) + len(options) - 1)), dtype=np.int64)
+        templates.extend(options[1:])
+        rows = np.flatnonzero(tindex == j)
+        tindex[rows] = indexes[np.arange(len(rows)) % len(options)]
+    return templates, tindex
+
+
+def write_corpus(emitter: Emitter, planned: Plan, out: Path, labels: Path) -> None:
+    """Write both files to temporaries beside them; rename them into place only when complete."""
+    tmp_log = _temp_beside(out)
+    tmp_labels = _temp_beside(labels)
+    try:
+        with open(tmp_log, "wb", buffering=0) as log_f, open(tmp_labels, "wb", buffering=0) as labels_f:
+            emitter.run(planned, log_f, labels_f)
+        os.replace(tmp_labels, labels)
+        os.replace(tmp_log, out)
+    except BaseException:
+        for tmp in (tmp_log, tmp_labels):
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+        raise
+
+
+def _temp_beside(path: Path) -> str:
+    parent = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    os.close(fd)
+    return tmp
+
+
+__all__ = ["Result", "apply_overrides", "generate", "labels_path_for", "plan"]

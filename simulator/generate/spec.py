@@ -1,0 +1,470 @@
+"""Generate specs: what traffic `sshsim generate` produces, read and checked before anything runs.
+
+A spec is YAML rendered with jinja2, like scenario files, and checked against
+simulator/data/generate/spec.schema.json and then for meaning (files exist, profiles and pools
+are known, CIDRs parse, ranges are ordered). Every problem is a one-line `BadInputError` naming
+the spec file, the line and the key, so a typo costs no sshd run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from simulator.errors import BadInputError
+from simulator.scenario.loader import load_yaml_with_positions, read_text, render
+
+Position = tuple[str, int, int]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# User names that are real accounts on the recording server (and on most servers): recorded as
+# they are, never replaced.
+SYSTEM_USERS = frozenset(("root", "daemon", "bin", "nobody"))
+USER_KINDS = ("valid", "invalid")
+FORMATS = ("syslog", "rfc3339", "rfc5424", "journal-json", "jsonl")
+
+
+@lru_cache(maxsize=None)
+def data(name: str) -> Any:
+    """A file of simulator/data/generate/ (YAML or JSON)."""
+    text = resources.files("simulator.data").joinpath(f"generate/{name}").read_text()
+    return json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Source addresses: `hosts` addresses drawn (with the seed) from the CIDRs."""
+
+    name: str
+    networks: tuple[IPNetwork, ...]
+    hosts: int
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    uid: int
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One recordable form of a mix entry: a client profile and scenario variables."""
+
+    profile: str | None
+    vars: tuple[tuple[str, Any], ...]
+
+    @property
+    def key(self) -> str:
+        parts = ([f"profile={self.profile}"] if self.profile else []) + [f"{k}={v}" for k, v in self.vars]
+        return ",".join(parts)
+
+
+@dataclass
+class Entry:
+    """A weighted kind of connection: a scenario file (or a scanner probe), its variants, users."""
+
+    name: str
+    weight: float
+    scenario: Path | None
+    probe: str | None
+    variants: list[Variant]
+    user: str | tuple[str, ...]  # "valid" | "invalid" | literal names
+    sources: str
+    session: tuple[float, float] | None
+    position: Position | None = None
+
+
+@dataclass
+class Burst:
+    """Brute force: `count` bursts, each many connections from one address in quick succession."""
+
+    name: str
+    sources: str
+    count: int
+    connections: tuple[float, float]
+    interval: tuple[float, float]
+    mix: list[Entry]
+    position: Position | None = None
+
+
+@dataclass
+class GenerateSpec:
+    """A whole spec, checked and with every default filled in."""
+
+    path: str
+    name: str
+    engine: str
+    target: str
+    seed: int
+    host: str
+    format: str
+    log_level: str
+    server_address: str
+    server_port: int
+    listener_pid: int | None
+    pid_max: int
+    sshd_config: list[str]
+    start: dt.datetime  # aware
+    duration: float  # seconds
+    timezone: dt.tzinfo
+    rate_per_s: float
+    curve: tuple[float, ...]
+    users: list[User]
+    invalid_users: list[str]
+    pools: dict[str, Pool]
+    mix: list[Entry]
+    bursts: list[Burst]
+    description: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def entries(self) -> list[Entry]:
+        """Every entry, the mix's and the bursts'."""
+        return list(self.mix) + [e for b in self.bursts for e in b.mix]
+
+
+# -- reading ------------------------------------------------------------------------------------
+def load_spec(path: str | Path, variables: dict[str, Any] | None = None) -> GenerateSpec:
+    """Read, render, validate a spec file; raise a one-line BadInputError for any problem."""
+    path = str(path)
+    if not Path(path).is_file():
+        raise BadInputError("spec file not found" if not Path(path).exists() else "is not a file", file=path)
+    text = read_text(path)
+    defaults: dict[str, Any] = {}
+    try:
+        first = yaml.safe_load(render(text, path, {}, strict=False))
+        if isinstance(first, dict) and isinstance(first.get("vars"), dict):
+            defaults = dict(first["vars"])
+    except (BadInputError, yaml.YAMLError):
+        pass
+    rendered = render(text, path, {**defaults, **(variables or {})})
+    raw, positions = load_yaml_with_positions(rendered, path)
+    if raw is None:
+        raise BadInputError("empty spec file", file=path, line=1)
+    if not isinstance(raw, dict):
+        raise BadInputError(f"a spec is a mapping, not a {type(raw).__name__}", file=path, line=1)
+    _check_schema(raw, positions, path)
+    return _build(raw, positions, path)
+
+
+class _Where:
+    """Turns a key path into a BadInputError at the right line."""
+
+    def __init__(self, positions: dict[tuple, Position], path: str) -> None:
+        self.positions = positions
+        self.path = path
+
+    def error(self, message: str, at: tuple) -> BadInputError:
+        pos = self.positions.get(at)
+        probe = at
+        while pos is None and probe:
+            probe = probe[:-1]
+            pos = self.positions.get(probe)
+        return BadInputError(message, file=self.path, line=pos[1] if pos else None,
+                             column=pos[2] if pos else None, key=key_path(at))
+
+
+def key_path(at: tuple) -> str:
+    out = ""
+    for part in at:
+        if isinstance(part, tuple):  # ("key", name): the key itself
+            part = part[1]
+        out += f"[{part}]" if isinstance(part, int) else (("." if out else "") + str(part))
+    return out or "(top)"
+
+
+def _check_schema(raw: dict[str, Any], positions: dict[tuple, Position], path: str) -> None:
+    validator = jsonschema.Draft202012Validator(data("spec.schema.json"))
+    errors = sorted(validator.iter_errors(raw), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
+    if not errors:
+        return
+    error = errors[0]
+    while error.validator in ("oneOf", "anyOf") and error.context:
+        best = jsonschema.exceptions.best_match(error.context)
+        if best is None or len(best.absolute_path) <= len(error.absolute_path):
+            break
+        error = best
+    at = tuple(error.absolute_path)
+    where = _Where(positions, path)
+    instance = error.instance
+    shown = json.dumps(instance) if not isinstance(instance, (dict, list)) else type(instance).__name__
+    if error.validator == "additionalProperties" and isinstance(instance, dict):
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(k for k in instance if k not in allowed)
+        if extra:
+            import difflib
+
+            close = difflib.get_close_matches(extra[0], allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(allowed)})"
+            raise where.error(f"unknown key {extra[0]!r}{hint}", at + (("key", extra[0]),))
+    if error.validator == "enum":
+        message = f"{shown} is not one of {', '.join(map(str, error.validator_value))}"
+    elif error.validator == "type":
+        message = f"expected {error.validator_value}, got {shown}"
+    elif error.validator == "pattern":
+        message = f"{shown} does not have the expected form"
+    elif error.validator == "required":
+        message = error.message.replace("is a required property", "is required")
+    elif error.validator in ("oneOf", "anyOf"):
+        message = f"{shown} is not a valid value here"
+    else:
+        message = error.message
+    raise where.error(message, at)
+
+
+# -- meaning ------------------------------------------------------------------------------------
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
+_UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from 90, "90s", "15m", "24h", "1d"."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = _DURATION.match(str(value))
+    if not m:
+        raise ValueError(f"not a duration: {value!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def parse_timezone(name: str) -> dt.tzinfo:
+    """UTC, Z, +HH:MM / -HHMM, or an IANA zone name."""
+    text = name.strip()
+    if text.upper() in ("UTC", "Z", "GMT"):
+        return dt.timezone.utc
+    m = re.fullmatch(r"([+-])(\d\d):?(\d\d)", text)
+    if m:
+        delta = dt.timedelta(hours=int(m.group(2)), minutes=int(m.group(3)))
+        return dt.timezone(-delta if m.group(1) == "-" else delta)
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (use UTC, +HH:MM or an IANA name)") from None
+
+
+def _range(value: Any, default: tuple[float, float]) -> tuple[float, float]:
+    if value is None:
+        return default
+    if isinstance(value, (int, float)):
+        return (float(value), float(value))
+    return (float(value[0]), float(value[1]))
+
+
+def _build(raw: dict[str, Any], positions: dict[tuple, Position], path: str) -> GenerateSpec:
+    where = _Where(positions, path)
+    defaults = data("defaults.yaml")
+    folder = Path(path).resolve().parent
+
+    # window and time zone
+    window = raw.get("window", {})
+    try:
+        tz = parse_timezone(window.get("timezone", "UTC"))
+    except ValueError as exc:
+        raise where.error(str(exc), ("window", "timezone")) from None
+    start_text = window.get("start", "2024-03-11T00:00:00")
+    try:
+        start = dt.datetime.fromisoformat(str(start_text).replace("Z", "+00:00"))
+    except ValueError:
+        raise where.error(f"not an ISO 8601 date and time: {start_text!r}", ("window", "start")) from None
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=tz)
+    try:
+        duration = parse_duration(window.get("duration", "24h"))
+    except ValueError as exc:
+        raise where.error(str(exc), ("window", "duration")) from None
+    if duration <= 0:
+        raise where.error("the window must be longer than 0 s", ("window", "duration"))
+
+    # rate and curve
+    rate = raw.get("rate", {})
+    if "per_minute" in rate and "per_hour" in rate:
+        raise where.error("give per_minute or per_hour, not both", ("rate",))
+    per_s = rate["per_hour"] / 3600.0 if "per_hour" in rate else rate.get("per_minute", 2.0) / 60.0
+    curve_spec = rate.get("curve", "daily")
+    if isinstance(curve_spec, str):
+        curves = defaults["curves"]
+        if curve_spec not in curves:
+            raise where.error(f"unknown curve {curve_spec!r} (known: {', '.join(sorted(curves))}, or 24 numbers)",
+                              ("rate", "curve"))
+        curve = tuple(float(x) for x in curves[curve_spec])
+    else:
+        curve = tuple(float(x) for x in curve_spec)
+    if sum(curve) <= 0:
+        raise where.error("the curve must not be all zeros", ("rate", "curve"))
+
+    # users
+    users: list[User] = []
+    for i, item in enumerate(raw.get("users", [{"name": "user"}])):
+        item = {"name": item} if isinstance(item, str) else item
+        if item["name"] in SYSTEM_USERS or any(u.name == item["name"] for u in users):
+            raise where.error(f"user {item['name']!r} is a system account or given twice", ("users", i))
+        uid = item.get("uid", 1000 + len(users))
+        if any(u.uid == uid for u in users):
+            raise where.error(f"uid {uid} is used twice", ("users", i))
+        users.append(User(item["name"], uid, float(item.get("weight", 1.0))))
+    valid_names = {u.name for u in users}
+    invalid_users = [n for n in raw.get("invalid_users", defaults["invalid_users"]) if n not in valid_names]
+    if not invalid_users:
+        raise where.error("every invalid user name is also a valid user", ("invalid_users",))
+
+    # pools
+    pools: dict[str, Pool] = {}
+    for name, item in defaults["sources"].items():
+        pools[name] = _pool(name, item, defaults, where, ("sources",))
+    for name, item in (raw.get("sources") or {}).items():
+        pools[name] = _pool(name, item, defaults, where, ("sources", name))
+
+    # server
+    server = raw.get("server", {})
+    address = str(server.get("address", defaults["server"]["address"]))
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise where.error(f"not an IP address: {address!r}", ("server", "address")) from None
+    pid_max = int(server.get("pid_max", defaults["server"]["pid_max"]))
+    listener_pid = server.get("listener_pid")
+    if listener_pid is not None and listener_pid >= pid_max:
+        raise where.error(f"listener_pid must be below pid_max ({pid_max})", ("server", "listener_pid"))
+
+    level = raw.get("log_level", "INFO")
+    spec = GenerateSpec(
+        path=path,
+        name=raw.get("name") or Path(path).stem,
+        description=raw.get("description", ""),
+        engine=raw.get("engine", "synthetic"),
+        target=raw.get("target", "local"),
+        seed=int(raw.get("seed", 0)),
+        host=raw.get("host", "server"),
+        format=raw.get("format", "syslog"),
+        log_level="DEBUG1" if level == "DEBUG" else level,
+        server_address=address,
+        server_port=int(server.get("port", defaults["server"]["port"])),
+        listener_pid=listener_pid,
+        pid_max=pid_max,
+        sshd_config=list(server.get("sshd_config", [])),
+        start=start,
+        duration=duration,
+        timezone=tz,
+        rate_per_s=per_s,
+        curve=curve,
+        users=users,
+        invalid_users=invalid_users,
+        pools=pools,
+        mix=[],
+        bursts=[],
+        raw=raw,
+    )
+    names: set[str] = set()
+    for i, item in enumerate(raw.get("mix", [])):
+        spec.mix.append(_entry(item, ("mix", i), spec, folder, where, names))
+    for i, item in enumerate(raw.get("bursts", [])):
+        at = ("bursts", i)
+        pool = item.get("sources", "default")
+        if pool not in pools:
+            raise where.error(f"unknown source pool {pool!r} (known: {', '.join(sorted(pools))})", at + ("sources",))
+        burst = Burst(
+            name=item.get("name", f"burst{i + 1}"),
+            sources=pool,
+            count=int(item.get("count", 1)),
+            connections=_ordered(_range(item.get("connections"), (20.0, 60.0)), where, at + ("connections",)),
+            interval=_ordered(_range(item.get("interval"), (1.0, 6.0)), where, at + ("interval",)),
+            mix=[_entry(e, at + ("mix", j), spec, folder, where, names, default_sources=pool)
+                 for j, e in enumerate(item["mix"])],
+            position=positions.get(at),
+        )
+        if burst.connections[1] < 1:
+            raise where.error("a burst needs at least one connection", at + ("connections",))
+        spec.bursts.append(burst)
+    if not spec.mix and not spec.bursts:
+        raise where.error("nothing to generate: give `mix` or `bursts` entries", ())
+    return spec
+
+
+def _ordered(value: tuple[float, float], where: _Where, at: tuple) -> tuple[float, float]:
+    if value[0] > value[1]:
+        raise where.error(f"range [{value[0]:g}, {value[1]:g}] goes downwards", at)
+    return value
+
+
+def _pool(name: str, item: Any, defaults: dict[str, Any], where: _Where, at: tuple) -> Pool:
+    cidrs = item if isinstance(item, list) else item["cidrs"]
+    hosts = defaults["pool_hosts"] if isinstance(item, list) else int(item.get("hosts", defaults["pool_hosts"]))
+    networks = []
+    for j, text in enumerate(cidrs):
+        sub = at + ((j,) if isinstance(item, list) else ("cidrs", j))
+        try:
+            net = ipaddress.ip_network(str(text).strip(), strict=False)
+        except ValueError:
+            raise where.error(f"not a CIDR network: {text!r}", sub) from None
+        if net.is_loopback:
+            raise where.error(f"{text} is loopback: pools are the addresses the log shows, not the recording's",
+                              sub)
+        networks.append(net)
+    return Pool(name, tuple(networks), hosts)
+
+
+def _entry(item: dict[str, Any], at: tuple, spec: GenerateSpec, folder: Path, where: _Where,
+           names: set[str], default_sources: str = "default") -> Entry:
+    from simulator.driver.profiles import known_profiles
+
+    if ("scenario" in item) == ("probe" in item):
+        raise where.error("an entry gives exactly one of `scenario` and `probe`", at)
+    name = item.get("name") or (Path(item["scenario"]).stem if "scenario" in item else item["probe"])
+    if name in names:
+        raise where.error(f"entry name {name!r} is used twice (give each entry its own `name`)", at + ("name",))
+    names.add(name)
+    pool = item.get("sources", default_sources)
+    if pool not in spec.pools:
+        raise where.error(f"unknown source pool {pool!r} (known: {', '.join(sorted(spec.pools))})", at + ("sources",))
+    scenario = None
+    if "scenario" in item:
+        scenario = (folder / item["scenario"]).resolve()
+        if not scenario.is_file():
+            raise where.error(f"scenario file not found: {item['scenario']}", at + ("scenario",))
+    elif any(k in item for k in ("profiles", "vars", "user", "session")):
+        bad = next(k for k in ("profiles", "vars", "user", "session") if k in item)
+        raise where.error(f"a probe takes no `{bad}`", at + (bad,))
+    profiles: list[str | None] = list(item.get("profiles", [None]))
+    known = known_profiles()
+    for j, profile in enumerate(profiles):
+        if profile is not None and profile not in known:
+            import difflib
+
+            close = difflib.get_close_matches(profile, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(known))})"
+            raise where.error(f"unknown client profile {profile!r}{hint}", at + ("profiles", j))
+    variables = item.get("vars", {})
+    keys = sorted(variables)
+    choices = [variables[k] if isinstance(variables[k], list) else [variables[k]] for k in keys]
+    for k, values in zip(keys, choices):
+        if not values:
+            raise where.error("an empty list gives no variant", at + ("vars", k))
+    variants = [Variant(p, tuple(zip(keys, combo))) for p in profiles for combo in itertools.product(*choices)]
+    user: str | tuple[str, ...] = item.get("user", "valid")
+    if isinstance(user, list):
+        user = tuple(user)
+    session = item.get("session")
+    return Entry(
+        name=name,
+        weight=float(item.get("weight", 1.0)),
+        scenario=scenario,
+        probe=item.get("probe"),
+        variants=variants,
+        user=user,
+        sources=pool,
+        session=_ordered(_range(session, (0.0, 0.0)), where, at + ("session",)) if session is not None else None,
+        position=where.positions.get(at),
+    )

@@ -1,0 +1,282 @@
+"""`sshsim generate` against the real local sshd: the corpus is what the labels say it is.
+
+- fail2ban's own `fail2ban-regex` with its sshd filter finds exactly the failures the labels
+  announce, per source address;
+- this project's parser reads every generated line as a known event, and groups the lines into
+  the labelled connections;
+- the same spec and seed give byte-identical output (fresh recordings at INFO; pinned ones at
+  DEBUG levels, where sshd's processes race to the log).
+
+Corpora are small (a few hundred connections); the 1M-line figure is the benchmark's.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simulator.generate import apply_overrides, generate, load_spec
+from simulator.logs import group_connections, parse_file
+
+from conftest import needs_local_sshd
+
+ROOT = Path(__file__).resolve().parents[1]
+BLOCKS = ROOT / "scenarios" / "generate"
+
+pytestmark = [needs_local_sshd, pytest.mark.sshd]
+
+# Every kind of connection the example spec has, in three hours at 3 a minute plus two bursts.
+# `max_attempts` 7 gives sshd's "maximum authentication attempts exceeded" (MaxAuthTries 6); it
+# costs ~18 s of PAM fail delays to record, so the tests that record twice lower it.
+SPEC = f"""
+vars: {{max_attempts: 7}}
+seed: 11
+host: gen-test
+server: {{address: 192.0.2.20, listener_pid: 300000}}
+window: {{start: "2024-03-11T08:00:00", duration: 3h, timezone: UTC}}
+rate: {{per_minute: 3, curve: flat}}
+users: [{{name: alice, uid: 1001}}, {{name: bob, uid: 1002}}]
+sources:
+  office: {{cidrs: [198.51.100.0/28], hosts: 6}}
+  internet: {{cidrs: [203.0.113.0/24], hosts: 60}}
+mix:
+  - {{name: key-shell, scenario: {BLOCKS}/publickey-shell.yaml, weight: 5, profiles: [openssh-9.6, putty-0.80],
+     sources: office, session: [30, 1800]}}
+  - {{name: key-exec, scenario: {BLOCKS}/publickey-exec.yaml, weight: 3, profiles: [paramiko-3.4], sources: office,
+     session: [0.2, 3]}}
+  - {{name: password-login, scenario: {BLOCKS}/password-login.yaml, weight: 2, sources: office}}
+  - {{name: sftp, scenario: {BLOCKS}/sftp-session.yaml, weight: 1, sources: office, session: [2, 300]}}
+  - {{name: wrong-password, scenario: {BLOCKS}/password-attempts.yaml, weight: 2, vars: {{attempts: [1, 2]}},
+     sources: office}}
+  - {{name: invalid-user, scenario: {BLOCKS}/password-attempts.yaml, user: invalid, vars: {{attempts: 1}},
+     sources: internet}}
+  - {{name: scan-tcp, probe: tcp-close, sources: internet}}
+  - {{name: scan-banner, probe: banner-close, weight: 0.5, sources: internet}}
+  - {{name: scan-http, probe: bad-banner, weight: 0.5, sources: internet}}
+  - {{name: kex-mismatch, scenario: {BLOCKS}/kex-mismatch.yaml, weight: 0.5, sources: internet}}
+bursts:
+  - name: bf
+    sources: internet
+    count: 2
+    connections: [15, 25]
+    interval: [2, 6]
+    mix:
+      - {{name: bf-root, scenario: {BLOCKS}/password-attempts.yaml, user: root, vars: {{attempts: [2, {{{{ max_attempts }}}}]}}}}
+      - {{name: bf-invalid, scenario: {BLOCKS}/password-attempts.yaml, user: invalid, vars: {{attempts: [1, 2]}},
+         weight: 2}}
+      - {{name: bf-valid, scenario: {BLOCKS}/password-attempts.yaml, user: valid, vars: {{attempts: 1}}}}
+"""
+
+
+@dataclass
+class Corpus:
+    folder: Path
+    spec: Path
+    log: Path
+    labels: list[dict[str, Any]]
+    recordings: Path
+
+
+def read_labels(log: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.with_name(log.name + ".labels.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
+    folder = tmp_path_factory.mktemp("generate")
+    spec_path = folder / "spec.yaml"
+    spec_path.write_text(SPEC)
+    log = folder / "corpus.log"
+    recordings = folder / "recordings"
+    result = generate(load_spec(spec_path), log, parallel=16, recordings=recordings)
+    assert result.lines > 500 and result.connections > 400
+    return Corpus(folder, spec_path, log, read_labels(log), recordings)
+
+
+def test_fail2ban_finds_exactly_the_labelled_failures_per_source(corpus: Corpus) -> None:
+    regex = shutil.which("fail2ban-regex")
+    if regex is None:
+        pytest.skip("fail2ban-regex not installed (apt-get install fail2ban)")
+    expected: collections.Counter[str] = collections.Counter()
+    for label in corpus.labels:
+        if label["fail2ban_failures"]:
+            expected[label["source"]] += label["fail2ban_failures"]
+    done = subprocess.run([regex, "-o", "ip", str(corpus.log), "/etc/fail2ban/filter.d/sshd.conf"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    found = collections.Counter(line.strip() for line in done.stdout.splitlines() if line.strip())
+    assert found == expected
+    # the corpus has what a filter must catch: bursts, invalid users, MaxAuthTries
+    assert len(expected) >= 5
+    scenarios = {l["scenario"] for l in corpus.labels if l["fail2ban_failures"]}
+    assert {"bf-root", "bf-invalid", "invalid-user", "wrong-password"} <= scenarios
+    text = corpus.log.read_text()
+    assert "maximum authentication attempts exceeded" in text and "Invalid user" in text
+
+
+def test_parser_reads_every_line_as_a_known_event(corpus: Corpus) -> None:
+    events = list(parse_file(corpus.log))
+    unknown = [e.raw for e in events if not e.known]
+    assert not unknown, unknown[:5]
+    # the labels cover every line exactly once
+    numbers = sorted(n for label in corpus.labels for n in label["lines"])
+    assert numbers == list(range(1, len(events) + 1))
+    assert [l["id"] for l in corpus.labels] == list(range(1, len(corpus.labels) + 1))
+    # and say what the lines say
+    by_line = {e.line: e for e in events}
+    for label in corpus.labels:
+        mine = [by_line[n] for n in label["lines"]]
+        names = {e.event for e in mine}
+        assert ("auth.accepted" in names) == (label["outcome"] == "accepted"), label
+        failures = sum(1 for e in mine if e.event == "auth.failed")
+        assert failures == label["auth_failures"], label
+        for e in mine:
+            addr = e.fields.get("addr") or e.fields.get("rhost")
+            if addr:
+                assert addr == label["source"], (label, e.raw)
+            if e.fields.get("port") is not None and e.fields.get("addr") == label["source"]:
+                assert e.fields["port"] == label["port"], (label, e.raw)
+            if e.fields.get("user") and label["user"]:
+                assert e.fields["user"] == label["user"], (label, e.raw)
+
+
+def test_nothing_of_the_recording_run_shows(corpus: Corpus) -> None:
+    """Loopback addresses, stand-in user names and uids, the recorder's pids: all rewritten."""
+    import re
+
+    text = corpus.log.read_text()
+    assert not re.search(r"(?<![\d.])127\.\d+\.\d+\.\d+", text)
+    for stand_in in ("zzsimuser", "zznouser", "recorder", "4711"):
+        assert stand_in not in text
+    # pids are the generated box's: the spec's listener pid, its connections' above it (the
+    # recording's pid namespace started at 7300)
+    pids = {int(p) for p in re.findall(r"sshd\[(\d+)\]", text)}
+    assert len(pids) > 300 and min(pids) > 300000
+    # every address is the pools', and a source keeps one key fingerprint
+    keys: dict[str, set[str]] = collections.defaultdict(set)
+    for line in text.splitlines():
+        m = re.search(r"Accepted publickey for (\S+) from (\S+) port \d+ ssh2: ED25519 (SHA256:\S+)", line)
+        if m:
+            keys[m.group(1)].add(m.group(3))
+    assert keys and all(len(v) == 1 for v in keys.values())  # one key per user
+
+
+def _grouping_mismatches(log: Path) -> list[dict[str, Any]]:
+    events = list(parse_file(log))
+    group_connections(events)
+    conn_of = {e.line: e.conn for e in events}
+    members: dict[int | None, list[int]] = collections.defaultdict(list)
+    for e in events:
+        members[e.conn].append(e.line)
+    bad = []
+    for label in read_labels(log):
+        conns = {conn_of[n] for n in label["lines"]}
+        if len(conns) != 1 or sorted(members[conns.pop()]) != label["lines"]:
+            bad.append(label)
+    return bad
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "parser heuristic (simulator/logs/connections.py _place_new_pid): at INFO a new pid whose first "
+    "line is pam_unix(sshd:auth) is taken for the PAM child of any unfinished connection whose monitor "
+    "pid is within 256 below, even an accepted one or one from another address (rhost=); failed-password "
+    "connections are then merged into open sessions. Reported to the lead."))
+def test_parser_groups_info_corpus_into_the_labelled_connections(corpus: Corpus) -> None:
+    assert _grouping_mismatches(corpus.log) == []
+
+
+def _small_spec(corpus: Corpus, **overrides: Any) -> Any:
+    return apply_overrides(load_spec(corpus.spec, {"max_attempts": 2}), **overrides)
+
+
+def test_parser_groups_debug_corpus_into_the_labelled_connections(corpus: Corpus, tmp_path: Path) -> None:
+    """At DEBUG1 sshd logs the process lineage (Forked child, User child is on pid)."""
+    log = tmp_path / "debug.log"
+    generate(_small_spec(corpus, log_level="DEBUG1"), log, parallel=16, recordings=tmp_path / "rec")
+    events = list(parse_file(log))
+    assert all(e.known for e in events)
+    assert sum(1 for e in events if e.event == "listener.forked_child") == len(read_labels(log)) > 300
+    assert _grouping_mismatches(log) == []
+    # pinned recordings: the same output again, at a LogLevel where sshd's processes race
+    again = tmp_path / "again.log"
+    generate(_small_spec(corpus, log_level="DEBUG1"), again, recordings=tmp_path / "rec")
+    assert again.read_bytes() == log.read_bytes()
+
+
+def test_same_spec_and_seed_give_byte_identical_output(corpus: Corpus, tmp_path: Path) -> None:
+    """Two runs that each record afresh against their own sshd instances."""
+    first, second, other = tmp_path / "a.log", tmp_path / "b.log", tmp_path / "c.log"
+    generate(_small_spec(corpus), first, parallel=16)
+    generate(_small_spec(corpus), second, parallel=16)
+    assert first.read_bytes() == second.read_bytes()
+    labels = lambda p: p.with_name(p.name + ".labels.jsonl").read_bytes()  # noqa: E731
+    assert labels(first) == labels(second)
+    generate(_small_spec(corpus, seed=12), other, recordings=corpus.recordings)
+    assert other.read_bytes() != first.read_bytes()
+
+
+@pytest.mark.parametrize("fmt, input_format", [("rfc3339", "iso"), ("rfc5424", "rfc5424"),
+                                               ("journal-json", "journal-json")])
+def test_other_formats_carry_the_same_lines(corpus: Corpus, tmp_path: Path, fmt: str, input_format: str) -> None:
+    log = tmp_path / f"corpus.{fmt}"
+    generate(apply_overrides(load_spec(corpus.spec), format=fmt), log, recordings=corpus.recordings)
+    classic = list(parse_file(corpus.log))
+    other = list(parse_file(log, input_format=input_format))
+    assert all(e.known for e in other)
+    assert [(e.event, e.pid, e.message, e.host) for e in other] == [(e.event, e.pid, e.message, e.host) for e in classic]
+    assert read_labels(log) == corpus.labels
+
+
+def test_json_lines_format(corpus: Corpus, tmp_path: Path) -> None:
+    log = tmp_path / "corpus.jsonl"
+    generate(apply_overrides(load_spec(corpus.spec), format="jsonl"), log, recordings=corpus.recordings)
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    classic = list(parse_file(corpus.log))
+    assert len(rows) == len(classic)
+    for row, event in zip(rows, classic):
+        assert row["host"] == "gen-test" and row["program"] == event.program and row["pid"] == event.pid
+        assert event.raw.endswith(": " + row["message"])
+        assert row["time"].startswith("2024-03-11T") and row["time"].endswith("+00:00")
+    times = [row["time"] for row in rows]
+    assert times == sorted(times)
+
+
+def test_real_engine_runs_every_connection_against_sshd(tmp_path: Path) -> None:
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(SPEC.replace("duration: 3h", "duration: 8m").replace("count: 2", "count: 1")
+                         .replace("connections: [15, 25]", "connections: [3, 4]"))
+    spec = apply_overrides(load_spec(spec_path, {"max_attempts": 2}), engine="real")
+    log = tmp_path / "real.log"
+    result = generate(spec, log, parallel=16)
+    labels = read_labels(log)
+    assert result.recordings == result.connections == len(labels) >= 15
+    events = list(parse_file(log))
+    assert all(e.known for e in events)
+    assert sorted(n for l in labels for n in l["lines"]) == list(range(1, len(events) + 1))
+    # real users on the real server, addresses rewritten from loopback to the pools
+    text = log.read_text()
+    assert "127." not in text and ("alice" in text or "bob" in text)
+
+
+def test_command_line_progress_force_and_atomic_rename(corpus: Corpus, tmp_path: Path) -> None:
+    out = tmp_path / "cli.log"
+    cmd = [sys.executable, "-m", "simulator", "generate", str(corpus.spec), "-o", str(out),
+           "--recordings", str(corpus.recordings), "--seed", "11"]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "writing: 100% of the window" in done.stderr and "planned" in done.stderr
+    assert f"to {out}" in done.stdout
+    assert out.read_bytes() == corpus.log.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cli.log", "cli.log.labels.jsonl"]  # no temp files left
+    again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert again.returncode == 2 and "--force" in again.stderr
+    forced = subprocess.run(cmd + ["--force", "-q"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert forced.returncode == 0 and forced.stderr == ""
