@@ -446,6 +446,7 @@ class ConnectionTracker:
         self._monitors: deque[tuple[int, Connection]] = deque(maxlen=64)  # recent (pid, conn)
         self._seen_new_programs = False  # sshd-session seen: "sshd" is then the listener
         self._last_sweep = 0
+        self._tally = True  # keep per-connection counters in `run` (see group_events)
 
     # -- pass 1 ---------------------------------------------------------------------------
     def _learn(self, ev: Event) -> None:
@@ -690,16 +691,25 @@ class ConnectionTracker:
         pids_get = self._pids.get
         sweep_every = self.sweep_every
         seen_new = self._seen_new_programs
+        new_programs = ("sshd-session", "sshd-auth")
+        checked_prog: object = None  # the last program object found not to be one of those
         learn = self._learn
         assign = self._assign
+        fold = self._fold
+        # Per-event counters of a connection (n_events, last_ts, events) that nobody reads
+        # when the connections are thrown away (group_events): not kept up in the fast path.
+        tally = self._tally
         n = 0
         for ev in events:
             if ev.event in learn_events:
                 learn(ev)
             elif not seen_new:
                 prog = ev.program
-                if prog is not None and prog[4:5] == "-" and prog in ("sshd-session", "sshd-auth"):
-                    seen_new = self._seen_new_programs = True
+                if prog is not checked_prog:
+                    if prog in new_programs:
+                        seen_new = self._seen_new_programs = True
+                    else:
+                        checked_prog = prog
             append(ev)
             if len(buf) <= window:
                 continue
@@ -716,40 +726,45 @@ class ConnectionTracker:
                 yield old
                 continue
             pid = old.pid
-            st = None
-            if pid is not None and pid not in listeners and not (seen_new and old.program == "sshd"):
-                st = pids_get(pid)
-            if st is None or spec.name in handlers:
+            if pid is None or pid in listeners or (seen_new and old.program == "sshd"):
+                assign(old)
+                yield old
+                continue
+            st = pids_get(pid)
+            if st is None:
                 assign(old)
                 yield old
                 continue
             conn = st.conn
-            if (conn.end is not None and old.event in start_events) or (
-                conn.addr is None and "addr" in spec.fields
-            ):
+            if conn.end is not None and old.event in start_events:
                 assign(old)
                 yield old
                 continue
+            # From here on this is `_assign`'s fast path, written out.
             line = old.line
             st.last_line = line
             relay = old.relay
             if relay is None:
-                role = st.role if old.program != "sshd-auth" else "preauth"
+                old.role = st.role if old.program != "sshd-auth" else "preauth"
             elif relay == "preauth":
-                role = "preauth"
+                old.role = "preauth"
                 if not st.relayed:
                     st.relayed = True
                     conn.add_pid("preauth", pid)
             else:
-                role = "user"
+                old.role = "user"
             old.conn = conn.id
-            old.role = role
-            conn.n_events += 1
-            conn.last_line = line
-            if old.ts is not None:
-                conn.last_ts = old.ts
-            if conn.events is not None:
-                conn.events.append(old)
+            if spec.name in handlers or (conn.addr is None and "addr" in spec.fields):
+                fold(conn, old)  # a summary handler, or the first line naming the client
+            elif tally:
+                conn.last_line = line
+                conn.n_events += 1
+                if old.ts is not None:
+                    conn.last_ts = old.ts
+                if conn.events is not None:
+                    conn.events.append(old)
+            else:
+                conn.last_line = line
             yield old
         yield from self.flush()
 
@@ -811,6 +826,7 @@ def group_events(
 ) -> Iterator[Event]:
     """Stream: the same events in input order, each with ``conn`` and ``role`` set."""
     tracker = ConnectionTracker(window=window, on_done=lambda c: None, summaries=summaries)
+    tracker._tally = False  # its connections are thrown away: their counters are never read
     return tracker.run(events)
 
 

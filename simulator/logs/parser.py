@@ -4,17 +4,29 @@ match the message against the catalogue. One event per line, in input order, nev
 
 from __future__ import annotations
 
+import re
 from itertools import chain, islice
 from typing import Iterable, Iterator
 
 from simulator.logs.catalogue import Catalogue, default_catalogue
 from simulator.logs.connections import is_sshd_program
 from simulator.logs.events import OTHER, UNKNOWN, UNPARSED, Event
-from simulator.logs.formats import _SYSLOG_FAST, LineSplitter, _tidy, detect_format, resolve_format
+from simulator.logs.formats import LineSplitter, detect_format, resolve_format
 
 DETECT_LINES = 64
 _PREFIX_LEVELS = {"1": "DEBUG1", "2": "DEBUG2", "3": "DEBUG3"}
 _RELAYS = ((" [preauth]", "preauth"), (" [postauth]", "postauth"))
+
+# The parser's own fast path for traditional syslog lines: a strict subset of
+# formats._SYSLOG_FAST (ASCII digits, host and program; no "[ID ..." or "kernel:" furniture
+# after the prefix) that also captures the message. A line it refuses goes through the
+# general LineSplitter, whose parse_syslog gives the same result as before for it.
+_FAST_LINE = re.compile(
+    r"((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 0-9]?[0-9] "
+    r"[0-9][0-9]:[0-9][0-9]:[0-9][0-9]) "
+    r"([!-Z\\-~]+) ([!-9;-Z\\^-~]+)\[([0-9]+)\]: (?!\[ID |kernel:)(.*)",
+    re.DOTALL,
+)
 
 
 def split_message(msg: str) -> tuple[str | None, str, str | None]:
@@ -60,7 +72,7 @@ def parse_lines(
     else:
         fmt = resolve_format(input_format)
     splitter = LineSplitter(fmt).split
-    fast = _SYSLOG_FAST.match if fmt == "syslog" else None
+    fast = _FAST_LINE.match if fmt == "syslog" else None
     sshd_cache: dict[str | None, bool] = {}
     seen: dict[str, tuple] = {}
     n = 0
@@ -71,12 +83,9 @@ def parse_lines(
         m = fast(raw) if fast is not None else None
         if m is not None:
             fname = "syslog"
-            ts, host, prog, pid_text = m.groups()
-            pid = int(pid_text)
-            msg = raw[m.end() :]
+            ts, host, prog, pid, msg = m.groups()
+            pid = int(pid)
             extra = None
-            if msg[:4] == "[ID " or msg[:7] == "kernel:":
-                msg, extra = _tidy(msg, None)
         else:
             got = splitter(raw)
             if got is None:
