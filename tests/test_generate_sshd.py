@@ -184,11 +184,6 @@ def _grouping_mismatches(log: Path) -> list[dict[str, Any]]:
     return bad
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "parser heuristic (simulator/logs/connections.py _place_new_pid): at INFO a new pid whose first "
-    "line is pam_unix(sshd:auth) is taken for the PAM child of any unfinished connection whose monitor "
-    "pid is within 256 below, even an accepted one or one from another address (rhost=); failed-password "
-    "connections are then merged into open sessions. Reported to the lead."))
 def test_parser_groups_info_corpus_into_the_labelled_connections(corpus: Corpus) -> None:
     assert _grouping_mismatches(corpus.log) == []
 

@@ -50,7 +50,6 @@ _LISTENER_CHILD_EVENTS = frozenset(
     ("listener.forked_child", "listener.login_grace_timeout", "listener.child_exit")
 )
 # Events pass 1 learns lineage from.
-_LEARN_EVENTS = LISTENER_EVENTS | {"connection.user_child", "session.exit_status", "session.session_by_pid.pid"}
 # Events that end a connection: once seen, its pids may be reused for a new one.
 END_EVENTS = frozenset(
     (
@@ -77,6 +76,10 @@ END_EVENTS = frozenset(
 )
 # Events that start a connection on a pid.
 START_EVENTS = frozenset(("connection.from",))
+# Lines that name the client's address and port: written by a connection's own processes.
+ENDPOINT_EVENTS = END_EVENTS | START_EVENTS | frozenset(
+    ("auth.failed", "auth.accepted", "auth.postponed", "auth.invalid_user", "auth.max_attempts"))
+_LEARN_EVENTS = LISTENER_EVENTS | {"connection.user_child", "session.exit_status", "session.session_by_pid.pid"} | ENDPOINT_EVENTS
 # The session child writes few lines; these are the ones a pid of its own tells it by.
 SESSION_CHILD_EVENTS = frozenset(("session.controlling_tty",))
 # Lines of the user child that name its session child's pid (usually when it exits).
@@ -433,6 +436,8 @@ class ConnectionTracker:
         self._user_child: dict[int, int] = {}
         self._forked_prev: dict[int, int] = {}
         self._user_child_prev: dict[int, int] = {}
+        # pids that log a client endpoint of their own: monitors or user children, never PAM's child
+        self._endpoint_pids: set[int] = set()
         # session child pid -> user child pid, from the user child's own lines naming it
         # ("session_by_pid: pid N", "session_exit_message: ... pid N"), which come later
         self._session_child: dict[int, int] = {}
@@ -460,6 +465,8 @@ class ConnectionTracker:
             child = ev.fields.get("pid")
             if isinstance(child, int):
                 self._user_child[child] = ev.pid
+        elif name in ENDPOINT_EVENTS and ev.pid is not None:
+            self._endpoint_pids.add(ev.pid)
         elif name in SESSION_PID_EVENTS and ev.pid is not None:
             child = ev.fields.get("pid")
             if isinstance(child, int) and child != ev.pid:
@@ -589,7 +596,10 @@ class ConnectionTracker:
             return conn, "user"
         if pid in self._forked or pid in self._forked_prev:
             return self._monitor_conn(pid), "monitor"
-        if ev.event.startswith("pam."):
+        if ev.event.startswith("pam.") and pid not in self._endpoint_pids:
+            # A pid that never logs a client endpoint of its own (Failed/Accepted ... port N,
+            # a disconnect) is PAM's conversation child; one that does is a new connection
+            # whose first line happens to be PAM's (INFO logs of password logins).
             # PAM's conversation child (auth-pam.c forks one without pthreads): the nearest
             # monitor started just before it.
             best_m: tuple[int, Connection] | None = None
