@@ -108,10 +108,13 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
         await channel.chan.wait_closed()
         return None, refused
     drain = asyncio.gather(_drain(reader), _drain(stderr))
-    if action.input:
-        writer.write(action.input.encode())
-    if action.close == "eof":
-        writer.write_eof()
+    try:
+        if action.input:
+            writer.write(action.input.encode())
+        if action.close == "eof":
+            writer.write_eof()
+    except BrokenPipeError:
+        pass  # the server ended the session first (a command that exits at once); not an error
     if action.close == "none":
         drain.cancel()
         return None, refused
