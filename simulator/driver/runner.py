@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncssh
 
+from simulator.aio import gather_or_cancel
 from simulator.driver import fidelity
 from simulator.driver.profiles import ClientProfile, load_profile
 from simulator.driver.tracker import ConnectionTracker
@@ -161,13 +162,7 @@ class ScenarioRunner:
         for conn in self.scenario.connections:
             self._done[conn.id] = asyncio.Event()
         tasks = [asyncio.ensure_future(self._limited(c, profiles[c.id])) for c in self.scenario.connections]
-        try:
-            await asyncio.gather(*tasks)
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        await gather_or_cancel(tasks)
         for conn_id, result in self.results.items():
             if result.port is None:
                 result.port = self.tracker.ports.get(conn_id)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from simulator.aio import gather_or_cancel
 from simulator.errors import BadInputError, TargetError
 from simulator.generate.spec import Entry, GenerateSpec, Variant
 from simulator.generate.template import Canonicaliser, Template, TemplateLine, Tokens, connection_labels, gaps
@@ -135,13 +136,7 @@ class Recorder:
             server_spec = jobs[indexes[0]].server
             for _ in range(min(self.parallel, len(indexes))):
                 tasks.append(asyncio.ensure_future(self._worker(server_spec, jobs, queue, results)))
-        try:
-            await asyncio.gather(*tasks)
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        await gather_or_cancel(tasks)
         return [r for r in results if r is not None]
 
     async def _worker(self, server_spec: ServerSpec | None, jobs: list[Job], queue: "asyncio.Queue[int]",

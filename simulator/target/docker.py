@@ -67,7 +67,7 @@ from simulator.target.chroots import prepare_chroots
 from simulator.target.keys import write_host_keys, write_users
 from simulator.target.base import ServerSpec
 from simulator.target.local import free_port, render_config, usable_listen_addresses
-from simulator.target.procs import children_of, descendants_of
+from simulator.target.procs import children_of, wait_no_descendants
 
 # Where the per-run directory appears inside the container (the entrypoint's contract).
 RUN_IN_CONTAINER = "/run/sshsim"
@@ -305,15 +305,7 @@ class DockerSshd:
         if listener is None:
             self._wait_quiet(deadline, max(settle, 0.3))
         else:
-            quiet_since: float | None = None
-            while time.monotonic() < deadline:
-                if descendants_of(listener):
-                    quiet_since = None
-                elif quiet_since is None:
-                    quiet_since = time.monotonic()
-                elif time.monotonic() - quiet_since >= settle:
-                    break
-                time.sleep(0.01)
+            wait_no_descendants(listener, deadline, settle)
         self.log.flush()
 
     def __enter__(self) -> "DockerSshd":

@@ -37,7 +37,7 @@ from simulator.target.accounts import write_account_files
 from simulator.target.base import ServerSpec
 from simulator.target.chroots import prepare_chroots
 from simulator.target.keys import write_host_keys, write_users
-from simulator.target.procs import children_of, descendants_of
+from simulator.target.procs import children_of, wait_no_descendants
 
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd")
 
@@ -219,17 +219,9 @@ class LocalSshd:
 
     def wait_idle(self, timeout: float = 10.0, settle: float = 0.05) -> None:
         """Wait until the listener has no connection processes left, then drain the log."""
-        deadline = time.monotonic() + timeout
         listener = self.listener_pid
-        quiet_since: float | None = None
-        while listener is not None and time.monotonic() < deadline:
-            if descendants_of(listener):
-                quiet_since = None
-            elif quiet_since is None:
-                quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since >= settle:
-                break
-            time.sleep(0.01)
+        if listener is not None:
+            wait_no_descendants(listener, time.monotonic() + timeout, settle)
         self.log.flush()
 
     def __enter__(self) -> "LocalSshd":

@@ -42,3 +42,20 @@ def descendants_of(pid: int) -> list[int]:
         found.append(p)
         todo.extend(tree.get(p, []))
     return sorted(found)
+
+
+def wait_no_descendants(pid: int, deadline: float, settle: float) -> bool:
+    """Poll until `pid` has had no live descendant for `settle` seconds (True), or `deadline`
+    (a time.monotonic() value) passes (False): every connection of a listener has ended."""
+    import time
+
+    quiet_since: float | None = None
+    while time.monotonic() < deadline:
+        if descendants_of(pid):
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= settle:
+            return True
+        time.sleep(0.01)
+    return False
