@@ -204,10 +204,22 @@ def record(spec: GenerateSpec, jobs: list[Job], recorder: Recorder, synthetic: b
     say(f"recording {len(missing)} {'templates' if synthetic else 'connections'} against the {spec.target} sshd "
         f"(LogLevel {spec.log_level})" + (f"; {len(jobs) - len(missing)} from {recordings}" if cache else ""))
     results: list[Recorded] = asyncio.run(recorder.record(missing)) if missing else []
+    saved: dict[str, list[Template]] = {}
     for r in results:
-        by_key[r.job.key] = r.templates
-        if cache is not None:
-            cache.save(job_hash(r.job, spec.log_level, spec.target, synthetic), r.templates)
+        if cache is None:
+            by_key[r.job.key] = r.templates
+            continue
+        # Jobs that file under one hash share one recording: the first is saved, and every job
+        # of that hash replays it now, exactly as a later run that loads it will (at DEBUG
+        # levels two recordings of the same thing can differ in line order).
+        key = job_hash(r.job, spec.log_level, spec.target, synthetic)
+        if key not in saved:
+            saved[key] = r.templates
+            cache.save(key, r.templates)
+        templates = [Template.from_dict(t.to_dict()) for t in saved[key]]
+        for tpl in templates:
+            tpl.entry, tpl.variant = r.job.entry.name, r.job.variant.key
+        by_key[r.job.key] = templates
     return by_key
 
 
