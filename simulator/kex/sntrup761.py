@@ -408,19 +408,9 @@ def keypair(randombytes: RandomBytes = os.urandom) -> KeyPair:
         if ginv is not None:
             break
     f = _short_random(randombytes)
-    h = _rq_mult_small(_rq_recip3(f), g)
-    public_key = _rq_encode(h)
-    rho = randombytes(SMALL_BYTES)
-    secret_key = b"".join(
-        (
-            _small_encode(f),
-            _small_encode(ginv),
-            public_key,
-            rho,
-            _hash_prefix(4, public_key),
-        )
-    )
-    return KeyPair(public_key, secret_key)
+    f3inv = _rq_recip3(f)
+    rho = randombytes(SMALL_BYTES)  # drawn after g and f, as the reference does (KATs)
+    return _keypair_from(g, ginv, f, f3inv, rho)
 
 
 def _rq_batch_recip3(fs: list[IntArray]) -> list[IntArray]:
