@@ -63,6 +63,32 @@ class ServerSpec:
     chroot_dirs: list[Any] = field(default_factory=list)
 
 
+class ManagedTarget:
+    """`with` and `async with` for a target: start on entry, stop on every exit path."""
+
+    def start(self) -> Any:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Any:
+        import asyncio
+
+        return await asyncio.to_thread(self.start)
+
+    async def __aexit__(self, *exc: object) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.stop)
+
+
 class RunningServer(Protocol):
     """What a started target offers the driver and the commands."""
 

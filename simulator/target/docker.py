@@ -45,7 +45,6 @@ Any Docker Engine API works: Docker itself, or podman's (`docker/podman-engine.s
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import secrets
@@ -65,7 +64,7 @@ from simulator.target import images
 from simulator.target.accounts import write_account_files
 from simulator.target.chroots import prepare_chroots
 from simulator.target.keys import write_host_keys, write_users
-from simulator.target.base import ServerSpec
+from simulator.target.base import ManagedTarget, ServerSpec
 from simulator.target.local import free_port, render_config, usable_listen_addresses
 from simulator.target.procs import children_of, wait_no_descendants
 
@@ -176,7 +175,7 @@ class RelayedSyslogReceiver(SyslogReceiver):
 
 
 # -- the target --------------------------------------------------------------------------------
-class DockerSshd:
+class DockerSshd(ManagedTarget):
     """sshd of a test image in a container on the host's network, started and stopped here."""
 
     def __init__(
@@ -307,18 +306,6 @@ class DockerSshd:
         else:
             wait_no_descendants(listener, deadline, settle)
         self.log.flush()
-
-    def __enter__(self) -> "DockerSshd":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> "DockerSshd":
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(self, *exc: object) -> None:
-        await asyncio.to_thread(self.stop)
 
     # -- set-up ---------------------------------------------------------------------------
     def _prepare(self) -> None:

@@ -34,7 +34,7 @@ import jinja2
 from simulator.capture.syslog import SyslogReceiver
 from simulator.errors import EnvironmentProblem, TargetError
 from simulator.target.accounts import write_account_files
-from simulator.target.base import ServerSpec
+from simulator.target.base import ManagedTarget, ServerSpec
 from simulator.target.chroots import prepare_chroots
 from simulator.target.keys import write_host_keys, write_users
 from simulator.target.procs import children_of, wait_no_descendants
@@ -131,7 +131,7 @@ def render_config(spec: ServerSpec, **context: Any) -> str:
     return template.render(overrides=overrides, match_blocks=match_blocks, log_level=spec.log_level, **context)
 
 
-class LocalSshd:
+class LocalSshd(ManagedTarget):
     """A private sshd on loopback, started and stopped by this object."""
 
     def __init__(
@@ -223,22 +223,6 @@ class LocalSshd:
         if listener is not None:
             wait_no_descendants(listener, time.monotonic() + timeout, settle)
         self.log.flush()
-
-    def __enter__(self) -> "LocalSshd":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> "LocalSshd":
-        import asyncio
-
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(self, *exc: object) -> None:
-        import asyncio
-
-        await asyncio.to_thread(self.stop)
 
     # -- set-up ---------------------------------------------------------------------------
     def _prepare(self, sshd: str) -> None:
