@@ -75,6 +75,17 @@ def local_sshd_factory() -> Iterator["object"]:
             server.stop()
 
 
+def docker_engine_problem() -> str | None:
+    """Why no Docker Engine API is reachable here, or None when one answers."""
+    try:
+        import docker  # noqa: F401
+    except ImportError:
+        return "the docker Python SDK is not installed (pip install docker)"
+    from simulator.target.docker import engine_problem
+
+    return engine_problem()
+
+
 @pytest.fixture(scope="session")
 def seed_log_path() -> Path:
     """The reference log (two concurrent connections to OpenSSH 8.9p1, DEBUG1)."""

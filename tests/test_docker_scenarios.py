@@ -13,23 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, docker_engine_problem
 
 SEED = ROOT / "scenarios" / "seed" / "motty-secureblackbox.yaml"
 LIBRARY = sorted((ROOT / "scenarios" / "library").glob("*.yaml"))
 
 
-def _engine_problem() -> str | None:
-    try:
-        import docker  # noqa: F401
-    except ImportError:
-        return "the docker Python SDK is not installed (pip install docker)"
-    from simulator.target.docker import engine_problem
-
-    return engine_problem()
-
-
-ENGINE_PROBLEM = _engine_problem()
+ENGINE_PROBLEM = docker_engine_problem()
 pytestmark = pytest.mark.skipif(ENGINE_PROBLEM is not None, reason=f"no Docker engine reachable: {ENGINE_PROBLEM}")
 
 

@@ -23,7 +23,7 @@ from typing import Iterator
 import asyncssh
 import pytest
 
-from conftest import ROOT, client_connect_args
+from conftest import ROOT, docker_engine_problem, client_connect_args
 from simulator.capture import syslog as syslog_mod
 from simulator.errors import BadInputError, EnvironmentProblem, TargetError
 from simulator.target import images
@@ -36,17 +36,7 @@ CLASSIC = re.compile(
 )
 
 
-def _engine_problem() -> str | None:
-    try:
-        import docker  # noqa: F401
-    except ImportError:
-        return "the docker Python SDK is not installed (pip install docker)"
-    from simulator.target.docker import engine_problem
-
-    return engine_problem()
-
-
-ENGINE_PROBLEM = _engine_problem()
+ENGINE_PROBLEM = docker_engine_problem()
 needs_engine = pytest.mark.skipif(ENGINE_PROBLEM is not None, reason=f"no Docker engine reachable: {ENGINE_PROBLEM}")
 MATRIX = ("debian-12", "debian-13")
 

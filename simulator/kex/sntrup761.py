@@ -402,15 +402,20 @@ def _short_random(randombytes: RandomBytes) -> IntArray:
 
 def keypair(randombytes: RandomBytes = os.urandom) -> KeyPair:
     """Generate a key pair; `randombytes` is replaceable so tests can use the NIST DRBG."""
+    g, ginv, f, rho = _draw_key_material(randombytes)
+    return _keypair_from(g, ginv, f, _rq_recip3(f), rho)
+
+
+def _draw_key_material(randombytes: RandomBytes) -> tuple[IntArray, IntArray, IntArray, bytes]:
+    """g (until invertible in R/3) and its inverse, then f, then rho: the reference's order of
+    random draws, which the KATs depend on."""
     while True:
         g = _small_random(randombytes)
         ginv = _r3_recip(g)
         if ginv is not None:
             break
     f = _short_random(randombytes)
-    f3inv = _rq_recip3(f)
-    rho = randombytes(SMALL_BYTES)  # drawn after g and f, as the reference does (KATs)
-    return _keypair_from(g, ginv, f, f3inv, rho)
+    return g, ginv, f, randombytes(SMALL_BYTES)
 
 
 def _rq_batch_recip3(fs: list[IntArray]) -> list[IntArray]:
@@ -459,16 +464,7 @@ def keypairs(count: int, randombytes: RandomBytes = os.urandom) -> list[KeyPair]
     """
     if count < 0:
         raise ValueError("count must be >= 0")
-    drawn: list[tuple[IntArray, IntArray, IntArray, bytes]] = []
-    for _ in range(count):
-        while True:
-            g = _small_random(randombytes)
-            ginv = _r3_recip(g)
-            if ginv is not None:
-                break
-        f = _short_random(randombytes)
-        rho = randombytes(SMALL_BYTES)
-        drawn.append((g, ginv, f, rho))
+    drawn = [_draw_key_material(randombytes) for _ in range(count)]
     inverses = _rq_batch_recip3([f for _, _, f, _ in drawn])
     return [_keypair_from(g, ginv, f, f3inv, rho) for (g, ginv, f, rho), f3inv in zip(drawn, inverses)]
 

@@ -64,7 +64,19 @@ class ServerSpec:
 
 
 class ManagedTarget:
-    """`with` and `async with` for a target: start on entry, stop on every exit path."""
+    """What both targets share: `with` / `async with` (start on entry, stop on every exit path)
+    and the users' client keys (`_identities`, filled when the target prepares its run)."""
+
+    _identities: dict[str, Path]
+
+    def identity(self, user: str) -> Path:
+        """Path of the private key that logs in as `user`."""
+        from simulator.errors import TargetError
+
+        try:
+            return self._identities[user]
+        except KeyError:
+            raise TargetError(f"user {user!r} has no generated client key on this server") from None
 
     def start(self) -> Any:
         raise NotImplementedError

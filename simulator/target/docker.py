@@ -214,12 +214,6 @@ class DockerSshd(ManagedTarget):
         self.timings: dict[str, float] = {}
 
     # -- public ---------------------------------------------------------------------------
-    def identity(self, user: str) -> Path:
-        try:
-            return self._identities[user]
-        except KeyError:
-            raise TargetError(f"user {user!r} has no generated client key on this server") from None
-
     @property
     def classic_log(self) -> Path | None:
         """The file rsyslog writes (log_path when given, else a file of the run directory)."""

@@ -160,12 +160,6 @@ class LocalSshd(ManagedTarget):
         self.config_text = ""
 
     # -- public ---------------------------------------------------------------------------
-    def identity(self, user: str) -> Path:
-        try:
-            return self._identities[user]
-        except KeyError:
-            raise TargetError(f"user {user!r} has no generated client key on this server") from None
-
     @property
     def listener_pid(self) -> int | None:
         """Host pid of the sshd listener (the only child of the namespace's init)."""
