@@ -138,9 +138,24 @@ def test_non_utf8_long_and_truncated_lines(seed_log_path: Path, tmp_path: Path) 
     events = list(parse_file(path))
     assert len(events) == 9
     assert events[5].event == "auth.invalid_user" and "\\xff" in events[5].fields["user"]
-    assert events[6].event == "auth.invalid_user" and len(events[6].fields["user"]) == 1 << 20
+    # sshd never writes a message over 1,023 bytes (log.c): a longer one is reported, not matched
+    assert events[6].event == "unknown" and events[6].program == "sshd" and len(events[6].raw) > 1 << 20
     assert events[7].event == "unparsed"
     assert events[8].raw == seed[5][:37].decode()
+
+
+def test_longest_message_sshd_writes_still_parses() -> None:
+    user = "A" * (1023 - len("Invalid user  from 192.0.2.1 port 1"))
+    [ev] = parse_lines([f"Jan 29 11:23:02 h sshd[1]: Invalid user {user} from 192.0.2.1 port 1"])
+    assert ev.event == "auth.invalid_user" and ev.fields["user"] == user
+
+
+def test_hostile_messages_are_not_matched_for_ever() -> None:
+    """Messages built to make lazy fields backtrack (a cubic case among the extracted entries,
+    and a quadratic one in every keyed entry) are over sshd's length limit: reported at once."""
+    lines = [f"Jan 29 11:23:02 h sshd[1]: {body}" for body in
+             ("A" * (1 << 20), "for " * 100_000, "Invalid user " + "from " * 200_000 + "port 1")]
+    assert [e.event for e in parse_lines(lines)] == ["unknown"] * 3
 
 
 def test_gzip_is_read_directly(seed_log_path: Path, tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ recur word for word.
 
 from __future__ import annotations
 
+import gc
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,12 @@ _KEY_DELETE = str.maketrans("", "", "0123456789-")
 # once their digits are removed.
 _SHAPE_DELETE = b"0123456789"
 _KEY_WORDS = 3
+# sshd formats every message, level prefix and relay suffix included, into a 1,024-byte buffer
+# (log.c, MSGBUFSIZ), so it never writes a longer one. A longer message (a line of something
+# else, or one damaged on its way) is not matched: it is unknown, its text kept. The margin is
+# for what a syslog daemon may add (escapes of control characters); the bound also keeps the
+# cost of matching a hostile line small.
+MAX_MESSAGE = 1100
 _REGEX_META = frozenset(".^$*+?{}[]\\|()")
 _INT_TYPES = frozenset(("int", "uint"))
 
@@ -100,24 +107,36 @@ class EventSpec:
 
 
 def template_to_regex(template: str) -> tuple[str, list[tuple[str, str]]]:
-    """Compile a template into a regex with named groups; also return [(field, type)]."""
+    """Compile a template into a regex with named groups; also return [(field, type)].
+
+    Adjacent untyped fields (``{func}{quiet}{path}``, from printf's ``%s%s%s``) cannot be told
+    apart, and lazy matching gives the earlier ones the empty string whenever the message
+    matches. Compiled as written, a message that does not match makes the engine try every
+    split between them (cubic in the message length for three: seconds for a 1,000-byte
+    line). So a field followed directly by another untyped or rest-of-line field matches
+    the empty string only: the same groups when the message matches, linear when it does not.
+    """
     out: list[str] = []
     fields: list[tuple[str, str]] = []
     seen: set[str] = set()
     pos = 0
+    lazy_at: int | None = None  # index in `out` of an untyped field with no text after it yet
     for m in _TEMPLATE_TOKEN.finditer(template):
-        out.append(re.escape(template[pos : m.start()]))
+        literal = re.escape(template[pos : m.start()])
+        if literal:
+            out.append(literal)
+            lazy_at = None
         pos = m.end()
         tok = m.group(0)
-        if tok == "{{":
-            out.append(r"\{")
-            continue
-        if tok == "}}":
-            out.append(r"\}")
+        if tok in ("{{", "}}"):
+            out.append(r"\{" if tok == "{{" else r"\}")
+            lazy_at = None
             continue
         name, typ = m.group(1), m.group(2) or ""
         if typ not in _FIELD_REGEX:
             raise CatalogueError(f"unknown field type {typ!r} in {template!r}")
+        if lazy_at is not None and typ in ("", "rest"):
+            out[lazy_at] = out[lazy_at].replace(_FIELD_REGEX[""] + ")", ")")
         sub = _FIELD_REGEX[typ]
         if name.startswith("_") or name in seen:
             out.append(f"(?:{sub})")
@@ -125,6 +144,7 @@ def template_to_regex(template: str) -> tuple[str, list[tuple[str, str]]]:
             seen.add(name)
             fields.append((name, typ))
             out.append(f"(?P<{name}>{sub})")
+        lazy_at = len(out) - 1 if typ == "" else None
     out.append(re.escape(template[pos:]))
     return "".join(out), fields
 
@@ -269,6 +289,7 @@ class Catalogue:
         self._shapes: dict[bytes, EventSpec] = {}  # message without digits -> entry
         self._own: dict[str, re.Pattern[str]] = {}  # an entry's regex, compiled on first use
         self._cache_size = cache_size
+        self.max_message = MAX_MESSAGE
         self._buckets: dict[str, _Bucket] = {}
         self._build()
 
@@ -308,13 +329,18 @@ class Catalogue:
         wild = sorted(by_key.get("", ()), key=lambda s: rank[id(s)])
         self._buckets[""] = _Bucket.of(wild, shared)
 
-    def match(self, message: str) -> MatchResult | None:
+    def match(self, message: str, remember: bool = True) -> MatchResult | None:
         """The entry a message (level prefix and relay suffix removed) matches, or None.
 
         Two caches: the exact text (most lines recur word for word), then the message's shape,
         its text without digits (a line that differs only in pids, ports, addresses or counters
         is the same form), which names the entry whose own regex then gives the fields.
+        ``remember=False`` leaves the answer out of the exact-text cache: the parser keeps its
+        own cache of whole lines, and a second copy of every one-off message (a client port
+        in it) would only feed the garbage collector.
         """
+        if len(message) > MAX_MESSAGE:
+            return None
         cache = self._cache
         hit = cache.get(message, cache)
         if hit is not cache:
@@ -335,9 +361,10 @@ class Catalogue:
                 if len(self._shapes) >= self._cache_size:
                     self._shapes.clear()
                 self._shapes[shape] = result[0]
-        if len(cache) >= self._cache_size:
-            cache.clear()  # same dict object: the parser holds a reference
-        cache[message] = result
+        if remember:
+            if len(cache) >= self._cache_size:
+                cache.clear()  # same dict object: the parser holds a reference
+            cache[message] = result
         return result
 
     def _match(self, message: str) -> MatchResult | None:
@@ -433,4 +460,8 @@ def default_catalogue() -> Catalogue:
     global _DEFAULT
     if _DEFAULT is None:
         _DEFAULT = Catalogue(load_specs())
+        # The catalogue (tens of thousands of objects) lives as long as the process: move it,
+        # with everything else made so far, out of the cycle collector's way. Each full
+        # collection during a long parse would otherwise walk all of it again.
+        gc.freeze()
     return _DEFAULT

@@ -27,6 +27,10 @@ from typing import Any, Callable, Iterable, Iterator
 
 from simulator.logs.events import UNKNOWN, Event
 from simulator.logs.formats import parse_time, iso_timestamp
+from simulator.speedups import load
+
+# The C twin of ConnectionTracker.run's loop (None: pure Python).
+_speedups = load("simulator.logs._speedups")
 
 # Events that only the listener writes.
 LISTENER_EVENTS = frozenset(
@@ -406,6 +410,13 @@ class ConnectionTracker:
     log, at the price of splitting a connection silent for longer than ``idle_lines``.
     """
 
+    # what run() (and its C twin) test every event against
+    _learn_events = _LEARN_EVENTS
+    _start_events = START_EVENTS
+    _endpoint_events = ENDPOINT_EVENTS
+    _session_pid_events = SESSION_PID_EVENTS
+    _listener_events = LISTENER_EVENTS
+
     def __init__(
         self,
         window: int | None = 1024,
@@ -438,6 +449,7 @@ class ConnectionTracker:
         self._user_child_prev: dict[int, int] = {}
         # pids that log a client endpoint of their own: monitors or user children, never PAM's child
         self._endpoint_pids: set[int] = set()
+        self._endpoint_pids_prev: set[int] = set()
         # session child pid -> user child pid, from the user child's own lines naming it
         # ("session_by_pid: pid N", "session_exit_message: ... pid N"), which come later
         self._session_child: dict[int, int] = {}
@@ -596,19 +608,19 @@ class ConnectionTracker:
             return conn, "user"
         if pid in self._forked or pid in self._forked_prev:
             return self._monitor_conn(pid), "monitor"
-        if ev.event.startswith("pam.") and pid not in self._endpoint_pids:
+        if ev.event.startswith("pam.") and pid not in self._endpoint_pids and pid not in self._endpoint_pids_prev:
             # A pid that never logs a client endpoint of its own (Failed/Accepted ... port N,
             # a disconnect) is PAM's conversation child; one that does is a new connection
             # whose first line happens to be PAM's (INFO logs of password logins).
             # PAM's conversation child (auth-pam.c forks one without pthreads): the nearest
             # monitor started just before it.
-            best_m: tuple[int, Connection] | None = None
+            lowest = pid - _SESSION_PID_SPAN
+            best_pid, best_conn = 0, None
             for mpid, conn in self._monitors:
-                if mpid < pid <= mpid + _SESSION_PID_SPAN and not conn.ended:
-                    if best_m is None or mpid > best_m[0]:
-                        best_m = (mpid, conn)
-            if best_m is not None:
-                return best_m[1], "pam"
+                if lowest <= mpid < pid and (best_conn is None or mpid > best_pid) and conn.end is None:
+                    best_pid, best_conn = mpid, conn
+            if best_conn is not None:
+                return best_conn, "pam"
         parent = self._session_child.get(pid, self._session_child_prev.get(pid))
         if parent is not None and parent in self._pids:
             # The user child named this pid as its session child: that beats any guess.
@@ -680,18 +692,28 @@ class ConnectionTracker:
         return None
 
     def run(self, events: Iterable[Event]) -> Iterator[Event]:
-        """`push` every event and `flush` at the end, as one generator.
+        """`push` every event and `flush` at the end, as one iterator.
 
-        This is `push` + `_assign` + `_fold` written out in one loop for the common case (a line
-        of a pid already placed, with no summary handler): grouping runs once per input line,
-        and method calls are most of its cost in CPython.
+        With a window, this is `push` + `_assign` + `_fold` written out in one loop for the
+        common case (a line of a pid already placed, with no summary handler): grouping runs
+        once per input line, and method calls are most of its cost in CPython. The loop is in
+        C where the extension is built (GroupRun), else `_run_python`.
         """
         if self.window is None:
-            for ev in events:
-                self.push(ev)
-            yield from self.flush()
-            return
+            return self._run_unbounded(events)
+        if _speedups is not None:
+            return _speedups.GroupRun(self, events, Event)
+        return self._run_python(events)
+
+    def _run_unbounded(self, events: Iterable[Event]) -> Iterator[Event]:
+        for ev in events:
+            self.push(ev)
+        yield from self.flush()
+
+    def _run_python(self, events: Iterable[Event]) -> Iterator[Event]:
+        """run()'s loop in Python: the reference the C twin (GroupRun) is tested against."""
         window = self.window
+        assert window is not None
         buf = self._buffer
         append, popleft = buf.append, buf.popleft
         learn_events = _LEARN_EVENTS
@@ -796,23 +818,23 @@ class ConnectionTracker:
     def _sweep(self, now: int) -> None:
         """Forget pids of connections that ended long ago or went quiet (flat memory)."""
         self._last_sweep = now
-        for pid, st in list(self._pids.items()):
-            conn = st.conn
-            if (conn.ended and now - conn.last_line > self.end_grace_lines) or (
-                now - st.last_line > self.idle_lines
-            ):
-                del self._pids[pid]
-        live = {st.conn.id for st in self._pids.values()}
+        ended_before = now - self.end_grace_lines  # ended and silent since before this line
+        idle_before = now - self.idle_lines
+        pids = self._pids
+        gone = [pid for pid, st in pids.items()
+                if st.last_line < idle_before or (st.conn.end is not None and st.conn.last_line < ended_before)]
+        for pid in gone:
+            del pids[pid]
+        live = {st.conn.id for st in pids.values()}
         live.update(c.id for c in self._listener_conn.values())
-        for cid, conn in list(self._live.items()):
-            if cid not in live and now - conn.last_line > self.end_grace_lines:
-                del self._live[cid]
-                self._emit_done(conn)
-        for key, conn in list(self._endpoints.items()):
-            if conn.id not in self._live:
-                del self._endpoints[key]
+        done = [c for cid, c in self._live.items() if c.last_line < ended_before and cid not in live]
+        for conn in done:
+            del self._live[conn.id]
+            self._emit_done(conn)
+        self._endpoints = {k: c for k, c in self._endpoints.items() if c.id in self._live}
         # pass-1 facts: the previous generation is older than a sweep interval
         self._forked_prev, self._forked = self._forked, {}
+        self._endpoint_pids_prev, self._endpoint_pids = self._endpoint_pids, set()
         self._user_child_prev, self._user_child = self._user_child, {}
         self._session_child_prev, self._session_child = self._session_child, {}
 

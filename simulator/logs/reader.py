@@ -14,6 +14,7 @@ import os
 import stat
 import sys
 import zlib
+from itertools import chain
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -43,13 +44,17 @@ class LogReader:
 
     def lines(self) -> Iterator[str]:
         """Each line as text; ``\\r\\n`` and ``\\n`` removed (a lone ``\\r`` stays in the line)."""
+        return chain.from_iterable(self._batches())
+
+    def _batches(self) -> Iterator[list[str]]:
+        """Lists of lines: a chunk's worth from a plain file (`lines` flattens them in C, one
+        generator step per chunk rather than per line), one line at a time from a stream."""
         binary = self._open_binary()
         text = io.TextIOWrapper(binary, encoding="utf-8", errors="backslashreplace", newline="\n")
         try:
             if self._is_plain_file(binary):
-                # The same lines as iterating `text`, split a chunk at a time (far fewer steps
-                # per line). A line cut by a chunk boundary is carried over, and so is a \r
-                # that ends a chunk, until the \n that may follow it is read.
+                # A line cut by a chunk boundary is carried over, and so is a \r that ends a
+                # chunk, until the \n that may follow it is read.
                 read = text.read
                 pending = ""
                 while True:
@@ -62,14 +67,14 @@ class LogReader:
                         chunk = chunk.replace("\r\n", "\n")
                     parts = chunk.split("\n")
                     pending = parts.pop()
-                    yield from parts
+                    yield parts
                 if pending:
-                    yield pending
+                    yield [pending]
                 return
             for line in text:
                 if line[-1:] == "\n":
                     line = line[:-2] if line[-2:-1] == "\r" else line[:-1]
-                yield line
+                yield [line]
         except (EOFError, OSError, zlib.error, gzip.BadGzipFile) as exc:
             self.warnings.append(f"{self.path}: input ends early: {exc}")
         finally:
