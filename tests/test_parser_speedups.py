@@ -39,7 +39,8 @@ _CATALOGUES = {True: Catalogue(_SPECS), False: Catalogue(_SPECS)}
 
 
 def _run(lines: list[str], use_c: bool, window: int = 1024, tally: bool = False,
-         input_format: str | None = None, seen_limit: int | None = None) -> list[tuple]:
+         input_format: str | None = None, seen_limit: int | None = None,
+         summaries: bool = False) -> list[tuple]:
     """Parse + group with one implementation; every slot of every event, as tuples."""
     saved = (parser._speedups, connections._speedups, events._build_fields, parser.SEEN_LIMIT)
     if seen_limit is not None:
@@ -48,7 +49,8 @@ def _run(lines: list[str], use_c: bool, window: int = 1024, tally: bool = False,
         parser._speedups = connections._speedups = events._build_fields = None
     try:
         cat = _CATALOGUES[use_c]
-        tracker = ConnectionTracker(window=window, on_done=lambda c: None, summaries=False)
+        done: list = []
+        tracker = ConnectionTracker(window=window, on_done=done.append, summaries=summaries)
         tracker._tally = tally
         out = []
         for ev in tracker.run(parser.parse_lines(lines, input_format=input_format, catalogue=cat)):
@@ -56,6 +58,8 @@ def _run(lines: list[str], use_c: bool, window: int = 1024, tally: bool = False,
                         ev.event, ev.message, ev.relay, ev.spec.key if ev.spec else None,
                         ev.spec.pattern if ev.spec else None, ev._groups, ev.extra, ev.conn,
                         ev.role, ev.fields))
+        # the connections as grouping leaves them (summaries=False: only what grouping needs)
+        out.append(sorted((c.to_dict() for c in done), key=lambda d: d["conn"]))
         return out
     finally:
         parser._speedups, connections._speedups, events._build_fields, parser.SEEN_LIMIT = saved
@@ -64,10 +68,13 @@ def _run(lines: list[str], use_c: bool, window: int = 1024, tally: bool = False,
 def _same(lines: list[str], **kw) -> list[tuple]:
     c = _run(lines, True, **kw)
     py = _run(lines, False, **kw)
-    assert len(c) == len(py) == len(lines)
-    for a, b in zip(c, py):
+    assert len(c) == len(py) == len(lines) + 1
+    for a, b in zip(c[:-1], py[:-1]):
         assert a == b, f"line {b[0]}: C {a} != Python {b}"
-    return c
+    for a, b in zip(c[-1], py[-1]):
+        assert a == b, f"connection {b['conn']}: C {a} != Python {b}"
+    assert len(c[-1]) == len(py[-1])
+    return c[:-1]
 
 
 _PID = re.compile(r"(sshd\[|Forked child |User child is on pid |session_by_pid: pid |pid )(\d+)")
@@ -97,6 +104,7 @@ def test_reference_log_same_in_c_and_python(seed_log_path: Path) -> None:
 @pytest.mark.parametrize("path", LOCAL, ids=[p.name for p in LOCAL])
 def test_local_captures_same_in_c_and_python(path: Path) -> None:
     _same(path.read_text().splitlines())
+    _same(path.read_text().splitlines(), summaries=True, tally=True)  # `sshsim parse --format summary`
 
 
 @needs_c
@@ -218,3 +226,52 @@ def test_pure_python_switch(tmp_path: Path) -> None:
                              capture_output=True, text=True, check=True).stdout.splitlines()
     assert pure[0] == "True"
     assert pure[1:] == default[1:]
+
+
+def _python_lines(path: Path) -> list[str]:
+    saved = reader_mod._speedups
+    reader_mod._speedups = None
+    try:
+        return list(reader_mod.LogReader(path).lines())
+    finally:
+        reader_mod._speedups = saved
+
+
+from simulator.logs import reader as reader_mod  # noqa: E402
+
+
+@needs_c
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from([b"a", b"\n", b"\r", b"\r\n", b"\xc3\xa9", b"\xc3", b"\xa9", b"\xff",
+                                 b"\xe2\x82\xac", b"\xe2\x82", b"\x00", b"Jan  5 ", b"sshd[1]: "]), max_size=60),
+       st.integers(min_value=1, max_value=9))
+def test_line_reader_same_in_c_and_python(tmp_path: Path, parts: list[bytes], chunk: int) -> None:
+    """Any bytes, any chunk size: the same lines (UTF-8 escapes, \\r\\n, a lone \\r, the last line)."""
+    path = tmp_path / "bytes.log"
+    path.write_bytes(b"".join(parts))
+    with path.open("rb") as fh:
+        c_lines = list(reader_mod._speedups.ChunkLines(fh, chunk, None, reader_mod.READ_ERRORS))
+    assert c_lines == _python_lines(path)
+    assert list(reader_mod.LogReader(path).lines()) == c_lines
+
+
+@needs_c
+def test_line_reader_read_error_is_a_warning(tmp_path: Path) -> None:
+    class Failing:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def read(self, n: int) -> bytes:
+            self.calls += 1
+            if self.calls > 1:
+                raise OSError(5, "Input/output error")
+            return b"one\ntwo\nthr"
+
+        def close(self) -> None:
+            self.closed = True
+
+    seen: list[BaseException] = []
+    f = Failing()
+    lines = list(reader_mod._speedups.ChunkLines(f, 4, seen.append, reader_mod.READ_ERRORS))
+    assert lines == ["one", "two"] and isinstance(seen[0], OSError) and f.closed

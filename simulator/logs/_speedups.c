@@ -12,6 +12,9 @@
  *       (non-ASCII, another format, furniture after the prefix) goes to slow(n, raw); a
  *       message not in `seen` goes to interpret(msg), whose answer it caches there.
  *
+ *   ChunkLines(file, chunk, on_error, errors)
+ *       the text lines of a plain log file (reader.LogReader), split and decoded in C.
+ *
  *   GroupRun(tracker, events, Event)
  *       ConnectionTracker.run's loop: a line of a pid already placed is settled here, every
  *       other line through tracker._assign / _fold / _learn / _sweep / flush.
@@ -23,6 +26,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -196,6 +200,82 @@ str_is(PyObject *obj, const char *text)
     return obj != NULL && PyUnicode_Check(obj) && PyUnicode_CompareWithASCIIString(obj, text) == 0;
 }
 
+/* ---- EventSlots ------------------------------------------------------------------------- */
+
+/* The storage of events.Event: its seventeen attributes as a C struct, so that the millions of
+ * events a parse makes are freed by a short C function rather than by the interpreter's walk
+ * over a class's slot list. events.Event subclasses it (adding its methods and no storage);
+ * without the extension, Event declares the same names as __slots__. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *slot[E_NSLOTS];
+} EventSlots;
+
+static PyMemberDef event_members[E_NSLOTS + 1];
+static PyObject *NEWOBJ; /* copyreg.__newobj__: make an instance without calling __init__ */
+
+static int
+eventslots_traverse(EventSlots *self, visitproc visit, void *arg)
+{
+    for (int i = 0; i < E_NSLOTS; i++)
+        Py_VISIT(self->slot[i]);
+    return 0;
+}
+
+static int
+eventslots_clear(EventSlots *self)
+{
+    for (int i = 0; i < E_NSLOTS; i++)
+        Py_CLEAR(self->slot[i]);
+    return 0;
+}
+
+static void
+eventslots_dealloc(EventSlots *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    for (int i = 0; i < E_NSLOTS; i++)
+        Py_XDECREF(self->slot[i]);
+    type->tp_free((PyObject *)self);
+}
+
+static PyObject *
+eventslots_reduce(EventSlots *self, PyObject *unused)
+{
+    /* copy and pickle: the class, no arguments, and the slots as state */
+    PyObject *state = PyDict_New(), *out;
+    if (state == NULL)
+        return NULL;
+    for (int i = 0; i < E_NSLOTS; i++)
+        if (self->slot[i] != NULL && PyDict_SetItemString(state, EVENT_SLOTS[i], self->slot[i]) < 0) {
+            Py_DECREF(state);
+            return NULL;
+        }
+    out = Py_BuildValue("(O(O)(OO))", NEWOBJ, Py_TYPE(self), Py_None, state);
+    Py_DECREF(state);
+    return out;
+}
+
+static PyMethodDef eventslots_methods[] = {
+    {"__reduce__", (PyCFunction)eventslots_reduce, METH_NOARGS, "copy and pickle support"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject EventSlotsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "simulator.logs._speedups.EventSlots",
+    .tp_basicsize = sizeof(EventSlots),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The attributes of events.Event, stored in C.",
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)eventslots_dealloc,
+    .tp_traverse = (traverseproc)eventslots_traverse,
+    .tp_clear = (inquiry)eventslots_clear,
+    .tp_members = event_members,
+    .tp_methods = eventslots_methods,
+};
+
 /* ---- SyslogEvents ----------------------------------------------------------------------- */
 
 typedef struct {
@@ -210,6 +290,7 @@ typedef struct {
     long long n;
     /* the previous line's prefix parts: consecutive lines mostly repeat them */
     PyObject *last_ts, *last_host, *last_prog, *last_pid;
+    PyObject *sshd_prog; /* the program object last found to be sshd's */
     long long last_pid_value;
     PyObject *s_syslog, *s_other, *empty;
     EventLayout layout;
@@ -222,7 +303,8 @@ typedef struct {
     SlotRef spec_regex, spec_level, spec_name;
 } SyslogEvents;
 
-static PyObject *S_fields_prop, *S_pid;
+static PyObject *S_fields_prop, *S_pid, *S_first_line, *S_first_ts, *S_ts_format, *S_outcome,
+    *S_kind, *S_port, *S_indexed, *S_accepted, *S_dropped, *S_connection;
 static PyObject *S_DEBUG[3], *S_ERROR, *S_FATAL, *S_INFO, *S_VARIES, *S_postauth, *S_fullmatch,
     *S_groups, *S_regex, *S_level;
 
@@ -259,11 +341,20 @@ typedef struct {
 } Prefix;
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
-/* parser._FAST_LINE: host [!-Z\\-~], program [!-9;-Z\\^-~] */
-static int host_char(unsigned char c) { return (c >= 0x21 && c <= 0x5A) || (c >= 0x5C && c <= 0x7E); }
-static int prog_char(unsigned char c)
+
+/* parser._FAST_LINE's character classes as a table: bit 1 host [!-Z\\-~], bit 2 program
+ * [!-9;-Z\\^-~] (filled at module init). */
+static unsigned char CHAR_CLASS[256];
+enum { C_HOST = 1, C_PROG = 2 };
+
+static void
+char_classes(void)
 {
-    return (c >= 0x21 && c <= 0x39) || (c >= 0x3B && c <= 0x5A) || c == 0x5C || (c >= 0x5E && c <= 0x7E);
+    for (int c = 0; c < 256; c++) {
+        CHAR_CLASS[c] = (unsigned char)((((c >= 0x21 && c <= 0x5A) || (c >= 0x5C && c <= 0x7E)) ? C_HOST : 0)
+            | (((c >= 0x21 && c <= 0x39) || (c >= 0x3B && c <= 0x5A) || c == 0x5C || (c >= 0x5E && c <= 0x7E))
+               ? C_PROG : 0));
+    }
 }
 
 static const char MONTHS[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
@@ -298,13 +389,13 @@ split_prefix(const char *s, Py_ssize_t len, Prefix *p)
         return 0;
     p->ts_end = i + 8;
     j = p->host0 = i + 9;
-    while (j < len && host_char((unsigned char)s[j]))
+    while (j < len && (CHAR_CLASS[(unsigned char)s[j]] & C_HOST))
         j++;
     if (j == p->host0 || j >= len || s[j] != ' ')
         return 0;
     p->host1 = j;
     k = p->prog0 = j + 1;
-    while (k < len && prog_char((unsigned char)s[k]))
+    while (k < len && (CHAR_CLASS[(unsigned char)s[k]] & C_PROG))
         k++;
     if (k == p->prog0 || k >= len || s[k] != '[')
         return 0;
@@ -329,6 +420,17 @@ split_prefix(const char *s, Py_ssize_t len, Prefix *p)
     return 1;
 }
 
+/* A str of n bytes known to be ASCII: PyUnicode_FromKindAndData would scan them for the
+ * widest character first. */
+static PyObject *
+ascii_str(const char *s, Py_ssize_t n)
+{
+    PyObject *u = PyUnicode_New(n, 127);
+    if (u != NULL)
+        memcpy(PyUnicode_DATA(u), s, (size_t)n);
+    return u;
+}
+
 /* `cached` if it holds exactly s[a:b] (an ASCII str), else a new str that replaces it. */
 static PyObject *
 reuse_str(PyObject **cached, const char *s, Py_ssize_t a, Py_ssize_t b)
@@ -337,7 +439,7 @@ reuse_str(PyObject **cached, const char *s, Py_ssize_t a, Py_ssize_t b)
     Py_ssize_t n = b - a;
     if (c != NULL && PyUnicode_GET_LENGTH(c) == n && memcmp(PyUnicode_DATA(c), s + a, n) == 0)
         return c;
-    c = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, s + a, n);
+    c = ascii_str(s + a, n);
     if (c == NULL)
         return NULL;
     Py_XSETREF(*cached, c);
@@ -606,20 +708,26 @@ syslog_line(SyslogEvents *self, PyObject *raw, PyObject *lineno)
         self->last_pid_value = p.pid;
     }
     pid = self->last_pid;
-    if ((sshd = program_is_sshd(self, prog)) < 0)
+    if (prog == self->sshd_prog)
+        sshd = 1;
+    else if ((sshd = program_is_sshd(self, prog)) < 0)
         goto done;
+    else if (sshd) {
+        Py_INCREF(prog); /* reuse_str gives this same object while the program repeats */
+        Py_XSETREF(self->sshd_prog, prog);
+    }
     if (sshd) {
         uint64_t h = bytes_hash(s + p.msg0, end - p.msg0);
         known = front_find(self, s + p.msg0, end - p.msg0, h);
         if (known != NULL) {
             Py_INCREF(known);
         } else {
-            msg = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, s + p.msg0, end - p.msg0);
+            msg = ascii_str(s + p.msg0, end - p.msg0);
             if (msg == NULL || (known = interpretation(self, msg)) == NULL)
                 goto done;
             front_keep(self, h, msg, known);
         }
-    } else if ((msg = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, s + p.msg0, end - p.msg0)) == NULL) {
+    } else if ((msg = ascii_str(s + p.msg0, end - p.msg0)) == NULL) {
         goto done;
     }
     vals[E_LINE] = lineno;
@@ -774,6 +882,7 @@ syslog_clear(SyslogEvents *self)
     Py_CLEAR(self->last_ts);
     Py_CLEAR(self->last_host);
     Py_CLEAR(self->last_prog);
+    Py_CLEAR(self->sshd_prog);
     Py_CLEAR(self->last_pid);
     Py_CLEAR(self->s_syslog);
     Py_CLEAR(self->s_other);
@@ -839,12 +948,16 @@ typedef struct {
     PyObject *learn_events, *start_events, *endpoint_events, *session_pid_events,
         *listener_events, *endpoint_pids, *handlers,
         *listeners, *pids, *buffer;
-    PyObject *assign, *fold, *sweep, *add_pid;
+    PyObject *assign, *assign_slow, *fold, *sweep, *add_pid;
     PyObject *checked_prog;  /* the last program found not to be sshd-session / sshd-auth */
-    int seen_new, tally;
+    int seen_new, tally, summaries;
     Py_ssize_t sweep_every, since_sweep;
     EventLayout layout;
+    /* what the tracker's sets say of an event name, by the name object (see name_flags) */
+    struct NameFlags { PyObject *name; int flags; } names[256];
     /* attributes of _PidState (st), Connection (conn) and EventSpec (spec) */
+    SlotRef conn_first_line, conn_first_ts, conn_ts_format, conn_outcome, conn_kind, conn_port,
+        conn_indexed, ev_fields;
     SlotRef st_conn, st_last_line, st_role, st_relayed, conn_end, conn_id, conn_addr, conn_last_line, conn_n_events, conn_last_ts, conn_events, spec_name, spec_fields;
 } GroupRun;
 
@@ -890,6 +1003,188 @@ in_set(PyObject *set, PyObject *key)
     return PySet_Contains(set, key);
 }
 
+/* Grouping steps (connections.py, _GROUPING_ACTIONS and _apply_grouping). */
+enum { G_FROM = 1, G_ENDPOINT = 2, G_ACCEPTED = 4, G_DROPPED = 8, G_END = 16 };
+
+static PyObject *
+dict_get(PyObject *d, PyObject *key)
+{
+    PyObject *v = PyDict_GetItemWithError(d, key);
+    return v != NULL ? v : (PyErr_Occurred() ? NULL : Py_None);
+}
+
+/* _h_endpoint: the client's address and port, where not known yet. */
+static int
+fill_endpoint(GroupRun *self, PyObject *conn, PyObject *f)
+{
+    PyObject *cur, *v;
+    int r;
+    if ((cur = slot_get(&self->conn_addr, conn)) == NULL)
+        return -1;
+    r = cur == Py_None;
+    Py_DECREF(cur);
+    if (r) {
+        if ((v = dict_get(f, S_addr)) == NULL || (r = PyObject_IsTrue(v)) < 0)
+            return -1;
+        if (r && slot_set(&self->conn_addr, conn, v) < 0)
+            return -1;
+    }
+    if ((cur = slot_get(&self->conn_port, conn)) == NULL)
+        return -1;
+    r = cur == Py_None;
+    Py_DECREF(cur);
+    if (r) {
+        if ((v = dict_get(f, S_port)) == NULL)
+            return -1;
+        if (v != Py_None && slot_set(&self->conn_port, conn, v) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ConnectionTracker._fold for summaries=False: the same bookkeeping, the grouping steps. */
+static int
+fold_lean(GroupRun *self, PyObject *conn, PyObject *ev, PyObject *spec, PyObject *name)
+{
+    const EventLayout *L = &self->layout;
+    PyObject *v, *f = NULL, *line = ev_get(L, ev, E_LINE), *ts = ev_get(L, ev, E_TS);
+    long long n;
+    long actions = 0;
+    int r, rc = -1;
+    if (line == NULL || ts == NULL || (v = slot_get(&self->conn_n_events, conn)) == NULL)
+        return -1;
+    n = PyLong_AsLongLong(v);
+    Py_DECREF(v);
+    if (n == -1 && PyErr_Occurred())
+        return -1;
+    if (n == 0) {
+        PyObject *format = ev_get(L, ev, E_FORMAT);
+        if (format == NULL || slot_set(&self->conn_first_line, conn, line) < 0
+            || slot_set(&self->conn_first_ts, conn, ts) < 0 || slot_set(&self->conn_ts_format, conn, format) < 0)
+            return -1;
+    }
+    if ((v = PyLong_FromLongLong(n + 1)) == NULL)
+        return -1;
+    r = slot_set(&self->conn_n_events, conn, v);
+    Py_DECREF(v);
+    if (r < 0 || slot_set(&self->conn_last_line, conn, line) < 0)
+        return -1;
+    if (ts != Py_None && slot_set(&self->conn_last_ts, conn, ts) < 0)
+        return -1;
+    if ((v = dict_get(self->handlers, name)) == NULL)
+        return -1;
+    if (v != Py_None && (actions = PyLong_AsLong(v)) == -1 && PyErr_Occurred())
+        return -1;
+    if (actions == 0) {
+        if ((v = slot_get(&self->conn_addr, conn)) == NULL)
+            return -1;
+        r = v == Py_None;
+        Py_DECREF(v);
+        if (r) {
+            if ((v = slot_get(&self->spec_fields, spec)) == NULL)
+                return -1;
+            r = PySequence_Contains(v, S_addr);
+            Py_DECREF(v);
+            if (r < 0)
+                return -1;
+            actions = r ? G_ENDPOINT : 0;
+        }
+    }
+    if (actions) {
+        if ((f = PyObject_GetAttr(ev, S_fields_prop)) == NULL)
+            return -1;
+        if (!PyDict_Check(f)) {
+            PyErr_SetString(PyExc_TypeError, "Event.fields must be a dict");
+            goto done;
+        }
+        if (actions & G_FROM) {
+            if ((v = dict_get(f, S_addr)) == NULL || slot_set(&self->conn_addr, conn, v) < 0
+                || (v = dict_get(f, S_port)) == NULL || slot_set(&self->conn_port, conn, v) < 0)
+                goto done;
+        }
+        if ((actions & G_ENDPOINT) && fill_endpoint(self, conn, f) < 0)
+            goto done;
+        if ((actions & G_ACCEPTED) && slot_set(&self->conn_outcome, conn, S_accepted) < 0)
+            goto done;
+        if (actions & G_DROPPED) {
+            if (slot_set(&self->conn_kind, conn, S_dropped) < 0 || fill_endpoint(self, conn, f) < 0
+                || slot_set(&self->conn_end, conn, name) < 0)
+                goto done;
+        }
+        if (actions & G_END) {
+            if ((v = slot_get(&self->conn_end, conn)) == NULL)
+                goto done;
+            r = v == Py_None;
+            Py_DECREF(v);
+            if (r && slot_set(&self->conn_end, conn, name) < 0)
+                goto done;
+        }
+        /* index the connection under its client endpoint, once */
+        if ((v = slot_get(&self->conn_indexed, conn)) == NULL || (r = PyObject_IsTrue(v)) < 0) {
+            Py_XDECREF(v);
+            goto done;
+        }
+        Py_DECREF(v);
+        if (!r) {
+            PyObject *addr = slot_get(&self->conn_addr, conn), *port = NULL, *kind = NULL;
+            int ok = addr != NULL && (port = slot_get(&self->conn_port, conn)) != NULL;
+            if (ok && addr != Py_None && port != Py_None) {
+                ok = slot_set(&self->conn_indexed, conn, Py_True) == 0
+                    && (kind = slot_get(&self->conn_kind, conn)) != NULL;
+                if (ok && str_is(kind, "connection")) {
+                    PyObject *key = PyTuple_Pack(2, addr, port);
+                    PyObject *endpoints = PyObject_GetAttrString(self->tracker, "_endpoints");
+                    ok = key != NULL && endpoints != NULL && PyObject_SetItem(endpoints, key, conn) == 0;
+                    Py_XDECREF(key);
+                    Py_XDECREF(endpoints);
+                }
+            }
+            Py_XDECREF(addr);
+            Py_XDECREF(port);
+            Py_XDECREF(kind);
+            if (!ok)
+                goto done;
+        }
+    }
+    if ((v = slot_get(&self->conn_events, conn)) == NULL)
+        goto done;
+    r = v != Py_None ? PyList_Append(v, ev) : 0;
+    Py_DECREF(v);
+    if (r < 0)
+        goto done;
+    rc = 0;
+done:
+    Py_XDECREF(f);
+    return rc;
+}
+
+enum { N_LEARN = 1, N_START = 2, N_HANDLER = 4 };
+
+/* Whether an event name is in the tracker's learn events, start events and handlers (which do
+ * not change during a run), remembered per name object: a few hundred names make millions
+ * of events, and three hash look-ups per event were a tenth of the loop. */
+static int
+name_flags(GroupRun *self, PyObject *name)
+{
+    struct NameFlags *e = &self->names[((uintptr_t)name >> 4) & 255];
+    int r, flags = 0;
+    if (e->name == name)
+        return e->flags;
+    if ((r = in_set(self->learn_events, name)) < 0)
+        return -1;
+    flags |= r ? N_LEARN : 0;
+    if ((r = in_set(self->start_events, name)) < 0)
+        return -1;
+    flags |= r ? N_START : 0;
+    if ((r = PyDict_Contains(self->handlers, name)) < 0)
+        return -1;
+    flags |= r ? N_HANDLER : 0;
+    Py_INCREF(name);
+    Py_XSETREF(e->name, name);
+    e->flags = flags;
+    return flags;
+}
+
 /* `_assign`'s fast path for one event leaving the window (connections.py, run()). */
 static int
 settle(GroupRun *self, PyObject *ev)
@@ -903,22 +1198,22 @@ settle(GroupRun *self, PyObject *ev)
         return -1;
     if (spec == Py_None) {
         if (str_is(name, "unknown"))
-            return call1(self->assign, ev);
+            return call1(self->assign, ev); /* _assign: an unknown line of a placed pid */
         return 0;
     }
     if (pid == Py_None || (self->seen_new && str_is(prog, "sshd")))
-        return call1(self->assign, ev);
+        return call1(self->assign_slow, ev);
     if ((r = in_set(self->listeners, pid)) != 0)
-        return r < 0 ? -1 : call1(self->assign, ev);
+        return r < 0 ? -1 : call1(self->assign_slow, ev);
     st = PyDict_GetItemWithError(self->pids, pid);
     if (st == NULL)
-        return PyErr_Occurred() ? -1 : call1(self->assign, ev);
+        return PyErr_Occurred() ? -1 : call1(self->assign_slow, ev);
     Py_INCREF(st);
     if ((conn = slot_get(&self->st_conn, st)) == NULL || (tmp = slot_get(&self->conn_end, conn)) == NULL)
         goto done;
     if (tmp != Py_None) {
-        if ((r = in_set(self->start_events, name)) != 0) {
-            rc = r < 0 ? -1 : call1(self->assign, ev);
+        if ((r = name_flags(self, name)) < 0 || (r & N_START)) {
+            rc = r < 0 ? -1 : call1(self->assign_slow, ev);
             goto done;
         }
     }
@@ -958,8 +1253,10 @@ settle(GroupRun *self, PyObject *ev)
     /* spec.name in handlers or (conn.addr is None and "addr" in spec.fields) */
     if ((tmp = slot_get(&self->spec_name, spec)) == NULL)
         goto done;
-    handled = PyDict_Contains(self->handlers, tmp);
+    handled = name_flags(self, tmp);
     Py_CLEAR(tmp);
+    if (handled > 0)
+        handled = (handled & N_HANDLER) != 0;
     if (handled < 0)
         goto done;
     if (!handled) {
@@ -974,7 +1271,14 @@ settle(GroupRun *self, PyObject *ev)
         }
         Py_CLEAR(tmp);
     }
-    if (handled) {
+    if (handled && !self->summaries) {
+        if ((tmp = slot_get(&self->spec_name, spec)) == NULL)
+            goto done;
+        r = fold_lean(self, conn, ev, spec, tmp);
+        Py_CLEAR(tmp);
+        if (r < 0)
+            goto done;
+    } else if (handled) {
         tmp = PyObject_CallFunctionObjArgs(self->fold, conn, ev, NULL);
         if (tmp == NULL)
             goto done;
@@ -1054,7 +1358,9 @@ learn(GroupRun *self, PyObject *ev)
     int r;
     if (name == NULL)
         return -1;
-    if ((r = in_set(self->learn_events, name)) != 0) {
+    if ((r = name_flags(self, name)) < 0)
+        return -1;
+    if (r & N_LEARN) {
         if (r < 0 || (pid = ev_get(&self->layout, ev, E_PID)) == NULL)
             return -1;
         if (pid == Py_None)
@@ -1173,6 +1479,13 @@ group_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (self == NULL)
         return NULL;
     self->st_conn.name = S_conn;
+    self->conn_first_line.name = S_first_line;
+    self->conn_first_ts.name = S_first_ts;
+    self->conn_ts_format.name = S_ts_format;
+    self->conn_outcome.name = S_outcome;
+    self->conn_kind.name = S_kind;
+    self->conn_port.name = S_port;
+    self->conn_indexed.name = S_indexed;
     self->st_last_line.name = S_last_line;
     self->st_role.name = S_role;
     self->st_relayed.name = S_relayed;
@@ -1216,6 +1529,7 @@ group_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     TAKE(handlers, PyObject_GetAttrString(tracker, "_handlers"));
     TAKE(buffer, PyObject_GetAttrString(tracker, "_buffer"));
     TAKE(assign, PyObject_GetAttrString(tracker, "_assign"));
+    TAKE(assign_slow, PyObject_GetAttrString(tracker, "_assign_slow"));
     TAKE(fold, PyObject_GetAttrString(tracker, "_fold"));
     TAKE(sweep, PyObject_GetAttrString(tracker, "_sweep"));
     TAKE(add_pid, PyUnicode_InternFromString("add_pid"));
@@ -1233,6 +1547,12 @@ group_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->sweep_every = PyLong_AsSsize_t(v);
     Py_DECREF(v);
     if (self->sweep_every < 0 && PyErr_Occurred())
+        goto fail;
+    if ((v = PyObject_GetAttrString(tracker, "_summaries")) == NULL)
+        goto fail;
+    self->summaries = PyObject_IsTrue(v);
+    Py_DECREF(v);
+    if (self->summaries < 0)
         goto fail;
     if ((v = PyObject_GetAttrString(tracker, "_tally")) == NULL)
         goto fail;
@@ -1258,6 +1578,7 @@ group_traverse(GroupRun *self, visitproc visit, void *arg)
     Py_VISIT(self->rest);
     Py_VISIT(self->buffer);
     Py_VISIT(self->assign);
+    Py_VISIT(self->assign_slow);
     Py_VISIT(self->fold);
     Py_VISIT(self->sweep);
     Py_VISIT(self->handlers);
@@ -1291,11 +1612,21 @@ group_clear(GroupRun *self)
     Py_CLEAR(self->pids);
     Py_CLEAR(self->buffer);
     Py_CLEAR(self->assign);
+    Py_CLEAR(self->assign_slow);
     Py_CLEAR(self->fold);
     Py_CLEAR(self->sweep);
     Py_CLEAR(self->add_pid);
     Py_CLEAR(self->checked_prog);
+    for (int i = 0; i < 256; i++)
+        Py_CLEAR(self->names[i].name);
     Py_CLEAR(self->st_conn.type);
+    Py_CLEAR(self->conn_first_line.type);
+    Py_CLEAR(self->conn_first_ts.type);
+    Py_CLEAR(self->conn_ts_format.type);
+    Py_CLEAR(self->conn_outcome.type);
+    Py_CLEAR(self->conn_kind.type);
+    Py_CLEAR(self->conn_port.type);
+    Py_CLEAR(self->conn_indexed.type);
     Py_CLEAR(self->st_last_line.type);
     Py_CLEAR(self->st_role.type);
     Py_CLEAR(self->st_relayed.type);
@@ -1338,6 +1669,342 @@ static PyTypeObject GroupRunType = {
     .tp_iter = PyObject_SelfIter,
     .tp_iternext = (iternextfunc)group_next,
 };
+
+/* ---- ChunkLines ------------------------------------------------------------------------- */
+
+/* reader.LogReader's loop for a plain file: bytes read a chunk at a time, split at "\n" ("\r\n"
+ * too), each line decoded as UTF-8 with backslash escapes for bytes that are not (a line never
+ * splits a UTF-8 sequence, so line by line gives what decoding the whole file would), ASCII
+ * lines copied without a decoder. A read error listed in `errors` ends the lines and goes to
+ * on_error(exc); the file is closed at the end. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *file, *on_error, *errors;
+    char *buf;
+    Py_ssize_t cap, start, end, chunk;
+    int eof, closed;
+} ChunkLines;
+
+static int
+is_ascii(const char *s, Py_ssize_t n)
+{
+    uint64_t acc = 0, w;
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        acc |= w;
+    }
+    for (; i < n; i++)
+        acc |= (unsigned char)s[i];
+    return (acc & 0x8080808080808080ull) == 0;
+}
+
+static PyObject *
+line_text(const char *s, Py_ssize_t n)
+{
+    if (is_ascii(s, n))
+        return ascii_str(s, n);
+    return PyUnicode_DecodeUTF8(s, n, "backslashreplace");
+}
+
+static void
+lines_close(ChunkLines *self)
+{
+    PyObject *r;
+    if (self->closed || self->file == NULL)
+        return;
+    self->closed = 1;
+    r = PyObject_CallMethod(self->file, "close", NULL);
+    if (r == NULL)
+        PyErr_WriteUnraisable(self->file);
+    Py_XDECREF(r);
+}
+
+/* Read one more chunk: 1 read, 0 end of file (or a read error handed to on_error), -1 error. */
+static int
+lines_fill(ChunkLines *self)
+{
+    PyObject *data;
+    Py_ssize_t have = self->end - self->start, n;
+    char *p;
+    data = PyObject_CallMethod(self->file, "read", "n", self->chunk);
+    if (data == NULL) {
+        if (self->errors != NULL && PyErr_ExceptionMatches(self->errors)) {
+            PyObject *type, *value, *tb, *r;
+            PyErr_Fetch(&type, &value, &tb);
+            PyErr_NormalizeException(&type, &value, &tb);
+            r = PyObject_CallOneArg(self->on_error, value ? value : Py_None);
+            Py_XDECREF(type);
+            Py_XDECREF(value);
+            Py_XDECREF(tb);
+            if (r == NULL)
+                return -1;
+            Py_DECREF(r);
+            self->start = self->end; /* a line cut by the error is not given */
+            return 0;
+        }
+        return -1;
+    }
+    if (!PyBytes_Check(data)) {
+        Py_DECREF(data);
+        PyErr_SetString(PyExc_TypeError, "the log must be read as bytes");
+        return -1;
+    }
+    n = PyBytes_GET_SIZE(data);
+    if (n == 0) {
+        Py_DECREF(data);
+        return 0;
+    }
+    if (self->start > 0) {
+        memmove(self->buf, self->buf + self->start, (size_t)have);
+        self->start = 0;
+        self->end = have;
+    }
+    if (have + n > self->cap) {
+        Py_ssize_t cap = (have + n) * 2;
+        if ((p = PyMem_Realloc(self->buf, (size_t)cap)) == NULL) {
+            Py_DECREF(data);
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->buf = p;
+        self->cap = cap;
+    }
+    memcpy(self->buf + self->end, PyBytes_AS_STRING(data), (size_t)n);
+    self->end += n;
+    Py_DECREF(data);
+    return 1;
+}
+
+static PyObject *
+lines_next(ChunkLines *self)
+{
+    for (;;) {
+        const char *s = self->buf + self->start;
+        Py_ssize_t have = self->end - self->start;
+        const char *nl = have > 0 ? memchr(s, '\n', (size_t)have) : NULL;
+        if (nl != NULL) {
+            Py_ssize_t n = nl - s;
+            self->start += n + 1;
+            if (n > 0 && s[n - 1] == '\r')
+                n--;
+            return line_text(s, n);
+        }
+        if (self->eof) {
+            if (have > 0) {
+                self->start = self->end;
+                return line_text(s, have); /* the last line, with no line end */
+            }
+            lines_close(self);
+            return NULL;
+        }
+        switch (lines_fill(self)) {
+        case -1:
+            lines_close(self);
+            return NULL;
+        case 0:
+            self->eof = 1;
+        }
+    }
+}
+
+static PyObject *
+lines_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"file", "chunk", "on_error", "errors", NULL};
+    PyObject *file, *on_error = Py_None, *errors = NULL;
+    Py_ssize_t chunk = 1 << 18;
+    ChunkLines *self;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|nOO", kwlist, &file, &chunk, &on_error, &errors))
+        return NULL;
+    if (chunk < 1) {
+        PyErr_SetString(PyExc_ValueError, "chunk must be positive");
+        return NULL;
+    }
+    self = (ChunkLines *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    Py_INCREF(file);
+    self->file = file;
+    Py_INCREF(on_error);
+    self->on_error = on_error;
+    if (errors != NULL && errors != Py_None) {
+        Py_INCREF(errors);
+        self->errors = errors;
+    }
+    self->chunk = chunk;
+    return (PyObject *)self;
+}
+
+static int
+lines_traverse(ChunkLines *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->file);
+    Py_VISIT(self->on_error);
+    Py_VISIT(self->errors);
+    return 0;
+}
+
+static int
+lines_clear_refs(ChunkLines *self)
+{
+    Py_CLEAR(self->file);
+    Py_CLEAR(self->on_error);
+    Py_CLEAR(self->errors);
+    return 0;
+}
+
+static void
+lines_dealloc(ChunkLines *self)
+{
+    PyObject_GC_UnTrack(self);
+    lines_clear_refs(self);
+    PyMem_Free(self->buf);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject ChunkLinesType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "simulator.logs._speedups.ChunkLines",
+    .tp_basicsize = sizeof(ChunkLines),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The text lines of a plain binary file (reader.LogReader's fast path).",
+    .tp_new = lines_new,
+    .tp_dealloc = (destructor)lines_dealloc,
+    .tp_traverse = (traverseproc)lines_traverse,
+    .tp_clear = (inquiry)lines_clear_refs,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)lines_next,
+};
+
+/* ---- ConnectionTracker._sweep ---------------------------------------------------------- */
+
+static int
+line_before(SlotRef *r, PyObject *obj, PyObject *bound)
+{
+    PyObject *v = slot_get(r, obj);
+    int lt;
+    if (v == NULL)
+        return -1;
+    lt = PyObject_RichCompareBool(v, bound, Py_LT);
+    Py_DECREF(v);
+    return lt;
+}
+
+/* sweep_state(pids, listener_conns, live, endpoints, ended_before, idle_before)
+ *     -> (connections done, endpoints still live)
+ * The scans of ConnectionTracker._sweep (connections.py), which the tracker makes every
+ * sweep_every lines over all it knows: pids of connections that ended before `ended_before`
+ * or silent since before `idle_before` are deleted from `pids`; connections no pid refers to
+ * and silent since before `ended_before` are deleted from `live` and returned, in `live`'s
+ * order; the endpoints of connections still in `live` are returned as a new dict. */
+static PyObject *
+sweep_state(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *pids, *listener_conns, *live, *endpoints, *ended_before, *idle_before;
+    PyObject *gone = NULL, *ids = NULL, *done = NULL, *kept = NULL, *key, *value, *out = NULL;
+    SlotRef st_last = {S_last_line}, st_conn = {S_conn}, c_end = {S_end}, c_last = {S_last_line},
+            c_id = {S_id};
+    Py_ssize_t pos = 0;
+    int r;
+    if (nargs != 6 || !PyDict_Check(args[0]) || !PyDict_Check(args[1]) || !PyDict_Check(args[2])
+        || !PyDict_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "sweep_state(pids, listener_conns, live, endpoints, ended_before, idle_before)");
+        return NULL;
+    }
+    pids = args[0], listener_conns = args[1], live = args[2], endpoints = args[3];
+    ended_before = args[4], idle_before = args[5];
+    if ((gone = PyList_New(0)) == NULL || (ids = PySet_New(NULL)) == NULL || (done = PyList_New(0)) == NULL
+        || (kept = PyDict_New()) == NULL)
+        goto fail;
+    while (PyDict_Next(pids, &pos, &key, &value)) {
+        PyObject *conn, *end;
+        if ((r = line_before(&st_last, value, idle_before)) < 0)
+            goto fail;
+        if (!r) {
+            if ((conn = slot_get(&st_conn, value)) == NULL)
+                goto fail;
+            if ((end = slot_get(&c_end, conn)) == NULL) {
+                Py_DECREF(conn);
+                goto fail;
+            }
+            r = end != Py_None ? line_before(&c_last, conn, ended_before) : 0;
+            Py_DECREF(end);
+            Py_DECREF(conn);
+            if (r < 0)
+                goto fail;
+        }
+        if (r && PyList_Append(gone, key) < 0)
+            goto fail;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(gone); i++)
+        if (PyDict_DelItem(pids, PyList_GET_ITEM(gone, i)) < 0)
+            goto fail;
+    pos = 0;
+    while (PyDict_Next(pids, &pos, &key, &value)) {
+        PyObject *conn = slot_get(&st_conn, value), *id;
+        if (conn == NULL)
+            goto fail;
+        id = slot_get(&c_id, conn);
+        Py_DECREF(conn);
+        if (id == NULL)
+            goto fail;
+        r = PySet_Add(ids, id);
+        Py_DECREF(id);
+        if (r < 0)
+            goto fail;
+    }
+    pos = 0;
+    while (PyDict_Next(listener_conns, &pos, &key, &value)) {
+        PyObject *id = slot_get(&c_id, value);
+        if (id == NULL)
+            goto fail;
+        r = PySet_Add(ids, id);
+        Py_DECREF(id);
+        if (r < 0)
+            goto fail;
+    }
+    pos = 0;
+    while (PyDict_Next(live, &pos, &key, &value)) {
+        if ((r = line_before(&c_last, value, ended_before)) < 0)
+            goto fail;
+        if (r && (r = PySet_Contains(ids, key)) == 0)
+            r = PyList_Append(done, value) < 0 ? -1 : 0;
+        if (r < 0)
+            goto fail;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(done); i++) {
+        PyObject *id = slot_get(&c_id, PyList_GET_ITEM(done, i));
+        if (id == NULL)
+            goto fail;
+        r = PyDict_DelItem(live, id);
+        Py_DECREF(id);
+        if (r < 0)
+            goto fail;
+    }
+    pos = 0;
+    while (PyDict_Next(endpoints, &pos, &key, &value)) {
+        PyObject *id = slot_get(&c_id, value);
+        if (id == NULL)
+            goto fail;
+        r = PyDict_Contains(live, id);
+        Py_DECREF(id);
+        if (r < 0 || (r && PyDict_SetItem(kept, key, value) < 0))
+            goto fail;
+    }
+    out = PyTuple_Pack(2, done, kept);
+fail:
+    Py_XDECREF(gone);
+    Py_XDECREF(ids);
+    Py_XDECREF(done);
+    Py_XDECREF(kept);
+    Py_XDECREF(st_last.type);
+    Py_XDECREF(st_conn.type);
+    Py_XDECREF(c_end.type);
+    Py_XDECREF(c_last.type);
+    Py_XDECREF(c_id.type);
+    return out;
+}
 
 /* ---- Event.fields ----------------------------------------------------------------------- */
 
@@ -1411,6 +2078,8 @@ fail:
 static PyMethodDef speedups_methods[] = {
     {"build_fields", (PyCFunction)(void (*)(void))build_fields, METH_FASTCALL,
      "Event.fields' dict from the match groups (see events.py)."},
+    {"sweep_state", (PyCFunction)(void (*)(void))sweep_state, METH_FASTCALL,
+     "The scans of ConnectionTracker._sweep (see connections.py)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1428,6 +2097,7 @@ PyMODINIT_FUNC
 PyInit__speedups(void)
 {
     PyObject *m;
+    char_classes();
     struct { PyObject **slot; const char *text; } names[] = {
         {&S_conn, "conn"}, {&S_end, "end"}, {&S_last_line, "last_line"}, {&S_role, "role"},
         {&S_relayed, "relayed"}, {&S_id, "id"}, {&S_name, "name"}, {&S_addr, "addr"},
@@ -1439,12 +2109,28 @@ PyInit__speedups(void)
         {&S_VARIES, "VARIES"}, {&S_postauth, "postauth"}, {&S_fullmatch, "fullmatch"},
         {&S_groups, "groups"}, {&S_regex, "regex"}, {&S_level, "level"},
         {&S_preauth_str, "preauth"}, {&S_unknown_str, "unknown"}, {&S_fields_prop, "fields"},
-        {&S_pid, "pid"},
+        {&S_pid, "pid"}, {&S_first_line, "first_line"}, {&S_first_ts, "first_ts"},
+        {&S_ts_format, "_ts_format"}, {&S_outcome, "outcome"}, {&S_kind, "kind"}, {&S_port, "port"},
+        {&S_indexed, "_indexed"}, {&S_accepted, "accepted"}, {&S_dropped, "dropped"},
+        {&S_connection, "connection"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if ((*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL)
             return NULL;
-    if (PyType_Ready(&SyslogEventsType) < 0 || PyType_Ready(&GroupRunType) < 0)
+    {
+        PyObject *copyreg = PyImport_ImportModule("copyreg");
+        if (copyreg == NULL)
+            return NULL;
+        NEWOBJ = PyObject_GetAttrString(copyreg, "__newobj__");
+        Py_DECREF(copyreg);
+        if (NEWOBJ == NULL)
+            return NULL;
+    }
+    for (int i = 0; i < E_NSLOTS; i++)
+        event_members[i] = (PyMemberDef){(char *)EVENT_SLOTS[i], T_OBJECT_EX,
+                                         offsetof(EventSlots, slot) + i * sizeof(PyObject *), 0, NULL};
+    if (PyType_Ready(&SyslogEventsType) < 0 || PyType_Ready(&GroupRunType) < 0
+        || PyType_Ready(&ChunkLinesType) < 0 || PyType_Ready(&EventSlotsType) < 0)
         return NULL;
     m = PyModule_Create(&speedups_module);
     if (m == NULL)
@@ -1458,6 +2144,18 @@ PyInit__speedups(void)
     Py_INCREF(&GroupRunType);
     if (PyModule_AddObject(m, "GroupRun", (PyObject *)&GroupRunType) < 0) {
         Py_DECREF(&GroupRunType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&EventSlotsType);
+    if (PyModule_AddObject(m, "EventSlots", (PyObject *)&EventSlotsType) < 0) {
+        Py_DECREF(&EventSlotsType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&ChunkLinesType);
+    if (PyModule_AddObject(m, "ChunkLines", (PyObject *)&ChunkLinesType) < 0) {
+        Py_DECREF(&ChunkLinesType);
         Py_DECREF(m);
         return NULL;
     }

@@ -373,14 +373,40 @@ for _name in END_EVENTS:
     _HANDLERS[_name] = _ending(_name, _HANDLERS.get(_name))
 
 
-# What grouping itself needs when nobody reads the summaries: the client endpoint (INFO logs
-# join a user child to its monitor by it), the auth outcome (its role) and the end (pid reuse).
-_GROUPING_HANDLERS = {
-    name: h
-    for name, h in _HANDLERS.items()
-    if name in END_EVENTS
-    or name in ("connection.from", "auth.accepted", "auth.invalid_user", "listener.drop_connection")
+# What grouping itself needs when nobody reads the summaries (summaries=False): the client
+# endpoint (INFO logs join a user child to its monitor by it), the accepted outcome (the role
+# of a pid joined by endpoint), the end (pid reuse) and drops. Steps as flags, applied in this
+# order by `_apply_grouping` and by its C twin (_speedups.c, fold_lean):
+G_FROM = 1  # connection.from: the client endpoint, as stated
+G_ENDPOINT = 2  # the client endpoint, where not known yet (_h_endpoint)
+G_ACCEPTED = 4  # the outcome is "accepted"
+G_DROPPED = 8  # a MaxStartups / penalty drop: a connection of its own line, ended
+G_END = 16  # the first end event ends the connection
+_GROUPING_ACTIONS: dict[str, int] = {
+    "connection.from": G_FROM,
+    "auth.accepted": G_ENDPOINT | G_ACCEPTED,
+    "auth.invalid_user": G_ENDPOINT,
+    "listener.drop_connection": G_DROPPED,
 }
+for _name in END_EVENTS:
+    _GROUPING_ACTIONS[_name] = _GROUPING_ACTIONS.get(_name, 0) | G_END | (
+        G_ENDPOINT if _name in ("kex.unable_to_negotiate", "disconnect.received", "disconnect.disconnected",
+                                "disconnect.closed", "disconnect.reset") else 0)
+
+
+def _apply_grouping(c: Connection, actions: int, name: str, f: dict) -> None:
+    if actions & G_FROM:
+        c.addr, c.port = f.get("addr"), f.get("port")
+    if actions & G_ENDPOINT:
+        _h_endpoint(c, f, None)  # type: ignore[arg-type]
+    if actions & G_ACCEPTED:
+        c.outcome = "accepted"
+    if actions & G_DROPPED:
+        c.kind = "dropped"
+        _h_endpoint(c, f, None)  # type: ignore[arg-type]
+        c.end = name
+    if actions & G_END and c.end is None:
+        c.end = name
 
 
 def is_sshd_program(program: str | None) -> bool:
@@ -404,7 +430,9 @@ class ConnectionTracker:
     ``window`` is how many lines an event waits for the lines that explain its pid (None: until
     `flush`, i.e. exact two passes over everything). ``keep_events`` stores events on their
     Connection (batch use). Finished connections are handed to ``on_done`` (or kept in `done`).
-    ``summaries=False`` skips the summary fields grouping does not need (kex, channels...).
+    ``summaries=False`` folds into each Connection only what grouping needs (client endpoint,
+    accepted outcome, end, drop, pids and line range; see _GROUPING_ACTIONS): the rest of its
+    summary stays empty, and the loop is faster.
     Every ``sweep_every`` lines, pids of connections that ended ``end_grace_lines`` ago, or
     that have been silent for ``idle_lines``, are forgotten: that keeps memory flat on an endless
     log, at the price of splitting a connection silent for longer than ``idle_lines``.
@@ -436,7 +464,8 @@ class ConnectionTracker:
         # facts must outlive the window (see _sweep): sweep no more often than twice a window
         self.sweep_every = max(sweep_every, 2 * window) if window is not None else sweep_every
         # summaries=False: only what grouping needs is folded into each Connection (faster)
-        self._handlers = _HANDLERS if summaries else _GROUPING_HANDLERS
+        self._summaries = summaries
+        self._handlers: dict[str, Any] = _HANDLERS if summaries else _GROUPING_ACTIONS
         self._buffer: deque[Event] = deque()
         self._next_id = 1
         # pass-1 facts
@@ -659,6 +688,16 @@ class ConnectionTracker:
         spec = ev.spec
         if spec is None:
             conn.unknown += 1
+        elif not self._summaries:
+            actions = _GROUPING_ACTIONS.get(spec.name, 0)
+            if not actions and conn.addr is None and "addr" in spec.fields:
+                actions = G_ENDPOINT  # INFO logs: the first line naming the client
+            if actions:
+                _apply_grouping(conn, actions, spec.name, ev.fields)
+                if not conn._indexed and conn.port is not None and conn.addr is not None:
+                    conn._indexed = True
+                    if conn.kind == "connection":
+                        self._endpoints[(conn.addr, conn.port)] = conn
         else:
             handler = self._handlers.get(spec.name)
             if handler is None and conn.addr is None and "addr" in spec.fields:
@@ -820,6 +859,21 @@ class ConnectionTracker:
         self._last_sweep = now
         ended_before = now - self.end_grace_lines  # ended and silent since before this line
         idle_before = now - self.idle_lines
+        if _speedups is not None:
+            done, self._endpoints = _speedups.sweep_state(
+                self._pids, self._listener_conn, self._live, self._endpoints, ended_before, idle_before)
+            for conn in done:
+                self._emit_done(conn)
+        else:
+            self._sweep_python(ended_before, idle_before)
+        # pass-1 facts: the previous generation is older than a sweep interval
+        self._forked_prev, self._forked = self._forked, {}
+        self._endpoint_pids_prev, self._endpoint_pids = self._endpoint_pids, set()
+        self._user_child_prev, self._user_child = self._user_child, {}
+        self._session_child_prev, self._session_child = self._session_child, {}
+
+    def _sweep_python(self, ended_before: int, idle_before: int) -> None:
+        """_sweep's scans in Python (the C twin: _speedups.sweep_state)."""
         pids = self._pids
         gone = [pid for pid, st in pids.items()
                 if st.last_line < idle_before or (st.conn.end is not None and st.conn.last_line < ended_before)]
@@ -830,13 +884,9 @@ class ConnectionTracker:
         done = [c for cid, c in self._live.items() if c.last_line < ended_before and cid not in live]
         for conn in done:
             del self._live[conn.id]
-            self._emit_done(conn)
         self._endpoints = {k: c for k, c in self._endpoints.items() if c.id in self._live}
-        # pass-1 facts: the previous generation is older than a sweep interval
-        self._forked_prev, self._forked = self._forked, {}
-        self._endpoint_pids_prev, self._endpoint_pids = self._endpoint_pids, set()
-        self._user_child_prev, self._user_child = self._user_child, {}
-        self._session_child_prev, self._session_child = self._session_child, {}
+        for conn in done:
+            self._emit_done(conn)
 
     def _emit_done(self, conn: Connection) -> None:
         if self.on_done is not None:

@@ -34,32 +34,38 @@ _speedups = load("simulator.logs._speedups")
 _build_fields = _speedups.build_fields if _speedups is not None else None
 
 
-class Event:
+# Event's storage: a C struct where the extension is built (freed far faster, and the C
+# parser fills it directly), else the same names as __slots__.
+_SLOT_NAMES = (
+    "line",
+    "ts",
+    "host",
+    "program",
+    "pid",
+    "level",
+    "event",
+    "message",
+    "relay",
+    "raw",
+    "format",
+    "conn",
+    "role",
+    "spec",
+    "_groups",
+    "_fields",
+    "extra",
+)
+_Storage: type = _speedups.EventSlots if _speedups is not None else object
+
+
+class Event(_Storage):  # type: ignore[misc,valid-type]
     """One input line and what it means. Slots, not a dataclass: millions are made.
 
     Events made by the C parser are not tracked by the cycle collector (they hold only
     strings, numbers, tuples and their catalogue entry): do not make one refer back to itself.
     """
 
-    __slots__ = (
-        "line",
-        "ts",
-        "host",
-        "program",
-        "pid",
-        "level",
-        "event",
-        "message",
-        "relay",
-        "raw",
-        "format",
-        "conn",
-        "role",
-        "spec",
-        "_groups",
-        "_fields",
-        "extra",
-    )
+    __slots__ = () if _speedups is not None else _SLOT_NAMES
 
     def __init__(
         self,
