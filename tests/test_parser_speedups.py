@@ -81,12 +81,13 @@ _PID = re.compile(r"(sshd\[|Forked child |User child is on pid |session_by_pid: 
 _PORT = re.compile(r"(\bport |\]:)(\d+)")
 
 
-def _repeated(lines: list[str], times: int) -> Iterator[str]:
-    """Real connections repeated with fresh pids and client ports (a long-running server)."""
+def _repeated(lines: list[str], times: int, reuse_pids: bool = False) -> Iterator[str]:
+    """Real connections repeated with fresh pids and client ports (a long-running server), or
+    with the same pids each time (pids reused by new connections)."""
     for rep in range(times):
         pid_map: dict[str, str] = {}
         port_map: dict[str, str] = {}
-        base, pbase = 1000 + rep * 40, 20000 + rep * 7
+        base, pbase = 1000 + (0 if reuse_pids else rep * 40), 20000 + rep * 7
         for line in lines:
             line = _PID.sub(lambda m: m.group(1) + pid_map.setdefault(m.group(2), str(base + len(pid_map))), line)
             yield _PORT.sub(lambda m: m.group(0) if int(m.group(2)) < 1024 else
@@ -128,6 +129,8 @@ def test_long_log_with_sweeps_same_in_c_and_python() -> None:
     out = _same(lines, window=64)
     assert len({row[15] for row in out}) > 60
     _same(lines[:3000], window=32, tally=True)
+    # the same pids again and again: every connection reuses the pids of an ended one
+    _same(list(_repeated(base, 8, reuse_pids=True)), window=16)
     # a small message cache, emptied every few lines (by either loop: a slow line among them)
     mixed = lines[:2000]
     mixed[5::50] = [l.replace("port", "pört") for l in mixed[5::50]]

@@ -303,6 +303,9 @@ typedef struct {
     SlotRef spec_regex, spec_level, spec_name;
 } SyslogEvents;
 
+static PyObject *S_named, *S_int_fields;
+static PyObject *S_pids_attr, *S_programs, *S_listener, *S_monitor, *S_user_child_map,
+    *S_user_child_prev, *S_forked_child, *S_postauth_str;
 static PyObject *S_fields_prop, *S_pid, *S_first_line, *S_first_ts, *S_ts_format, *S_outcome,
     *S_kind, *S_port, *S_indexed, *S_accepted, *S_dropped, *S_connection;
 static PyObject *S_DEBUG[3], *S_ERROR, *S_FATAL, *S_INFO, *S_VARIES, *S_postauth, *S_fullmatch,
@@ -957,7 +960,8 @@ typedef struct {
     struct NameFlags { PyObject *name; int flags; } names[256];
     /* attributes of _PidState (st), Connection (conn) and EventSpec (spec) */
     SlotRef conn_first_line, conn_first_ts, conn_ts_format, conn_outcome, conn_kind, conn_port,
-        conn_indexed, ev_fields;
+        conn_indexed, conn_pids, conn_programs, spec_named, spec_int_fields;
+    PyObject *state_type, *user_children, *conn_of, *dropped_done;
     SlotRef st_conn, st_last_line, st_role, st_relayed, conn_end, conn_id, conn_addr, conn_last_line, conn_n_events, conn_last_ts, conn_events, spec_name, spec_fields;
 } GroupRun;
 
@@ -1001,6 +1005,41 @@ static int
 in_set(PyObject *set, PyObject *key)
 {
     return PySet_Contains(set, key);
+}
+
+static PyObject *build_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+
+/* Event.fields (events.py), without the property's Python frame: the cached dict, else one
+ * built from the match groups and kept on the event. New ref. */
+static PyObject *
+event_fields(GroupRun *self, PyObject *ev)
+{
+    const EventLayout *L = &self->layout;
+    PyObject *f = ev_get(L, ev, E_FIELDS), *spec, *args[3];
+    if (f == NULL)
+        return NULL;
+    if (f != Py_None) {
+        Py_INCREF(f);
+        return f;
+    }
+    if ((spec = ev_get(L, ev, E_SPEC)) == NULL || (args[0] = ev_get(L, ev, E_GROUPS)) == NULL)
+        return NULL;
+    if (spec == Py_None) {
+        f = PyDict_New();
+    } else {
+        if ((args[1] = slot_get(&self->spec_named, spec)) == NULL)
+            return NULL;
+        if ((args[2] = slot_get(&self->spec_int_fields, spec)) == NULL) {
+            Py_DECREF(args[1]);
+            return NULL;
+        }
+        f = build_fields(NULL, args, 3);
+        Py_DECREF(args[1]);
+        Py_DECREF(args[2]);
+    }
+    if (f != NULL)
+        ev_set(L, ev, E_FIELDS, f);
+    return f;
 }
 
 /* Grouping steps (connections.py, _GROUPING_ACTIONS and _apply_grouping). */
@@ -1091,7 +1130,7 @@ fold_lean(GroupRun *self, PyObject *conn, PyObject *ev, PyObject *spec, PyObject
         }
     }
     if (actions) {
-        if ((f = PyObject_GetAttr(ev, S_fields_prop)) == NULL)
+        if ((f = event_fields(self, ev)) == NULL)
             return -1;
         if (!PyDict_Check(f)) {
             PyErr_SetString(PyExc_TypeError, "Event.fields must be a dict");
@@ -1185,6 +1224,212 @@ name_flags(GroupRun *self, PyObject *name)
     return flags;
 }
 
+/* Connection.add_pid(role, pid) */
+static int
+add_pid(GroupRun *self, PyObject *conn, PyObject *role, PyObject *pid)
+{
+    PyObject *pids = slot_get(&self->conn_pids, conn), *list;
+    int r = -1;
+    if (pids == NULL)
+        return -1;
+    if (!PyDict_Check(pids)) {
+        PyErr_SetString(PyExc_TypeError, "Connection.pids must be a dict");
+        goto done;
+    }
+    list = PyDict_GetItemWithError(pids, role);
+    if (list == NULL) {
+        if (PyErr_Occurred() || (list = PyList_New(0)) == NULL)
+            goto done;
+        r = PyDict_SetItem(pids, role, list);
+        Py_DECREF(list);
+        if (r < 0)
+            goto done;
+    }
+    if ((r = PySequence_Contains(list, pid)) == 0)
+        r = PyList_Append(list, pid);
+    r = r < 0 ? -1 : 0;
+done:
+    Py_DECREF(pids);
+    return r;
+}
+
+/* The connection of a monitor pid (ConnectionTracker._conn_of(pid, line, "monitor")). New ref. */
+static PyObject *
+monitor_conn(GroupRun *self, PyObject *pid, PyObject *line)
+{
+    PyObject *st = PyDict_GetItemWithError(self->pids, pid);
+    if (st != NULL)
+        return slot_get(&self->st_conn, st);
+    if (PyErr_Occurred())
+        return NULL;
+    return PyObject_CallFunctionObjArgs(self->conn_of, pid, line, S_monitor, NULL);
+}
+
+/* ConnectionTracker._assign_slow for its two commonest cases: the listener's "Forked child N"
+ * line, and the first line of a user child its monitor named ("User child is on pid N").
+ * 1 done; 0 neither (nothing was changed: the Python method decides); -1 error. */
+static int
+assign_common(GroupRun *self, PyObject *ev, PyObject *spec, PyObject *name, PyObject *pid, PyObject *prog)
+{
+    const EventLayout *L = &self->layout;
+    PyObject *line = ev_get(L, ev, E_LINE), *relay = ev_get(L, ev, E_RELAY);
+    PyObject *conn = NULL, *role, *st, *tmp = NULL;
+    int r, rc = -1;
+    if (line == NULL || relay == NULL || pid == Py_None)
+        return line == NULL || relay == NULL ? -1 : 0;
+    if ((r = in_set(self->listeners, pid)) < 0)
+        return -1;
+    if (r || (self->seen_new && str_is(prog, "sshd"))) {
+        PyObject *fields, *child;
+        if (!str_is(name, "listener.forked_child"))
+            return 0;
+        if ((fields = event_fields(self, ev)) == NULL)
+            return -1;
+        child = PyDict_Check(fields) ? PyDict_GetItemWithError(fields, S_pid) : NULL;
+        if (child == NULL || !PyLong_Check(child)) {
+            Py_DECREF(fields);
+            return PyErr_Occurred() ? -1 : 0;
+        }
+        Py_INCREF(child);
+        Py_DECREF(fields);
+        st = PyDict_GetItemWithError(self->pids, child);
+        if (st != NULL) {
+            PyObject *c = slot_get(&self->st_conn, st), *end;
+            if (c == NULL || (end = slot_get(&self->conn_end, c)) == NULL) {
+                Py_XDECREF(c);
+                Py_DECREF(child);
+                return -1;
+            }
+            Py_DECREF(end);
+            if (end != Py_None) { /* the pid reused by a new connection */
+                Py_DECREF(c);
+                if (PyDict_DelItem(self->pids, child) < 0) {
+                    Py_DECREF(child);
+                    return -1;
+                }
+                st = NULL;
+            } else {
+                conn = c;
+            }
+        } else if (PyErr_Occurred()) {
+            Py_DECREF(child);
+            return -1;
+        }
+        if (st == NULL)
+            conn = PyObject_CallFunctionObjArgs(self->conn_of, child, line, S_monitor, NULL);
+        Py_DECREF(child);
+        if (conn == NULL || add_pid(self, conn, S_listener, pid) < 0)
+            goto done;
+        role = S_listener;
+    } else {
+        PyObject *monitor, *map;
+        int reset = 0;
+        st = PyDict_GetItemWithError(self->pids, pid);
+        if (st != NULL) {
+            /* only a start line of a pid whose connection ended comes here with a state */
+            PyObject *c = slot_get(&self->st_conn, st), *end;
+            if (c == NULL || (end = slot_get(&self->conn_end, c)) == NULL) {
+                Py_XDECREF(c);
+                return -1;
+            }
+            Py_DECREF(c);
+            Py_DECREF(end);
+            if (end == Py_None || (r = name_flags(self, name)) < 0 || !(r & N_START))
+                return r < 0 ? -1 : 0;
+            reset = 1;
+        } else if (PyErr_Occurred()) {
+            return -1;
+        }
+        /* _place_new_pid's first case: the user child its monitor named */
+        if ((map = PyObject_GetAttr(self->tracker, S_user_child_map)) == NULL)
+            return -1;
+        monitor = PyDict_Check(map) ? PyDict_GetItemWithError(map, pid) : NULL;
+        Py_XINCREF(monitor);
+        Py_DECREF(map);
+        if (monitor == NULL) {
+            if (PyErr_Occurred() || (map = PyObject_GetAttr(self->tracker, S_user_child_prev)) == NULL)
+                return -1;
+            monitor = PyDict_Check(map) ? PyDict_GetItemWithError(map, pid) : NULL;
+            Py_XINCREF(monitor);
+            Py_DECREF(map);
+            if (monitor == NULL)
+                return PyErr_Occurred() ? -1 : 0;
+        }
+        if (monitor == Py_None) {
+            Py_DECREF(monitor);
+            return 0;
+        }
+        if (reset && PyDict_DelItem(self->pids, pid) < 0) {
+            Py_DECREF(monitor);
+            return -1;
+        }
+        conn = monitor_conn(self, monitor, line);
+        Py_DECREF(monitor);
+        if (conn == NULL)
+            goto done;
+        if ((tmp = PyTuple_Pack(2, pid, conn)) == NULL || PyList_Append(self->user_children, tmp) < 0)
+            goto done;
+        Py_CLEAR(tmp);
+        if (PyList_GET_SIZE(self->user_children) > 64
+            && PyList_SetSlice(self->user_children, 0, 32, NULL) < 0)
+            goto done;
+        /* _bind(pid, conn, "user", line) */
+        if ((tmp = PyObject_CallFunctionObjArgs(self->state_type, conn, S_user, line, NULL)) == NULL
+            || PyDict_SetItem(self->pids, pid, tmp) < 0 || add_pid(self, conn, S_user, pid) < 0)
+            goto done;
+        Py_CLEAR(tmp);
+        role = S_user;
+        if (str_is(relay, "preauth")) {
+            role = S_preauth;
+            if (add_pid(self, conn, S_preauth, pid) < 0)
+                goto done;
+        } else if (str_is(relay, "postauth")) {
+            role = S_user;
+        } else if (str_is(prog, "sshd-auth")) {
+            role = S_preauth;
+        }
+    }
+    if ((r = PyObject_IsTrue(prog)) < 0)
+        goto done;
+    if (r) {
+        if ((tmp = slot_get(&self->conn_programs, conn)) == NULL || PySet_Add(tmp, prog) < 0)
+            goto done;
+        Py_CLEAR(tmp);
+    }
+    if ((tmp = slot_get(&self->conn_id, conn)) == NULL)
+        goto done;
+    ev_set(L, ev, E_CONN, tmp);
+    Py_CLEAR(tmp);
+    ev_set(L, ev, E_ROLE, role);
+    if (self->summaries) {
+        if ((tmp = PyObject_CallFunctionObjArgs(self->fold, conn, ev, NULL)) == NULL)
+            goto done;
+        Py_CLEAR(tmp);
+    } else if (fold_lean(self, conn, ev, spec, name) < 0) {
+        goto done;
+    }
+    if ((tmp = slot_get(&self->conn_kind, conn)) == NULL)
+        goto done;
+    if (str_is(tmp, "dropped")) {
+        Py_CLEAR(tmp);
+        if ((tmp = PyObject_CallOneArg(self->dropped_done, conn)) == NULL)
+            goto done;
+    }
+    rc = 1;
+done:
+    Py_XDECREF(tmp);
+    Py_XDECREF(conn);
+    return rc;
+}
+
+/* ConnectionTracker._assign_slow: the commonest cases here, the others in Python. */
+static int
+assign_slow(GroupRun *self, PyObject *ev, PyObject *spec, PyObject *name, PyObject *pid, PyObject *prog)
+{
+    int r = assign_common(self, ev, spec, name, pid, prog);
+    return r != 0 ? (r < 0 ? -1 : 0) : call1(self->assign_slow, ev);
+}
+
 /* `_assign`'s fast path for one event leaving the window (connections.py, run()). */
 static int
 settle(GroupRun *self, PyObject *ev)
@@ -1202,18 +1447,18 @@ settle(GroupRun *self, PyObject *ev)
         return 0;
     }
     if (pid == Py_None || (self->seen_new && str_is(prog, "sshd")))
-        return call1(self->assign_slow, ev);
+        return assign_slow(self, ev, spec, name, pid, prog);
     if ((r = in_set(self->listeners, pid)) != 0)
-        return r < 0 ? -1 : call1(self->assign_slow, ev);
+        return r < 0 ? -1 : assign_slow(self, ev, spec, name, pid, prog);
     st = PyDict_GetItemWithError(self->pids, pid);
     if (st == NULL)
-        return PyErr_Occurred() ? -1 : call1(self->assign_slow, ev);
+        return PyErr_Occurred() ? -1 : assign_slow(self, ev, spec, name, pid, prog);
     Py_INCREF(st);
     if ((conn = slot_get(&self->st_conn, st)) == NULL || (tmp = slot_get(&self->conn_end, conn)) == NULL)
         goto done;
     if (tmp != Py_None) {
         if ((r = name_flags(self, name)) < 0 || (r & N_START)) {
-            rc = r < 0 ? -1 : call1(self->assign_slow, ev);
+            rc = r < 0 ? -1 : assign_slow(self, ev, spec, name, pid, prog);
             goto done;
         }
     }
@@ -1321,7 +1566,7 @@ done:
 static int
 learn_child(GroupRun *self, PyObject *ev, PyObject *pid, const char *attr, int not_self)
 {
-    PyObject *fields = PyObject_GetAttr(ev, S_fields_prop), *child, *map;
+    PyObject *fields = event_fields(self, ev), *child, *map;
     int rc = 0;
     if (fields == NULL)
         return -1;
@@ -1486,6 +1731,10 @@ group_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->conn_kind.name = S_kind;
     self->conn_port.name = S_port;
     self->conn_indexed.name = S_indexed;
+    self->conn_pids.name = S_pids_attr;
+    self->conn_programs.name = S_programs;
+    self->spec_named.name = S_named;
+    self->spec_int_fields.name = S_int_fields;
     self->st_last_line.name = S_last_line;
     self->st_role.name = S_role;
     self->st_relayed.name = S_relayed;
@@ -1530,6 +1779,10 @@ group_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     TAKE(buffer, PyObject_GetAttrString(tracker, "_buffer"));
     TAKE(assign, PyObject_GetAttrString(tracker, "_assign"));
     TAKE(assign_slow, PyObject_GetAttrString(tracker, "_assign_slow"));
+    TAKE(state_type, PyObject_GetAttrString(tracker, "_state_type"));
+    TAKE(user_children, PyObject_GetAttrString(tracker, "_user_children"));
+    TAKE(conn_of, PyObject_GetAttrString(tracker, "_conn_of"));
+    TAKE(dropped_done, PyObject_GetAttrString(tracker, "_dropped_done"));
     TAKE(fold, PyObject_GetAttrString(tracker, "_fold"));
     TAKE(sweep, PyObject_GetAttrString(tracker, "_sweep"));
     TAKE(add_pid, PyUnicode_InternFromString("add_pid"));
@@ -1579,6 +1832,10 @@ group_traverse(GroupRun *self, visitproc visit, void *arg)
     Py_VISIT(self->buffer);
     Py_VISIT(self->assign);
     Py_VISIT(self->assign_slow);
+    Py_VISIT(self->state_type);
+    Py_VISIT(self->user_children);
+    Py_VISIT(self->conn_of);
+    Py_VISIT(self->dropped_done);
     Py_VISIT(self->fold);
     Py_VISIT(self->sweep);
     Py_VISIT(self->handlers);
@@ -1627,6 +1884,14 @@ group_clear(GroupRun *self)
     Py_CLEAR(self->conn_kind.type);
     Py_CLEAR(self->conn_port.type);
     Py_CLEAR(self->conn_indexed.type);
+    Py_CLEAR(self->conn_pids.type);
+    Py_CLEAR(self->conn_programs.type);
+    Py_CLEAR(self->spec_named.type);
+    Py_CLEAR(self->spec_int_fields.type);
+    Py_CLEAR(self->state_type);
+    Py_CLEAR(self->user_children);
+    Py_CLEAR(self->conn_of);
+    Py_CLEAR(self->dropped_done);
     Py_CLEAR(self->st_last_line.type);
     Py_CLEAR(self->st_role.type);
     Py_CLEAR(self->st_relayed.type);
@@ -2112,7 +2377,10 @@ PyInit__speedups(void)
         {&S_pid, "pid"}, {&S_first_line, "first_line"}, {&S_first_ts, "first_ts"},
         {&S_ts_format, "_ts_format"}, {&S_outcome, "outcome"}, {&S_kind, "kind"}, {&S_port, "port"},
         {&S_indexed, "_indexed"}, {&S_accepted, "accepted"}, {&S_dropped, "dropped"},
-        {&S_connection, "connection"},
+        {&S_connection, "connection"}, {&S_pids_attr, "pids"}, {&S_programs, "programs"},
+        {&S_listener, "listener"}, {&S_monitor, "monitor"}, {&S_user_child_map, "_user_child"},
+        {&S_user_child_prev, "_user_child_prev"}, {&S_forked_child, "listener.forked_child"},
+        {&S_postauth_str, "postauth"}, {&S_named, "named"}, {&S_int_fields, "int_fields"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if ((*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL)

@@ -444,6 +444,7 @@ class ConnectionTracker:
     _endpoint_events = ENDPOINT_EVENTS
     _session_pid_events = SESSION_PID_EVENTS
     _listener_events = LISTENER_EVENTS
+    _state_type = _PidState
 
     def __init__(
         self,
@@ -620,8 +621,13 @@ class ConnectionTracker:
         ev.conn = conn.id
         ev.role = role
         self._fold(conn, ev)
-        if conn.kind == "dropped" and conn.id in self._live:
-            del self._live[conn.id]  # a dropped connection has no other line
+        if conn.kind == "dropped":
+            self._dropped_done(conn)
+
+    def _dropped_done(self, conn: Connection) -> None:
+        """A dropped connection has no other line: it is done at once."""
+        if conn.id in self._live:
+            del self._live[conn.id]
             self._emit_done(conn)
 
     def _place_new_pid(self, ev: Event, pid: int) -> tuple[Connection, str]:
