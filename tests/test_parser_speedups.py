@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings

@@ -11,6 +11,8 @@ import ctypes.util
 import os
 import secrets
 import string
+import threading
+from functools import lru_cache
 from pathlib import Path
 
 from simulator.target.base import ServerSpec, UserSpec
@@ -18,16 +20,28 @@ from simulator.target.base import ServerSpec, UserSpec
 _SALT_CHARS = string.ascii_letters + string.digits + "./"
 
 
-def hash_password(password: str) -> str:
-    """SHA-512 crypt via the system libcrypt, the form pam_unix verifies on every Debian."""
+# crypt(3) returns a static buffer and ctypes lets other threads run during the call: targets
+# started in parallel threads (sshsim generate records several at once) must take turns.
+_CRYPT_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _libcrypt() -> ctypes.CDLL:
     lib = ctypes.CDLL(ctypes.util.find_library("crypt") or "libcrypt.so.1")
     lib.crypt.restype = ctypes.c_char_p
     lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    return lib
+
+
+def hash_password(password: str) -> str:
+    """SHA-512 crypt via the system libcrypt, the form pam_unix verifies on every Debian."""
+    lib = _libcrypt()
     salt = "$6$" + "".join(secrets.choice(_SALT_CHARS) for _ in range(16)) + "$"
-    result = lib.crypt(password.encode(), salt.encode())
-    if not result or result.startswith(b"*"):
-        raise RuntimeError("libcrypt could not hash a password")
-    return result.decode()
+    with _CRYPT_LOCK:
+        result = lib.crypt(password.encode(), salt.encode())
+        if not result or result.startswith(b"*"):
+            raise RuntimeError("libcrypt could not hash a password")
+        return result.decode()
 
 
 def passwd_lines(spec: ServerSpec) -> list[str]:
