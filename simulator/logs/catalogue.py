@@ -100,10 +100,13 @@ class EventSpec:
     fallback: bool = False
     key: str = ""
     named: tuple[tuple[int, str], ...] = ()  # (group index, field name) for kept fields
+    # the regex as compiled when the entry was loaded (checking it compiles): kept, since
+    # matching a message by its shape uses it, and compiling it again costs more than the match
+    own: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
     def compiled(self) -> re.Pattern[str]:
         """The entry's own regex (tests and tools; matching goes through the bucket regex)."""
-        return re.compile(self.regex, re.DOTALL)
+        return self.own if self.own is not None else re.compile(self.regex, re.DOTALL)
 
 
 def template_to_regex(template: str) -> tuple[str, list[tuple[str, str]]]:
@@ -287,7 +290,8 @@ class Catalogue:
         self._cache: dict[str, MatchResult | None] = {}
         self.cache = self._cache  # read-only view for the parser's hot loop
         self._shapes: dict[bytes, EventSpec] = {}  # message without digits -> entry
-        self._own: dict[str, re.Pattern[str]] = {}  # an entry's regex, compiled on first use
+        # an entry's regex, compiled: as loaded, else on first use
+        self._own: dict[str, re.Pattern[str]] = {s.regex: s.own for s in self.specs if s.own is not None}
         self._cache_size = cache_size
         self.max_message = MAX_MESSAGE
         self._buckets: dict[str, _Bucket] = {}
@@ -434,6 +438,7 @@ def _spec_from_entry(entry: dict, origin: str, index: int) -> EventSpec:
         fallback=bool(entry.get("fallback", False)),
         key=key,
         named=tuple((i, n) for i, n in enumerate(names) if n is not None),
+        own=compiled,
     )
 
 
