@@ -25,6 +25,19 @@ def refuse_overwrite(path: Path, force: bool) -> None:
         raise BadInputError(f"folder {parent} does not exist", file=str(path))
 
 
+def new_file_mode() -> int:
+    """The mode a file the user asks for gets (0666 less the umask): temp files are made 0600,
+    and a log renamed into place should read like any other file the user writes."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for row in fh:
+                if row.startswith("Umask:"):
+                    return 0o666 & ~int(row.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o644
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write text to a temp file beside `path`, then rename it into place."""
     parent = path.parent if str(path.parent) else Path(".")
@@ -32,6 +45,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -271,6 +272,10 @@ def test_command_line_progress_force_and_atomic_rename(corpus: Corpus, tmp_path:
     assert f"to {out}" in done.stdout
     assert out.read_bytes() == corpus.log.read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cli.log", "cli.log.labels.jsonl"]  # no temp files left
+    # the umask's mode, as any file the user writes (not the temp file's 0600)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert {p.stat().st_mode & 0o777 for p in tmp_path.iterdir()} == {0o666 & ~umask}
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert again.returncode == 2 and "--force" in again.stderr
     forced = subprocess.run(cmd + ["--force", "-q"], capture_output=True, text=True, cwd=ROOT, timeout=300)

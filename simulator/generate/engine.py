@@ -36,7 +36,7 @@ from simulator.generate.recorder import (SENTINEL_INVALID, SENTINEL_UID, SENTINE
 from simulator.generate.spec import FORMATS, GenerateSpec
 from simulator.generate.template import Template
 from simulator.generate.timeline import Plan, Planned, plan_connections
-from simulator.io import refuse_overwrite
+from simulator.io import new_file_mode, refuse_overwrite
 
 Progress = Callable[[str], None]
 
@@ -247,6 +247,9 @@ def write_corpus(emitter: Emitter, planned: Plan, out: Path, labels: Path) -> No
     try:
         with open(tmp_log, "wb", buffering=0) as log_f, open(tmp_labels, "wb", buffering=0) as labels_f:
             emitter.run(planned, log_f, labels_f)
+        mode = new_file_mode()
+        os.chmod(tmp_labels, mode)
+        os.chmod(tmp_log, mode)
         os.replace(tmp_labels, labels)
         os.replace(tmp_log, out)
     except BaseException:
