@@ -77,6 +77,14 @@ event_layout(PyObject *type, EventLayout *out)
 
 #define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
 
+static void
+layout_clear(EventLayout *L)
+{
+    PyTypeObject *t = L->type;
+    L->type = NULL;
+    Py_XDECREF(t);
+}
+
 /* interned attribute names and constants (module init) */
 static PyObject *S_conn, *S_end, *S_last_line, *S_role, *S_relayed, *S_id, *S_name, *S_addr,
     *S_fields, *S_n_events, *S_last_ts, *S_events, *S_preauth, *S_user, *S_unknown,
@@ -305,7 +313,7 @@ typedef struct {
 
 static PyObject *S_named, *S_int_fields;
 static PyObject *S_pids_attr, *S_programs, *S_listener, *S_monitor, *S_user_child_map,
-    *S_user_child_prev, *S_forked_child, *S_postauth_str;
+    *S_user_child_prev;
 static PyObject *S_fields_prop, *S_pid, *S_first_line, *S_first_ts, *S_ts_format, *S_outcome,
     *S_kind, *S_port, *S_indexed, *S_accepted, *S_dropped, *S_connection;
 static PyObject *S_DEBUG[3], *S_ERROR, *S_FATAL, *S_INFO, *S_VARIES, *S_postauth, *S_fullmatch,
@@ -469,7 +477,6 @@ program_is_sshd(SyslogEvents *self, PyObject *prog)
     return r;
 }
 
-static PyObject *S_preauth_str, *S_unknown_str;
 
 /* _interpret + Catalogue.match(remember=False) for an ASCII message, in C, for the case where
  * the exact-text cache or the shape cache answers (every other case: 0, nothing touched, Python decides).
@@ -497,7 +504,7 @@ interpret_fast(SyslogEvents *self, PyObject *msg, PyObject **out)
     }
     if (b - a >= 1 && s[b - 1] == ']') {
         if (b - a >= 10 && memcmp(s + b - 10, " [preauth]", 10) == 0) {
-            relay = S_preauth_str;
+            relay = S_preauth;
             b -= 10;
         } else if (b - a >= 11 && memcmp(s + b - 11, " [postauth]", 11) == 0) {
             relay = S_postauth;
@@ -557,7 +564,7 @@ interpret_fast(SyslogEvents *self, PyObject *msg, PyObject **out)
         untrack(result); /* not kept in the exact-text cache: Catalogue.match(remember=False) */
     }
     if (result == Py_None) {
-        *out = PyTuple_Pack(6, level, body, relay, Py_None, self->empty, S_unknown_str);
+        *out = PyTuple_Pack(6, level, body, relay, Py_None, self->empty, S_unknown);
     } else {
         if (!PyTuple_Check(result) || PyTuple_GET_SIZE(result) != 2) {
             PyErr_SetString(PyExc_TypeError, "catalogue cache holds an unexpected value");
@@ -896,11 +903,7 @@ syslog_clear(SyslogEvents *self)
     Py_CLEAR(self->spec_regex.type);
     Py_CLEAR(self->spec_level.type);
     Py_CLEAR(self->spec_name.type);
-    if (self->layout.type != NULL) {
-        PyTypeObject *t = self->layout.type;
-        self->layout.type = NULL;
-        Py_DECREF(t);
-    }
+    layout_clear(&self->layout);
     return 0;
 }
 
@@ -1904,11 +1907,7 @@ group_clear(GroupRun *self)
     Py_CLEAR(self->conn_events.type);
     Py_CLEAR(self->spec_name.type);
     Py_CLEAR(self->spec_fields.type);
-    if (self->layout.type != NULL) {
-        PyTypeObject *t = self->layout.type;
-        self->layout.type = NULL;
-        Py_DECREF(t);
-    }
+    layout_clear(&self->layout);
     return 0;
 }
 
@@ -2362,6 +2361,10 @@ PyMODINIT_FUNC
 PyInit__speedups(void)
 {
     PyObject *m;
+    struct { const char *name; PyTypeObject *type; } types[] = {
+        {"SyslogEvents", &SyslogEventsType}, {"GroupRun", &GroupRunType},
+        {"ChunkLines", &ChunkLinesType}, {"EventSlots", &EventSlotsType},
+    };
     char_classes();
     struct { PyObject **slot; const char *text; } names[] = {
         {&S_conn, "conn"}, {&S_end, "end"}, {&S_last_line, "last_line"}, {&S_role, "role"},
@@ -2373,14 +2376,14 @@ PyInit__speedups(void)
         {&S_DEBUG[2], "DEBUG3"}, {&S_ERROR, "ERROR"}, {&S_FATAL, "FATAL"}, {&S_INFO, "INFO"},
         {&S_VARIES, "VARIES"}, {&S_postauth, "postauth"}, {&S_fullmatch, "fullmatch"},
         {&S_groups, "groups"}, {&S_regex, "regex"}, {&S_level, "level"},
-        {&S_preauth_str, "preauth"}, {&S_unknown_str, "unknown"}, {&S_fields_prop, "fields"},
+        {&S_fields_prop, "fields"},
         {&S_pid, "pid"}, {&S_first_line, "first_line"}, {&S_first_ts, "first_ts"},
         {&S_ts_format, "_ts_format"}, {&S_outcome, "outcome"}, {&S_kind, "kind"}, {&S_port, "port"},
         {&S_indexed, "_indexed"}, {&S_accepted, "accepted"}, {&S_dropped, "dropped"},
         {&S_connection, "connection"}, {&S_pids_attr, "pids"}, {&S_programs, "programs"},
         {&S_listener, "listener"}, {&S_monitor, "monitor"}, {&S_user_child_map, "_user_child"},
-        {&S_user_child_prev, "_user_child_prev"}, {&S_forked_child, "listener.forked_child"},
-        {&S_postauth_str, "postauth"}, {&S_named, "named"}, {&S_int_fields, "int_fields"},
+        {&S_user_child_prev, "_user_child_prev"},
+        {&S_named, "named"}, {&S_int_fields, "int_fields"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if ((*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL)
@@ -2397,35 +2400,19 @@ PyInit__speedups(void)
     for (int i = 0; i < E_NSLOTS; i++)
         event_members[i] = (PyMemberDef){(char *)EVENT_SLOTS[i], T_OBJECT_EX,
                                          offsetof(EventSlots, slot) + i * sizeof(PyObject *), 0, NULL};
-    if (PyType_Ready(&SyslogEventsType) < 0 || PyType_Ready(&GroupRunType) < 0
-        || PyType_Ready(&ChunkLinesType) < 0 || PyType_Ready(&EventSlotsType) < 0)
-        return NULL;
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (PyType_Ready(types[i].type) < 0)
+            return NULL;
     m = PyModule_Create(&speedups_module);
     if (m == NULL)
         return NULL;
-    Py_INCREF(&SyslogEventsType);
-    if (PyModule_AddObject(m, "SyslogEvents", (PyObject *)&SyslogEventsType) < 0) {
-        Py_DECREF(&SyslogEventsType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&GroupRunType);
-    if (PyModule_AddObject(m, "GroupRun", (PyObject *)&GroupRunType) < 0) {
-        Py_DECREF(&GroupRunType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&EventSlotsType);
-    if (PyModule_AddObject(m, "EventSlots", (PyObject *)&EventSlotsType) < 0) {
-        Py_DECREF(&EventSlotsType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&ChunkLinesType);
-    if (PyModule_AddObject(m, "ChunkLines", (PyObject *)&ChunkLinesType) < 0) {
-        Py_DECREF(&ChunkLinesType);
-        Py_DECREF(m);
-        return NULL;
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        Py_INCREF(types[i].type);
+        if (PyModule_AddObject(m, types[i].name, (PyObject *)types[i].type) < 0) {
+            Py_DECREF(types[i].type);
+            Py_DECREF(m);
+            return NULL;
+        }
     }
     return m;
 }
