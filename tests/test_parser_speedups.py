@@ -278,3 +278,27 @@ def test_line_reader_read_error_is_a_warning(tmp_path: Path) -> None:
     f = Failing()
     lines = list(reader_mod._speedups.ChunkLines(f, 4, seen.append, reader_mod.READ_ERRORS))
     assert lines == ["one", "two"] and isinstance(seen[0], OSError) and f.closed
+
+
+def _real_lines() -> list[str]:
+    from tests.test_parser_fail2ban import LOGS
+
+    lines = [l for p in LOCAL for l in p.read_text().splitlines()]
+    if LOGS is not None:  # INFO lines of many versions: PAM children, endpoints, drops
+        lines += (LOGS / "sshd").read_text(encoding="utf-8", errors="backslashreplace").splitlines()
+    return lines
+
+
+_REAL = _real_lines()
+
+
+@needs_c
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, max(len(_REAL) - 1, 0)), st.integers(1, 40)), min_size=1, max_size=80),
+       st.integers(2, 16))
+def test_real_lines_shuffled_with_colliding_pids_same_in_c_and_python(picks: list[tuple[int, int]],
+                                                                      window: int) -> None:
+    """Real lines in random order with pids from a small range (children before parents, pids
+    reused, PAM and session children next to strangers): every placement rule in both twins."""
+    lines = [_PID.sub(lambda m: m.group(1) + str(1000 + pid), _REAL[i]) for i, pid in picks]
+    _same(lines, window=window)

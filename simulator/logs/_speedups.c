@@ -311,7 +311,7 @@ typedef struct {
     SlotRef spec_regex, spec_level, spec_name;
 } SyslogEvents;
 
-static PyObject *S_named, *S_int_fields;
+static PyObject *S_named, *S_int_fields, *S_append, *S_pam_dot, *S_pam, *S_session;
 static PyObject *S_pids_attr, *S_programs, *S_listener, *S_monitor, *S_user_child_map,
     *S_user_child_prev;
 static PyObject *S_fields_prop, *S_pid, *S_first_line, *S_first_ts, *S_ts_format, *S_outcome,
@@ -964,7 +964,8 @@ typedef struct {
     /* attributes of _PidState (st), Connection (conn) and EventSpec (spec) */
     SlotRef conn_first_line, conn_first_ts, conn_ts_format, conn_outcome, conn_kind, conn_port,
         conn_indexed, conn_pids, conn_programs, spec_named, spec_int_fields;
-    PyObject *state_type, *user_children, *conn_of, *dropped_done;
+    PyObject *state_type, *user_children, *monitors, *new_conn, *dropped_done,
+        *listener_child_events;
     SlotRef st_conn, st_last_line, st_role, st_relayed, conn_end, conn_id, conn_addr, conn_last_line, conn_n_events, conn_last_ts, conn_events, spec_name, spec_fields;
 } GroupRun;
 
@@ -1256,77 +1257,341 @@ done:
     return r;
 }
 
-/* The connection of a monitor pid (ConnectionTracker._conn_of(pid, line, "monitor")). New ref. */
+/* ConnectionTracker._new_conn(kind). New ref. */
 static PyObject *
-monitor_conn(GroupRun *self, PyObject *pid, PyObject *line)
+new_conn(GroupRun *self, PyObject *kind)
 {
-    PyObject *st = PyDict_GetItemWithError(self->pids, pid);
+    return PyObject_CallOneArg(self->new_conn, kind);
+}
+
+/* ConnectionTracker._monitor_conn(pid): a new connection, remembered as a recent monitor. */
+static PyObject *
+new_monitor_conn(GroupRun *self, PyObject *pid)
+{
+    PyObject *conn = new_conn(self, S_connection), *pair, *r;
+    if (conn == NULL)
+        return NULL;
+    if ((pair = PyTuple_Pack(2, pid, conn)) == NULL) {
+        Py_DECREF(conn);
+        return NULL;
+    }
+    r = PyObject_CallMethodOneArg(self->monitors, S_append, pair);
+    Py_DECREF(pair);
+    if (r == NULL) {
+        Py_DECREF(conn);
+        return NULL;
+    }
+    Py_DECREF(r);
+    return conn;
+}
+
+/* ConnectionTracker._bind(pid, conn, role, line). */
+static int
+bind_pid(GroupRun *self, PyObject *pid, PyObject *conn, PyObject *role, PyObject *line)
+{
+    PyObject *st = PyObject_CallFunctionObjArgs(self->state_type, conn, role, line, NULL);
+    int r;
+    if (st == NULL)
+        return -1;
+    r = PyDict_SetItem(self->pids, pid, st);
+    Py_DECREF(st);
+    return r < 0 ? -1 : add_pid(self, conn, role, pid);
+}
+
+/* ConnectionTracker._conn_of(pid, line, role). New ref. */
+static PyObject *
+conn_of(GroupRun *self, PyObject *pid, PyObject *line, PyObject *role)
+{
+    PyObject *st = PyDict_GetItemWithError(self->pids, pid), *conn;
     if (st != NULL)
         return slot_get(&self->st_conn, st);
     if (PyErr_Occurred())
         return NULL;
-    return PyObject_CallFunctionObjArgs(self->conn_of, pid, line, S_monitor, NULL);
+    conn = role == S_monitor ? new_monitor_conn(self, pid) : new_conn(self, S_connection);
+    if (conn == NULL)
+        return NULL;
+    if (bind_pid(self, pid, conn, role, line) < 0) {
+        Py_DECREF(conn);
+        return NULL;
+    }
+    return conn;
 }
 
-/* ConnectionTracker._assign_slow for its two commonest cases: the listener's "Forked child N"
- * line, and the first line of a user child its monitor named ("User child is on pid N").
- * 1 done; 0 neither (nothing was changed: the Python method decides); -1 error. */
+/* dict.get on a tracker attribute (a dict the sweep may replace). Borrowed-as-new ref or NULL. */
+static PyObject *
+tracker_get(GroupRun *self, const char *attr, PyObject *key, int *failed)
+{
+    PyObject *map = PyObject_GetAttrString(self->tracker, attr), *v = NULL;
+    *failed = 0;
+    if (map == NULL || !PyDict_Check(map)) {
+        if (map != NULL)
+            PyErr_Format(PyExc_TypeError, "tracker.%s must be a dict", attr);
+        Py_XDECREF(map);
+        *failed = 1;
+        return NULL;
+    }
+    v = PyDict_GetItemWithError(map, key);
+    Py_XINCREF(v);
+    if (v == NULL && PyErr_Occurred())
+        *failed = 1;
+    Py_DECREF(map);
+    return v;
+}
+
+static int
+tracker_has(GroupRun *self, const char *attr, PyObject *key)
+{
+    PyObject *c = PyObject_GetAttrString(self->tracker, attr);
+    int r;
+    if (c == NULL)
+        return -1;
+    r = PySequence_Contains(c, key);
+    Py_DECREF(c);
+    return r;
+}
+
+/* The recent (pid, conn) entry whose pid is nearest below `pid` within 256 and, with `open`,
+ * whose connection has not ended: PAM's child of a monitor, a user child's session child. */
+static PyObject *
+nearest_below(GroupRun *self, PyObject *pairs, long long pid, int open, int *failed)
+{
+    PyObject *it = PyObject_GetIter(pairs), *item, *best = NULL;
+    long long best_pid = 0;
+    *failed = 0;
+    if (it == NULL) {
+        *failed = 1;
+        return NULL;
+    }
+    while ((item = PyIter_Next(it)) != NULL) {
+        long long p;
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2
+            || ((p = PyLong_AsLongLong(PyTuple_GET_ITEM(item, 0))) == -1 && PyErr_Occurred())) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "expected (pid, connection) pairs");
+            Py_DECREF(item);
+            break;
+        }
+        if (pid - 256 <= p && p < pid && (best == NULL || p > best_pid)) {
+            int ok = 1;
+            if (open) {
+                PyObject *end = slot_get(&self->conn_end, PyTuple_GET_ITEM(item, 1));
+                if (end == NULL) {
+                    Py_DECREF(item);
+                    break;
+                }
+                ok = end == Py_None;
+                Py_DECREF(end);
+            }
+            if (ok) {
+                best_pid = p;
+                Py_XSETREF(best, Py_NewRef(PyTuple_GET_ITEM(item, 1)));
+            }
+        }
+        Py_DECREF(item);
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) {
+        Py_XDECREF(best);
+        *failed = 1;
+        return NULL;
+    }
+    return best;
+}
+
+/* ConnectionTracker._place_new_pid: the connection (new ref) and role of a pid seen for the
+ * first time; NULL with *role unset on error. */
+static PyObject *
+place_new_pid(GroupRun *self, PyObject *ev, PyObject *spec, PyObject *name, PyObject *pid,
+              PyObject *line, PyObject **role)
+{
+    PyObject *monitor, *conn, *parent;
+    long long p;
+    int failed, r;
+    if ((monitor = tracker_get(self, "_user_child", pid, &failed)) == NULL && !failed)
+        monitor = tracker_get(self, "_user_child_prev", pid, &failed);
+    if (failed)
+        return NULL;
+    if (monitor != NULL && monitor != Py_None) {
+        PyObject *pair;
+        conn = conn_of(self, monitor, line, S_monitor);
+        Py_DECREF(monitor);
+        if (conn == NULL)
+            return NULL;
+        if ((pair = PyTuple_Pack(2, pid, conn)) == NULL || PyList_Append(self->user_children, pair) < 0
+            || (PyList_GET_SIZE(self->user_children) > 64
+                && PyList_SetSlice(self->user_children, 0, 32, NULL) < 0)) {
+            Py_XDECREF(pair);
+            Py_DECREF(conn);
+            return NULL;
+        }
+        Py_DECREF(pair);
+        *role = S_user;
+        return conn;
+    }
+    Py_XDECREF(monitor);
+    if ((r = tracker_has(self, "_forked", pid)) == 0)
+        r = tracker_has(self, "_forked_prev", pid);
+    if (r != 0) {
+        *role = S_monitor;
+        return r < 0 ? NULL : new_monitor_conn(self, pid);
+    }
+    if ((p = PyLong_AsLongLong(pid)) == -1 && PyErr_Occurred())
+        return NULL;
+    if (PyUnicode_Check(name) && PyUnicode_Tailmatch(name, S_pam_dot, 0, PY_SSIZE_T_MAX, -1) == 1) {
+        if ((r = tracker_has(self, "_endpoint_pids", pid)) == 0)
+            r = tracker_has(self, "_endpoint_pids_prev", pid);
+        if (r < 0)
+            return NULL;
+        if (r == 0) {
+            conn = nearest_below(self, self->monitors, p, 1, &failed);
+            if (failed)
+                return NULL;
+            if (conn != NULL) {
+                *role = S_pam;
+                return conn;
+            }
+        }
+    }
+    parent = tracker_get(self, "_session_child", pid, &failed);
+    if (!failed && parent == NULL)
+        parent = tracker_get(self, "_session_child_prev", pid, &failed);
+    if (failed)
+        return NULL;
+    if (parent != NULL && parent != Py_None) {
+        r = PyDict_Contains(self->pids, parent);
+        if (r != 0) {
+            conn = r < 0 ? NULL : conn_of(self, parent, line, S_user);
+            Py_DECREF(parent);
+            *role = S_session;
+            return conn;
+        }
+    }
+    Py_XDECREF(parent);
+    if (str_is(name, "session.controlling_tty")) {
+        conn = nearest_below(self, self->user_children, p, 0, &failed);
+        if (failed)
+            return NULL;
+        if (conn != NULL) {
+            *role = S_session;
+            return conn;
+        }
+    }
+    if (spec != Py_None) {
+        PyObject *f = event_fields(self, ev), *addr, *port;
+        if (f == NULL)
+            return NULL;
+        addr = PyDict_Check(f) ? PyDict_GetItemWithError(f, S_addr) : NULL;
+        port = PyDict_Check(f) ? PyDict_GetItemWithError(f, S_port) : NULL;
+        if (PyErr_Occurred()) {
+            Py_DECREF(f);
+            return NULL;
+        }
+        if (addr != NULL && addr != Py_None && port != NULL && PyLong_Check(port)) {
+            if ((r = name_flags(self, name)) < 0) {
+                Py_DECREF(f);
+                return NULL;
+            }
+            if (!(r & N_START)) {
+                PyObject *key = PyTuple_Pack(2, addr, port), *endpoints, *found = NULL;
+                endpoints = key != NULL ? PyObject_GetAttrString(self->tracker, "_endpoints") : NULL;
+                if (endpoints != NULL)
+                    found = PyObject_GetItem(endpoints, key);
+                Py_XDECREF(key);
+                Py_XDECREF(endpoints);
+                if (found == NULL) {
+                    if (!PyErr_ExceptionMatches(PyExc_KeyError)) {
+                        Py_DECREF(f);
+                        return NULL;
+                    }
+                    PyErr_Clear();
+                } else {
+                    PyObject *outcome = slot_get(&self->conn_outcome, found);
+                    Py_DECREF(f);
+                    if (outcome == NULL) {
+                        Py_DECREF(found);
+                        return NULL;
+                    }
+                    *role = str_is(outcome, "accepted") ? S_user : S_monitor;
+                    Py_DECREF(outcome);
+                    return found;
+                }
+            }
+        }
+        Py_DECREF(f);
+    }
+    *role = S_monitor;
+    return new_monitor_conn(self, pid);
+}
+
+/* ConnectionTracker._assign_slow for a line with a pid. 1 done; 0 a line with no pid (the
+ * Python method decides); -1 error. */
 static int
 assign_common(GroupRun *self, PyObject *ev, PyObject *spec, PyObject *name, PyObject *pid, PyObject *prog)
 {
     const EventLayout *L = &self->layout;
     PyObject *line = ev_get(L, ev, E_LINE), *relay = ev_get(L, ev, E_RELAY);
-    PyObject *conn = NULL, *role, *st, *tmp = NULL;
+    PyObject *conn = NULL, *role = S_monitor, *st, *tmp = NULL;
     int r, rc = -1;
-    if (line == NULL || relay == NULL || pid == Py_None)
-        return line == NULL || relay == NULL ? -1 : 0;
+    if (line == NULL || relay == NULL)
+        return -1;
+    if (pid == Py_None)
+        return 0; /* sshd -d / -e output: rare, left to Python */
     if ((r = in_set(self->listeners, pid)) < 0)
         return -1;
     if (r || (self->seen_new && str_is(prog, "sshd"))) {
-        PyObject *fields, *child;
-        if (!str_is(name, "listener.forked_child"))
-            return 0;
-        if ((fields = event_fields(self, ev)) == NULL)
+        PyObject *child = NULL;
+        role = S_listener;
+        if ((r = in_set(self->listener_child_events, name)) < 0)
             return -1;
-        child = PyDict_Check(fields) ? PyDict_GetItemWithError(fields, S_pid) : NULL;
-        if (child == NULL || !PyLong_Check(child)) {
-            Py_DECREF(fields);
-            return PyErr_Occurred() ? -1 : 0;
-        }
-        Py_INCREF(child);
-        Py_DECREF(fields);
-        st = PyDict_GetItemWithError(self->pids, child);
-        if (st != NULL) {
-            PyObject *c = slot_get(&self->st_conn, st), *end;
-            if (c == NULL || (end = slot_get(&self->conn_end, c)) == NULL) {
-                Py_XDECREF(c);
-                Py_DECREF(child);
+        if (r) {
+            PyObject *fields = event_fields(self, ev);
+            if (fields == NULL)
                 return -1;
-            }
-            Py_DECREF(end);
-            if (end != Py_None) { /* the pid reused by a new connection */
-                Py_DECREF(c);
-                if (PyDict_DelItem(self->pids, child) < 0) {
+            child = PyDict_Check(fields) ? PyDict_GetItemWithError(fields, S_pid) : NULL;
+            Py_XINCREF(child);
+            Py_DECREF(fields);
+            if (child == NULL && PyErr_Occurred())
+                return -1;
+        }
+        if (child != NULL && PyLong_Check(child)) {
+            st = PyDict_GetItemWithError(self->pids, child);
+            if (st != NULL && str_is(name, "listener.forked_child")) {
+                PyObject *c = slot_get(&self->st_conn, st), *end;
+                if (c == NULL || (end = slot_get(&self->conn_end, c)) == NULL) {
+                    Py_XDECREF(c);
                     Py_DECREF(child);
                     return -1;
                 }
-                st = NULL;
-            } else {
-                conn = c;
+                Py_DECREF(c);
+                Py_DECREF(end);
+                if (end != Py_None && PyDict_DelItem(self->pids, child) < 0) { /* the pid reused */
+                    Py_DECREF(child);
+                    return -1;
+                }
+            } else if (st == NULL && PyErr_Occurred()) {
+                Py_DECREF(child);
+                return -1;
             }
-        } else if (PyErr_Occurred()) {
-            Py_DECREF(child);
-            return -1;
+            conn = conn_of(self, child, line, S_monitor);
+        } else if (str_is(name, "listener.drop_connection")) {
+            conn = new_conn(self, S_connection);
+        } else {
+            PyObject *lconns = PyObject_GetAttrString(self->tracker, "_listener_conn");
+            if (lconns != NULL && PyDict_Check(lconns)) {
+                conn = PyDict_GetItemWithError(lconns, pid);
+                Py_XINCREF(conn);
+                if (conn == NULL && !PyErr_Occurred()) {
+                    conn = new_conn(self, S_listener);
+                    if (conn != NULL && PyDict_SetItem(lconns, pid, conn) < 0)
+                        Py_CLEAR(conn);
+                }
+            }
+            Py_XDECREF(lconns);
         }
-        if (st == NULL)
-            conn = PyObject_CallFunctionObjArgs(self->conn_of, child, line, S_monitor, NULL);
-        Py_DECREF(child);
+        Py_XDECREF(child);
         if (conn == NULL || add_pid(self, conn, S_listener, pid) < 0)
             goto done;
-        role = S_listener;
     } else {
-        PyObject *monitor, *map;
-        int reset = 0;
         st = PyDict_GetItemWithError(self->pids, pid);
         if (st != NULL) {
             /* only a start line of a pid whose connection ended comes here with a state */
@@ -1339,49 +1604,14 @@ assign_common(GroupRun *self, PyObject *ev, PyObject *spec, PyObject *name, PyOb
             Py_DECREF(end);
             if (end == Py_None || (r = name_flags(self, name)) < 0 || !(r & N_START))
                 return r < 0 ? -1 : 0;
-            reset = 1;
+            if (PyDict_DelItem(self->pids, pid) < 0)
+                return -1;
         } else if (PyErr_Occurred()) {
             return -1;
         }
-        /* _place_new_pid's first case: the user child its monitor named */
-        if ((map = PyObject_GetAttr(self->tracker, S_user_child_map)) == NULL)
-            return -1;
-        monitor = PyDict_Check(map) ? PyDict_GetItemWithError(map, pid) : NULL;
-        Py_XINCREF(monitor);
-        Py_DECREF(map);
-        if (monitor == NULL) {
-            if (PyErr_Occurred() || (map = PyObject_GetAttr(self->tracker, S_user_child_prev)) == NULL)
-                return -1;
-            monitor = PyDict_Check(map) ? PyDict_GetItemWithError(map, pid) : NULL;
-            Py_XINCREF(monitor);
-            Py_DECREF(map);
-            if (monitor == NULL)
-                return PyErr_Occurred() ? -1 : 0;
-        }
-        if (monitor == Py_None) {
-            Py_DECREF(monitor);
-            return 0;
-        }
-        if (reset && PyDict_DelItem(self->pids, pid) < 0) {
-            Py_DECREF(monitor);
-            return -1;
-        }
-        conn = monitor_conn(self, monitor, line);
-        Py_DECREF(monitor);
-        if (conn == NULL)
+        if ((conn = place_new_pid(self, ev, spec, name, pid, line, &role)) == NULL
+            || bind_pid(self, pid, conn, role, line) < 0)
             goto done;
-        if ((tmp = PyTuple_Pack(2, pid, conn)) == NULL || PyList_Append(self->user_children, tmp) < 0)
-            goto done;
-        Py_CLEAR(tmp);
-        if (PyList_GET_SIZE(self->user_children) > 64
-            && PyList_SetSlice(self->user_children, 0, 32, NULL) < 0)
-            goto done;
-        /* _bind(pid, conn, "user", line) */
-        if ((tmp = PyObject_CallFunctionObjArgs(self->state_type, conn, S_user, line, NULL)) == NULL
-            || PyDict_SetItem(self->pids, pid, tmp) < 0 || add_pid(self, conn, S_user, pid) < 0)
-            goto done;
-        Py_CLEAR(tmp);
-        role = S_user;
         if (str_is(relay, "preauth")) {
             role = S_preauth;
             if (add_pid(self, conn, S_preauth, pid) < 0)
@@ -1784,7 +2014,9 @@ group_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     TAKE(assign_slow, PyObject_GetAttrString(tracker, "_assign_slow"));
     TAKE(state_type, PyObject_GetAttrString(tracker, "_state_type"));
     TAKE(user_children, PyObject_GetAttrString(tracker, "_user_children"));
-    TAKE(conn_of, PyObject_GetAttrString(tracker, "_conn_of"));
+    TAKE(monitors, PyObject_GetAttrString(tracker, "_monitors"));
+    TAKE(new_conn, PyObject_GetAttrString(tracker, "_new_conn"));
+    TAKE(listener_child_events, PyObject_GetAttrString(tracker, "_listener_child_events"));
     TAKE(dropped_done, PyObject_GetAttrString(tracker, "_dropped_done"));
     TAKE(fold, PyObject_GetAttrString(tracker, "_fold"));
     TAKE(sweep, PyObject_GetAttrString(tracker, "_sweep"));
@@ -1837,7 +2069,8 @@ group_traverse(GroupRun *self, visitproc visit, void *arg)
     Py_VISIT(self->assign_slow);
     Py_VISIT(self->state_type);
     Py_VISIT(self->user_children);
-    Py_VISIT(self->conn_of);
+    Py_VISIT(self->monitors);
+    Py_VISIT(self->new_conn);
     Py_VISIT(self->dropped_done);
     Py_VISIT(self->fold);
     Py_VISIT(self->sweep);
@@ -1893,7 +2126,9 @@ group_clear(GroupRun *self)
     Py_CLEAR(self->spec_int_fields.type);
     Py_CLEAR(self->state_type);
     Py_CLEAR(self->user_children);
-    Py_CLEAR(self->conn_of);
+    Py_CLEAR(self->monitors);
+    Py_CLEAR(self->new_conn);
+    Py_CLEAR(self->listener_child_events);
     Py_CLEAR(self->dropped_done);
     Py_CLEAR(self->st_last_line.type);
     Py_CLEAR(self->st_role.type);
@@ -2384,6 +2619,7 @@ PyInit__speedups(void)
         {&S_listener, "listener"}, {&S_monitor, "monitor"}, {&S_user_child_map, "_user_child"},
         {&S_user_child_prev, "_user_child_prev"},
         {&S_named, "named"}, {&S_int_fields, "int_fields"},
+        {&S_append, "append"}, {&S_pam_dot, "pam."}, {&S_pam, "pam"}, {&S_session, "session"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if ((*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL)

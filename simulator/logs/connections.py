@@ -445,6 +445,7 @@ class ConnectionTracker:
     _session_pid_events = SESSION_PID_EVENTS
     _listener_events = LISTENER_EVENTS
     _state_type = _PidState
+    _listener_child_events = _LISTENER_CHILD_EVENTS
 
     def __init__(
         self,
