@@ -1364,12 +1364,17 @@ nearest_below(GroupRun *self, PyObject *pairs, long long pid, int open, int *fai
     }
     while ((item = PyIter_Next(it)) != NULL) {
         long long p;
+        int overflow = 0;
         if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2
-            || ((p = PyLong_AsLongLong(PyTuple_GET_ITEM(item, 0))) == -1 && PyErr_Occurred())) {
+            || ((p = PyLong_AsLongLongAndOverflow(PyTuple_GET_ITEM(item, 0), &overflow)) == -1 && PyErr_Occurred())) {
             if (!PyErr_Occurred())
                 PyErr_SetString(PyExc_TypeError, "expected (pid, connection) pairs");
             Py_DECREF(item);
             break;
+        }
+        if (overflow) { /* a pid too large for C: never within 256 below a pid that is not */
+            Py_DECREF(item);
+            continue;
         }
         if (pid - 256 <= p && p < pid && (best == NULL || p > best_pid)) {
             int ok = 1;
@@ -1435,8 +1440,7 @@ place_new_pid(GroupRun *self, PyObject *ev, PyObject *spec, PyObject *name, PyOb
         *role = S_monitor;
         return r < 0 ? NULL : new_monitor_conn(self, pid);
     }
-    if ((p = PyLong_AsLongLong(pid)) == -1 && PyErr_Occurred())
-        return NULL;
+    p = PyLong_AsLongLong(pid); /* assign_common checked that it fits */
     if (PyUnicode_Check(name) && PyUnicode_Tailmatch(name, S_pam_dot, 0, PY_SSIZE_T_MAX, -1) == 1) {
         if ((r = tracker_has(self, "_endpoint_pids", pid)) == 0)
             r = tracker_has(self, "_endpoint_pids_prev", pid);
@@ -1592,6 +1596,11 @@ assign_common(GroupRun *self, PyObject *ev, PyObject *spec, PyObject *name, PyOb
         if (conn == NULL || add_pid(self, conn, S_listener, pid) < 0)
             goto done;
     } else {
+        int overflow = 0;
+        if (!PyLong_Check(pid) || (PyLong_AsLongLongAndOverflow(pid, &overflow) == -1 && PyErr_Occurred()))
+            return PyErr_Occurred() ? -1 : 0;
+        if (overflow)
+            return 0; /* a pid too large for C arithmetic: Python places it */
         st = PyDict_GetItemWithError(self->pids, pid);
         if (st != NULL) {
             /* only a start line of a pid whose connection ended comes here with a state */
