@@ -5,6 +5,8 @@ machine without a C compiler still installs and runs sshsim, only slower: the ex
 built with ``optional=True``. Everything else about the package lives in pyproject.toml.
 """
 
+from glob import glob
+
 from setuptools import Extension, setup
 
 FLAGS = ["-O2", "-std=c11", "-Wall", "-Wno-missing-field-initializers"]
@@ -12,8 +14,8 @@ FLAGS = ["-O2", "-std=c11", "-Wall", "-Wno-missing-field-initializers"]
 setup(
     ext_modules=[
         # parse + group: syslog lines -> Event objects, and the grouping fast path
-        Extension("simulator.logs._speedups", ["simulator/logs/_speedups.c"],
-                  extra_compile_args=FLAGS, optional=True),
+        Extension("simulator.logs._speedups", sorted(glob("simulator/logs/csrc/*.c")),
+                  depends=["simulator/logs/csrc/speedups.h"], extra_compile_args=FLAGS, optional=True),
         # generate: the synthetic engine's line assembly (stamps + bodies) into the output
         Extension("simulator.generate._emit", ["simulator/generate/_emit.c"],
                   extra_compile_args=FLAGS, optional=True),

@@ -1,4 +1,4 @@
-"""The parser's C twin (simulator/logs/_speedups.c) against its Python reference, line by line.
+"""The parser's C twin (simulator/logs/csrc/, module _speedups) against its Python reference, line by line.
 
 Both loops must give the same events (every slot, fields included) and the same grouping, on
 real logs (the reference log, local captures at four LogLevels, fail2ban's corpora, a long log

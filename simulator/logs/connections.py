@@ -376,7 +376,7 @@ for _name in END_EVENTS:
 # What grouping itself needs when nobody reads the summaries (summaries=False): the client
 # endpoint (INFO logs join a user child to its monitor by it), the accepted outcome (the role
 # of a pid joined by endpoint), the end (pid reuse) and drops. Steps as flags, applied in this
-# order by `_apply_grouping` and by its C twin (_speedups.c, fold_lean):
+# order by `_apply_grouping` and by its C twin (csrc/group.c, fold_lean):
 G_FROM = 1  # connection.from: the client endpoint, as stated
 G_ENDPOINT = 2  # the client endpoint, where not known yet (_h_endpoint)
 G_ACCEPTED = 4  # the outcome is "accepted"

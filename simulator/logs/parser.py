@@ -63,7 +63,7 @@ def parse_lines(
     otherwise reads the first lines now, not on the first ``next``.
 
     This is the product's hot path: the common case, a traditional syslog line of sshd whose
-    message was seen before, is taken by the C twin (simulator/logs/_speedups.c) where it is
+    message was seen before, is taken by the C twin (simulator/logs/csrc/syslog.c) where it is
     built, else by a Python loop that costs one regex match and a few dict look-ups;
     everything else goes through the general functions.
     """
