@@ -50,7 +50,6 @@ import re
 import secrets
 import shutil
 import socket
-import tempfile
 import time
 from importlib import resources
 from pathlib import Path
@@ -67,6 +66,7 @@ from simulator.target.keys import write_host_keys, write_users
 from simulator.target.base import ManagedTarget, ServerSpec
 from simulator.target.local import free_port, render_config, usable_listen_addresses
 from simulator.target.procs import children_of, wait_no_descendants
+from simulator.target.workdirs import make_workdir
 
 # Where the per-run directory appears inside the container (the entrypoint's contract).
 RUN_IN_CONTAINER = "/run/sshsim"
@@ -304,7 +304,7 @@ class DockerSshd(ManagedTarget):
     # -- set-up ---------------------------------------------------------------------------
     def _prepare(self) -> None:
         spec = self.spec
-        self.workdir = Path(tempfile.mkdtemp(prefix="sshsim-docker-"))
+        self.workdir = make_workdir("sshsim-docker-")
         os.chmod(self.workdir, 0o711)
         work = self.workdir
         run = work / "run"

@@ -23,7 +23,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from importlib import resources
 from pathlib import Path
@@ -38,6 +37,7 @@ from simulator.target.base import ManagedTarget, ServerSpec
 from simulator.target.chroots import prepare_chroots
 from simulator.target.keys import write_host_keys, write_users
 from simulator.target.procs import children_of, wait_no_descendants
+from simulator.target.workdirs import make_workdir
 
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd")
 
@@ -221,7 +221,7 @@ class LocalSshd(ManagedTarget):
     # -- set-up ---------------------------------------------------------------------------
     def _prepare(self, sshd: str) -> None:
         spec = self.spec
-        self.workdir = Path(tempfile.mkdtemp(prefix="sshsim-"))
+        self.workdir = make_workdir("sshsim-")
         os.chmod(self.workdir, 0o711)
         work = self.workdir
         listen = usable_listen_addresses(spec.listen)
