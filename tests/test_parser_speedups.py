@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from simulator import speedups
 from simulator.logs import connections, events, parser
+from simulator.logs import reader as reader_mod
 from simulator.logs.catalogue import Catalogue, load_specs
 from simulator.logs.connections import ConnectionTracker
 
@@ -50,8 +51,7 @@ def _run(lines: list[str], use_c: bool, window: int = 1024, tally: bool = False,
     try:
         cat = _CATALOGUES[use_c]
         done: list = []
-        tracker = ConnectionTracker(window=window, on_done=done.append, summaries=summaries)
-        tracker._tally = tally
+        tracker = ConnectionTracker(window=window, on_done=done.append, summaries=summaries, tally=tally)
         out = []
         for ev in tracker.run(parser.parse_lines(lines, input_format=input_format, catalogue=cat)):
             out.append((ev.line, ev.raw, ev.format, ev.ts, ev.host, ev.program, ev.pid, ev.level,
@@ -240,8 +240,6 @@ def _python_lines(path: Path) -> list[str]:
     finally:
         reader_mod._speedups = saved
 
-
-from simulator.logs import reader as reader_mod  # noqa: E402
 
 
 @needs_c

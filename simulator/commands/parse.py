@@ -82,8 +82,9 @@ def parse(log: str, output_format: str, input_format: str | None) -> None:
 
 def _grouped(events: Iterator[Event], on_done=None) -> Iterator[Event]:  # noqa: ANN001
     """Events with conn/role; connection summaries go to `on_done` when it is given."""
-    tracker = ConnectionTracker(on_done=on_done or (lambda c: None), summaries=on_done is not None)
-    tracker._tally = on_done is not None  # per-connection counters only feed the summaries
+    # per-connection counters and summary fields only feed the summaries
+    tracker = ConnectionTracker(on_done=on_done or (lambda c: None), summaries=on_done is not None,
+                                tally=on_done is not None)
     return tracker.run(events)
 
 

@@ -432,7 +432,8 @@ class ConnectionTracker:
     Connection (batch use). Finished connections are handed to ``on_done`` (or kept in `done`).
     ``summaries=False`` folds into each Connection only what grouping needs (client endpoint,
     accepted outcome, end, drop, pids and line range; see _GROUPING_ACTIONS): the rest of its
-    summary stays empty, and the loop is faster.
+    summary stays empty, and the loop is faster. ``tally=False`` leaves a connection's per-line
+    counters (events, last time stamp) behind as `run` passes lines of placed pids.
     Every ``sweep_every`` lines, pids of connections that ended ``end_grace_lines`` ago, or
     that have been silent for ``idle_lines``, are forgotten: that keeps memory flat on an endless
     log, at the price of splitting a connection silent for longer than ``idle_lines``.
@@ -456,6 +457,7 @@ class ConnectionTracker:
         end_grace_lines: int = 20_000,
         sweep_every: int = 65_536,
         summaries: bool = True,
+        tally: bool = True,
     ) -> None:
         self.window = window
         self.keep_events = keep_events
@@ -494,7 +496,9 @@ class ConnectionTracker:
         self._monitors: deque[tuple[int, Connection]] = deque(maxlen=64)  # recent (pid, conn)
         self._seen_new_programs = False  # sshd-session seen: "sshd" is then the listener
         self._last_sweep = 0
-        self._tally = True  # keep per-connection counters in `run` (see group_events)
+        # keep per-connection counters (events, last time) in `run`'s fast path; callers that
+        # throw the connections away pass tally=False
+        self._tally = tally
 
     # -- pass 1 ---------------------------------------------------------------------------
     def _learn(self, ev: Event) -> None:
@@ -701,22 +705,24 @@ class ConnectionTracker:
                 actions = G_ENDPOINT  # INFO logs: the first line naming the client
             if actions:
                 _apply_grouping(conn, actions, spec.name, ev.fields)
-                if not conn._indexed and conn.port is not None and conn.addr is not None:
-                    conn._indexed = True
-                    if conn.kind == "connection":
-                        self._endpoints[(conn.addr, conn.port)] = conn
+                self._index_endpoint(conn)
         else:
             handler = self._handlers.get(spec.name)
             if handler is None and conn.addr is None and "addr" in spec.fields:
                 handler = _h_endpoint  # INFO logs: the first line naming the client
             if handler is not None:
                 handler(conn, ev.fields, ev)
-                if not conn._indexed and conn.port is not None and conn.addr is not None:
-                    conn._indexed = True
-                    if conn.kind == "connection":
-                        self._endpoints[(conn.addr, conn.port)] = conn
+                self._index_endpoint(conn)
         if conn.events is not None:
             conn.events.append(ev)
+
+    def _index_endpoint(self, conn: Connection) -> None:
+        """File a connection under its client endpoint once both are known (INFO logs join a
+        user child to its connection by it)."""
+        if not conn._indexed and conn.port is not None and conn.addr is not None:
+            conn._indexed = True
+            if conn.kind == "connection":
+                self._endpoints[(conn.addr, conn.port)] = conn
 
     # -- streaming ------------------------------------------------------------------------
     def push(self, ev: Event) -> Event | None:
@@ -914,8 +920,8 @@ def group_events(
     events: Iterable[Event], window: int | None = 1024, summaries: bool = False
 ) -> Iterator[Event]:
     """Stream: the same events in input order, each with ``conn`` and ``role`` set."""
-    tracker = ConnectionTracker(window=window, on_done=lambda c: None, summaries=summaries)
-    tracker._tally = False  # its connections are thrown away: their counters are never read
+    # its connections are thrown away: their counters are never read
+    tracker = ConnectionTracker(window=window, on_done=lambda c: None, summaries=summaries, tally=False)
     return tracker.run(events)
 
 

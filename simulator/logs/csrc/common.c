@@ -6,7 +6,7 @@ const char *const EVENT_SLOTS[E_NSLOTS] = {
     "relay", "spec", "_groups", "extra", "conn", "role", "_fields",
 };
 
-PyObject *S_conn, *S_end, *S_last_line, *S_role, *S_relayed, *S_id, *S_name, *S_addr, *S_fields, *S_n_events, *S_last_ts, *S_events, *S_preauth, *S_user, *S_unknown, *S_pids, *S_listeners, *S_seen_new, *S_named, *S_int_fields, *S_append, *S_pam_dot, *S_pam, *S_session, *S_pids_attr, *S_programs, *S_listener, *S_monitor, *S_user_child_map, *S_user_child_prev, *S_fields_prop, *S_pid, *S_first_line, *S_first_ts, *S_ts_format, *S_outcome, *S_kind, *S_port, *S_indexed, *S_accepted, *S_dropped, *S_connection, *S_DEBUG[3], *S_ERROR, *S_FATAL, *S_INFO, *S_VARIES, *S_postauth, *S_fullmatch, *S_groups, *S_regex, *S_level;
+PyObject *S_conn, *S_end, *S_last_line, *S_role, *S_relayed, *S_id, *S_name, *S_addr, *S_fields, *S_n_events, *S_last_ts, *S_events, *S_preauth, *S_user, *S_unknown, *S_pids, *S_listeners, *S_seen_new, *S_named, *S_int_fields, *S_append, *S_pam_dot, *S_pam, *S_session, *S_pids_attr, *S_programs, *S_listener, *S_monitor, *S_pid, *S_first_line, *S_first_ts, *S_ts_format, *S_outcome, *S_kind, *S_port, *S_indexed, *S_accepted, *S_dropped, *S_connection, *S_DEBUG[3], *S_ERROR, *S_FATAL, *S_INFO, *S_postauth, *S_fullmatch, *S_groups, *S_regex, *S_level;
 
 /* Offsets of Event's slots, from its member descriptors; fails unless every name is a slot. */
 int
@@ -77,16 +77,13 @@ names_init(void)
         {&S_unknown, "unknown"}, {&S_pids, "_pids"}, {&S_listeners, "_listeners"},
         {&S_seen_new, "_seen_new_programs"}, {&S_DEBUG[0], "DEBUG1"}, {&S_DEBUG[1], "DEBUG2"},
         {&S_DEBUG[2], "DEBUG3"}, {&S_ERROR, "ERROR"}, {&S_FATAL, "FATAL"}, {&S_INFO, "INFO"},
-        {&S_VARIES, "VARIES"}, {&S_postauth, "postauth"}, {&S_fullmatch, "fullmatch"},
+        {&S_postauth, "postauth"}, {&S_fullmatch, "fullmatch"},
         {&S_groups, "groups"}, {&S_regex, "regex"}, {&S_level, "level"},
-        {&S_fields_prop, "fields"},
         {&S_pid, "pid"}, {&S_first_line, "first_line"}, {&S_first_ts, "first_ts"},
         {&S_ts_format, "_ts_format"}, {&S_outcome, "outcome"}, {&S_kind, "kind"}, {&S_port, "port"},
         {&S_indexed, "_indexed"}, {&S_accepted, "accepted"}, {&S_dropped, "dropped"},
         {&S_connection, "connection"}, {&S_pids_attr, "pids"}, {&S_programs, "programs"},
-        {&S_listener, "listener"}, {&S_monitor, "monitor"}, {&S_user_child_map, "_user_child"},
-        {&S_user_child_prev, "_user_child_prev"},
-        {&S_named, "named"}, {&S_int_fields, "int_fields"},
+        {&S_listener, "listener"}, {&S_monitor, "monitor"}, {&S_named, "named"}, {&S_int_fields, "int_fields"},
         {&S_append, "append"}, {&S_pam_dot, "pam."}, {&S_pam, "pam"}, {&S_session, "session"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)

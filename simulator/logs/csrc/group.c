@@ -60,13 +60,6 @@ call1(PyObject *fn, PyObject *arg)
     return 0;
 }
 
-/* True for a set member test that may fail (-1). */
-static int
-in_set(PyObject *set, PyObject *key)
-{
-    return PySet_Contains(set, key);
-}
-
 /* Event.fields (events.py), without the property's Python frame: the cached dict, else one
  * built from the match groups and kept on the event. New ref. */
 static PyObject *
@@ -267,10 +260,10 @@ name_flags(GroupRun *self, PyObject *name)
     int r, flags = 0;
     if (e->name == name)
         return e->flags;
-    if ((r = in_set(self->learn_events, name)) < 0)
+    if ((r = PySet_Contains(self->learn_events, name)) < 0)
         return -1;
     flags |= r ? N_LEARN : 0;
-    if ((r = in_set(self->start_events, name)) < 0)
+    if ((r = PySet_Contains(self->start_events, name)) < 0)
         return -1;
     flags |= r ? N_START : 0;
     if ((r = PyDict_Contains(self->handlers, name)) < 0)
@@ -594,12 +587,12 @@ assign_common(GroupRun *self, PyObject *ev, PyObject *spec, PyObject *name, PyOb
         return -1;
     if (pid == Py_None)
         return 0; /* sshd -d / -e output: rare, left to Python */
-    if ((r = in_set(self->listeners, pid)) < 0)
+    if ((r = PySet_Contains(self->listeners, pid)) < 0)
         return -1;
     if (r || (self->seen_new && str_is(prog, "sshd"))) {
         PyObject *child = NULL;
         role = S_listener;
-        if ((r = in_set(self->listener_child_events, name)) < 0)
+        if ((r = PySet_Contains(self->listener_child_events, name)) < 0)
             return -1;
         if (r) {
             PyObject *fields = event_fields(self, ev);
@@ -744,7 +737,7 @@ settle(GroupRun *self, PyObject *ev)
     }
     if (pid == Py_None || (self->seen_new && str_is(prog, "sshd")))
         return assign_slow(self, ev, spec, name, pid, prog);
-    if ((r = in_set(self->listeners, pid)) != 0)
+    if ((r = PySet_Contains(self->listeners, pid)) != 0)
         return r < 0 ? -1 : assign_slow(self, ev, spec, name, pid, prog);
     st = PyDict_GetItemWithError(self->pids, pid);
     if (st == NULL)
@@ -913,11 +906,11 @@ learn(GroupRun *self, PyObject *ev)
         }
         if (str_is(name, "connection.user_child"))
             return learn_child(self, ev, pid, "_user_child", 0);
-        if ((r = in_set(self->endpoint_events, name)) != 0)
+        if ((r = PySet_Contains(self->endpoint_events, name)) != 0)
             return r < 0 ? -1 : PySet_Add(self->endpoint_pids, pid);
-        if ((r = in_set(self->session_pid_events, name)) != 0)
+        if ((r = PySet_Contains(self->session_pid_events, name)) != 0)
             return r < 0 ? -1 : learn_child(self, ev, pid, "_session_child", 1);
-        if ((r = in_set(self->listener_events, name)) != 0)
+        if ((r = PySet_Contains(self->listener_events, name)) != 0)
             return r < 0 ? -1 : PySet_Add(self->listeners, pid);
         return 0;
     }

@@ -139,7 +139,7 @@ ascii_str(const char *s, Py_ssize_t n)
 }
 
 /* interned attribute names and constants (names.c, made at module init) */
-extern PyObject *S_conn, *S_end, *S_last_line, *S_role, *S_relayed, *S_id, *S_name, *S_addr, *S_fields, *S_n_events, *S_last_ts, *S_events, *S_preauth, *S_user, *S_unknown, *S_pids, *S_listeners, *S_seen_new, *S_named, *S_int_fields, *S_append, *S_pam_dot, *S_pam, *S_session, *S_pids_attr, *S_programs, *S_listener, *S_monitor, *S_user_child_map, *S_user_child_prev, *S_fields_prop, *S_pid, *S_first_line, *S_first_ts, *S_ts_format, *S_outcome, *S_kind, *S_port, *S_indexed, *S_accepted, *S_dropped, *S_connection, *S_DEBUG[3], *S_ERROR, *S_FATAL, *S_INFO, *S_VARIES, *S_postauth, *S_fullmatch, *S_groups, *S_regex, *S_level;
+extern PyObject *S_conn, *S_end, *S_last_line, *S_role, *S_relayed, *S_id, *S_name, *S_addr, *S_fields, *S_n_events, *S_last_ts, *S_events, *S_preauth, *S_user, *S_unknown, *S_pids, *S_listeners, *S_seen_new, *S_named, *S_int_fields, *S_append, *S_pam_dot, *S_pam, *S_session, *S_pids_attr, *S_programs, *S_listener, *S_monitor, *S_pid, *S_first_line, *S_first_ts, *S_ts_format, *S_outcome, *S_kind, *S_port, *S_indexed, *S_accepted, *S_dropped, *S_connection, *S_DEBUG[3], *S_ERROR, *S_FATAL, *S_INFO, *S_postauth, *S_fullmatch, *S_groups, *S_regex, *S_level;
 
 int event_layout(PyObject *type, EventLayout *out);
 void layout_clear(EventLayout *L);

@@ -13,6 +13,30 @@ line_before(SlotRef *r, PyObject *obj, PyObject *bound)
     return lt;
 }
 
+/* Add to `ids` the connection id of every value of `d`: a _PidState's connection (through
+ * `conn`), or the Connection itself (conn NULL). */
+static int
+add_ids(PyObject *ids, PyObject *d, SlotRef *conn, SlotRef *id_ref)
+{
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(d, &pos, &key, &value)) {
+        PyObject *c = conn != NULL ? slot_get(conn, value) : Py_NewRef(value), *id;
+        int r;
+        if (c == NULL)
+            return -1;
+        id = slot_get(id_ref, c);
+        Py_DECREF(c);
+        if (id == NULL)
+            return -1;
+        r = PySet_Add(ids, id);
+        Py_DECREF(id);
+        if (r < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* sweep_state(pids, listener_conns, live, endpoints, ended_before, idle_before)
  *     -> (connections done, endpoints still live)
  * The scans of ConnectionTracker._sweep (connections.py), which the tracker makes every
@@ -62,30 +86,8 @@ sweep_state(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(gone); i++)
         if (PyDict_DelItem(pids, PyList_GET_ITEM(gone, i)) < 0)
             goto fail;
-    pos = 0;
-    while (PyDict_Next(pids, &pos, &key, &value)) {
-        PyObject *conn = slot_get(&st_conn, value), *id;
-        if (conn == NULL)
-            goto fail;
-        id = slot_get(&c_id, conn);
-        Py_DECREF(conn);
-        if (id == NULL)
-            goto fail;
-        r = PySet_Add(ids, id);
-        Py_DECREF(id);
-        if (r < 0)
-            goto fail;
-    }
-    pos = 0;
-    while (PyDict_Next(listener_conns, &pos, &key, &value)) {
-        PyObject *id = slot_get(&c_id, value);
-        if (id == NULL)
-            goto fail;
-        r = PySet_Add(ids, id);
-        Py_DECREF(id);
-        if (r < 0)
-            goto fail;
-    }
+    if (add_ids(ids, pids, &st_conn, &c_id) < 0 || add_ids(ids, listener_conns, NULL, &c_id) < 0)
+        goto fail;
     pos = 0;
     while (PyDict_Next(live, &pos, &key, &value)) {
         if ((r = line_before(&c_last, value, ended_before)) < 0)

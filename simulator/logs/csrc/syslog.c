@@ -20,7 +20,7 @@ typedef struct {
     /* the catalogue's caches (Catalogue.cache, _shapes, _own), used exactly as Catalogue.match
      * uses them, so that both loops make the same choices in the same order */
     PyObject *cat_cache, *cat_shapes, *cat_own;
-    Py_ssize_t cat_size, max_message;
+    Py_ssize_t max_message;
     /* a front for `seen` keyed by the message's bytes (see front_find) */
     struct FrontEntry *front;
     SlotRef spec_regex, spec_level, spec_name;
@@ -506,13 +506,7 @@ syslog_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         if ((self->cat_cache = PyObject_GetAttrString(catalogue, "cache")) == NULL
             || (self->cat_shapes = PyObject_GetAttrString(catalogue, "_shapes")) == NULL
             || (self->cat_own = PyObject_GetAttrString(catalogue, "_own")) == NULL
-            || (size = PyObject_GetAttrString(catalogue, "_cache_size")) == NULL)
-            goto fail;
-        self->cat_size = PyLong_AsSsize_t(size);
-        Py_DECREF(size);
-        if (self->cat_size < 0 && PyErr_Occurred())
-            goto fail;
-        if ((size = PyObject_GetAttrString(catalogue, "max_message")) == NULL)
+            || (size = PyObject_GetAttrString(catalogue, "max_message")) == NULL)
             goto fail;
         self->max_message = PyLong_AsSsize_t(size);
         Py_DECREF(size);
