@@ -1,0 +1,30 @@
+"""Every bound sshsim puts on untrusted input, in one place.
+
+Logs, scenarios, generate specs and sshd configs come from other people (a customer's log, a
+scenario off the internet). None of them may make sshsim use unbounded memory or time: each
+bound here ends the work with a one-line error (exit 2) that states the limit, or, where real
+input can exceed it harmlessly, keeps a truncated copy and says so. The numbers are chosen far
+above anything real input needs, and stated in docs/limits.md.
+"""
+
+from __future__ import annotations
+
+# -- logs -----------------------------------------------------------------------------------
+# sshd formats every message into a 1,024-byte buffer (log.c MSGBUFSIZ); with a syslog prefix
+# a real line stays well under 2 KiB. A longer line is kept, cut to this many characters, and
+# parses as an `unknown` event.
+MAX_LINE_CHARS = 8192
+# A "line" with no end in this many bytes is not a text log (/dev/zero, a binary file): the
+# read stops with an error instead of buffering it.
+MAX_UNENDED_LINE_BYTES = 16 * 1024 * 1024
+# How much of one log line an error message or report quotes.
+QUOTE_CHARS = 300
+
+# -- scenario and spec files ----------------------------------------------------------------
+MAX_SOURCE_BYTES = 1024 * 1024          # a scenario, spec, profile or include, as read
+MAX_RENDERED_CHARS = 4 * 1024 * 1024    # what one jinja2 rendering may produce
+MAX_RENDER_SECONDS = 10.0               # one rendering, wall clock
+MAX_YAML_DEPTH = 64                     # nested mappings and lists
+MAX_YAML_NODES = 200_000                # nodes after alias expansion (billion laughs)
+MAX_MATRIX_CELLS = 1000                 # scenarios one file may expand to
+MAX_WAIT_SECONDS = 3600.0               # any start:, timeout or wait in a scenario
