@@ -1,7 +1,7 @@
 """Checks of the client profile data files alone (no network, no sshd).
 
 Every profile loads, has the schema's keys with sane values, its `hassh` is the md5 of its own
-name-lists, and where DESIGN.md section 5 has a measured fingerprint the profile matches it.
+name-lists, and where a fingerprint was measured (docs/client-fingerprints.md) the profile matches it.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ EXPECTED_PROFILES = {
     "asyncssh-2.24.1",
 }
 
-# DESIGN.md section 5, measured on the wire. OpenSSH 9.6 sends the same lists as 9.7 (checked
+# Measured on the wire (docs/client-fingerprints.md). OpenSSH 9.6 sends the same lists as 9.7 (checked
 # against openssh-portable V_9_6_P1 / V_9_7_P1), so the 9.7 measurement applies to it.
 MEASURED_HASSH = {
     "putty-0.80": "1dd4d89cd6b7a1f7b06acf808260c130",
