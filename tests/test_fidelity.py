@@ -19,7 +19,7 @@ from simulator.driver.wire import capture_kexinit
 from simulator.scenario.model import (AuthStep, ConnectionPlan, Scenario, SessionAction, SftpOp)
 from simulator.target.base import ServerSpec
 
-# DESIGN.md section 5: HASSH measured from the real clients.
+# HASSH measured from the real clients (docs/client-fingerprints.md).
 MEASURED_HASSH = {
     "putty-0.80": "1dd4d89cd6b7a1f7b06acf808260c130",
     "openssh-9.2-debian": "472b5de333ad665af5cbf10ff892c4df",

@@ -8,7 +8,7 @@ import pytest
 
 from simulator.logs import group_connections, parse_file
 
-# pids of the reference log (DESIGN.md section 2)
+# pids of the reference log (docs/reference-log.md)
 LISTENER = 6682
 CONN_A = {10348: "monitor", 10388: "user", 10389: "session"}  # MoTTY
 CONN_B = {10350: "monitor", 10434: "user"}  # SecureBlackbox

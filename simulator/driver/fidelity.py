@@ -1,7 +1,7 @@
 """The fidelity layer: every hook into asyncssh internals that impersonating a client needs.
 
 asyncssh's public API sets the banner, algorithm preferences and channel windows. What it cannot
-do, and what each hook here does (DESIGN.md section 4):
+do, and what each hook here does (docs/asyncssh-hooks.md):
 
 1. KEXINIT name-lists exactly as the real client sends them, including names asyncssh does not
    implement (offered, never negotiated) and with ext-info-c / kex-strict-c present or absent

@@ -1,6 +1,6 @@
 """Group events into connections by pid lineage, and give each event its process's role.
 
-One sshd connection is several processes (DESIGN.md section 2): the listener forks a monitor
+One sshd connection is several processes (docs/reference-log.md): the listener forks a monitor
 ("Forked child N"), the monitor relays the unprivileged pre-auth child's lines with its own pid
 and a " [preauth]" suffix, forks the user child ("User child is on pid N"), which forks a
 session child for a shell or command. From 9.8 the per-connection processes are

@@ -25,7 +25,7 @@ UNKNOWN = "unknown"  # an sshd line no entry matches (raw text kept)
 OTHER = "other"  # a line of another program (systemd-logind, kernel, ...)
 UNPARSED = "unparsed"  # a line whose prefix no input format recognises (comments, garbage)
 
-# Roles of the processes of one connection (DESIGN.md section 2); "pam" is the PAM conversation
+# Roles of the processes of one connection (docs/reference-log.md); "pam" is the PAM conversation
 # child the monitor forks for keyboard-interactive/password when PAM runs without threads.
 ROLES = ("listener", "monitor", "preauth", "user", "session", "pam")
 

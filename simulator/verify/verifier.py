@@ -2,7 +2,7 @@
 
 Ordering is checked within one process stream only (a pid, and for the monitor its own lines
 apart from the relayed [preauth] ones): sshd's processes log independently and their lines reach
-syslog in no causal order (DESIGN.md section 3), so an order across streams would make tests
+syslog in no causal order (docs/local-target.md), so an order across streams would make tests
 flaky without catching anything real.
 """
 
