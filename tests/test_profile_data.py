@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from simulator.driver.kexinit import hassh
 from simulator.driver.profiles import (known_profiles, load_profile, parse_profile, profile_schema,
