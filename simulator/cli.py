@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "infer": ("infer", "Write a scenario that reproduces the connections of a real log."),
     "replay": ("replay", "Infer a scenario from a log, run it and diff the result with the log."),
     "generate": ("generate", "Generate a realistic, labelled sshd log corpus."),
-    "schema": ("schema", "Print the JSON Schema of scenario files."),
+    "schema": ("schema", "Print the JSON Schema of scenario files (--profile: of client profile files)."),
     "setup": ("setup", "Install the system packages the local sshd target needs (as root)."),
 }
 

@@ -19,14 +19,9 @@ from simulator.driver.wire import capture_kexinit
 from simulator.scenario.model import (AuthStep, ConnectionPlan, Scenario, SessionAction, SftpOp)
 from simulator.target.base import ServerSpec
 
-# HASSH measured from the real clients (docs/client-fingerprints.md).
-MEASURED_HASSH = {
-    "putty-0.80": "1dd4d89cd6b7a1f7b06acf808260c130",
-    "openssh-9.2-debian": "472b5de333ad665af5cbf10ff892c4df",
-    "paramiko-3.4": "87e3d9ffee0540b0390f8a5b9c343c08",
-    "paramiko-5.1": "4c94058d5e9e31659879f79fd5b46084",
-    "asyncssh-2.24.1": "c70169683f416ecb6afc5aed972ec23c",
-}
+# The fingerprints measured from the real clients, as their profile files record them.
+MEASURED_HASSH = {name: profile.hassh for name in sorted(known_profiles())
+                  if (profile := load_profile(name)).hassh_measured}
 
 
 def test_asyncssh_is_the_pinned_version() -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import click
 
+from simulator.colour import colour_option, use_colour
 from simulator.commands.logio import read_log_lines
 
 
@@ -15,7 +14,7 @@ from simulator.commands.logio import read_log_lines
 @click.argument("a", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("b", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--input-format", default=None, help="Force the input format of both logs.")
-@click.option("--color/--no-color", default=None, help="Colour (default: on a terminal).")
+@colour_option
 @click.option("--summary", is_flag=True, help="Only the per-connection counts and the final line.")
 def diff(a: Path, b: Path, input_format: str | None, color: bool | None, summary: bool) -> int:
     """Normalise both logs, pair their connections, diff each process stream; exit 1 unless all of A is in B."""
@@ -25,9 +24,9 @@ def diff(a: Path, b: Path, input_format: str | None, color: bool | None, summary
     a_events = list(parse_lines(read_log_lines(a), input_format=input_format))
     b_events = list(parse_lines(read_log_lines(b), input_format=input_format))
     result = diff_events(a_events, b_events)
-    use_color = color if color is not None else (sys.stdout.isatty() and "NO_COLOR" not in os.environ)
-    text = render(result, str(a), str(b), color=use_color)
+    colour = use_colour(color)
+    text = render(result, str(a), str(b), color=colour)
     if summary:
         text = "\n".join(line for line in text.splitlines() if not line.startswith("  "))
-    click.echo(text)
+    click.echo(text, color=colour)
     return 0 if result.complete else 1

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import tempfile
 from pathlib import Path
 
 import click
 
+from simulator.colour import colour_option, use_colour
 from simulator.commands.logio import read_log_lines
 from simulator.io import atomic_write_text, refuse_overwrite
 
@@ -20,7 +19,7 @@ from simulator.io import atomic_write_text, refuse_overwrite
 @click.option("--scenario-out", type=click.Path(dir_okay=False, path_type=Path), help="Keep the inferred scenario here.")
 @click.option("--target", default=None, help="local (default) or docker[:IMAGE].")
 @click.option("--force", is_flag=True, help="Overwrite output files that exist.")
-@click.option("--color/--no-color", default=None)
+@colour_option
 def replay(log: Path, log_out: Path | None, scenario_out: Path | None, target: str | None, force: bool,
            color: bool | None) -> int:
     """Reproduce LOG's connections against a real sshd; exit 0 when every sshd line of LOG is matched."""
@@ -45,6 +44,6 @@ def replay(log: Path, log_out: Path | None, scenario_out: Path | None, target: s
     if log_out is not None:
         atomic_write_text(log_out, "".join(line + "\n" for line in outcome.lines))
     result = diff_lines(lines, outcome.lines)
-    use_color = color if color is not None else (sys.stdout.isatty() and "NO_COLOR" not in os.environ)
-    click.echo(render(result, str(log), "replay", color=use_color))
+    colour = use_colour(color)
+    click.echo(render(result, str(log), "replay", color=colour), color=colour)
     return 0 if result.complete else 1

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from simulator.colour import colour_option, paint, use_colour
 from simulator.errors import BadInputError, SshsimError
 from simulator.io import atomic_write_text, refuse_overwrite
 
@@ -42,7 +41,7 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="jinja2 variable; repeatable.")
 @click.option("--force", is_flag=True, help="Overwrite --log-out and report files that exist.")
 @click.option("--no-verify", is_flag=True, help="Only run and capture; do not check expectations.")
-@click.option("--color/--no-color", default=None, help="Colour in the failure report (default: on a terminal).")
+@colour_option
 def run(scenarios: tuple[Path, ...], log_out: Path | None, report: tuple[tuple[str, Path], ...],
         target: str | None, variables: tuple[str, ...], force: bool, no_verify: bool, color: bool | None) -> int:
     """Run SCENARIO files against a real sshd; exit 0 if every expectation holds, 1 if not, 2 for bad input."""
@@ -77,7 +76,8 @@ def run(scenarios: tuple[Path, ...], log_out: Path | None, report: tuple[tuple[s
     passed = len(outcomes) - len(failed)
     click.echo(f"{passed} passed, {len(failed)} failed", err=False)
     if failed:
-        click.echo(render_failures(failed, color=_use_color(color)), err=True)
+        colour = use_colour(color, err=True)
+        click.echo(render_failures(failed, color=colour), err=True, color=colour)
         return 1
     return 0
 
@@ -86,17 +86,11 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _use_color(color: bool | None) -> bool:
-    if color is not None:
-        return color
-    return sys.stderr.isatty() and os.environ.get("NO_COLOR") is None
-
-
 def _print_outcome(outcome: Any, color: bool | None) -> None:
     mark = "PASS" if outcome.ok else "FAIL"
-    if _use_color(color):
-        mark = click.style(mark, fg="green" if outcome.ok else "red", bold=True)
-    click.echo(f"{mark} {outcome.name} ({outcome.duration:.2f} s, {len(outcome.lines)} log lines)")
+    colour = use_colour(color)
+    mark = paint(mark, colour, fg="green" if outcome.ok else "red", bold=True)
+    click.echo(f"{mark} {outcome.name} ({outcome.duration:.2f} s, {len(outcome.lines)} log lines)", color=colour)
 
 
 async def _run_one(scenario: Any, target: str | None, verify: bool) -> Any:

@@ -1,4 +1,4 @@
-"""`sshsim schema`: print the JSON Schema of scenario files, for editors."""
+"""`sshsim schema`: print the JSON Schema of scenario files (or of client profiles), for editors."""
 
 from __future__ import annotations
 
@@ -8,8 +8,14 @@ import click
 
 
 @click.command("schema")
-def schema() -> None:
+@click.option("--profile", is_flag=True, help="Print the schema of client profile files instead.")
+def schema(profile: bool) -> None:
     """Print the scenario JSON Schema (save it and point your editor's YAML plugin at it)."""
+    if profile:
+        from simulator.driver.profiles import profile_schema
+
+        click.echo(json.dumps(profile_schema(), indent=2))
+        return
     from simulator.scenario import scenario_schema
 
     click.echo(json.dumps(scenario_schema(), indent=2))

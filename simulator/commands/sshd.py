@@ -11,7 +11,8 @@ from pathlib import Path
 import click
 
 from simulator.errors import TargetError
-from simulator.target.base import LOG_LEVELS, ServerSpec, UserSpec
+from simulator.loglevels import CONFIG_VALUES
+from simulator.target.base import ServerSpec, UserSpec
 from simulator.target.factory import make_target
 
 
@@ -23,7 +24,7 @@ from simulator.target.factory import make_target
 @click.option("--json", "as_json", is_flag=True,
               help="First stdout line: JSON with host, port, user, identity, log; then the log.")
 @click.option("--log-level", default="DEBUG1", show_default=True,
-              type=click.Choice(LOG_LEVELS, case_sensitive=False))
+              type=click.Choice(CONFIG_VALUES, case_sensitive=False))
 @click.option("--user", default="user", show_default=True, help="Login user that exists in the sshd's namespace.")
 @click.option("--password", default=None, help="Give the user this password (key login works anyway).")
 @click.option("--host-name", default="localhost", show_default=True, help="Host name written into log lines.")

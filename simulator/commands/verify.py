@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import click
 
+from simulator.colour import colour_option, use_colour
 from simulator.commands.logio import read_log_lines
 
 
@@ -15,7 +14,7 @@ from simulator.commands.logio import read_log_lines
 @click.argument("log", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("scenario", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="jinja2 variable; repeatable.")
-@click.option("--color/--no-color", default=None)
+@colour_option
 def verify(log: Path, scenario: Path, variables: tuple[str, ...], color: bool | None) -> int:
     """Exit 0 when LOG meets every expectation of SCENARIO, 1 when one fails, 2 for bad input.
 
@@ -30,9 +29,9 @@ def verify(log: Path, scenario: Path, variables: tuple[str, ...], color: bool | 
     lines = read_log_lines(log)
     failures = verify_lines(plan, lines)
     outcome = ScenarioOutcome(plan.name, str(scenario), lines, failures)
-    use_color = color if color is not None else (sys.stderr.isatty() and "NO_COLOR" not in os.environ)
     if failures:
-        click.echo(render_failures([outcome], color=use_color), err=True)
+        colour = use_colour(color, err=True)
+        click.echo(render_failures([outcome], color=colour), err=True, color=colour)
         click.echo(f"FAIL {plan.name}: {len(failures)} expectation(s) not met")
         return 1
     click.echo(f"PASS {plan.name}: every expectation holds ({len(lines)} lines)")

@@ -39,10 +39,10 @@ from asyncssh.channel import SSHClientChannel
 from asyncssh.misc import KeyExchangeFailed
 from asyncssh.packet import Boolean, Byte, NameList, SSHPacket, String, UInt32
 
+from simulator.driver.kexinit import MSG_KEXINIT, parse_kexinit
 from simulator.errors import EnvironmentProblem
 
 PINNED_ASYNCSSH = "2.24.1"
-MSG_KEXINIT = 20
 
 # Channel request payload builders need these PTY mode bytes: end of modes only, like PuTTY
 # sends a handful; sshd logs nothing about modes at DEBUG1, so the short form is faithful.
@@ -147,7 +147,7 @@ def install_hooks() -> None:
     async def _process_kexinit(self: Any, pkttype: int, pktid: int, packet: SSHPacket) -> None:
         wire: WireLists | None = getattr(self, "_sshsim_wire", None)
         if wire is not None and self.is_client():
-            _check_negotiation(wire, SSHPacket(packet.get_remaining_payload()))
+            _check_negotiation(wire, packet.get_remaining_payload())
         result = original_process(self, pkttype, pktid, packet)
         if asyncio.iscoroutine(result):
             await result
@@ -190,23 +190,23 @@ def _install_auth_hooks() -> None:
     pk._send_signed_request = _send_signed_request
 
 
-def _check_negotiation(wire: WireLists, packet: SSHPacket) -> None:
-    """Fail clearly when sshd would choose a name the profile offers but asyncssh cannot do."""
-    packet.get_bytes(16)
-    server = {
-        "kex": packet.get_namelist(),
-        "host_key": packet.get_namelist(),
-        "encryption": packet.get_namelist(),
-    }
-    packet.get_namelist()
-    server["mac"] = packet.get_namelist()
-    packet.get_namelist()
-    server["compression"] = packet.get_namelist()
+def _check_negotiation(wire: WireLists, payload: bytes) -> None:
+    """Fail clearly when sshd would choose a name the profile offers but asyncssh cannot do.
+
+    `payload` is the server's KEXINIT after its message byte (as asyncssh hands it over).
+    """
+    try:
+        lists = parse_kexinit(bytes((MSG_KEXINIT,)) + payload)
+    except (ValueError, UnicodeDecodeError):
+        return  # malformed: asyncssh's own parser rejects it with the protocol error it deserves
+    server = {"kex": lists.kex, "host_key": lists.host_key, "encryption": lists.encryption_c2s,
+              "mac": lists.mac_c2s, "compression": lists.compression_c2s}
     for kind, offered in (("kex", wire.kex), ("host_key", wire.host_key), ("encryption", wire.encryption),
                           ("mac", wire.mac), ("compression", wire.compression)):
         if kind == "mac" and not offered:
             continue
-        choice = next((name for name in offered if name in server[kind]), None)
+        names = {name.encode() for name in server[kind]}
+        choice = next((name for name in offered if name in names), None)
         if choice is not None and choice not in wire.implemented[kind]:
             raise KeyExchangeFailed(
                 f"sshd would negotiate {kind} {choice.decode()} from this profile, which asyncssh "

@@ -1,23 +1,28 @@
 """Client profiles: what a real SSH client sends, loaded from simulator/data/profiles/*.yaml.
 
-A profile is data (schema in simulator/data/profiles/README.md): adding a client means adding a
-file, not touching the driver. A scenario names a profile, or takes one and replaces some keys
-(`profile: {base: putty-0.80, banner: ...}`).
+A profile is data, checked against the JSON Schema shipped beside the scenario schema
+(simulator/schema/profile.schema.json, `sshsim schema --profile`): adding a client means adding
+a file, not touching the driver. A scenario names a profile, or takes one and replaces some keys
+(`profile: {base: putty-0.80, banner: ...}`); a misspelt key in either is a file:line:column
+error, never a silently ignored setting.
 """
 
 from __future__ import annotations
 
-import hashlib
+import copy
+import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, Iterator
 
-import yaml
-
+from simulator.driver.kexinit import hassh
 from simulator.errors import BadInputError
+from simulator.scenario.loader import Position, _key_path, _nearest, _schema_error, load_yaml_with_positions
 
 _FOLDER = "profiles"
+# Schema keyword marking a key the driver does not act on yet (its description says so too).
+_UNPERFORMED = "x-sshsim-performed"
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,8 @@ class ClientProfile:
     client: str = ""
     version: str = ""
     hassh: str | None = None
+    # How `hassh` was measured from the real client; empty when it is only computed.
+    hassh_measured: str = ""
     none_first: bool = True
     publickey_query: bool = True
     first_channel: int = 0
@@ -68,8 +75,7 @@ class ClientProfile:
 
     def computed_hassh(self) -> str:
         """HASSH of the lists as the profile file gives them (the wire check is in the tests)."""
-        text = ";".join(",".join(x) for x in (self.kex, self.encryption, self.mac, self.compression))
-        return hashlib.md5(text.encode()).hexdigest()
+        return hassh(self.kex, self.encryption, self.mac, self.compression)
 
     def reply_wanted(self, request: str) -> bool:
         if request in self.want_reply:
@@ -84,6 +90,81 @@ def _folder() -> Any:
 
 
 @lru_cache(maxsize=1)
+def profile_schema() -> dict[str, Any]:
+    """The published JSON Schema of profile files (simulator/schema/profile.schema.json)."""
+    return json.loads(resources.files("simulator").joinpath("schema/profile.schema.json").read_text())
+
+
+@lru_cache(maxsize=1)
+def override_schema() -> dict[str, Any]:
+    """What a scenario's `profile: {base: ..., ...}` may hold: any profile key, none required.
+
+    Derived from the profile schema (never written out twice): every `required` and the
+    close/disconnect rule dropped, since the named base supplies what the override leaves out.
+    """
+    schema = copy.deepcopy(profile_schema())
+
+    def loosen(node: Any) -> None:
+        if isinstance(node, dict):
+            for key in ("required", "if", "then"):
+                node.pop(key, None)
+            for value in node.values():
+                loosen(value)
+
+    loosen(schema)
+    schema["properties"]["base"] = {"type": "string", "description": "The profile the override starts from."}
+    schema["required"] = ["base"]
+    return schema
+
+
+def unperformed_keys() -> frozenset[tuple[str, ...]]:
+    """Key paths the schema marks as not yet performed by the driver (e.g. ("auth", "signed_method"))."""
+
+    def walk(node: dict[str, Any], at: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+        for key, sub in node.get("properties", {}).items():
+            if sub.get(_UNPERFORMED) is False:
+                yield at + (key,)
+            yield from walk(sub, at + (key,))
+
+    return frozenset(walk(profile_schema(), ()))
+
+
+def check_override(spec: dict[str, Any], positions: dict[tuple, Position], path: str, at: tuple) -> None:
+    """A scenario's profile override against the profile schema, errors placed in the scenario file.
+
+    `at` is where the override stands in the scenario (("connections", 0, "profile")). A key the
+    driver does not perform yet is refused too: a scenario setting it would expect an effect.
+    """
+    inner = {key[len(at):]: pos for key, pos in positions.items() if key[:len(at)] == at}
+    error = _schema_error(spec, inner, path, override_schema())
+    if error is not None:
+        own = "" if error.key in (None, "(top)") else error.key
+        outer = _key_path(at) if at else ""
+        error.key = outer + ("" if not (outer and own) or own.startswith("[") else ".") + own or None
+        raise error
+    for keys in sorted(unperformed_keys()):
+        value: Any = spec
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is not None:
+            pos = positions.get(at + keys[:-1] + (("key", keys[-1]),)) or _nearest(positions, at + keys)
+            raise BadInputError("not performed by the driver yet (issue 14): a scenario cannot set it",
+                                file=path, line=pos[1] if pos else None, column=pos[2] if pos else None,
+                                key=_key_path(at + keys))
+
+
+def parse_profile(text: str, path: str) -> dict[str, Any]:
+    """A profile file's data, checked against the schema; errors name path:line:column and the key."""
+    data, positions = load_yaml_with_positions(text, path)
+    if not isinstance(data, dict):
+        raise BadInputError("a profile file is a mapping of keys (name, banner, kex, ...)", file=path, line=1)
+    error = _schema_error(data, positions, path, profile_schema())
+    if error is not None:
+        raise error
+    return data
+
+
+@lru_cache(maxsize=1)
 def known_profiles() -> frozenset[str]:
     """Names of all profiles shipped with the product."""
     return frozenset(e.name.rsplit(".", 1)[0] for e in _folder().iterdir()
@@ -95,19 +176,16 @@ def _raw(name: str) -> dict[str, Any]:
     if name not in known_profiles():
         raise BadInputError(f"unknown client profile {name!r} (known: {', '.join(sorted(known_profiles()))})")
     entry = _folder().joinpath(f"{name}.yaml")
-    try:
-        data = yaml.safe_load(entry.read_text())
-    except yaml.YAMLError as exc:
-        raise BadInputError(f"profile file is not valid YAML: {exc}", file=str(entry)) from None
-    if not isinstance(data, dict):
-        raise BadInputError("profile file must be a mapping", file=str(entry))
-    return data
+    return parse_profile(entry.read_text(encoding="utf-8"), str(entry))
 
 
 def load_profile(spec: str | dict[str, Any]) -> ClientProfile:
     """A profile by name, or a named base with some keys replaced."""
     if isinstance(spec, str):
         return _from_data(spec, _raw(spec))
+    # Scenarios are checked with positions when they load (check_override); this covers callers
+    # that build a plan in code, so an unknown key is never silently ignored.
+    check_override(spec, {}, "", ())
     base = dict(_raw(spec["base"]))
     for key, value in spec.items():
         if key == "base":
@@ -138,6 +216,7 @@ def _from_data(name: str, data: dict[str, Any]) -> ClientProfile:
             client=str(data.get("client", "")),
             version=str(data.get("version", "")),
             hassh=data.get("hassh"),
+            hassh_measured=str(data.get("hassh_measured", "")),
             none_first=bool(auth.get("none_first", True)),
             publickey_query=bool(auth.get("publickey_query", True)),
             first_channel=int(channel.get("first_id", 0)),

@@ -9,12 +9,12 @@ whose lists the driver fails to send shows up here.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import struct
 from dataclasses import dataclass
 
 import asyncssh
 
+from simulator.driver.kexinit import hassh, parse_kexinit
 from simulator.driver.profiles import ClientProfile
 
 SERVER_BANNER = b"SSH-2.0-OpenSSH_9.2p1 sshsim-capture\r\n"
@@ -31,23 +31,7 @@ class KexinitCapture:
 
     @property
     def hassh(self) -> str:
-        text = ";".join(",".join(x) for x in (self.kex, self.encryption, self.mac, self.compression))
-        return hashlib.md5(text.encode()).hexdigest()
-
-
-def parse_kexinit(payload: bytes) -> list[list[str]]:
-    """The ten name-lists of a KEXINIT payload (message byte first)."""
-    if not payload or payload[0] != 20:
-        raise ValueError("not a KEXINIT packet")
-    pos = 17
-    lists = []
-    for _ in range(10):
-        (length,) = struct.unpack(">I", payload[pos:pos + 4])
-        pos += 4
-        text = payload[pos:pos + length].decode("ascii")
-        pos += length
-        lists.append(text.split(",") if text else [])
-    return lists
+        return hassh(self.kex, self.encryption, self.mac, self.compression)
 
 
 async def capture_kexinit(profile: ClientProfile, timeout: float = 10.0) -> KexinitCapture:
@@ -68,7 +52,8 @@ async def capture_kexinit(profile: ClientProfile, timeout: float = 10.0) -> Kexi
             lists = parse_kexinit(payload)
             version = banner.split("-", 2)[2] if banner.count("-") >= 2 else banner
             if not got.done():
-                got.set_result(KexinitCapture(version, lists[0], lists[1], lists[2], lists[4], lists[6]))
+                got.set_result(KexinitCapture(version, lists.kex, lists.host_key, lists.encryption_c2s,
+                                              lists.mac_c2s, lists.compression_c2s))
         except Exception as exc:  # report it to the waiting side rather than lose it
             if not got.done():
                 got.set_exception(exc)

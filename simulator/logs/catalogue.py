@@ -44,9 +44,12 @@ from typing import Iterable
 
 import yaml
 
+from simulator.loglevels import MESSAGE_LEVELS
+
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "events"
 
-LEVELS = ("FATAL", "ERROR", "INFO", "VERBOSE", "DEBUG1", "DEBUG2", "DEBUG3", "VARIES")
+# An entry's level; VARIES: the level is chosen at run time (do_log2 with a variable level).
+LEVELS = MESSAGE_LEVELS + ("VARIES",)
 
 _FIELD_REGEX = {
     "": r".*?",

@@ -15,11 +15,6 @@ from simulator.speedups import load
 if TYPE_CHECKING:
     from simulator.logs.catalogue import EventSpec
 
-# Levels as sshd names them (log.c), most severe first; "debug1: " etc. prefix the message at
-# DEBUG levels, "error: " and "fatal: " at those (syslog only; sshd -d/-e writes none for them).
-LEVEL_NAMES = ("QUIET", "FATAL", "ERROR", "INFO", "VERBOSE", "DEBUG1", "DEBUG2", "DEBUG3")
-LEVEL_RANK = {name: i for i, name in enumerate(LEVEL_NAMES)}
-
 # Event names for lines the catalogue does not describe.
 UNKNOWN = "unknown"  # an sshd line no entry matches (raw text kept)
 OTHER = "other"  # a line of another program (systemd-logind, kernel, ...)

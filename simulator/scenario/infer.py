@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from simulator.driver.profiles import known_profiles, load_profile
+from simulator.loglevels import LEVELS, RANK
 
 # Client family (banner prefix) -> profile to start from when no banner matches exactly.
 FAMILIES: tuple[tuple[str, str], ...] = (
@@ -32,7 +33,7 @@ FAMILIES: tuple[tuple[str, str], ...] = (
 )
 DEFAULT_PROFILE = "asyncssh-2.24.1"
 PASSWORD = "sshsim-password"
-LEVEL_ORDER = ("INFO", "VERBOSE", "DEBUG1", "DEBUG2", "DEBUG3")
+LEVEL_ORDER = LEVELS[RANK["INFO"]:]  # the levels a scenario may ask sshd for, least verbose first
 
 
 def choose_profile(banner: str | None) -> str:

@@ -245,8 +245,10 @@ def _key_path(at: tuple) -> str:
 
 
 # -- schema and meaning -------------------------------------------------------------------------
-def _schema_error(data: Any, positions: dict[tuple, Position], path: str) -> BadInputError | None:
-    validator = jsonschema.Draft202012Validator(scenario_schema())
+def _schema_error(data: Any, positions: dict[tuple, Position], path: str,
+                  schema: dict[str, Any] | None = None) -> BadInputError | None:
+    """The first error of `data` against `schema` (the scenario schema unless given), positioned."""
+    validator = jsonschema.Draft202012Validator(schema or scenario_schema())
     errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     if not errors:
         return None
@@ -401,7 +403,7 @@ def _nearest(positions: dict[tuple, Position], at: tuple) -> Position | None:
 
 def _check_meaning(data: dict[str, Any], positions: dict[tuple, Position], path: str) -> None:
     """What the schema cannot say: ids unique and referenced, profiles and events known."""
-    from simulator.driver.profiles import known_profiles
+    from simulator.driver.profiles import check_override, known_profiles
     from simulator.scenario.events import known_event_names
 
     def fail(message: str, at: tuple) -> None:
@@ -435,6 +437,8 @@ def _check_meaning(data: dict[str, Any], positions: dict[tuple, Position], path:
             close = difflib.get_close_matches(name, sorted(profiles), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(profiles))})"
             fail(f"unknown client profile {name!r}{hint}", at)
+        if isinstance(profile, dict):
+            check_override(profile, positions, path, ("connections", i, "profile"))
         after = conn.get("after")
         if after:
             if after["connection"] not in ids:

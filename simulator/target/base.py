@@ -13,8 +13,6 @@ from typing import Any, Protocol
 
 from simulator.capture.syslog import SyslogReceiver
 
-LOG_LEVELS = ("QUIET", "FATAL", "ERROR", "INFO", "VERBOSE", "DEBUG", "DEBUG1", "DEBUG2", "DEBUG3")
-
 
 @dataclass
 class UserSpec:

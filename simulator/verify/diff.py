@@ -14,6 +14,8 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from simulator.colour import paint
+
 STREAM_ORDER = ("listener", "monitor", "preauth", "user", "session", None)
 
 
@@ -150,11 +152,7 @@ def render(diff: LogDiff, a_name: str = "A", b_name: str = "B", color: bool = Fa
     """The readable diff: per connection pair, what A has that B lacks (-) and the reverse (+)."""
 
     def style(text: str, **kw: Any) -> str:
-        if not color:
-            return text
-        import click
-
-        return click.style(text, **kw)
+        return paint(text, color, **kw)
 
     out: list[str] = []
     for cd in diff.connections:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulator.colour import paint
 from simulator.verify.verifier import Failure
 
 
@@ -27,11 +28,7 @@ def render_failures(outcomes: list[ScenarioOutcome], color: bool = False) -> str
     """Failures like a good test failure: where, what was expected, the log lines around it."""
 
     def style(text: str, **kw: Any) -> str:
-        if not color:
-            return text
-        import click
-
-        return click.style(text, **kw)
+        return paint(text, color, **kw)
 
     out: list[str] = []
     for outcome in outcomes:

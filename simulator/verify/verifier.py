@@ -89,7 +89,68 @@ def event_matches(expected: ExpectedEvent, event: Any, captures: dict[str, Any])
     if expected.role and event.role != expected.role:
         return False
     fields = event.fields
-    return all(value_matches(v, fields.get(k), captures) for k, v in expected.fields.items())
+    # A capture named twice in one expected event binds at its first field: the second must agree.
+    seen = dict(captures)
+    for k, v in expected.fields.items():
+        if not value_matches(v, fields.get(k), seen):
+            return False
+        if isinstance(v, str) and re.fullmatch(r"\$[A-Za-z_]\w*", v):
+            seen.setdefault(v[1:], fields.get(k))
+    return True
+
+
+def _next_match(expected: ExpectedEvent, indexed: list[tuple[int, Any]], last_in_stream: dict[tuple, int],
+                captures: dict[str, Any]) -> tuple[int, Any] | None:
+    """The first event after its stream's last matched one that matches `expected`."""
+    for i, event in indexed:
+        if i > last_in_stream.get(stream_of(event), -1) and event_matches(expected, event, captures):
+            return i, event
+    return None
+
+
+def _optional_unordered(expectation: Expectation, indexed: list[tuple[int, Any]]) -> set[int]:
+    """Optional events (by position in the expectation) that must not set the order of the rest.
+
+    Placement is greedy: an optional event that is logged, but after the next required one of its
+    stream, would otherwise make that required event "not logged" although the expectation
+    holds without it. Such an event still binds its captures but no longer moves its stream's
+    position: the latest optional event placed before the first unplaced required one is
+    released, and kept released only when that places more of the expectation.
+    """
+    best: set[int] = set()
+    failed_at, placed = _first_unplaced(expectation, indexed, best)
+    while failed_at is not None and placed:
+        trial = best | {placed[-1]}
+        trial_failed_at, trial_placed = _first_unplaced(expectation, indexed, trial)
+        if trial_failed_at is not None and trial_failed_at <= failed_at:
+            break
+        best, failed_at, placed = trial, trial_failed_at, trial_placed
+    return best
+
+
+def _first_unplaced(expectation: Expectation, indexed: list[tuple[int, Any]],
+                    unordered: set[int]) -> tuple[int | None, list[int]]:
+    """The first required ordered event that cannot be placed, and the optional ones placed before it."""
+    captures: dict[str, Any] = {}
+    last: dict[tuple, int] = {}
+    placed: list[int] = []
+    for k, expected in enumerate(expectation.events):
+        if expected.anywhere:
+            hit = next((e for _, e in indexed if event_matches(expected, e, captures)), None)
+            if hit is not None:
+                bind_captures(expected, hit, captures)
+            continue
+        found = _next_match(expected, indexed, last, captures)
+        if found is None:
+            if expected.optional:
+                continue
+            return k, placed
+        bind_captures(expected, found[1], captures)
+        if k not in unordered:
+            last[stream_of(found[1])] = found[0]
+            if expected.optional:
+                placed.append(k)
+    return None, placed
 
 
 def describe(expected: ExpectedEvent) -> str:
@@ -107,7 +168,14 @@ def check_expectation(expectation: Expectation, events: list[Any], all_lines: li
     last_in_stream: dict[tuple, int] = {}
     last_matched: Any = None
     indexed = list(enumerate(events))
-    for expected in expectation.events:
+    unordered = _optional_unordered(expectation, indexed)
+    anywhere = [x for x in expectation.events if x.anywhere]
+    for k, expected in enumerate(expectation.events):
+        if k in unordered:
+            hit = _next_match(expected, indexed, last_in_stream, captures)
+            if hit is not None:
+                bind_captures(expected, hit[1], captures)
+            continue
         if expected.anywhere:
             hit = next((e for e in events if event_matches(expected, e, captures)), None)
             if hit is not None:
@@ -117,34 +185,37 @@ def check_expectation(expectation: Expectation, events: list[Any], all_lines: li
                                         describe(expected), _context(all_lines, events[0].line if events else None),
                                         expected.position))
             continue
-        found = None
-        for i, event in indexed:
-            stream = stream_of(event)
-            if i <= last_in_stream.get(stream, -1):
-                continue
-            if event_matches(expected, event, captures):
-                if expectation.strict and stream in last_in_stream:
-                    between = [e for j, e in indexed
-                               if last_in_stream[stream] < j < i and stream_of(e) == stream]
-                    if between:
-                        failures.append(Failure(
-                            expectation.connection,
-                            f"strict: {len(between)} unexpected event(s) before {describe(expected)}, "
-                            f"first {between[0].event}",
-                            describe(expected), _context(all_lines, between[0].line), expected.position))
-                found = (i, event)
-                break
+        found = _next_match(expected, indexed, last_in_stream, captures)
+        if found is not None and expectation.strict and stream_of(found[1]) in last_in_stream:
+            i, stream = found[0], stream_of(found[1])
+            # Events the expectation names with `anywhere` are expected too, wherever they fall.
+            between = [e for j, e in indexed if last_in_stream[stream] < j < i and stream_of(e) == stream
+                       and not any(event_matches(x, e, captures) for x in anywhere)]
+            if between:
+                failures.append(Failure(
+                    expectation.connection,
+                    f"strict: {len(between)} unexpected event(s) before {describe(expected)}, "
+                    f"first {between[0].event}",
+                    describe(expected), _context(all_lines, between[0].line), expected.position))
         if found is None:
             if expected.optional:
                 continue
             anchor = last_matched.line if last_matched is not None else (events[0].line if events else None)
             near = [e for e in events if e.event == expected.event]
+            near.sort(key=lambda e: not event_matches(expected, e, captures))  # a full match first
             hint = ""
             if near:
-                # The divergence is where the same event was logged with other values.
+                # The divergence is where the same event was logged with other values, from
+                # another process, or only earlier in its process stream.
                 anchor = near[0].line
                 got = ", ".join(f"{k}={v}" for k, v in near[0].fields.items() if k in expected.fields)
-                hint = f"; the log has {expected.event} with {got or 'other fields'} (line {near[0].line})"
+                if event_matches(expected, near[0], captures):
+                    got = "it only earlier in its process stream"
+                elif expected.role and near[0].role != expected.role:
+                    got = f"it from the {near[0].role} process"
+                else:
+                    got = f"{expected.event} with {got or 'other fields'}"
+                hint = f"; the log has {got} (line {near[0].line})"
             after = f" after {last_matched.event} (line {last_matched.line})" if last_matched is not None else ""
             failures.append(Failure(expectation.connection, f"expected {describe(expected)}{after}, not logged{hint}",
                                     describe(expected), _context(all_lines, anchor), expected.position))
