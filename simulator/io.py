@@ -138,7 +138,8 @@ def output_file(path: Path, force: bool, *, binary: bool = False) -> Iterator[IO
     path = Path(path)
     fd, tmp = _temp_beside(path)
     try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as fh:
+        # Binary: unbuffered, as writers that also hand the descriptor to C (generate) need.
+        with (os.fdopen(fd, "wb", buffering=0) if binary else os.fdopen(fd, "w", encoding="utf-8")) as fh:
             yield fh
         _place(tmp, path, force)
     except OSError as exc:

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from simulator.commands.logio import read_log_lines
-from simulator.io import atomic_write_text, refuse_overwrite
+from simulator.io import atomic_write_text, check_output, write_lines
 
 
 @click.command("replay")
@@ -31,7 +31,7 @@ def replay(log: Path, log_out: Path | None, scenario_out: Path | None, target: s
 
     for path in (log_out, scenario_out):
         if path is not None:
-            refuse_overwrite(path, force)
+            check_output(path, force)
     lines = read_log_lines(log)
     data = infer_scenario(lines, log.stem)
     text = to_yaml(data, str(log))
@@ -41,9 +41,9 @@ def replay(log: Path, log_out: Path | None, scenario_out: Path | None, target: s
         scenario = load_scenario(str(scenario_path))
         outcome = asyncio.run(_run_one(scenario, target, verify=False))
     if scenario_out is not None:
-        atomic_write_text(scenario_out, text)
+        atomic_write_text(scenario_out, text, force=force)
     if log_out is not None:
-        atomic_write_text(log_out, "".join(line + "\n" for line in outcome.lines))
+        write_lines(log_out, outcome.lines, force=force)
     result = diff_lines(lines, outcome.lines)
     use_color = color if color is not None else (sys.stdout.isatty() and "NO_COLOR" not in os.environ)
     click.echo(render(result, str(log), "replay", color=use_color))

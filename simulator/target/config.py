@@ -96,6 +96,19 @@ def check_overrides(spec: ServerSpec) -> None:
                              "localhost); it runs as root and must not be reachable from the network", origin)
 
 
+DEFAULT_MAX_STARTUPS = "200:30:400"  # many test connections at once must not be dropped
+
+
+def max_startups(spec: ServerSpec) -> str:
+    """The MaxStartups line's value: the scenario's own when it sets one. sshd keeps the LAST
+    MaxStartups it reads (unlike most keywords), so ours must not follow a scenario's."""
+    for line in spec.overrides:
+        keyword, args = split_line(line)
+        if keyword == "maxstartups" and args:
+            return args[0]
+    return DEFAULT_MAX_STARTUPS
+
+
 def override_lines(config_text: str, spec: ServerSpec) -> dict[int, int]:
     """Line number in the rendered config (1-based) -> index of the override written there."""
     lines = config_text.split("\n")

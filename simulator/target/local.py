@@ -36,7 +36,7 @@ from simulator.io import LogStream
 from simulator.target.accounts import write_account_files
 from simulator.target.base import ManagedTarget, ServerSpec
 from simulator.target.chroots import prepare_chroots
-from simulator.target.config import check_overrides, config_error, generic_config_message
+from simulator.target.config import check_overrides, config_error, generic_config_message, max_startups
 from simulator.target.keys import write_host_keys, write_users
 from simulator.target.procs import children_of, wait_no_descendants
 from simulator.target.workdirs import make_workdir
@@ -253,7 +253,7 @@ class LocalSshd(ManagedTarget):
             listen=listen,
             host_keys=host_keys,
             pid_file=str(work / "sshd.pid"),
-            max_startups="200:30:400",
+            max_startups=max_startups(spec),
             per_source_penalties=_supports_penalties(self.version),
         )
         (work / "sshd_config").write_text(self.config_text)
