@@ -3,7 +3,7 @@
 sshd (through glibc's syslog(3)) sends one datagram per line to /dev/log in the form
 ``<PRI>Mmm dd hh:mm:ss prog[pid]: message``. Inside the target's mount namespace /dev/log is a
 bind mount of the socket made here, so every line arrives with the pid of the process that wrote
-it, which is what grouping lines into connections needs (sshd -E drops pids; DESIGN.md section 3).
+it, which is what grouping lines into connections needs (sshd -E drops pids).
 
 The socket is mode 0666: sshd's user child runs as the login user, and a 0600 socket would make
 its lines vanish without any error. So the folder holding it must be private (0700, made by the

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from simulator.commands.logio import read_log_lines
+from simulator.errors import EXIT_FAILED, EXIT_OK
 
 
 @click.command("diff")
@@ -30,4 +31,4 @@ def diff(a: Path, b: Path, input_format: str | None, color: bool | None, summary
     if summary:
         text = "\n".join(line for line in text.splitlines() if not line.startswith("  "))
     click.echo(text)
-    return 0 if result.complete else 1
+    return EXIT_OK if result.complete else EXIT_FAILED

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from simulator.commands.run import parse_vars
+from simulator.errors import EXIT_OK
 
 
 @click.command("generate")
@@ -60,5 +61,5 @@ def generate(spec: Path, output: Path, seed: int | None, engine: str | None, tar
     click.echo(f"wrote {result.lines} lines, {result.connections} connections ({result.recordings} "
                f"{'recordings' if result.engine == 'synthetic' else 'sshd runs'}, {result.engine} engine, "
                f"seed {loaded.seed}) to {result.log} in {time.monotonic() - started:.1f} s; labels: {result.labels}")
-    return 0
+    return EXIT_OK
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from simulator.commands.logio import read_log_lines
+from simulator.errors import EXIT_OK
 from simulator.io import atomic_write_text, check_output
 
 
@@ -32,4 +33,4 @@ def infer(log: Path, output: Path | None, name: str | None, force: bool) -> int:
     else:
         atomic_write_text(output, text, force=force)
         click.echo(f"wrote {output} ({len(scenario['connections'])} connections)", err=True)
-    return 0
+    return EXIT_OK

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from simulator.commands.logio import read_log_lines
+from simulator.errors import EXIT_FAILED, EXIT_OK, Interrupted
 from simulator.io import atomic_write_text, check_output, write_lines
 
 
@@ -39,7 +40,14 @@ def replay(log: Path, log_out: Path | None, scenario_out: Path | None, target: s
         scenario_path = Path(tmp) / f"{log.stem}.yaml"
         scenario_path.write_text(text)
         scenario = load_scenario(str(scenario_path))
-        outcome = asyncio.run(_run_one(scenario, target, verify=False))
+        partial: list[str] = []
+        try:
+            outcome = asyncio.run(_run_one(scenario, target, verify=False, partial=partial))
+        except KeyboardInterrupt:  # SIGINT or SIGTERM: keep the reproduced log so far
+            if log_out is None or not partial:
+                raise
+            write_lines(log_out, partial, force=force)
+            raise Interrupted(f"kept {log_out}") from None
     if scenario_out is not None:
         atomic_write_text(scenario_out, text, force=force)
     if log_out is not None:
@@ -47,4 +55,4 @@ def replay(log: Path, log_out: Path | None, scenario_out: Path | None, target: s
     result = diff_lines(lines, outcome.lines)
     use_color = color if color is not None else (sys.stdout.isatty() and "NO_COLOR" not in os.environ)
     click.echo(render(result, str(log), "replay", color=use_color))
-    return 0 if result.complete else 1
+    return EXIT_OK if result.complete else EXIT_FAILED

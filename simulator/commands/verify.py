@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from simulator.commands.logio import read_log_lines
+from simulator.errors import EXIT_FAILED, EXIT_OK
 
 
 @click.command("verify")
@@ -34,6 +35,6 @@ def verify(log: Path, scenario: Path, variables: tuple[str, ...], color: bool | 
     if failures:
         click.echo(render_failures([outcome], color=use_color), err=True)
         click.echo(f"FAIL {plan.name}: {len(failures)} expectation(s) not met")
-        return 1
+        return EXIT_FAILED
     click.echo(f"PASS {plan.name}: every expectation holds ({len(lines)} lines)")
-    return 0
+    return EXIT_OK

@@ -10,7 +10,7 @@ the process that started it. Usage::
         lines = server.log.lines()
 
 Readiness comes from the pid file, which sshd writes right after listen(); probing with a TCP
-connection would add lines to the log and use a MaxStartups slot (DESIGN.md section 3).
+connection would add lines to the log and use a MaxStartups slot.
 """
 
 from __future__ import annotations
