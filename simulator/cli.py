@@ -1,7 +1,12 @@
 """The `sshsim` command: one click group, one module per subcommand under simulator/commands/.
 
-Errors the user can act on (`SshsimError`) become one line on stderr and a non-zero exit; a
-traceback is only ever shown for a bug, and then with SSHSIM_DEBUG=1.
+Errors the user can act on (`SshsimError`) become one line on stderr and the exit code of their
+kind (the table in simulator/errors.py); a traceback is only ever shown for a bug, and then with
+SSHSIM_DEBUG=1.
+
+SIGTERM is handled as Ctrl-C is: whatever runs then (an asyncio run cancels its main task, so
+connections end and targets stop in order; plain code gets KeyboardInterrupt) cleans up the same
+way, writes what was complete, and the command ends with one line and 128 + the signal number.
 """
 
 from __future__ import annotations
@@ -9,12 +14,15 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import signal
 import sys
+import threading
+from typing import NoReturn
 
 import click
 
 from simulator import __version__
-from simulator.errors import SshsimError
+from simulator.errors import EXIT_INTERNAL, EXIT_OK, Interrupted, SshsimError, exit_for_signal
 
 # name -> module under simulator.commands holding a click command of that name. Loaded lazily so
 # `sshsim parse` does not pay for importing asyncssh.
@@ -54,6 +62,14 @@ class LazyGroup(click.Group):
         command = getattr(module, name.replace("-", "_"), None) or getattr(module, "command")
         return command
 
+    def invoke(self, ctx: click.Context) -> object:
+        # click turns KeyboardInterrupt into Abort after printing an empty line; carry it past
+        # click instead, so that the command's note (what it kept) reaches the one line.
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            raise _Stopped(exc) from None
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
         if rows:
@@ -67,8 +83,52 @@ def cli() -> None:
     """sshsim: replay SSH client behaviour against a real OpenSSH sshd and verify what it logs."""
 
 
+class _Stopped(Exception):
+    """A KeyboardInterrupt (SIGINT, SIGTERM) on its way out of click."""
+
+    def __init__(self, interrupt: KeyboardInterrupt) -> None:
+        super().__init__(str(interrupt))
+        self.interrupt = interrupt
+
+
+class _Signals:
+    """The last stop signal received (SIGINT unless a SIGTERM came)."""
+
+    received = signal.SIGINT
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """Do what Ctrl-C does at this moment: asyncio.run puts its own SIGINT handler in place
+    (cancel the main task) and the default one raises KeyboardInterrupt."""
+    _Signals.received = signal.Signals(signum)
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:
+        raise KeyboardInterrupt
+
+
+def interrupted(exc: BaseException) -> NoReturn:
+    """One line (with what was kept, when the command says), and the signal's exit code."""
+    name = signal.Signals(_Signals.received).name
+    note = str(exc) if isinstance(exc, Interrupted) else ""
+    click.echo(f"sshsim: interrupted by {name}" + (f"; {note}" if note else ""), err=True)
+    sys.exit(exit_for_signal(_Signals.received))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning user errors into one line and an exit code."""
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)
+    _Signals.received = signal.SIGINT
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> None:
     import warnings
 
     # Profiles that negotiate finite-field DH (SecureBlackbox) do so on purpose.
@@ -80,12 +140,10 @@ def main(argv: list[str] | None = None) -> None:
     except SshsimError as exc:
         click.echo(f"sshsim: error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("sshsim: interrupted", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("sshsim: interrupted", err=True)
-        sys.exit(130)
+    except _Stopped as exc:
+        interrupted(exc.interrupt)
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
+        interrupted(exc)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
@@ -97,11 +155,11 @@ def main(argv: list[str] | None = None) -> None:
             sys.stdout = open(os.devnull, "w")
         except OSError:
             pass
-        sys.exit(0)
+        sys.exit(EXIT_OK)
     except Exception as exc:  # a bug: one line unless asked for the traceback
         if os.environ.get("SSHSIM_DEBUG"):
             raise
         click.echo(f"sshsim: internal error: {type(exc).__name__}: {exc} (set SSHSIM_DEBUG=1 for a traceback)",
                    err=True)
-        sys.exit(3)
-    sys.exit(0)
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(EXIT_OK)

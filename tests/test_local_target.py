@@ -17,7 +17,7 @@ import asyncssh
 import pytest
 
 from conftest import ROOT, client_connect_args, needs_local_sshd
-from simulator.errors import TargetError
+from simulator.errors import BadInputError, TargetError
 from simulator.target.base import ServerSpec, UserSpec
 from simulator.target.local import LocalSshd
 from simulator.target.procs import descendants_of
@@ -134,12 +134,14 @@ async def test_publickey_login_lines_have_pids_and_roles(sshd_server: LocalSshd)
 
 
 def test_rejected_config_reports_sshds_message() -> None:
-    with pytest.raises(TargetError) as info:
+    # Bad input (exit 2) at the override, not a target failure naming the deleted temp config.
+    with pytest.raises(BadInputError) as info:
         LocalSshd(ServerSpec(overrides=["NoSuchKeyword yes"])).start()
     text = str(info.value)
     assert "rejected the configuration" in text
     assert "NoSuchKeyword" in text
     assert "\n" not in text
+    assert "/tmp/" not in text and text.startswith("server.sshd_config: ")
 
 
 async def test_password_user_and_host_files_untouched(local_sshd_factory) -> None:

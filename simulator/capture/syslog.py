@@ -6,7 +6,11 @@ bind mount of the socket made here, so every line arrives with the pid of the pr
 it, which is what grouping lines into connections needs (sshd -E drops pids; docs/local-target.md).
 
 The socket is mode 0666: sshd's user child runs as the login user, and a 0600 socket would make
-its lines vanish without any error. glibc uses a blocking send on a connected datagram socket, so
+its lines vanish without any error. So the folder holding it must be private (0700, made by the
+target): the namespace's processes reach the socket through the /dev/log bind mount, whose path
+is theirs, while no other host user can reach it and inject lines into a captured log (a check
+of SO_PASSCRED credentials could not tell them apart: without a user namespace, uid 1000 inside
+is uid 1000 outside, and a sender's pid may be gone by the time its datagram is read). glibc uses a blocking send on a connected datagram socket, so
 a slow reader slows sshd down rather than losing lines; the reader runs in its own thread so an
 event loop busy with key exchange never delays it.
 """
@@ -124,7 +128,7 @@ class SyslogReceiver:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
-        """Bind the socket (mode 0666, see module doc) and start the reader thread."""
+        """Bind the socket (mode 0666 in a private folder, see module doc) and start reading."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         # Large receive buffer: bursts at DEBUG3 from many connections at once.
         try:
@@ -189,8 +193,12 @@ class SyslogReceiver:
             for waiter in matched:
                 self._waiters.remove(waiter)
         if self._log_file is not None:
-            self._log_file.write(record.classic(self.host) + "\n")
-            self._log_file.flush()
+            try:
+                self._log_file.write(record.classic(self.host) + "\n")
+                self._log_file.flush()
+            except OSError:
+                # A full disk must not stop the capture: the records stay complete in memory.
+                self._log_file = None
         if self._on_record is not None:
             self._on_record(record)
         for _, future, loop in matched:

@@ -8,6 +8,7 @@ import click
 
 from simulator.colour import colour_option, use_colour
 from simulator.commands.logio import read_log_lines
+from simulator.errors import EXIT_FAILED, EXIT_OK
 
 
 @click.command("diff")
@@ -29,4 +30,4 @@ def diff(a: Path, b: Path, input_format: str | None, color: bool | None, summary
     if summary:
         text = "\n".join(line for line in text.splitlines() if not line.startswith("  "))
     click.echo(text, color=colour)
-    return 0 if result.complete else 1
+    return EXIT_OK if result.complete else EXIT_FAILED

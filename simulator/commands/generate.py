@@ -6,13 +6,13 @@ OUT.labels.jsonl says, per connection, what it was and which lines of OUT are it
 
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 
 import click
 
 from simulator.commands.run import parse_vars
+from simulator.errors import EXIT_OK
 
 
 @click.command("generate")
@@ -42,11 +42,11 @@ def generate(spec: Path, output: Path, seed: int | None, engine: str | None, tar
              variables: tuple[str, ...], force: bool, quiet: bool) -> int:
     """Generate a labelled sshd log corpus from SPEC (exit 0 done, 1 the sshd failed, 2 bad input)."""
     from simulator.generate import apply_overrides, generate as run_generate, labels_path_for, load_spec
-    from simulator.io import refuse_overwrite
+    from simulator.io import check_output
 
     labels = labels_path_for(output)
-    refuse_overwrite(output, force)
-    refuse_overwrite(labels, force)
+    check_output(output, force)
+    check_output(labels, force)
     loaded = apply_overrides(load_spec(str(spec), parse_vars(variables)), seed=seed, engine=engine, target=target,
                              format=fmt, log_level=log_level)
     started = time.monotonic()
@@ -55,18 +55,11 @@ def generate(spec: Path, output: Path, seed: int | None, engine: str | None, tar
         if not quiet:
             click.echo(f"sshsim generate: {message}", err=True)
 
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        result = run_generate(loaded, output, force=force, parallel=parallel, progress=say, labels=labels,
-                              recordings=recordings)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # SIGTERM ends it as Ctrl-C does (simulator/cli.py): recordings stop, nothing half written stays.
+    result = run_generate(loaded, output, force=force, parallel=parallel, progress=say, labels=labels,
+                          recordings=recordings)
     click.echo(f"wrote {result.lines} lines, {result.connections} connections ({result.recordings} "
                f"{'recordings' if result.engine == 'synthetic' else 'sshd runs'}, {result.engine} engine, "
                f"seed {loaded.seed}) to {result.log} in {time.monotonic() - started:.1f} s; labels: {result.labels}")
-    return 0
+    return EXIT_OK
 
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt

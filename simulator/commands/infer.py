@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from simulator.commands.logio import read_log_lines
-from simulator.io import atomic_write_text, refuse_overwrite
+from simulator.errors import EXIT_OK
+from simulator.io import atomic_write_text, check_output
 
 
 @click.command("infer")
@@ -21,7 +22,7 @@ def infer(log: Path, output: Path | None, name: str | None, force: bool) -> int:
     from simulator.scenario.infer import infer_scenario, to_yaml
 
     if output is not None:
-        refuse_overwrite(output, force)
+        check_output(output, force)
     scenario = infer_scenario(read_log_lines(log), name or log.stem)
     if not scenario["connections"]:
         raise BadInputError("no client connection found (no 'remote software version' line at DEBUG1, "
@@ -30,6 +31,6 @@ def infer(log: Path, output: Path | None, name: str | None, force: bool) -> int:
     if output is None:
         click.echo(text, nl=False)
     else:
-        atomic_write_text(output, text)
+        atomic_write_text(output, text, force=force)
         click.echo(f"wrote {output} ({len(scenario['connections'])} connections)", err=True)
-    return 0
+    return EXIT_OK

@@ -10,7 +10,8 @@ import click
 
 from simulator.colour import colour_option, use_colour
 from simulator.commands.logio import read_log_lines
-from simulator.io import atomic_write_text, refuse_overwrite
+from simulator.errors import EXIT_FAILED, EXIT_OK, Interrupted
+from simulator.io import atomic_write_text, check_output, write_lines
 
 
 @click.command("replay")
@@ -30,7 +31,7 @@ def replay(log: Path, log_out: Path | None, scenario_out: Path | None, target: s
 
     for path in (log_out, scenario_out):
         if path is not None:
-            refuse_overwrite(path, force)
+            check_output(path, force)
     lines = read_log_lines(log)
     data = infer_scenario(lines, log.stem)
     text = to_yaml(data, str(log))
@@ -38,12 +39,19 @@ def replay(log: Path, log_out: Path | None, scenario_out: Path | None, target: s
         scenario_path = Path(tmp) / f"{log.stem}.yaml"
         scenario_path.write_text(text)
         scenario = load_scenario(str(scenario_path))
-        outcome = asyncio.run(_run_one(scenario, target, verify=False))
+        partial: list[str] = []
+        try:
+            outcome = asyncio.run(_run_one(scenario, target, verify=False, partial=partial))
+        except KeyboardInterrupt:  # SIGINT or SIGTERM: keep the reproduced log so far
+            if log_out is None or not partial:
+                raise
+            write_lines(log_out, partial, force=force)
+            raise Interrupted(f"kept {log_out}") from None
     if scenario_out is not None:
-        atomic_write_text(scenario_out, text)
+        atomic_write_text(scenario_out, text, force=force)
     if log_out is not None:
-        atomic_write_text(log_out, "".join(line + "\n" for line in outcome.lines))
+        write_lines(log_out, outcome.lines, force=force)
     result = diff_lines(lines, outcome.lines)
     colour = use_colour(color)
     click.echo(render(result, str(log), "replay", color=colour), color=colour)
-    return 0 if result.complete else 1
+    return EXIT_OK if result.complete else EXIT_FAILED

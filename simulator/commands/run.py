@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 from pathlib import Path
 from typing import Any
 
 import click
 
 from simulator.colour import colour_option, paint, use_colour
-from simulator.errors import BadInputError, SshsimError
-from simulator.io import atomic_write_text, refuse_overwrite
+from simulator.errors import EXIT_FAILED, EXIT_OK, BadInputError, Interrupted, OutputError, SshsimError
+from simulator.io import atomic_write_text, check_output, write_lines
 
 
 def parse_vars(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -47,43 +46,63 @@ def run(scenarios: tuple[Path, ...], log_out: Path | None, report: tuple[tuple[s
     """Run SCENARIO files against a real sshd; exit 0 if every expectation holds, 1 if not, 2 for bad input."""
     from simulator.scenario import load_scenarios
 
-    outputs = ([log_out] if log_out else []) + [path for _, path in report]
-    for path in outputs:
-        refuse_overwrite(path, force)
+    # Every output is checked (not there without --force, no link, a writable folder) before
+    # anything is read or run: a wrong path costs milliseconds, not the run.
+    for path in ([log_out] if log_out else []) + [path for _, path in report]:
+        check_output(path, force)
     context = parse_vars(variables)
     # Read every file first: a typo in the third must not cost the runs of the first two.
     plans = [scenario for path in scenarios for scenario in load_scenarios(str(path), context)]
     from simulator.verify.outcome import ScenarioOutcome, render_failures
-    from simulator.verify.reports import write_report
 
     outcomes: list[ScenarioOutcome] = []
     all_lines: list[str] = []
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    partial: list[str] = []
     try:
         for scenario in plans:
-            outcome = asyncio.run(_run_one(scenario, target, verify=not no_verify))
+            outcome = asyncio.run(_run_one(scenario, target, verify=not no_verify, partial=partial))
+            partial.clear()
             outcomes.append(outcome)
             all_lines.extend(outcome.lines)
             _print_outcome(outcome, color)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        if log_out and all_lines:
-            atomic_write_text(log_out, "".join(line + "\n" for line in all_lines))
-    for fmt, path in report:
-        write_report(fmt, path, outcomes)
+    except KeyboardInterrupt:
+        # SIGINT or SIGTERM (simulator/cli.py): keep the log so far and the finished scenarios' reports.
+        kept, problems = _write_results(log_out, all_lines + partial, report, outcomes, force)
+        raise Interrupted("; ".join(([f"kept {', '.join(kept)}"] if kept else []) + problems)) from None
+    kept, problems = _write_results(log_out, all_lines, report, outcomes, force)
+    if problems:
+        raise OutputError("; ".join(problems))
     failed = [o for o in outcomes if not o.ok]
     passed = len(outcomes) - len(failed)
     click.echo(f"{passed} passed, {len(failed)} failed", err=False)
     if failed:
         colour = use_colour(color, err=True)
         click.echo(render_failures(failed, color=colour), err=True, color=colour)
-        return 1
-    return 0
+        return EXIT_FAILED
+    return EXIT_OK
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def _write_results(log_out: Path | None, lines: list[str], report: tuple[tuple[str, Path], ...],
+                   outcomes: list[Any], force: bool) -> tuple[list[str], list[str]]:
+    """Write the log and every report, each on its own: one that cannot be written (a full disk)
+    does not cost the others. Returns (what was written, one-line problems)."""
+    from simulator.verify.reports import render_report
+
+    kept: list[str] = []
+    problems: list[str] = []
+    jobs: list[tuple[Path, Any]] = []
+    if log_out and lines:
+        jobs.append((log_out, lambda: write_lines(log_out, lines, force=force)))
+    for fmt, path in report:
+        jobs.append((path, lambda fmt=fmt, path=path: atomic_write_text(path, render_report(fmt, outcomes),
+                                                                       force=force)))
+    for path, write in jobs:
+        try:
+            write()
+            kept.append(str(path))
+        except SshsimError as exc:
+            problems.append(str(exc))
+    return kept, problems
 
 
 def _print_outcome(outcome: Any, color: bool | None) -> None:
@@ -93,7 +112,9 @@ def _print_outcome(outcome: Any, color: bool | None) -> None:
     click.echo(f"{mark} {outcome.name} ({outcome.duration:.2f} s, {len(outcome.lines)} log lines)", color=colour)
 
 
-async def _run_one(scenario: Any, target: str | None, verify: bool) -> Any:
+async def _run_one(scenario: Any, target: str | None, verify: bool, partial: list[str] | None = None) -> Any:
+    """One scenario on its own target. `partial` receives the log captured so far when the run
+    is cancelled (SIGINT, SIGTERM), before the target stops."""
     from simulator.driver.runner import run_scenario
     from simulator.target.factory import make_target
     from simulator.verify.outcome import ScenarioOutcome
@@ -103,11 +124,19 @@ async def _run_one(scenario: Any, target: str | None, verify: bool) -> Any:
 
     started = time.monotonic()
     server = make_target(scenario.server, target or scenario.target)
-    await asyncio.to_thread(server.start)
+    # Not in a thread: a cancellation (SIGTERM) must find the target either not started or
+    # started and then stopped below, never still starting in a thread nobody waits for.
+    server.start()
     try:
         result = await run_scenario(scenario, server)
         lines = server.log.lines()
-    except SshsimError:
+    except BaseException:
+        if partial is not None:
+            try:
+                server.log.flush(timeout=1.0)
+            except (OSError, TimeoutError):
+                pass
+            partial[:] = server.log.lines()
         raise
     finally:
         await asyncio.to_thread(server.stop)

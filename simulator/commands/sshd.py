@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
-import threading
+import time
 from pathlib import Path
 
 import click
 
 from simulator.errors import TargetError
+from simulator.io import LogStream, check_output
 from simulator.loglevels import CONFIG_VALUES
-from simulator.target.base import ServerSpec, UserSpec
+from simulator.target.base import Origin, ServerSpec, UserSpec
 from simulator.target.factory import make_target
 
 
@@ -30,20 +30,23 @@ from simulator.target.factory import make_target
 @click.option("--host-name", default="localhost", show_default=True, help="Host name written into log lines.")
 @click.option("--port", type=int, default=None, help="Port to listen on (default: a free one).")
 @click.option("--target", default="local", show_default=True, help="local, or docker[:IMAGE].")
+@click.option("--force", is_flag=True, help="Replace the --log file if it exists.")
 def sshd(overrides: tuple[str, ...], log_path: Path | None, as_json: bool, log_level: str, user: str,
-         password: str | None, host_name: str, port: int | None, target: str) -> None:
-    """Run a private sshd until Ctrl-C, streaming its log to stdout."""
-    if log_path is not None and log_path.exists() and not log_path.is_file():
-        raise click.BadParameter(f"{log_path} is not a regular file", param_hint="--log")
+         password: str | None, host_name: str, port: int | None, target: str, force: bool) -> None:
+    """Run a private sshd until Ctrl-C (or SIGTERM), streaming its log to stdout."""
+    if log_path is not None:
+        check_output(log_path, force)
     spec = ServerSpec(users=[UserSpec(name=user, password=password)], overrides=list(overrides),
+                      override_origins=[Origin(key="--override") for _ in overrides],
                       log_level=log_level.upper(), host_name=host_name, port=port)
-    server = make_target(spec, target, log_path=log_path, echo=None)
-    stop = threading.Event()
-    # SIGTERM stops as cleanly as Ctrl-C does.
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    server = make_target(spec, target, echo=None)
+    log: LogStream | None = None
     try:
         server.start()
+        # The log file is written here, from the records, not by the target: it is a file this
+        # command created (simulator/io.py LogStream), readable while sshd runs.
         effective_log = log_path or (Path(server.workdir) / "sshd.log" if getattr(server, "workdir", None) else None)
+        log = LogStream(effective_log, force) if effective_log else None
         if as_json:
             info = {"host": server.host.strip("[]"), "port": server.port, "user": user,
                     "identity": str(server.identity(user)), "log": str(effective_log) if effective_log else None,
@@ -53,33 +56,44 @@ def sshd(overrides: tuple[str, ...], log_path: Path | None, as_json: bool, log_l
             click.echo(f"sshd ({server.version}) listening on {server.host}:{server.port}; "
                        f"ssh -i {server.identity(user)} -p {server.port} {user}@{server.host.strip('[]')}; "
                        "Ctrl-C stops it", err=True)
-        _stream(server, stop, None if log_path else effective_log)
+        _stream(server, log)
     except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM (simulator/cli.py): the way this command is meant to end.
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
         server.stop()
+        if log is not None:
+            _drain(server, log)
+            log.close(raise_error=False)
+    if log is not None and log.error is not None:
+        raise log.error
 
 
-def _stream(server: object, stop: threading.Event, copy_to: Path | None) -> None:
-    """Print records as they arrive until stopped; also copy them to `copy_to` when given."""
-    out = open(copy_to, "w") if copy_to else None
+def _stream(server: object, log: LogStream | None) -> None:
+    """Print records as they arrive until stopped; also append them to `log`."""
     seen = 0
-    try:
-        while not stop.wait(0.05):
-            records = server.log.records  # type: ignore[attr-defined]
-            for record in records[seen:]:
-                line = record.classic(server.spec.host_name)  # type: ignore[attr-defined]
-                sys.stdout.write(line + "\n")
-                if out:
-                    out.write(line + "\n")
-            if len(records) > seen:
-                sys.stdout.flush()
-                if out:
-                    out.flush()
-            seen = len(records)
-            if not server.alive():  # type: ignore[attr-defined]
-                raise TargetError("sshd stopped unexpectedly; the log above says why")
-    finally:
-        if out:
-            out.close()
+    while True:
+        time.sleep(0.05)
+        seen = _copy(server, log, seen)
+        if log is not None and log.error is not None:
+            raise log.error
+        if not server.alive():  # type: ignore[attr-defined]
+            raise TargetError("sshd stopped unexpectedly; the log above says why")
+
+
+def _copy(server: object, log: LogStream | None, seen: int) -> int:
+    records = server.log.records  # type: ignore[attr-defined]
+    for record in records[seen:]:
+        line = record.classic(server.spec.host_name)  # type: ignore[attr-defined]
+        sys.stdout.write(line + "\n")
+        if log is not None:
+            log.write(line)
+    if len(records) > seen:
+        sys.stdout.flush()
+    return len(records)
+
+
+def _drain(server: object, log: LogStream) -> None:
+    """After stop: the lines sshd logged while stopping ("Received signal 15") go to the file too."""
+    for record in server.log.records[log.lines:]:  # type: ignore[attr-defined]
+        log.write(record.classic(server.spec.host_name))  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ import click
 
 from simulator.colour import colour_option, use_colour
 from simulator.commands.logio import read_log_lines
+from simulator.errors import EXIT_FAILED, EXIT_OK
 
 
 @click.command("verify")
@@ -33,6 +34,6 @@ def verify(log: Path, scenario: Path, variables: tuple[str, ...], color: bool | 
         colour = use_colour(color, err=True)
         click.echo(render_failures([outcome], color=colour), err=True, color=colour)
         click.echo(f"FAIL {plan.name}: {len(failures)} expectation(s) not met")
-        return 1
+        return EXIT_FAILED
     click.echo(f"PASS {plan.name}: every expectation holds ({len(lines)} lines)")
-    return 0
+    return EXIT_OK

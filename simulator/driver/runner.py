@@ -17,7 +17,7 @@ import asyncssh
 from simulator.aio import gather_or_cancel
 from simulator.driver import fidelity
 from simulator.driver.profiles import ClientProfile, load_profile
-from simulator.driver.tracker import ConnectionTracker
+from simulator.driver.tracker import ConnectionTracker, SyncTimeout
 from simulator.scenario.model import (AuthStep, ConnectionPlan, ForwardAction, Scenario, SessionAction,
                                       WaitAction, WaitForAction)
 
@@ -153,6 +153,9 @@ class ScenarioRunner:
         self.tracker = ConnectionTracker(server.log)
         self.results: dict[str, ConnectionResult] = {}
         self._done: dict[str, asyncio.Event] = {}
+        # connection id -> (connection, event) it is waiting for right now (after:, pause, wait_for)
+        self._waiting: dict[str, tuple[str | None, str]] = {}
+        self._deadlocks: dict[str, str] = {}  # connection id -> the cycle it was found in
 
     async def run(self) -> RunResult:
         fidelity.install_hooks()
@@ -180,8 +183,41 @@ class ScenarioRunner:
         result = self.results.get(conn_id)
         return f"connection {conn_id!r} already ended ({(result.error or result.failure or 'closed') if result else 'closed'})"
 
-    async def _sync(self, conn_id: str | None, event: str, fields: dict[str, Any], timeout: float) -> None:
-        await self.tracker.wait(conn_id, event, fields, timeout, lambda: self._finished_reason(conn_id))
+    async def _sync(self, waiter: str, conn_id: str | None, event: str, fields: dict[str, Any],
+                    timeout: float) -> None:
+        """`waiter` waits for `event` of `conn_id`; a timeout says what was awaited, and calls a
+        wait that another one waits on in turn (a cycle of after:/pause/wait_for) a deadlock."""
+        self._waiting[waiter] = (conn_id, event)
+        try:
+            await self.tracker.wait(conn_id, event, fields, timeout, lambda: self._finished_reason(conn_id))
+        except SyncTimeout:
+            cycle = self._cycle(waiter) or self._deadlocks.get(waiter)
+            if cycle:
+                raise SyncTimeout(f"deadlock: {cycle} (each waits for the next; gave up after {timeout:g} s)") from None
+            raise
+        finally:
+            self._waiting.pop(waiter, None)
+
+    def _cycle(self, start: str) -> str | None:
+        """'a' waits for E of 'b', which waits for F of 'a': the chain back to `start`, or None."""
+        steps: list[str] = []
+        at: str | None = start
+        seen: set[str] = set()
+        while at is not None and at not in seen and at in self._waiting:
+            seen.add(at)
+            target, event = self._waiting[at]
+            steps.append(f"{at!r} waits for {event} of {target!r}")
+            if target == start:
+                # A connection waiting for its own server event is no deadlock: the server logs
+                # it whatever the client does.
+                if len(steps) < 2:
+                    return None
+                cycle = ", ".join(steps)
+                for member in seen:  # the others give up at about the same time: same words
+                    self._deadlocks[member] = cycle
+                return cycle
+            at = target
+        return None
 
     async def _connection(self, plan: ConnectionPlan, profile: ClientProfile) -> None:
         result = ConnectionResult(plan.id, profile.name, plan.source)
@@ -191,13 +227,29 @@ class ScenarioRunner:
             if delay > 0:
                 await asyncio.sleep(delay)
             if plan.after is not None:
-                await self._sync(plan.after.connection, plan.after.event, plan.after.fields, plan.after.timeout)
+                await self._sync(plan.id, plan.after.connection, plan.after.event, plan.after.fields,
+                                 plan.after.timeout)
             result.started = time.time()
-            await asyncio.wait_for(self._play(plan, profile, result), plan.timeout)
-        except asyncio.TimeoutError:
-            result.error = f"did not finish within {plan.timeout:g} s"
-        except TimeoutError as exc:
+            play = asyncio.ensure_future(self._play(plan, profile, result))
+            try:
+                done, _ = await asyncio.wait([play], timeout=plan.timeout)
+            except BaseException:  # cancelled (SIGTERM, another connection failed): stop it too
+                play.cancel()
+                await asyncio.gather(play, return_exceptions=True)
+                raise
+            if not done:
+                # The connection's own time limit; distinct from any timeout raised inside it.
+                awaited = self._waiting.get(plan.id)
+                play.cancel()
+                await asyncio.gather(play, return_exceptions=True)
+                doing = f" (still waiting for {awaited[1]} of {awaited[0]!r})" if awaited else ""
+                result.error = f"did not finish within its timeout of {plan.timeout:g} s{doing}"
+            else:
+                play.result()
+        except SyncTimeout as exc:
             result.error = str(exc)
+        except TimeoutError as exc:
+            result.error = f"timed out: {exc or type(exc).__name__}"
         except (asyncssh.Error, OSError) as exc:
             result.error = f"{type(exc).__name__}: {exc}"
         finally:
@@ -242,7 +294,7 @@ class ScenarioRunner:
             return None
 
         async def pause() -> None:
-            await self._sync(sync.connection, sync.event, sync.fields, sync.timeout)
+            await self._sync(plan.id, sync.connection, sync.event, sync.fields, sync.timeout)
 
         return pause
 
@@ -272,7 +324,7 @@ class ScenarioRunner:
             await asyncio.sleep(action.seconds)
         elif isinstance(action, WaitForAction):
             sync = action.sync
-            await self._sync(sync.connection or plan.id, sync.event, sync.fields, sync.timeout)
+            await self._sync(plan.id, sync.connection or plan.id, sync.event, sync.fields, sync.timeout)
         elif isinstance(action, SessionAction):
             from simulator.driver.session import run_session
 

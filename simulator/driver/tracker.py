@@ -37,6 +37,11 @@ def classify(message: str) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+class SyncTimeout(TimeoutError):
+    """A wait for a server event (after:, pause, wait_for) ran out; the message says what was
+    awaited and for how long. Its own type, so it is never mistaken for another timeout."""
+
+
 class ConnectionTracker:
     """Maps scenario connection ids to the sshd pids that serve them."""
 
@@ -90,13 +95,13 @@ class ConnectionTracker:
 
     async def wait(self, conn_id: str | None, event: str, fields: dict[str, Any], timeout: float,
                    cancelled: Callable[[], str | None] = lambda: None) -> SyslogRecord:
-        """Wait until `event` is logged for `conn_id`; TimeoutError names what was awaited."""
+        """Wait until `event` is logged for `conn_id`; SyncTimeout names what was awaited."""
         deadline = time.monotonic() + timeout
         if conn_id is not None:
             try:
                 await asyncio.wait_for(self.port_event(conn_id).wait(), timeout)
             except asyncio.TimeoutError:
-                raise TimeoutError(f"connection {conn_id!r} never connected (waited {timeout:g} s for {event})") from None
+                raise SyncTimeout(f"connection {conn_id!r} never connected (waited {timeout:g} s for {event})") from None
         while True:
             records = self.log.records
             found = self.find(conn_id, event, fields, records)
@@ -104,11 +109,11 @@ class ConnectionTracker:
                 return found
             reason = cancelled()
             if reason:
-                raise TimeoutError(f"{event} of {conn_id!r} will not come: {reason}")
+                raise SyncTimeout(f"{event} of {conn_id!r} will not come: {reason}")
             left = deadline - time.monotonic()
             if left <= 0:
                 who = f" of connection {conn_id!r}" if conn_id else ""
-                raise TimeoutError(f"the server did not log {event}{who} within {timeout:g} s")
+                raise SyncTimeout(f"the server did not log {event}{who} within {timeout:g} s")
             seen = len(records)
             try:
                 await self.log.wait_for(lambda r, n=seen: r.seq >= n, timeout=min(left, 0.25), since=seen)

@@ -18,8 +18,6 @@ places from run to run), so identical output there needs the recordings pinned (
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,7 +34,7 @@ from simulator.generate.recorder import (SENTINEL_INVALID, SENTINEL_UID, SENTINE
 from simulator.generate.spec import FORMATS, GenerateSpec
 from simulator.generate.template import Template
 from simulator.generate.timeline import Plan, Planned, plan_connections
-from simulator.io import new_file_mode, refuse_overwrite
+from simulator.io import check_output, output_file
 
 Progress = Callable[[str], None]
 
@@ -124,8 +122,8 @@ def generate(spec: GenerateSpec, out: Path, *, force: bool = False, parallel: in
     """
     out = Path(out)
     labels = labels or labels_path_for(out)
-    refuse_overwrite(out, force)
-    refuse_overwrite(labels, force)
+    check_output(out, force)
+    check_output(labels, force)
     say = progress or (lambda message: None)
     synthetic = spec.engine == "synthetic"
     timings: dict[str, float] = {}
@@ -148,7 +146,7 @@ def generate(spec: GenerateSpec, out: Path, *, force: bool = False, parallel: in
     fmt = make_format(spec.format, spec.host, spec.timezone, spec.seed)
     emitter = Emitter(spec, fmt, spec.seed, templates, tindex, progress=_throttled(
         lambda fraction, lines: say(f"writing: {fraction * 100:.0f}% of the window, {lines} lines")))
-    write_corpus(emitter, planned, out, labels)
+    write_corpus(emitter, planned, out, labels, force)
     timings["write"] = time.monotonic() - t0
     return Result(out, labels, emitter.lines_written, len(planned), len(jobs), spec.engine, timings)
 
@@ -240,32 +238,11 @@ def choose_templates(jobs: list[Job], by_key: dict[Any, list[Template]],
     return templates, tindex
 
 
-def write_corpus(emitter: Emitter, planned: Plan, out: Path, labels: Path) -> None:
-    """Write both files to temporaries beside them; rename them into place only when complete."""
-    tmp_log = _temp_beside(out)
-    tmp_labels = _temp_beside(labels)
-    try:
-        with open(tmp_log, "wb", buffering=0) as log_f, open(tmp_labels, "wb", buffering=0) as labels_f:
-            emitter.run(planned, log_f, labels_f)
-        mode = new_file_mode()
-        os.chmod(tmp_labels, mode)
-        os.chmod(tmp_log, mode)
-        os.replace(tmp_labels, labels)
-        os.replace(tmp_log, out)
-    except BaseException:
-        for tmp in (tmp_log, tmp_labels):
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-        raise
-
-
-def _temp_beside(path: Path) -> str:
-    parent = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-    os.close(fd)
-    return tmp
+def write_corpus(emitter: Emitter, planned: Plan, out: Path, labels: Path, force: bool = False) -> None:
+    """Write both files through simulator/io.py (temp files beside them, put in place only when
+    complete; a full disk is a one-line error and leaves no temp file)."""
+    with output_file(out, force, binary=True) as log_f, output_file(labels, force, binary=True) as labels_f:
+        emitter.run(planned, log_f, labels_f)
 
 
 __all__ = ["Result", "apply_overrides", "generate", "labels_path_for", "plan"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulator.target.base import ServerSpec, UserSpec
+from simulator.target.base import Origin, ServerSpec, UserSpec
 from simulator.target.chroots import as_chroot_dirs
 
 # Where a value came from in the scenario file: (file, line, column), 1-based.
@@ -162,6 +162,9 @@ def build_scenario(data: dict[str, Any], path: str, positions: dict[tuple, Posit
     server = ServerSpec(
         users=users,
         overrides=list(server_data.get("sshd_config", [])),
+        override_origins=[Origin(*positions[("server", "sshd_config", i)], key="server.sshd_config")
+                          if ("server", "sshd_config", i) in positions else Origin(file=path, key="server.sshd_config")
+                          for i in range(len(server_data.get("sshd_config", [])))],
         log_level=server_data.get("log_level", "DEBUG1"),
         host_name=server_data.get("host_name", "localhost"),
         first_pid=server_data.get("first_pid"),

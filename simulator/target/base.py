@@ -14,6 +14,17 @@ from typing import Any, Protocol
 from simulator.capture.syslog import SyslogReceiver
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where an sshd_config line came from, so an error about it names the user's words: a
+    scenario's file:line:column, or a command-line option (`key`), never the generated file."""
+
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    key: str | None = None
+
+
 @dataclass
 class UserSpec:
     """A login account that exists only for the run."""
@@ -43,6 +54,8 @@ class ServerSpec:
     users: list[UserSpec] = field(default_factory=lambda: [UserSpec()])
     # sshd_config lines placed before the defaults (sshd_config is first-match-wins).
     overrides: list[str] = field(default_factory=list)
+    # Where each override came from (same order; missing entries: unknown), for error messages.
+    override_origins: list[Origin] = field(default_factory=list)
     log_level: str = "DEBUG1"
     # Host name written into the classic log lines (the receiver adds it, as rsyslog does).
     host_name: str = "localhost"

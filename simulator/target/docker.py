@@ -59,11 +59,13 @@ from typing import IO, Any
 from simulator.capture import syslog as syslog_mod
 from simulator.capture.syslog import SyslogReceiver, SyslogRecord
 from simulator.errors import EnvironmentProblem, TargetError
+from simulator.io import LogStream
 from simulator.target import images
 from simulator.target.accounts import write_account_files
 from simulator.target.chroots import prepare_chroots
 from simulator.target.keys import write_host_keys, write_users
 from simulator.target.base import ManagedTarget, ServerSpec
+from simulator.target.config import check_overrides, config_error, max_startups
 from simulator.target.local import free_port, render_config, usable_listen_addresses
 from simulator.target.procs import children_of, wait_no_descendants
 from simulator.target.workdirs import make_workdir
@@ -244,6 +246,7 @@ class DockerSshd(ManagedTarget):
         return _running(self._container)
 
     def start(self, timeout: float = 30.0) -> "DockerSshd":
+        check_overrides(self.spec)  # bad input fails before any engine is asked
         began = time.monotonic()
         try:
             if self._client is None:
@@ -305,7 +308,9 @@ class DockerSshd(ManagedTarget):
     def _prepare(self) -> None:
         spec = self.spec
         self.workdir = make_workdir("sshsim-docker-")
-        os.chmod(self.workdir, 0o711)
+        # 0700: the container reaches what it needs through bind mounts; host users must not
+        # reach the log sockets below (rsyslog's devlog, our receiver) to inject lines.
+        os.chmod(self.workdir, 0o700)
         work = self.workdir
         run = work / "run"
         # 0755: the user child (uid 1000) logs through /dev/log -> /run/sshsim/devlog.
@@ -329,7 +334,7 @@ class DockerSshd(ManagedTarget):
         pam.write_text(resources.files("simulator.data").joinpath(f"pam/{spec.pam_profile}").read_text())
 
         context = dict(port=self.port, listen=listen, host_keys=host_keys,
-                       pid_file=RUN_IN_CONTAINER + "/sshd.pid", max_startups="200:30:400")
+                       pid_file=RUN_IN_CONTAINER + "/sshd.pid", max_startups=max_startups(spec))
         self.config_text = render_config(spec, per_source_penalties=True, **context)
         (run / "sshd_config").write_text(self.config_text)
         # PerSourcePenalties (9.8+) is an error for older sshd; the entrypoint picks this one there.
@@ -337,8 +342,11 @@ class DockerSshd(ManagedTarget):
 
         classic = self.classic_log
         assert classic is not None
-        classic.parent.mkdir(parents=True, exist_ok=True)
-        classic.write_text("")
+        if self.log_path is not None:
+            # A fresh file sshsim made (simulator/io.py): never an existing one, nor through a link.
+            LogStream(classic, force=True).close()
+        else:
+            classic.write_text("")
 
         self.log = RelayedSyslogReceiver(
             run / "receiver.sock", relay=run / "devlog", host=spec.host_name,
@@ -431,6 +439,9 @@ class DockerSshd(ManagedTarget):
         # sshd names the offending line first, then says "terminating, N bad options".
         config_lines = ([line for line in lines if re.search(r"sshd_config\S*:? line \d+", line)]
                         or [line for line in lines if "sshd_config" in line])
+        at_override = config_error("\n".join(config_lines), self.config_text, self.spec) if config_lines else None
+        if at_override is not None:
+            return at_override  # type: ignore[return-value]
         if config_lines:
             detail = re.sub(r"/run/sshsim/sshd_config(\.pre-9\.8)?:?", "sshd_config", config_lines[0])
             return TargetError(f"sshd in {self.image} rejected the configuration: {detail}")

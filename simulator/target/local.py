@@ -31,10 +31,12 @@ from typing import IO, Any
 import jinja2
 
 from simulator.capture.syslog import SyslogReceiver
-from simulator.errors import EnvironmentProblem, TargetError
+from simulator.errors import BadInputError, EnvironmentProblem, SshsimError, TargetError
+from simulator.io import LogStream
 from simulator.target.accounts import write_account_files
 from simulator.target.base import ManagedTarget, ServerSpec
 from simulator.target.chroots import prepare_chroots
+from simulator.target.config import check_overrides, config_error, generic_config_message, max_startups
 from simulator.target.keys import write_host_keys, write_users
 from simulator.target.procs import children_of, wait_no_descendants
 from simulator.target.workdirs import make_workdir
@@ -119,7 +121,10 @@ def usable_listen_addresses(wanted: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def render_config(spec: ServerSpec, **context: Any) -> str:
-    """sshd_config from the data template: overrides first, Match blocks last."""
+    """sshd_config from the data template: overrides first, Match blocks last.
+
+    The overrides are checked first (simulator/target/config.py): loopback only, no Include."""
+    check_overrides(spec)
     overrides: list[str] = []
     match_blocks: list[str] = []
     for line in spec.overrides:
@@ -156,7 +161,9 @@ class LocalSshd(ManagedTarget):
         self._status_buf = b""
         self._init_pid: int | None = None
         self._identities: dict[str, Path] = {}
-        self._log_file: IO[str] | None = None
+        self._log_stream: LogStream | None = None
+        # Why the log file stopped early (a full disk), if it did; the records are all kept.
+        self.log_error: SshsimError | None = None
         self.config_text = ""
 
     # -- public ---------------------------------------------------------------------------
@@ -173,6 +180,7 @@ class LocalSshd(ManagedTarget):
         return self._proc is not None and self._proc.poll() is None
 
     def start(self, timeout: float = 15.0) -> "LocalSshd":
+        check_overrides(self.spec)  # bad input fails before anything is made
         sshd = check_environment()
         self.version = sshd_version(sshd)
         try:
@@ -204,9 +212,10 @@ class LocalSshd(ManagedTarget):
                 self.log.close()
             except OSError:
                 pass
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
+        if self._log_stream is not None:
+            self._log_stream.close(raise_error=False)
+            self.log_error = self._log_stream.error
+            self._log_stream = None
         if self.workdir is not None and not self._keep_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
@@ -244,21 +253,28 @@ class LocalSshd(ManagedTarget):
             listen=listen,
             host_keys=host_keys,
             pid_file=str(work / "sshd.pid"),
-            max_startups="200:30:400",
+            max_startups=max_startups(spec),
             per_source_penalties=_supports_penalties(self.version),
         )
         (work / "sshd_config").write_text(self.config_text)
 
-        self._log_file = open(self.log_path, "w") if self.log_path else None
-        self.log = SyslogReceiver(work / "log.sock", host=spec.host_name, log_file=self._log_file,
-                                  on_record=(lambda r: self._echo_record(r)) if self._echo else None)
+        # The capture socket is 0666 (the user child logs as its own uid) inside a 0700 folder:
+        # processes of the namespace reach it through the /dev/log bind mount, whose path is
+        # theirs, while host users cannot even reach the socket to inject lines.
+        capture = work / "capture"
+        capture.mkdir(mode=0o700)
+        os.chmod(capture, 0o700)
+        socket_path = capture / "log.sock"
+        self._log_stream = LogStream(self.log_path, force=True) if self.log_path else None
+        self.log = SyslogReceiver(socket_path, host=spec.host_name,
+                                  on_record=self._on_record if (self._echo or self._log_stream) else None)
         self.log.start()
 
         self._spec_file = work / "nsinit.json"
         self._spec_data = {
             "sshd": sshd,
             "config": str(work / "sshd_config"),
-            "log_socket": str(work / "log.sock"),
+            "log_socket": str(socket_path),
             "passwd": str(accounts["passwd"]),
             "group": str(accounts["group"]),
             "shadow": str(accounts["shadow"]),
@@ -270,10 +286,13 @@ class LocalSshd(ManagedTarget):
             "first_pid": spec.first_pid if spec.first_pid is not None else random.randint(1000, 30000),
         }
 
-    def _echo_record(self, record: Any) -> None:
-        assert self._echo is not None
-        self._echo.write(record.classic(self.spec.host_name) + "\n")
-        self._echo.flush()
+    def _on_record(self, record: Any) -> None:
+        line = record.classic(self.spec.host_name)
+        if self._log_stream is not None:
+            self._log_stream.write(line)
+        if self._echo is not None:
+            self._echo.write(line + "\n")
+            self._echo.flush()
 
     def _launch(self) -> None:
         assert self.workdir is not None
@@ -336,8 +355,12 @@ class LocalSshd(ManagedTarget):
         stage = event.get("stage")
         message = " ".join(str(event.get("message", "")).split())
         if stage == "config":
-            return TargetError(f"sshd rejected the configuration: {message}",
-                               file=str(self._spec_data["config"]))
+            raw = str(event.get("message", ""))
+            return (config_error(raw, self.config_text, self.spec)
+                    or TargetError(f"sshd rejected the configuration: {generic_config_message(raw)}"))
+        if stage == "listen":
+            return BadInputError(f"sshd would listen on {message}, beyond loopback; the private sshd "
+                                 "listens on loopback only", key="server.sshd_config")
         if stage == "unshare":
             return EnvironmentProblem(
                 f"cannot create mount/pid namespaces ({message}); use the Docker target (--target docker)"

@@ -170,8 +170,12 @@ def set_next_pid(pid: int) -> None:
         pass  # an odd but harmless loss: pids stay small
 
 
-def run_config_test(spec: dict[str, Any]) -> str | None:
-    """`sshd -t`: returns sshd's own complaint when the configuration is rejected."""
+def run_config_test(spec: dict[str, Any]) -> tuple[str, str] | None:
+    """`sshd -T` (test and print the effective config): (stage, what is wrong) or None.
+
+    Besides sshd's own complaint (stage "config"), the addresses sshd will really listen on are
+    checked (stage "listen"): the host checked the scenario's lines already, but sshd's reading
+    (names it resolves, every form it accepts) is the last word before it binds as root."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -179,16 +183,33 @@ def run_config_test(spec: dict[str, Any]) -> str | None:
         os.dup2(write, 1)
         devnull = os.open("/dev/null", os.O_RDONLY)
         os.dup2(devnull, 0)
-        os.execv(spec["sshd"], [spec["sshd"], "-t", "-f", spec["config"]])
+        os.execv(spec["sshd"], [spec["sshd"], "-T", "-f", spec["config"]])
     os.close(write)
     out = b""
     while chunk := os.read(read, 65536):
         out += chunk
     os.close(read)
     _, status = os.waitpid(pid, 0)
+    text = out.decode("utf-8", "replace")
     if os.waitstatus_to_exitcode(status) != 0:
-        return out.decode("utf-8", "replace").strip() or f"sshd -t exited with {status}"
+        return "config", text.strip() or f"sshd -T exited with {status}"
+    exposed = [row.split(None, 1)[1] for row in text.splitlines()
+               if row.lower().startswith("listenaddress ") and not _loopback_listen(row.split(None, 1)[1])]
+    if exposed:
+        return "listen", ", ".join(exposed)
     return None
+
+
+def _loopback_listen(value: str) -> bool:
+    """`127.0.0.1:22`, `[::1]:22` (sshd -T's form, maybe followed by ` rdomain X`) on loopback?"""
+    import ipaddress
+
+    address = value.split()[0]
+    host = address[1:].split("]", 1)[0] if address.startswith("[") else address.rsplit(":", 1)[0]
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def start_sshd(spec: dict[str, Any]) -> int:
@@ -219,7 +240,7 @@ def init_main(spec: dict[str, Any], status: Status) -> int:
         return 3
     problem = run_config_test(spec)
     if problem is not None:
-        status.send(event="error", stage="config", message=problem)
+        status.send(event="error", stage=problem[0], message=problem[1])
         return 4
     set_next_pid(int(spec.get("first_pid", 0)))
     sshd = start_sshd(spec)

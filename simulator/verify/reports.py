@@ -67,7 +67,11 @@ def as_html(outcomes: list[ScenarioOutcome]) -> str:
             + "".join(rows) + "</table>\n")
 
 
-def write_report(fmt: str, path: Path, outcomes: list[ScenarioOutcome]) -> None:
-    text = {"json": as_json, "junit": as_junit, "html": as_html,
+def render_report(fmt: str, outcomes: list[ScenarioOutcome]) -> str:
+    """The text of a report in `fmt` (json, junit, html or text)."""
+    return {"json": as_json, "junit": as_junit, "html": as_html,
             "text": lambda o: render_failures([x for x in o if not x.ok]) + "\n"}[fmt](outcomes)
-    atomic_write_text(path, text)
+
+
+def write_report(fmt: str, path: Path, outcomes: list[ScenarioOutcome], *, force: bool = False) -> None:
+    atomic_write_text(path, render_report(fmt, outcomes), force=force)

@@ -319,11 +319,34 @@ def verify_lines(scenario: Scenario, lines: list[str], ports: dict[str, int | No
         if conn is None:
             port = (ports or {}).get(conn_id)
             extra = f" (client port {port})" if port else ""
-            failures.append(Failure(conn_id, f"no connection of the log belongs to it{extra}",
-                                    position=expectation.position))
+            message = _dropped(lines, port) or f"no connection of the log belongs to it{extra}"
+            failures.append(Failure(conn_id, message, position=expectation.position))
             continue
         failures.extend(check_expectation(expectation, log.events_of(conn), lines))
     return failures
+
+
+_DROP = re.compile(r"drop connection #(\d+) from \[[^\]]*\]:(\d+) on \[[^\]]*\]:\d+ ?(.*)$")
+
+
+def _dropped(lines: list[str], port: int | None) -> str | None:
+    """Why a connection has no lines of its own when sshd refused it at accept (MaxStartups,
+    PerSourcePenalties): a server limit, not a difference in what the client did."""
+    if port is None:
+        return None
+    dropped = 0
+    for line in lines:
+        if "drop connection #" not in line:
+            continue
+        dropped += 1
+        m = _DROP.search(line)
+        if m and int(m.group(2)) == port:
+            why = m.group(3).strip() or "past MaxStartups"
+            return f"sshd dropped it at accept ({why}; 'drop connection #{m.group(1)}', client port {port})"
+    if dropped:
+        return (f"no connection of the log belongs to it (client port {port}); sshd dropped {dropped} "
+                "connections at accept (MaxStartups) in this run")
+    return None
 
 
 def verify_run(scenario: Scenario, lines: list[str], result: Any) -> list[Failure]:

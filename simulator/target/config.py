@@ -1,0 +1,150 @@
+"""What a scenario or --override may put in the private sshd's config, and errors in its words.
+
+sshd runs as root, so its config is checked before it starts:
+- One line per override: a newline inside one would smuggle in lines no check saw.
+- Loopback only: `ListenAddress` lines add to ours (they do not replace them), so a
+  `ListenAddress 0.0.0.0:22` would silently expose the root-run sshd on every interface. Every
+  form sshd accepts is read (any case, `Keyword=value`, quotes, `[::]:22`, bare IPv6, a trailing
+  `rdomain`); only 127.0.0.0/8, ::1 and `localhost` pass. `Port` stays allowed: it adds ports to
+  our loopback addresses only. The launcher checks sshd's own reading of the final config too
+  (`sshd -T`, simulator/target/nsinit.py), which also covers names resolved by sshd.
+- No `Include`: it makes root sshd read any host file, and sshd quotes the lines it rejects
+  (an `Include /etc/shadow` puts password hashes into the error).
+
+sshd names lines of the generated file ("/tmp/sshsim-x/sshd_config line 3: ..."), which is gone
+when the user reads the error: `config_error` maps such a line back to the override's origin
+(scenario file:line, or the --override option).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import shlex
+
+from simulator.errors import BadInputError
+from simulator.target.base import Origin, ServerSpec
+
+REFUSED_KEYWORDS = {
+    "include": "Include makes the root-run sshd read host files; write the lines themselves instead",
+}
+LOOPBACK_NAMES = ("localhost",)
+_SSHD_LINE = re.compile(r"^(?P<file>\S*sshd_config)(?::| ) ?line (?P<line>\d+): (?P<what>.*)$")
+
+
+def origin_of(spec: ServerSpec, index: int) -> Origin:
+    """Where override `index` came from (an unknown origin still names the key)."""
+    if index < len(spec.override_origins):
+        return spec.override_origins[index]
+    return Origin(key="server.sshd_config")
+
+
+def _error(message: str, origin: Origin) -> BadInputError:
+    return BadInputError(message, file=origin.file, line=origin.line, column=origin.column,
+                         key=origin.key or "server.sshd_config")
+
+
+def split_line(line: str) -> tuple[str, list[str]]:
+    """(keyword in lower case, arguments) as sshd reads a config line; ('', []) for a comment."""
+    text = line.strip()
+    if not text or text.startswith("#"):
+        return "", []
+    m = re.match(r"([^\s=]+)\s*=?\s*(.*)$", text)
+    if m is None:
+        return "", []
+    keyword, rest = m.group(1), m.group(2)
+    try:
+        args = shlex.split(rest, comments=False, posix=True)
+    except ValueError:
+        args = rest.split()
+    return keyword.lower(), args
+
+
+def listen_host(value: str) -> str:
+    """The host part of a ListenAddress value: `[::1]:22`, `[::]`, `::1`, `1.2.3.4:22`, `name`."""
+    if value.startswith("["):
+        return value[1:].split("]", 1)[0]
+    if value.count(":") == 1:
+        return value.split(":", 1)[0]
+    return value
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or the name localhost; anything else (0.0.0.0, ::, a host IP or name) not."""
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def check_overrides(spec: ServerSpec) -> None:
+    """Refuse, before anything starts, an override that is not one line, reads host files, or
+    would make sshd listen beyond loopback (one-line BadInputError at the override's origin)."""
+    for index, line in enumerate(spec.overrides):
+        origin = origin_of(spec, index)
+        if any(c in line for c in "\r\n\0"):
+            raise _error("one sshd_config line per entry (this one holds a line break)", origin)
+        keyword, args = split_line(line)
+        if keyword in REFUSED_KEYWORDS:
+            raise _error(REFUSED_KEYWORDS[keyword], origin)
+        if keyword == "listenaddress":
+            host = listen_host(args[0]) if args else ""
+            if not is_loopback(host):
+                raise _error(f"'{line.strip()}': the private sshd listens on loopback only (127.0.0.1, ::1, "
+                             "localhost); it runs as root and must not be reachable from the network", origin)
+
+
+DEFAULT_MAX_STARTUPS = "200:30:400"  # many test connections at once must not be dropped
+
+
+def max_startups(spec: ServerSpec) -> str:
+    """The MaxStartups line's value: the scenario's own when it sets one. sshd keeps the LAST
+    MaxStartups it reads (unlike most keywords), so ours must not follow a scenario's."""
+    for line in spec.overrides:
+        keyword, args = split_line(line)
+        if keyword == "maxstartups" and args:
+            return args[0]
+    return DEFAULT_MAX_STARTUPS
+
+
+def override_lines(config_text: str, spec: ServerSpec) -> dict[int, int]:
+    """Line number in the rendered config (1-based) -> index of the override written there."""
+    lines = config_text.split("\n")
+    found: dict[int, int] = {}
+    at = 0
+    # Overrides before the first `Match` come first and the rest last (render_config): the
+    # rendered order is the given order.
+    for index in range(len(spec.overrides)):
+        wanted = spec.overrides[index]
+        while at < len(lines) and lines[at] != wanted:
+            at += 1
+        if at == len(lines):
+            break
+        found[at + 1] = index
+        at += 1
+    return found
+
+
+def config_error(message: str, config_text: str, spec: ServerSpec) -> BadInputError | None:
+    """sshd's complaint about the generated config, at the override it is about (or None when
+    it is about no override: then sshsim's own lines are at fault)."""
+    by_line = override_lines(config_text, spec)
+    for row in message.splitlines():
+        m = _SSHD_LINE.match(row.strip())
+        if m is None:
+            continue
+        index = by_line.get(int(m.group("line")))
+        if index is not None:
+            what = m.group("what").strip()
+            return _error(f"sshd rejected the configuration line '{spec.overrides[index].strip()}': {what}", origin_of(spec, index))
+    return None
+
+
+def generic_config_message(message: str) -> str:
+    """sshd's complaint with the generated file's temp path replaced by what it is."""
+    rows = [re.sub(r"\S*sshd_config(\.pre-9\.8)?:?", "the generated sshd_config", row.strip())
+            for row in message.splitlines() if row.strip()]
+    rows = [r for r in rows if "terminating," not in r] or rows
+    return " | ".join(rows[:3])
