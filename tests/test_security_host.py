@@ -240,6 +240,11 @@ def test_full_disk_stops_a_log_stream_at_a_line_end(tiny_disk: Path) -> None:
     "ListenAddress 127.0.0.1\nListenAddress 0.0.0.0",
     f"ListenAddress {socket.gethostname()}",
     "Include /etc/ssh/sshd_config",
+    "PermitRootLogin yes",
+    "PermitRootLogin prohibit-password",
+    "permitrootlogin=forced-commands-only",
+    "AuthorizedKeysCommandUser root",
+    "AuthorizedPrincipalsCommandUser sshd",
 ])
 def test_non_loopback_listen_override_is_refused_before_sshd_starts(override: str, tmp_path: Path) -> None:
     tmpdir, env = private_tmp(tmp_path)
@@ -281,6 +286,32 @@ def test_loopback_listen_overrides_still_work() -> None:
         server.log.flush()
         listening = [r.message for r in server.log.records if r.message.startswith("Server listening on")]
     assert listening and all(" on 127." in m or " on ::1 " in m for m in listening), listening
+
+
+@needs_local_sshd
+async def test_root_never_logs_in_even_with_a_users_key() -> None:
+    """An absolute AuthorizedKeysFile (with StrictModes off) makes the scenario user's key good
+    for every account, root included: with Debian's default `prohibit-password` that was a root
+    shell on the host. sshsim's `PermitRootLogin no` must hold: the key check passes ("Accepted
+    key") and the login is refused all the same."""
+    import asyncssh
+
+    spec = ServerSpec(overrides=["AuthorizedKeysFile /home/user/.ssh/authorized_keys", "StrictModes no"])
+    with LocalSshd(spec) as server:
+        key = asyncssh.read_private_key(str(server.identity("user")))
+        with pytest.raises(asyncssh.PermissionDenied):
+            async with asyncssh.connect(server.host.strip("[]"), server.port, username="root",
+                                        client_keys=[key], known_hosts=None, agent_path=None):
+                pass
+        # The same key and file do let the scenario's own user in: the refusal is root's alone.
+        async with asyncssh.connect(server.host.strip("[]"), server.port, username="user",
+                                    client_keys=[key], known_hosts=None, agent_path=None) as conn:
+            assert (await conn.run("id -u", check=True)).stdout.strip() == "1000"
+        server.wait_idle()
+        messages = [r.message for r in server.log.records]
+    assert any(m.startswith("Accepted key ED25519") for m in messages), "the key check itself passed"
+    assert any(m.startswith("ROOT LOGIN REFUSED") for m in messages), messages
+    assert not any(m.startswith("Accepted publickey for root") for m in messages)
 
 
 @needs_local_sshd

@@ -10,6 +10,14 @@ sshd runs as root, so its config is checked before it starts:
   (`sshd -T`, simulator/target/nsinit.py), which also covers names resolved by sshd.
 - No `Include`: it makes root sshd read any host file, and sshd quotes the lines it rejects
   (an `Include /etc/shadow` puts password hashes into the error).
+- No root login: root inside the namespace is the host's root on the host's filesystem (an
+  absolute `AuthorizedKeysFile` naming a scenario user's keys would let root in, and
+  internal-sftp would then serve the whole disk). sshsim writes `PermitRootLogin no`, and any
+  other value is refused. A failed root login logs as it does under Debian's default
+  (`prohibit-password`): sshd refuses root passwords unless the value is `yes`.
+- Commands that sshd runs for authentication (`AuthorizedKeysCommand`,
+  `AuthorizedPrincipalsCommand`) run only as one of the scenario's own users, never as root or
+  another system account.
 
 sshd names lines of the generated file ("/tmp/sshsim-x/sshd_config line 3: ..."), which is gone
 when the user reads the error: `config_error` maps such a line back to the override's origin
@@ -79,6 +87,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+COMMAND_USER_KEYWORDS = ("authorizedkeyscommanduser", "authorizedprincipalscommanduser")
+
+
 def check_overrides(spec: ServerSpec) -> None:
     """Refuse, before anything starts, an override that is not one line, reads host files, or
     would make sshd listen beyond loopback (one-line BadInputError at the override's origin)."""
@@ -89,6 +100,14 @@ def check_overrides(spec: ServerSpec) -> None:
         keyword, args = split_line(line)
         if keyword in REFUSED_KEYWORDS:
             raise _error(REFUSED_KEYWORDS[keyword], origin)
+        if keyword == "permitrootlogin" and [a.lower() for a in args] != ["no"]:
+            raise _error(f"'{line.strip()}': root logins are never allowed (root in the private sshd's "
+                         "namespace is the host's root); only 'PermitRootLogin no' may be set", origin)
+        if keyword in COMMAND_USER_KEYWORDS:
+            users = {u.name for u in spec.users}
+            if len(args) != 1 or args[0] not in users:
+                raise _error(f"'{line.strip()}': authentication commands run only as one of the scenario's "
+                             f"users ({', '.join(sorted(users))}), never as root or a system account", origin)
         if keyword == "listenaddress":
             host = listen_host(args[0]) if args else ""
             if not is_loopback(host):
