@@ -42,6 +42,7 @@ def generate(spec: Path, output: Path, seed: int | None, engine: str | None, tar
              variables: tuple[str, ...], force: bool, quiet: bool) -> int:
     """Generate a labelled sshd log corpus from SPEC (exit 0 done, 1 the sshd failed, 2 bad input)."""
     from simulator.generate import apply_overrides, generate as run_generate, labels_path_for, load_spec
+    from simulator.generate.engine import Interrupted
     from simulator.io import refuse_overwrite
 
     labels = labels_path_for(output)
@@ -60,6 +61,9 @@ def generate(spec: Path, output: Path, seed: int | None, engine: str | None, tar
     try:
         result = run_generate(loaded, output, force=force, parallel=parallel, progress=say, labels=labels,
                               recordings=recordings)
+    except Interrupted as stop:
+        click.echo(f"sshsim generate: {stop}", err=True)  # what was kept; the CLI then says "interrupted"
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
     click.echo(f"wrote {result.lines} lines, {result.connections} connections ({result.recordings} "

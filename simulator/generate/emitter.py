@@ -26,6 +26,7 @@ Python path; SSHSIM_REQUIRE_SPEEDUPS=1 makes a missing extension an import error
 
 from __future__ import annotations
 
+import errno
 import json
 import random
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -58,10 +59,17 @@ WRITE_CHUNK = 1 << 20
 
 def write_text(f: IO[bytes], text: str) -> None:
     """Write text as UTF-8 in 1 MiB pieces: several times faster than one multi-megabyte write
-    (the source stays in the CPU cache while the kernel copies it)."""
+    (the source stays in the CPU cache while the kernel copies it). An unbuffered file may take
+    less than offered (write(2) on a disk that fills up): the rest is offered again, so the
+    error comes out instead of a silent gap."""
     data = memoryview(text.encode("utf-8"))
     for i in range(0, len(data), WRITE_CHUNK):
-        f.write(data[i:i + WRITE_CHUNK])
+        piece = data[i:i + WRITE_CHUNK]
+        while piece:
+            done = f.write(piece)
+            if not done:
+                raise OSError(errno.EIO, "write(2) wrote nothing")
+            piece = piece[done:]
 
 
 @dataclass(slots=True)

@@ -27,13 +27,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from simulator.errors import BadInputError
+from simulator.errors import BadInputError, EnvironmentProblem
 from simulator.generate.cache import RecordingCache, job_hash
-from simulator.generate.emitter import Emitter
+from simulator.generate.emitter import WRITE_CHUNK, Emitter
 from simulator.generate.outputs import make_format
 from simulator.generate.recorder import (SENTINEL_INVALID, SENTINEL_UID, SENTINEL_USER, Job, Recorded,
                                          Recorder)
-from simulator.generate.spec import FORMATS, GenerateSpec
+from simulator.generate.spec import FORMATS, GenerateSpec, check_lines, check_volume
 from simulator.generate.template import Template
 from simulator.generate.timeline import Plan, Planned, plan_connections
 from simulator.io import new_file_mode, refuse_overwrite
@@ -79,7 +79,12 @@ def apply_overrides(spec: GenerateSpec, *, seed: int | None = None, engine: str 
         changes["format"] = format
     if log_level is not None:
         changes["log_level"] = "DEBUG1" if log_level.upper() == "DEBUG" else log_level.upper()
-    return replace(spec, **changes) if changes else spec
+    if not changes:
+        return spec
+    spec = replace(spec, **changes)
+    if "engine" in changes:
+        check_volume(spec)  # the real engine takes fewer connections
+    return spec
 
 
 def plan(spec: GenerateSpec) -> Plan:
@@ -143,6 +148,7 @@ def generate(spec: GenerateSpec, out: Path, *, force: bool = False, parallel: in
     by_key = record(spec, jobs, recorder, synthetic, recordings, say)
     timings["record"] = time.monotonic() - t0
     templates, tindex = choose_templates(jobs, by_key, tindex)
+    check_lines(spec, int(np.asarray([len(t.lines) for t in templates], dtype=np.int64)[tindex].sum()))
 
     t0 = time.monotonic()
     fmt = make_format(spec.format, spec.host, spec.timezone, spec.seed)
@@ -240,25 +246,90 @@ def choose_templates(jobs: list[Job], by_key: dict[Any, list[Template]],
     return templates, tindex
 
 
+class Interrupted(KeyboardInterrupt):
+    """A stop (Ctrl-C, SIGTERM) while the corpus was being written; str() says what was kept."""
+
+
 def write_corpus(emitter: Emitter, planned: Plan, out: Path, labels: Path) -> None:
-    """Write both files to temporaries beside them; rename them into place only when complete."""
-    tmp_log = _temp_beside(out)
-    tmp_labels = _temp_beside(labels)
+    """Write both files to temporaries beside them; rename them into place when complete.
+
+    A write that fails (a full disk) or a stop (Ctrl-C, SIGTERM) keeps what was complete rather
+    than losing the run's work: both files are cut after their last whole line and renamed into
+    place (the names the user allowed when the run began), and the error says how much is there.
+    Lines go out in time order and a connection's label only after all its lines, so every kept
+    label describes lines of the kept log. No temporary file is left either way.
+    """
+    temps: list[str] = []
     try:
-        with open(tmp_log, "wb", buffering=0) as log_f, open(tmp_labels, "wb", buffering=0) as labels_f:
+        temps.append(_temp_beside(out))
+        temps.append(_temp_beside(labels))
+        with open(temps[0], "wb", buffering=0) as log_f, open(temps[1], "wb", buffering=0) as labels_f:
             emitter.run(planned, log_f, labels_f)
-        mode = new_file_mode()
-        os.chmod(tmp_labels, mode)
-        os.chmod(tmp_log, mode)
-        os.replace(tmp_labels, labels)
-        os.replace(tmp_log, out)
+        _publish(temps, (out, labels))
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        kept = _keep_partial(temps, (out, labels))
+        if kept is None:
+            raise EnvironmentProblem(f"{reason}: nothing of the corpus was written", file=str(out)) from None
+        raise EnvironmentProblem(f"{reason}: {kept}", file=str(out)) from None
+    except KeyboardInterrupt:
+        kept = _keep_partial(temps, (out, labels))
+        if kept is None:
+            raise
+        raise Interrupted(f"{out}: stopped: {kept}") from None
     except BaseException:
-        for tmp in (tmp_log, tmp_labels):
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
+        _remove(temps)
         raise
+
+
+def _publish(temps: list[str], targets: tuple[Path, Path]) -> None:
+    """Give the temporaries the mode of a file the user writes, and rename them into place."""
+    mode = new_file_mode()
+    for tmp in temps:
+        os.chmod(tmp, mode)
+    for tmp, target in zip(reversed(temps), reversed(targets)):  # the log last: it completes the pair
+        os.replace(tmp, target)
+    temps.clear()
+
+
+def _keep_partial(temps: list[str], targets: tuple[Path, Path]) -> str | None:
+    """Cut both temporaries after their last whole line and rename them into place; what was
+    kept, in words (None: no whole line, and the temporaries are removed)."""
+    try:
+        if len(temps) == 2:
+            lines = [_cut_to_last_line(tmp) for tmp in temps]
+            if lines[0]:
+                _publish(temps, targets)
+                return (f"kept the {lines[0]:,} lines written and the labels of the {lines[1]:,} connections "
+                        f"they complete ({targets[1].name}): an incomplete corpus")
+    except OSError:
+        pass
+    _remove(temps)
+    return None
+
+
+def _cut_to_last_line(path: str) -> int:
+    """Truncate a file after its last newline; how many lines it keeps (read in pieces: a
+    corpus may be large)."""
+    lines = end = offset = 0
+    with open(path, "r+b") as f:
+        while piece := f.read(WRITE_CHUNK):
+            lines += piece.count(b"\n")
+            last = piece.rfind(b"\n")
+            if last >= 0:
+                end = offset + last + 1
+            offset += len(piece)
+        f.truncate(end)
+    return lines
+
+
+def _remove(temps: list[str]) -> None:
+    for tmp in temps:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+    temps.clear()
 
 
 def _temp_beside(path: Path) -> str:
@@ -268,4 +339,4 @@ def _temp_beside(path: Path) -> str:
     return tmp
 
 
-__all__ = ["Result", "apply_overrides", "generate", "labels_path_for", "plan"]
+__all__ = ["Interrupted", "Result", "apply_overrides", "generate", "labels_path_for", "plan"]
