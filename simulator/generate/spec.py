@@ -26,7 +26,7 @@ import yaml
 from simulator.errors import BadInputError
 from simulator.limits import (GENERATE_YEARS, MAX_GENERATE_BURSTS, MAX_GENERATE_CONNECTIONS, MAX_GENERATE_LINES,
                               MAX_GENERATE_SECONDS, MAX_GENERATE_WEIGHT, MAX_MATRIX_CELLS, MAX_POOL_HOSTS,
-                              MAX_REAL_ENGINE_CONNECTIONS)
+                              MAX_REAL_ENGINE_CONNECTIONS, QUOTE_CHARS)
 from simulator.scenario.loader import load_yaml_with_positions, read_text, render
 
 Position = tuple[str, int, int]
@@ -212,8 +212,12 @@ def _check_schema(raw: dict[str, Any], positions: dict[tuple, Position], path: s
         return
     error = errors[0]
     while error.validator in ("oneOf", "anyOf") and error.context:
-        best = jsonschema.exceptions.best_match(error.context)
-        if best is None or len(best.absolute_path) <= len(error.absolute_path):
+        # the branches the value has the type of say what is wrong with it ([-5, 3] is a list
+        # with a number below the minimum, not "not a number")
+        fitting = [e for e in error.context
+                   if e.validator != "type" or len(e.absolute_path) > len(error.absolute_path)]
+        best = jsonschema.exceptions.best_match(fitting) if fitting else None
+        if best is None:
             break
         error = best
     at = tuple(error.absolute_path)
@@ -239,8 +243,13 @@ def _check_schema(raw: dict[str, Any], positions: dict[tuple, Position], path: s
         message = error.message.replace("is a required property", "is required")
     elif error.validator in ("oneOf", "anyOf"):
         message = f"{shown} is not a valid value here"
+    elif error.validator in ("minItems", "maxItems") and isinstance(instance, list):
+        bound = "at least" if error.validator == "minItems" else "at most"
+        message = f"{len(instance):,} items, {bound} {error.validator_value} expected"
     else:
         message = error.message
+    if len(message) > QUOTE_CHARS:  # jsonschema's own messages quote the value whole
+        message = message[:QUOTE_CHARS] + "..."
     raise where.error(message, at)
 
 
