@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -255,3 +257,40 @@ def test_full_disk_keeps_the_complete_part_and_says_so(tmp_path: Path) -> None:
             assert any(label["source"] in lines[n - 1] for n in label["lines"])
     # a whole log line is a whole syslog line: time stamp, host, program
     assert all(x[:3] == "Mar" and " sshd[" in x for x in lines)
+
+
+@needs_local_sshd
+@pytest.mark.sshd
+def test_sigterm_while_writing_keeps_the_complete_part(tmp_path: Path) -> None:
+    """SIGTERM once the corpus has begun to be written (a temporary file with lines in it):
+    exit 130, a line saying what was kept, the kept log whole lines only, no temporary file.
+    The corpus is large enough (800,000 lines) that writing it outlasts the signal's delivery."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(FAST_SPEC)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", "generate", str(spec), "-o", str(folder / "day.log"),
+                             "-q", "--var", "rate=2000"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300  # a safety net for a hung run, not a measurement
+    try:
+        while proc.poll() is None and time.monotonic() < deadline and not any(p.name.endswith(".tmp") and p.stat().st_size > 1 << 20
+                                              for p in folder.iterdir()):
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    said = err.strip().splitlines()
+    assert said[-1] == "sshsim: interrupted" and "Traceback" not in err, err
+    assert said[0].startswith(f"sshsim generate: {folder}/day.log: stopped: kept the ") and ".tmp" not in err
+    assert sorted(p.name for p in folder.iterdir()) == ["day.log", "day.log.labels.jsonl"]
+    log = (folder / "day.log").read_bytes()
+    kept = log.count(b"\n")
+    assert log.endswith(b"\n") and f"kept the {kept:,} lines written" in said[0]
+    labels = (folder / "day.log.labels.jsonl").read_text().splitlines()
+    assert all(max(json.loads(x)["lines"]) <= kept for x in labels)
