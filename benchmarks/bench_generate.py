@@ -14,11 +14,21 @@ ours), and the details behind them.
 Coreutils' cat copies with copy_file_range(2), inside the kernel; cat_pipe_lines_per_s is
 `cat | cat`, a copy through user space. Rates are the best of three runs (the machine may be
 shared); cpu_lines_per_s divides by the process's CPU time instead. Nothing here asserts a speed.
+
+    python benchmarks/bench_generate.py --memory [--recordings DIR]
+
+instead runs `sshsim generate` on the example spec at 1, 10, 100, 1000 and 10000 times its own
+rate, each in a process of its own, and prints its peak RSS (``peak_rss_mb_<n>=``, n the
+multiple) with ``connections_<n>=`` and ``lines_<n>=``, or ``refused_<n>=`` with the error when
+the spec asks for more than simulator/limits.py allows: memory follows the volume up to the cap,
+and a spec over it is refused before anything is allocated.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import resource
 import subprocess
 import sys
@@ -50,6 +60,7 @@ def main() -> None:
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--recordings", type=Path, default=None, help="folder of recordings to (re)use")
     parser.add_argument("--keep", type=Path, default=None, help="leave the corpus in this folder")
+    parser.add_argument("--memory", action="store_true", help="peak RSS at 1x to 10000x the example's volume")
     args = parser.parse_args()
 
     from simulator.errors import SshsimError
@@ -70,6 +81,13 @@ def main() -> None:
         args.keep.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench-generate-", dir=args.keep or None))
     recordings = args.recordings or work / "recordings"
+    if args.memory:
+        memory(work, recordings, args.format, args.log_level)
+        if args.keep is None:
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
+        return
     out = work / "corpus.log"
     # A first run at the example's own rate records the templates and says how many lines a
     # unit of rate gives at this LogLevel; the measured run scales the rate from it.
@@ -125,6 +143,33 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)  # the corpus, and the recordings unless --recordings
     else:
         print(f"corpus={out}")
+
+
+# Runs the rest of its command line and prints its peak RSS in KiB last, on stderr: the command
+# is this wrapper's only child, so RUSAGE_CHILDREN is its own peak.
+_MEASURE = ("import resource, subprocess, sys\n"
+            "code = subprocess.call(sys.argv[1:])\n"
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+            "sys.exit(code)\n")
+
+
+def memory(work: Path, recordings: Path, fmt: str, log_level: str) -> None:
+    """Peak RSS of whole `sshsim generate` runs as the volume grows (the first one records)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = work / "corpus.log"
+    for multiple in (1, 10, 100, 1000, 10000):
+        done = subprocess.run([sys.executable, "-c", _MEASURE, sys.executable, "-m", "simulator", "generate",
+                               str(SPEC), "-o", str(out), "--force", "-q", "--recordings", str(recordings),
+                               "--format", fmt, "--log-level", log_level, "--var", f"rate={2 * multiple}"],
+                              cwd=ROOT, env=env, capture_output=True, text=True)
+        *said, peak = done.stderr.strip().splitlines()
+        print(f"peak_rss_mb_{multiple}={int(peak) / 1024:.0f}")
+        wrote = re.search(r"wrote (\d+) lines, (\d+) connections", done.stdout)
+        if done.returncode == 0 and wrote:
+            print(f"lines_{multiple}={wrote.group(1)}")
+            print(f"connections_{multiple}={wrote.group(2)}")
+        else:
+            print(f"refused_{multiple}={' '.join(said)}")
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ def check_output(path: Path, force: bool) -> None:
         raise BadInputError(f"folder {folder} does not exist", file=str(path))
     # As root, permission bits say little (a read-only mount, a full disk, an immutable folder):
     # only creating a file proves it. The probe is removed at once.
-    fd, probe = _temp_beside(path)
+    fd, probe = temp_beside(path)
     os.close(fd)
     os.unlink(probe)
 
@@ -89,7 +89,7 @@ def new_file_mode() -> int:
     return 0o644
 
 
-def _temp_beside(path: Path) -> tuple[int, str]:
+def temp_beside(path: Path) -> tuple[int, str]:
     """A new file beside `path` (O_EXCL|O_NOFOLLOW, mode 0600), or a one-line OutputError."""
     folder = _folder(path)
     try:
@@ -105,7 +105,7 @@ def _unlink_quietly(name: str) -> None:
         pass
 
 
-def _place(tmp: str, path: Path, force: bool) -> None:
+def place(tmp: str, path: Path, force: bool) -> None:
     """Put the finished temp file at `path`; the temp name is gone afterwards either way."""
     try:
         os.chmod(tmp, new_file_mode())
@@ -136,12 +136,12 @@ def output_file(path: Path, force: bool, *, binary: bool = False) -> Iterator[IO
     Whole or nothing: on any error the temp file is removed and `path` is left as it was; a
     write error (full disk) becomes a one-line OutputError."""
     path = Path(path)
-    fd, tmp = _temp_beside(path)
+    fd, tmp = temp_beside(path)
     try:
         # Binary: unbuffered, as writers that also hand the descriptor to C (generate) need.
         with (os.fdopen(fd, "wb", buffering=0) if binary else os.fdopen(fd, "w", encoding="utf-8")) as fh:
             yield fh
-        _place(tmp, path, force)
+        place(tmp, path, force)
     except OSError as exc:
         raise OutputError(f"cannot write: {_reason(exc)}; nothing written", file=str(path)) from None
     finally:
@@ -160,7 +160,7 @@ def write_lines(path: Path, lines: Iterable[str], *, force: bool = False) -> int
     path = Path(path)
     data = "".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape")
     total = data.count(b"\n")
-    fd, tmp = _temp_beside(path)
+    fd, tmp = temp_beside(path)
     try:
         view = memoryview(data)
         done = 0
@@ -174,13 +174,13 @@ def write_lines(path: Path, lines: Iterable[str], *, force: bool = False) -> int
             os.close(fd)
             fd = -1
             if kept:
-                _place(tmp, path, force)
+                place(tmp, path, force)
                 raise OutputError(f"cannot write: {_reason(exc)}; kept the first {kept} of {total} lines",
                                   file=str(path)) from None
             raise OutputError(f"cannot write: {_reason(exc)}; nothing written", file=str(path)) from None
         os.close(fd)
         fd = -1
-        _place(tmp, path, force)
+        place(tmp, path, force)
     except OSError as exc:
         raise OutputError(f"cannot write: {_reason(exc)}", file=str(path)) from None
     finally:
@@ -205,9 +205,9 @@ class LogStream:
         self.lines = 0
         self.error: OutputError | None = None
         self._size = 0
-        fd, tmp = _temp_beside(self.path)
+        fd, tmp = temp_beside(self.path)
         try:
-            _place(tmp, self.path, force)
+            place(tmp, self.path, force)
         except BaseException:
             os.close(fd)
             raise

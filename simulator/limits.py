@@ -28,3 +28,19 @@ MAX_YAML_DEPTH = 64                     # nested mappings and lists
 MAX_YAML_NODES = 200_000                # nodes after alias expansion (billion laughs)
 MAX_MATRIX_CELLS = 1000                 # scenarios one file may expand to
 MAX_WAIT_SECONDS = 3600.0               # any start:, timeout or wait in a scenario
+
+# -- generate specs -------------------------------------------------------------------------
+# `sshsim generate` plans a corpus as arrays with a row per connection, and the writer keeps a
+# few numbers per connection and one per line until the end (about 200 bytes a connection and
+# 8 a line: benchmarks/bench_generate.py --memory). These caps keep one run below about
+# 300 MB (measured at the caps: 280 MB for 1 M connections at INFO, 160 MB for 4.8 M lines at
+# DEBUG3, with the Python writer; less with the C one). The example spec
+# (scenarios/generate/bruteforce-mix.yaml) is 3,100 connections and 13,000 lines a day.
+MAX_GENERATE_CONNECTIONS = 1_000_000    # the window's mean rate × its length + every burst's most
+MAX_GENERATE_LINES = 5_000_000          # lines of the corpus, known once each kind is recorded
+MAX_REAL_ENGINE_CONNECTIONS = 10_000    # `--engine real` runs (and keeps) every connection: sshd time
+MAX_GENERATE_BURSTS = 10_000            # burst `count`s added up: an address of its own each
+MAX_POOL_HOSTS = 100_000                # `hosts` of one source pool
+MAX_GENERATE_SECONDS = 366 * 86400.0    # a window, a session held open, a gap within a burst
+MAX_GENERATE_WEIGHT = 1e6               # a weight or curve value (only their ratios matter)
+GENERATE_YEARS = (1970, 9998)           # the window starts in these years (the log's time stamps)

@@ -55,7 +55,8 @@ def generate(spec: Path, output: Path, seed: int | None, engine: str | None, tar
         if not quiet:
             click.echo(f"sshsim generate: {message}", err=True)
 
-    # SIGTERM ends it as Ctrl-C does (simulator/cli.py): recordings stop, nothing half written stays.
+    # SIGTERM ends it as Ctrl-C does (simulator/cli.py): recordings stop, and a corpus being
+    # written is kept up to its last whole line (errors.Interrupted says so, on one line).
     result = run_generate(loaded, output, force=force, parallel=parallel, progress=say, labels=labels,
                           recordings=recordings)
     click.echo(f"wrote {result.lines} lines, {result.connections} connections ({result.recordings} "

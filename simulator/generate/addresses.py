@@ -62,7 +62,7 @@ class AddressBook:
         total = sum(sizes)
         count = min(count, max(1, total - len(avoid)))
         out: list[str] = []
-        seen = set(avoid)
+        seen: set[str] = set()  # besides `avoid`, which is not copied: a burst each draws from it
         tries = 0
         while len(out) < count and tries < count * 50:
             tries += 1
@@ -73,7 +73,7 @@ class AddressBook:
                 offset -= size
             first = 1 if net.version == 4 and net.prefixlen < 31 else 0
             text = str(net.network_address + first + offset)
-            if text not in seen:
+            if text not in seen and text not in avoid:
                 seen.add(text)
                 out.append(text)
         if not out:  # every address of a tiny pool is taken: reuse one

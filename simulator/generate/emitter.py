@@ -26,11 +26,12 @@ Python path; SSHSIM_REQUIRE_SPEEDUPS=1 makes a missing extension an import error
 
 from __future__ import annotations
 
+import errno
 import json
 import random
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, Iterator
 
 import numpy as np
 
@@ -52,16 +53,42 @@ def speedups() -> str:
 
 _SEP = "\x1e"  # between the lines of one compiled template (never in an sshd message)
 BLOCK = 16384  # connections per block
+# Lines per block at most: the writer's memory follows a block's lines, and at DEBUG levels a
+# connection has a hundred or more (at INFO a block of BLOCK connections stays well below).
+BLOCK_LINES = 1 << 17
 FIXED_SLOTS = ("saddr", "sport", "L", "addr", "port", "user", "uid", "fpu", "fps")
 WRITE_CHUNK = 1 << 20
 
 
 def write_text(f: IO[bytes], text: str) -> None:
     """Write text as UTF-8 in 1 MiB pieces: several times faster than one multi-megabyte write
-    (the source stays in the CPU cache while the kernel copies it)."""
+    (the source stays in the CPU cache while the kernel copies it). An unbuffered file may take
+    less than offered (write(2) on a disk that fills up): the rest is offered again, so the
+    error comes out instead of a silent gap."""
     data = memoryview(text.encode("utf-8"))
     for i in range(0, len(data), WRITE_CHUNK):
-        f.write(data[i:i + WRITE_CHUNK])
+        piece = data[i:i + WRITE_CHUNK]
+        while piece:
+            done = f.write(piece)
+            if not done:
+                raise OSError(errno.EIO, "write(2) wrote nothing")
+            piece = piece[done:]
+
+
+def blocks(nlines: np.ndarray) -> Iterator[tuple[int, int]]:
+    """Blocks (a, b) of connections a..b-1 in order: BLOCK of them, fewer where those would have
+    more than BLOCK_LINES lines (one at least). Both writing paths take the same blocks, so
+    they draw the same random numbers in the same order."""
+    n = len(nlines)
+    ends = np.cumsum(nlines)
+    a = 0
+    while a < n:
+        b = min(n, a + BLOCK)
+        before = int(ends[a - 1]) if a else 0
+        if int(ends[b - 1]) - before > BLOCK_LINES:
+            b = max(a + 1, int(np.searchsorted(ends, before + BLOCK_LINES, side="right")))
+        yield a, b
+        a = b
 
 
 @dataclass(slots=True)
@@ -200,8 +227,7 @@ class Emitter:
                        nlines=nlines, remaining=nlines.copy(), end_us=np.zeros(n, dtype=np.int64),
                        heads=[None] * n, frags=[""] * n)
         ports = PortAllocator(self.rng, len(plan.addresses))
-        for a in range(0, n, BLOCK):
-            b = min(n, a + BLOCK)
+        for a, b in blocks(state.nlines):
             t_idx = self.template_index[a:b]
             port_l = list(map(str, ports.assign(plan.source[a:b]).tolist()))
             pid_base = self.pids.assign(plan.start[a:b], corpus.span_of[t_idx])
@@ -557,8 +583,7 @@ class _FastRun:
         job: Future[None] | None = None
         # leaving the pool waits for the job in flight, also on an error: no write after close
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sshsim-emit") as worker:
-            for a in range(0, n, BLOCK):
-                b = min(n, a + BLOCK)
+            for a, b in blocks(state.nlines):
                 t_idx = em.template_index[a:b]
                 self.port[a:b] = ports.assign(plan.source[a:b])
                 self.pid[a:b] = em.pids.assign(plan.start[a:b], corpus.span_of[t_idx])

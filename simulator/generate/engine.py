@@ -18,6 +18,7 @@ places from run to run), so identical output there needs the recordings pinned (
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,16 +26,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-from simulator.errors import BadInputError
+from simulator.errors import BadInputError, Interrupted, OutputError
 from simulator.generate.cache import RecordingCache, job_hash
-from simulator.generate.emitter import Emitter
+from simulator.generate.emitter import WRITE_CHUNK, Emitter
 from simulator.generate.outputs import make_format
 from simulator.generate.recorder import (SENTINEL_INVALID, SENTINEL_UID, SENTINEL_USER, Job, Recorded,
                                          Recorder)
-from simulator.generate.spec import FORMATS, GenerateSpec
+from simulator.generate.spec import FORMATS, GenerateSpec, check_lines, check_volume
 from simulator.generate.template import Template
 from simulator.generate.timeline import Plan, Planned, plan_connections
-from simulator.io import check_output, output_file
+from simulator.io import check_output, place, temp_beside
 
 Progress = Callable[[str], None]
 
@@ -77,7 +78,12 @@ def apply_overrides(spec: GenerateSpec, *, seed: int | None = None, engine: str 
         changes["format"] = format
     if log_level is not None:
         changes["log_level"] = "DEBUG1" if log_level.upper() == "DEBUG" else log_level.upper()
-    return replace(spec, **changes) if changes else spec
+    if not changes:
+        return spec
+    spec = replace(spec, **changes)
+    if "engine" in changes:
+        check_volume(spec)  # the real engine takes fewer connections
+    return spec
 
 
 def plan(spec: GenerateSpec) -> Plan:
@@ -141,6 +147,7 @@ def generate(spec: GenerateSpec, out: Path, *, force: bool = False, parallel: in
     by_key = record(spec, jobs, recorder, synthetic, recordings, say)
     timings["record"] = time.monotonic() - t0
     templates, tindex = choose_templates(jobs, by_key, tindex)
+    check_lines(spec, int(np.asarray([len(t.lines) for t in templates], dtype=np.int64)[tindex].sum()))
 
     t0 = time.monotonic()
     fmt = make_format(spec.format, spec.host, spec.timezone, spec.seed)
@@ -239,10 +246,86 @@ def choose_templates(jobs: list[Job], by_key: dict[Any, list[Template]],
 
 
 def write_corpus(emitter: Emitter, planned: Plan, out: Path, labels: Path, force: bool = False) -> None:
-    """Write both files through simulator/io.py (temp files beside them, put in place only when
-    complete; a full disk is a one-line error and leaves no temp file)."""
-    with output_file(out, force, binary=True) as log_f, output_file(labels, force, binary=True) as labels_f:
-        emitter.run(planned, log_f, labels_f)
+    """Write both files to temporaries beside them; rename them into place when complete.
+
+    A write that fails (a full disk) or a stop (Ctrl-C, SIGTERM) keeps what was complete rather
+    than losing the run's work: both files are cut after their last whole line and renamed into
+    place (the names the user allowed when the run began), and the error says how much is there.
+    Lines go out in time order and a connection's label only after all its lines, so every kept
+    label describes lines of the kept log. No temporary file is left either way.
+    """
+    temps: list[str] = []
+    try:
+        for path in (out, labels):
+            fd, tmp = temp_beside(path)  # O_EXCL in the output's own folder, never through a link
+            os.close(fd)
+            temps.append(tmp)
+        with open(temps[0], "wb", buffering=0) as log_f, open(temps[1], "wb", buffering=0) as labels_f:
+            emitter.run(planned, log_f, labels_f)
+        _publish(temps, (out, labels), force)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        kept = _keep_partial(temps, (out, labels), force)
+        if kept is None:
+            raise OutputError(f"{reason}: nothing of the corpus was written", file=str(out)) from None
+        raise OutputError(f"{reason}: {kept}", file=str(out)) from None
+    except KeyboardInterrupt:
+        kept = _keep_partial(temps, (out, labels), force)
+        if kept is None:
+            raise
+        raise Interrupted(f"{out}: {kept}") from None
+    except BaseException:
+        _remove(temps)
+        raise
+
+
+def _publish(temps: list[str], targets: tuple[Path, Path], force: bool) -> None:
+    """Put the temporaries in place through simulator/io.py (the user's file mode; no overwrite
+    without --force, never through a link); the log last, as it completes the pair."""
+    for tmp, target in zip(reversed(temps), reversed(targets)):
+        place(tmp, target, force)
+    temps.clear()
+
+
+def _keep_partial(temps: list[str], targets: tuple[Path, Path], force: bool) -> str | None:
+    """Cut both temporaries after their last whole line and rename them into place; what was
+    kept, in words (None: no whole line, and the temporaries are removed)."""
+    try:
+        if len(temps) == 2:
+            lines = [_cut_to_last_line(tmp) for tmp in temps]
+            if lines[0]:
+                _publish(temps, targets, force)
+                return (f"kept the {lines[0]:,} lines written and the labels of the {lines[1]:,} connections "
+                        f"they complete ({targets[1].name}): an incomplete corpus")
+    except OSError:
+        pass
+    _remove(temps)
+    return None
+
+
+def _cut_to_last_line(path: str) -> int:
+    """Truncate a file after its last newline; how many lines it keeps (read in pieces: a
+    corpus may be large)."""
+    lines = end = offset = 0
+    with open(path, "r+b") as f:
+        while piece := f.read(WRITE_CHUNK):
+            lines += piece.count(b"\n")
+            last = piece.rfind(b"\n")
+            if last >= 0:
+                end = offset + last + 1
+            offset += len(piece)
+        f.truncate(end)
+    return lines
+
+
+def _remove(temps: list[str]) -> None:
+    for tmp in temps:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+    temps.clear()
+
 
 
 __all__ = ["Result", "apply_overrides", "generate", "labels_path_for", "plan"]

@@ -12,6 +12,7 @@ import datetime as dt
 import ipaddress
 import itertools
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -23,6 +24,9 @@ import jsonschema
 import yaml
 
 from simulator.errors import BadInputError
+from simulator.limits import (GENERATE_YEARS, MAX_GENERATE_BURSTS, MAX_GENERATE_CONNECTIONS, MAX_GENERATE_LINES,
+                              MAX_GENERATE_SECONDS, MAX_GENERATE_WEIGHT, MAX_MATRIX_CELLS, MAX_POOL_HOSTS,
+                              MAX_REAL_ENGINE_CONNECTIONS, QUOTE_CHARS)
 from simulator.scenario.loader import load_yaml_with_positions, read_text, render
 
 Position = tuple[str, int, int]
@@ -128,6 +132,8 @@ class GenerateSpec:
     bursts: list[Burst]
     description: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    positions: dict[tuple, Position] = field(default_factory=dict, repr=False)
+    volume_at: tuple = ()  # the key a volume error points at: what asks for the most connections
 
     def entries(self) -> list[Entry]:
         """Every entry, the mix's and the bursts'."""
@@ -154,6 +160,7 @@ def load_spec(path: str | Path, variables: dict[str, Any] | None = None) -> Gene
         raise BadInputError("empty spec file", file=path, line=1)
     if not isinstance(raw, dict):
         raise BadInputError(f"a spec is a mapping, not a {type(raw).__name__}", file=path, line=1)
+    _check_numbers(raw, (), _Where(positions, path))
     _check_schema(raw, positions, path)
     return _build(raw, positions, path)
 
@@ -184,6 +191,20 @@ def key_path(at: tuple) -> str:
     return out or "(top)"
 
 
+def _check_numbers(value: Any, at: tuple, where: _Where) -> None:
+    """Refuse .inf and .nan anywhere: the schema's bounds cannot (nan compares false with every
+    bound, so `exclusiveMinimum: 0` lets it through), and no value of a spec means either."""
+    if isinstance(value, float) and not math.isfinite(value):
+        shown = ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
+        raise where.error(f"{shown} is not a finite number", at)
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_numbers(v, at + (k,), where)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_numbers(v, at + (i,), where)
+
+
 def _check_schema(raw: dict[str, Any], positions: dict[tuple, Position], path: str) -> None:
     validator = jsonschema.Draft202012Validator(data("spec.schema.json"))
     errors = sorted(validator.iter_errors(raw), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
@@ -191,8 +212,12 @@ def _check_schema(raw: dict[str, Any], positions: dict[tuple, Position], path: s
         return
     error = errors[0]
     while error.validator in ("oneOf", "anyOf") and error.context:
-        best = jsonschema.exceptions.best_match(error.context)
-        if best is None or len(best.absolute_path) <= len(error.absolute_path):
+        # the branches the value has the type of say what is wrong with it ([-5, 3] is a list
+        # with a number below the minimum, not "not a number")
+        fitting = [e for e in error.context
+                   if e.validator != "type" or len(e.absolute_path) > len(error.absolute_path)]
+        best = jsonschema.exceptions.best_match(fitting) if fitting else None
+        if best is None:
             break
         error = best
     at = tuple(error.absolute_path)
@@ -218,8 +243,13 @@ def _check_schema(raw: dict[str, Any], positions: dict[tuple, Position], path: s
         message = error.message.replace("is a required property", "is required")
     elif error.validator in ("oneOf", "anyOf"):
         message = f"{shown} is not a valid value here"
+    elif error.validator in ("minItems", "maxItems") and isinstance(instance, list):
+        bound = "at least" if error.validator == "minItems" else "at most"
+        message = f"{len(instance):,} items, {bound} {error.validator_value} expected"
     else:
         message = error.message
+    if len(message) > QUOTE_CHARS:  # jsonschema's own messages quote the value whole
+        message = message[:QUOTE_CHARS] + "..."
     raise where.error(message, at)
 
 
@@ -281,12 +311,16 @@ def _build(raw: dict[str, Any], positions: dict[tuple, Position], path: str) -> 
         raise where.error(f"not an ISO 8601 date and time: {start_text!r}", ("window", "start")) from None
     if start.tzinfo is None:
         start = start.replace(tzinfo=tz)
+    if not GENERATE_YEARS[0] <= start.year <= GENERATE_YEARS[1]:
+        raise where.error(f"the window starts in {start.year}: give a year from {GENERATE_YEARS[0]} to "
+                          f"{GENERATE_YEARS[1]}", ("window", "start"))
     try:
         duration = parse_duration(window.get("duration", "24h"))
     except ValueError as exc:
         raise where.error(str(exc), ("window", "duration")) from None
     if duration <= 0:
         raise where.error("the window must be longer than 0 s", ("window", "duration"))
+    _at_most(duration, MAX_GENERATE_SECONDS, "s", where, ("window", "duration"))
 
     # rate and curve
     rate = raw.get("rate", {})
@@ -302,6 +336,8 @@ def _build(raw: dict[str, Any], positions: dict[tuple, Position], path: str) -> 
         curve = tuple(float(x) for x in curves[curve_spec])
     else:
         curve = tuple(float(x) for x in curve_spec)
+        for i, x in enumerate(curve):
+            _at_most(x, MAX_GENERATE_WEIGHT, "", where, ("rate", "curve", i))
     if sum(curve) <= 0:
         raise where.error("the curve must not be all zeros", ("rate", "curve"))
 
@@ -314,7 +350,9 @@ def _build(raw: dict[str, Any], positions: dict[tuple, Position], path: str) -> 
         uid = item.get("uid", 1000 + len(users))
         if any(u.uid == uid for u in users):
             raise where.error(f"uid {uid} is used twice", ("users", i))
-        users.append(User(item["name"], uid, float(item.get("weight", 1.0))))
+        weight = float(item.get("weight", 1.0))
+        _at_most(weight, MAX_GENERATE_WEIGHT, "", where, ("users", i, "weight"))
+        users.append(User(item["name"], uid, weight))
     valid_names = {u.name for u in users}
     invalid_users = [n for n in raw.get("invalid_users", defaults["invalid_users"]) if n not in valid_names]
     if not invalid_users:
@@ -366,6 +404,7 @@ def _build(raw: dict[str, Any], positions: dict[tuple, Position], path: str) -> 
         mix=[],
         bursts=[],
         raw=raw,
+        positions=positions,
     )
     names: set[str] = set()
     for i, item in enumerate(raw.get("mix", [])):
@@ -387,10 +426,80 @@ def _build(raw: dict[str, Any], positions: dict[tuple, Position], path: str) -> 
         )
         if burst.connections[1] < 1:
             raise where.error("a burst needs at least one connection", at + ("connections",))
+        _at_most(burst.interval[1], MAX_GENERATE_SECONDS, "s", where, at + ("interval",))
         spec.bursts.append(burst)
+        bots = sum(b.count for b in spec.bursts)
+        if bots > MAX_GENERATE_BURSTS:
+            raise where.error(f"{bots:,} bursts in all (counts added up); one spec may have at most "
+                              f"{MAX_GENERATE_BURSTS:,}", at + ("count",))
     if not spec.mix and not spec.bursts:
         raise where.error("nothing to generate: give `mix` or `bursts` entries", ())
+    variants = sum(len(e.variants) for e in spec.entries())
+    if variants > MAX_MATRIX_CELLS:
+        raise where.error(f"{variants:,} variants in all (profiles × variable values, over every entry); one "
+                          f"spec may have at most {MAX_MATRIX_CELLS:,}", ())
+    spec.volume_at = _volume_at(spec, raw)
+    check_volume(spec)
     return spec
+
+
+# -- volume -------------------------------------------------------------------------------------
+# What a spec may ask for is capped (simulator/limits.py) rather than streamed: the plan and
+# the writer hold a few numbers per connection and per line, so memory follows the volume, and
+# the cap keeps it bounded. Checked when the spec is read, from the rate, the window and the
+# bursts, before anything is drawn; lines once the recordings say how many a connection has.
+def expected_connections(spec: GenerateSpec) -> float:
+    """Connections the plan has on average: the window's mean rate times its length, plus every
+    burst at its largest."""
+    normal = spec.rate_per_s * spec.duration if spec.mix else 0.0
+    return normal + sum(b.count * math.floor(b.connections[1] + 0.5) for b in spec.bursts)
+
+
+def check_volume(spec: GenerateSpec) -> None:
+    """A one-line error at the spec's rate (or largest burst) if it asks for too much."""
+    wanted = expected_connections(spec)
+    real = spec.engine == "real"
+    cap = MAX_REAL_ENGINE_CONNECTIONS if real else MAX_GENERATE_CONNECTIONS
+    if wanted > cap:
+        shown = f"{wanted:,.0f}" if wanted < 1e15 else f"{wanted:.3g}"
+        how = (f"the real engine runs each against sshd and takes at most {cap:,} (the synthetic one "
+               f"{MAX_GENERATE_CONNECTIONS:,})" if real else f"one spec may ask for at most {cap:,}")
+        raise volume_error(spec, f"about {shown} connections (rate × window + bursts): {how}")
+
+
+def check_lines(spec: GenerateSpec, lines: int) -> None:
+    """The corpus's size in lines, known once every kind of connection is recorded."""
+    if lines > MAX_GENERATE_LINES:
+        raise volume_error(spec, f"the corpus would have {lines:,} lines ({spec.log_level}); one spec may ask for "
+                                 f"at most {MAX_GENERATE_LINES:,}")
+
+
+def volume_error(spec: GenerateSpec, message: str) -> BadInputError:
+    return _Where(spec.positions, spec.path).error(message, spec.volume_at)
+
+
+def _volume_at(spec: GenerateSpec, raw: dict[str, Any]) -> tuple:
+    """The key that asks for the most connections: the rate, else the largest burst."""
+    normal = spec.rate_per_s * spec.duration if spec.mix else 0.0
+    sizes = [b.count * b.connections[1] for b in spec.bursts]
+    if sizes and max(sizes) > normal:
+        i = sizes.index(max(sizes))
+        burst, given = spec.bursts[i], raw["bursts"][i]
+        if "connections" in given and ("count" not in given or burst.connections[1] >= burst.count):
+            return ("bursts", i, "connections")
+        return ("bursts", i, "count") if "count" in given else ("bursts", i)
+    rate = raw.get("rate") or {}
+    for key in ("per_minute", "per_hour"):
+        if key in rate:
+            return ("rate", key)
+    return ("window", "duration") if "duration" in (raw.get("window") or {}) else ("rate",)
+
+
+def _at_most(value: float, limit: float, unit: str, where: _Where, at: tuple) -> None:
+    if value > limit:
+        shown = f"{value:,.0f}" if value < 1e15 else f"{value:.3g}"
+        unit = f" {unit}" if unit else ""
+        raise where.error(f"{shown}{unit} is more than the {limit:,.0f}{unit} allowed", at)
 
 
 def _ordered(value: tuple[float, float], where: _Where, at: tuple) -> tuple[float, float]:
@@ -402,6 +511,8 @@ def _ordered(value: tuple[float, float], where: _Where, at: tuple) -> tuple[floa
 def _pool(name: str, item: Any, defaults: dict[str, Any], where: _Where, at: tuple) -> Pool:
     cidrs = item if isinstance(item, list) else item["cidrs"]
     hosts = defaults["pool_hosts"] if isinstance(item, list) else int(item.get("hosts", defaults["pool_hosts"]))
+    if not isinstance(item, list):
+        _at_most(hosts, MAX_POOL_HOSTS, "", where, at + ("hosts",))
     networks = []
     for j, text in enumerate(cidrs):
         sub = at + ((j,) if isinstance(item, list) else ("cidrs", j))
@@ -452,14 +563,22 @@ def _entry(item: dict[str, Any], at: tuple, spec: GenerateSpec, folder: Path, wh
     for k, values in zip(keys, choices):
         if not values:
             raise where.error("an empty list gives no variant", at + ("vars", k))
+    count = math.prod(len(c) for c in choices) * len(profiles)
+    if count > MAX_MATRIX_CELLS:
+        raise where.error(f"{count:,} variants (profiles × variable values); one spec may have at most "
+                          f"{MAX_MATRIX_CELLS:,}", at)
     variants = [Variant(p, tuple(zip(keys, combo))) for p in profiles for combo in itertools.product(*choices)]
     user: str | tuple[str, ...] = item.get("user", "valid")
     if isinstance(user, list):
         user = tuple(user)
     session = item.get("session")
+    weight = float(item.get("weight", 1.0))
+    _at_most(weight, MAX_GENERATE_WEIGHT, "", where, at + ("weight",))
+    if session is not None:
+        _at_most(_range(session, (0.0, 0.0))[1], MAX_GENERATE_SECONDS, "s", where, at + ("session",))
     return Entry(
         name=name,
-        weight=float(item.get("weight", 1.0)),
+        weight=weight,
         scenario=scenario,
         probe=item.get("probe"),
         variants=variants,
