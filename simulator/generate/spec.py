@@ -23,7 +23,7 @@ import jsonschema
 import yaml
 
 from simulator.errors import BadInputError
-from simulator.scenario.loader import load_yaml_with_positions, read_text, render
+from simulator.scenario.loader import file_defaults, load_yaml_with_positions, read_text, render
 
 Position = tuple[str, int, int]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -141,13 +141,7 @@ def load_spec(path: str | Path, variables: dict[str, Any] | None = None) -> Gene
     if not Path(path).is_file():
         raise BadInputError("spec file not found" if not Path(path).exists() else "is not a file", file=path)
     text = read_text(path)
-    defaults: dict[str, Any] = {}
-    try:
-        first = yaml.safe_load(render(text, path, {}, strict=False))
-        if isinstance(first, dict) and isinstance(first.get("vars"), dict):
-            defaults = dict(first["vars"])
-    except (BadInputError, yaml.YAMLError):
-        pass
+    defaults, _, _ = file_defaults(text, path, dict(variables or {}))
     rendered = render(text, path, {**defaults, **(variables or {})})
     raw, positions = load_yaml_with_positions(rendered, path)
     if raw is None:
