@@ -68,9 +68,10 @@ def render(text: str, path: str, variables: dict[str, Any], *, strict: bool = Tr
         env.deadline = deadline
 
     def key_of(where: str, line: int | None, rerender: bool = True) -> str | None:
-        if not locate or where != path:
-            return None
-        return _key_at_line(text, path, variables, line, env.deadline if rerender else None)
+        # A refusal is located without rendering (cheap, no recursion), so even in a first reading.
+        if (locate or not rerender) and where == path:
+            return _key_at_line(text, path, variables, line, env.deadline if rerender else None)
+        return None
 
     try:
         template = env.from_string(text)
