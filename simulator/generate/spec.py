@@ -24,6 +24,7 @@ import yaml
 
 from simulator.errors import BadInputError
 from simulator.scenario.loader import file_defaults, load_yaml_with_positions, read_text, render
+from simulator.scenario.template import render_deadline
 
 Position = tuple[str, int, int]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -141,8 +142,9 @@ def load_spec(path: str | Path, variables: dict[str, Any] | None = None) -> Gene
     if not Path(path).is_file():
         raise BadInputError("spec file not found" if not Path(path).exists() else "is not a file", file=path)
     text = read_text(path)
-    defaults, _, _ = file_defaults(text, path, dict(variables or {}))
-    rendered = render(text, path, {**defaults, **(variables or {})})
+    deadline = render_deadline()  # both readings share it
+    defaults, _, _ = file_defaults(text, path, dict(variables or {}), deadline)
+    rendered = render(text, path, {**defaults, **(variables or {})}, deadline=deadline)
     raw, positions = load_yaml_with_positions(rendered, path)
     if raw is None:
         raise BadInputError("empty spec file", file=path, line=1)

@@ -26,7 +26,8 @@ from simulator.errors import BadInputError
 from simulator.limits import (MAX_MATRIX_CELLS, MAX_RENDERED_CHARS, MAX_YAML_DEPTH, MAX_YAML_NODES,
                               QUOTE_CHARS)
 from simulator.scenario.model import Position, Scenario, build_scenario
-from simulator.scenario.template import Refusal, SandboxEnvironment, TemplateRefused, read_bounded
+from simulator.scenario.template import (Refusal, SandboxEnvironment, TemplateRefused, read_bounded,
+                                         render_deadline)
 
 _SCHEMA: dict[str, Any] | None = None
 
@@ -708,7 +709,8 @@ def read_text(path: str) -> str:
         os.close(fd)
 
 
-def file_defaults(text: str, path: str, variables: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[Any]], dict]:
+def file_defaults(text: str, path: str, variables: dict[str, Any],
+                  deadline: float | None = None) -> tuple[dict[str, Any], dict[str, list[Any]], dict]:
     """The file's own `vars` and `matrix` (and the positions of that reading).
 
     Read from a lenient rendering with the caller's variables (undefined values become empty);
@@ -719,7 +721,7 @@ def file_defaults(text: str, path: str, variables: dict[str, Any]) -> tuple[dict
     data: Any = None
     positions: dict = {}
     try:
-        first = render(text, path, variables, strict=False, locate=False)
+        first = render(text, path, variables, strict=False, locate=False, deadline=deadline)
         data, positions = load_yaml_with_positions(first, path, locate=False)
     except TemplateRefused:
         raise
@@ -737,9 +739,14 @@ def file_defaults(text: str, path: str, variables: dict[str, Any]) -> tuple[dict
 
 
 def load_scenarios(path: str, variables: dict[str, Any] | None = None) -> list[Scenario]:
-    """All scenarios a file stands for: one, or one per `matrix` combination (at most MAX_MATRIX_CELLS)."""
+    """All scenarios a file stands for: one, or one per `matrix` combination (at most MAX_MATRIX_CELLS).
+
+    The first reading (for `vars` and `matrix`) and the first scenario's rendering share one
+    MAX_RENDER_SECONDS; each further matrix cell has its own.
+    """
     text = read_text(path)
-    defaults, matrix, positions = file_defaults(text, path, dict(variables or {}))
+    deadline = render_deadline()
+    defaults, matrix, positions = file_defaults(text, path, dict(variables or {}), deadline)
     combos: Iterator[dict[str, Any]]
     if matrix:
         cells = math.prod(len(v) for v in matrix.values())
@@ -755,7 +762,8 @@ def load_scenarios(path: str, variables: dict[str, Any] | None = None) -> list[S
     for combo in combos:
         context = {**defaults, **combo, **(variables or {})}
         try:
-            scenario = _load_one(text, path, context)
+            scenario = _load_one(text, path, context, deadline)
+            deadline = None
         except BadInputError as exc:
             if combo:
                 # Only one combination may be at fault: say which.
@@ -785,8 +793,8 @@ def scenario_from_data(data: Any, path: str, text: str | None = None) -> Scenari
     return _checked(data, positions, path, {})
 
 
-def _load_one(text: str, path: str, context: dict[str, Any]) -> Scenario:
-    rendered = render(text, path, context)
+def _load_one(text: str, path: str, context: dict[str, Any], deadline: float | None = None) -> Scenario:
+    rendered = render(text, path, context, deadline=deadline)
     data, positions = load_yaml_with_positions(rendered, path)
     return _checked(data, positions, path, context)
 

@@ -55,6 +55,11 @@ from simulator.limits import (
 )
 
 
+def render_deadline() -> float:
+    """When renderings that start now must have ended (several readings of one scenario share it)."""
+    return time.monotonic() + MAX_RENDER_SECONDS
+
+
 class TemplateRefused(BadInputError):
     """A template tried something the sandbox or a bound refuses: never retried leniently."""
 
@@ -213,13 +218,14 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
                          finalize=self._checked_output)
         self.globals = {"range": self.globals["range"], "dict": dict}
         self.filters = {name: self._wrap_filter(name, self.filters[name]) for name in ALLOWED_FILTERS}
-        self.deadline = time.monotonic() + MAX_RENDER_SECONDS
+        self.deadline = render_deadline()
         self.work = 0
 
     # -- bookkeeping ----------------------------------------------------------------------------
     def tick(self) -> None:
         if time.monotonic() > self.deadline:
-            raise Refusal(f"rendering took longer than {MAX_RENDER_SECONDS:g} s (the limit for one template)")
+            raise Refusal(f"rendering took longer than {MAX_RENDER_SECONDS:g} s "
+                          "(the limit for reading one scenario or spec)")
 
     def made(self, value: Any) -> Any:
         """Count a value the template made; refuse one too large, or too much made in all."""
@@ -264,6 +270,18 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
         self.tick()
         self.fits(sum(_text_size(v, MAX_RENDERED_CHARS + 1) for v in values), "'~'")
         return self.made("".join(map(str, values)))
+
+    def concat(self, chunks: Iterable[str]) -> str:  # type: ignore[override]
+        """What `{% set %}...{% endset %}`, `{% filter %}`, macros and call blocks capture (jinja2
+        joins their buffers with `environment.concat`): literal text repeated by a loop is only
+        references until it is joined, so the sum is checked first."""
+        kept, size = [], 0
+        for chunk in chunks:
+            size += len(chunk)
+            self.fits(size, "a captured block")
+            kept.append(chunk)
+        self.tick()
+        return self.made("".join(kept))
 
     def _checked_output(self, value: Any) -> Any:
         self.tick()
