@@ -215,15 +215,18 @@ def test_nested_loops_stop_at_the_time_limit(tmp_path: Path, monkeypatch: pytest
     with pytest.raises(BadInputError) as raised:
         load_scenarios(str(path))
     took = time.monotonic() - started
-    assert str(raised.value) == f"{path}:3: template refused: rendering took longer than 1 s (the limit for reading one scenario or spec)"
+    assert str(raised.value) == (f"{path}:3: template refused: rendering took longer than 1 s "
+                                 "(the limit for reading one scenario or spec)")
     assert 1.0 <= took < 2.5, took
 
 
 def test_ordinary_templates_still_work(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text("vars: {n: 3, who: [ann, bob]}\n"
-                    "name: {{ 'x' * 2 ~ (10 ** 3)|string }}-{{ '%s'|format('y') }}-{{ '{}'.format('z') }}\n"
-                    "connections:\n{% for i in range(n) %}  - id: c{{ i }}\n    user: {{ who|join('-')|upper }}\n{% endfor %}")
+                    "name: {{ 'x' * 2 ~ (10 ** 3)|string }}-{{ '%s'|format('y') }}-"
+                    "{{ '{}'.format('z') }}\n"
+                    "connections:\n{% for i in range(n) %}  - id: c{{ i }}\n"
+                    "    user: {{ who|join('-')|upper }}\n{% endfor %}")
     scenario = load_scenarios(str(path))[0]
     assert scenario.name == "xx1000-y-z"
     assert [(c.id, c.user) for c in scenario.connections] == [("c0", "ANN-BOB"), ("c1", "ANN-BOB"), ("c2", "ANN-BOB")]
@@ -236,17 +239,21 @@ LAUGHS = "".join(f"{k}: &{k} [{', '.join([f'*{p}' if p else 'x'] * 10)}]\n"
 SHAPES = {
     "billion-laughs": (LAUGHS + CONN, "YAML with more than 200000 nodes once aliases are expanded"),
     "nested-brackets": ("x: " + "[" * 20000 + "]" * 20000 + "\n" + CONN, "YAML nested deeper than 64 levels"),
-    "nested-mappings": ("x: " + "{a: " * 20000 + "1" + "}" * 20000 + "\n" + CONN, "YAML nested deeper than 64 levels"),
+    "nested-mappings": ("x: " + "{a: " * 20000 + "1" + "}" * 20000 + "\n" + CONN,
+                        "YAML nested deeper than 64 levels"),
     "matrix": ("matrix:\n" + "".join(f"  v{i}: [1,2,3,4,5,6,7,8,9,10]\n" for i in range(9)) + CONN,
                "matrix: the matrix expands to 1000000000 scenarios (the limit is 1000)"),
     "start-inf": (CONN + "    start: .inf\n", "connections[0].start: .inf is not a finite number"),
     "start-nan": (CONN + "    start: .nan\n", "connections[0].start: .nan is not a finite number"),
     "start-huge": (CONN + "    start: 1.0e+300\n", "connections[0].start: 1e+300 is greater than the maximum, 3600.0"),
     "wait-huge": (CONN + "    actions: [{wait: 99999999}]\n", "is greater than the maximum, 3600.0"),
-    "sync-timeout": (CONN + "    actions: [{wait_for: {event: auth.accepted, timeout: 1.0e+400}}]\n", "is not a finite number"),
+    "sync-timeout": (CONN + "    actions: [{wait_for: {event: auth.accepted, timeout: 1.0e+400}}]\n",
+                     "is not a finite number"),
     "code-23-digits": (CONN + "    end: {disconnect: {code: 12345678901234567890123}}\n",
-                       "connections[0].end.disconnect.code: 12345678901234567890123 is greater than the maximum, 4294967295"),
-    "exit-status": (CONN + "    actions: [{session: {exec: x, exit_status: 99999999999}}]\n", "greater than the maximum"),
+                       "connections[0].end.disconnect.code: 12345678901234567890123 is greater than the maximum, "
+                       "4294967295"),
+    "exit-status": (CONN + "    actions: [{session: {exec: x, exit_status: 99999999999}}]\n",
+                    "greater than the maximum"),
     "sftp-size": (CONN + "    actions: [{session: {sftp: [{put: {path: x, size: 100000000000}}]}}]\n",
                   f"is greater than the maximum, {limits.MAX_SFTP_PUT_BYTES}"),
 }
@@ -292,14 +299,16 @@ AT_LOAD = {
                        "(wait_for) for b's channel.open; b waits (wait_for) for a's channel.open (a deadlock)"),
     "cycle-three": ("connections:\n  - id: a\n    after: {connection: c, event: auth.accepted}\n"
                     "  - id: b\n    after: {connection: a, event: kex.algorithm}\n"
-                    "  - id: c\n    pause: [{before: signed-publickey, until: {connection: b, event: auth.accepted}}]\n",
+                    "  - id: c\n    pause: [{before: signed-publickey, until: {connection: b, "
+                    "event: auth.accepted}}]\n",
                     "connections wait for each other: a waits (after) for c's auth.accepted; c waits (pause) "
                     "for b's auth.accepted; b waits (after) for a's kex.algorithm (a deadlock)"),
     "own-channel": (CONN + "    actions: [{wait_for: {event: channel.open}}, {session: {shell: true}}]\n",
                     "a waits (wait_for) for a's channel.open (a deadlock)"),
     "chroot-dotdot": ("server:\n  chroot_dirs: [../../etc]\n" + CONN,
                       "2:17: server.chroot_dirs[0]: \"../../etc\" is not a folder inside the run's /srv"),
-    "chroot-inner-dotdot": ("server:\n  chroot_dirs: [sftp/../../etc]\n" + CONN, "is not a folder inside the run's /srv"),
+    "chroot-inner-dotdot": ("server:\n  chroot_dirs: [sftp/../../etc]\n" + CONN,
+                            "is not a folder inside the run's /srv"),
     "chroot-absolute": ("server:\n  chroot_dirs: [{path: /etc, owner: bob}]\n" + CONN,
                         "2:24: server.chroot_dirs[0].path: \"/etc\" is not a folder inside the run's /srv"),
     "chroot-empty-part": ("server:\n  chroot_dirs: [sftp//x]\n" + CONN, "is not a folder inside the run's /srv"),

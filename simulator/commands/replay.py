@@ -50,7 +50,8 @@ def replay(log: Path, log_out: Path | None, scenario_out: Path | None, target: s
         try:
             scenario = scenario_from_data(data, str(log))
         except BadInputError as exc:
-            exc.message = f"the scenario inferred from it is not valid: {exc.key + ': ' if exc.key else ''}{exc.message}"
+            key = f"{exc.key}: " if exc.key else ""
+            exc.message = f"the scenario inferred from it is not valid: {key}{exc.message}"
             exc.key = None
             raise
     scenario.path = str(log)

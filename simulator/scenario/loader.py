@@ -13,7 +13,6 @@ import os
 import re
 import stat
 from importlib import resources
-from pathlib import Path
 from typing import Any, Iterator
 
 import jinja2
@@ -36,7 +35,8 @@ def scenario_schema() -> dict[str, Any]:
     """The published JSON Schema of scenario files (simulator/schema/scenario.schema.json)."""
     global _SCHEMA
     if _SCHEMA is None:
-        _SCHEMA = _with_limits(json.loads(resources.files("simulator").joinpath("schema/scenario.schema.json").read_text()))
+        text = resources.files("simulator").joinpath("schema/scenario.schema.json").read_text()
+        _SCHEMA = _with_limits(json.loads(text))
     return _SCHEMA
 
 
@@ -205,10 +205,10 @@ def load_yaml_with_positions(text: str, path: str, *, locate: bool = True) -> tu
     """Parse YAML keeping (file, line, column) of every key and value by its path.
 
     With `locate`, a syntax error names the key it is in too, where a tolerant reading finds it.
-    Nesting and the node count after aliases are bounded first (`_check_yaml_shape`): composing is
+    Nesting and the node count after aliases are bounded first (`check_yaml_shape`): composing is
     recursive and aliases multiply.
     """
-    _check_yaml_shape(text, path)
+    check_yaml_shape(text, path)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -292,7 +292,7 @@ def load_yaml_with_positions(text: str, path: str, *, locate: bool = True) -> tu
 _EVENT_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _check_yaml_shape(text: str, path: str) -> None:
+def check_yaml_shape(text: str, path: str) -> None:
     """Refuse YAML nested deeper than MAX_YAML_DEPTH or with more than MAX_YAML_NODES nodes once
     its aliases are expanded (a billion-laughs file), reading only its event stream (flat, no
     recursion, nothing expanded: each anchor's expanded size is a number).
