@@ -369,6 +369,20 @@ def test_template_escape_renders_back_to_itself(text: str, tmp_path: Path) -> No
     assert render(template_escape(text), str(path), {}) == text
 
 
+def test_inferred_scenario_text_reads_back_as_the_same_data(tmp_path: Path) -> None:
+    """What `infer` writes, rendered as `run` renders it, is exactly the data it dumped, whatever
+    the log's text was (every string of it here is template code or looks like it)."""
+    import yaml
+
+    from simulator.scenario.infer import to_yaml
+
+    data = {"name": NASTY[0], "description": NASTY[2], "connections": [
+        {"id": "c1", "user": text, "profile": {"base": "asyncssh-2.24.1", "banner": text}} for text in NASTY]}
+    path = tmp_path / "inferred.yaml"
+    path.write_text(to_yaml(data, "/logs/{{ evil }}.log"))
+    assert yaml.safe_load(render(path.read_text(), str(path), {})) == data
+
+
 @pytest.mark.parametrize("value", ["*", "~(a+)+$", "$user", "~", "plain", "a*b"])
 def test_literal_field_matches_only_itself(value: str) -> None:
     expected = literal_field(value)
