@@ -24,10 +24,13 @@ QUOTE_CHARS = 300
 MAX_SOURCE_BYTES = 1024 * 1024          # a scenario, spec, profile or include, as read
 MAX_RENDERED_CHARS = 4 * 1024 * 1024    # what one jinja2 rendering may produce
 MAX_RENDER_SECONDS = 10.0               # one rendering, wall clock
+MAX_TEMPLATE_WORK_CHARS = 64 * 1024 * 1024  # all values one rendering makes, in characters
+MAX_TEMPLATE_INT_BITS = 4096            # a number a template computes (10 ** 1000 fits)
 MAX_YAML_DEPTH = 64                     # nested mappings and lists
 MAX_YAML_NODES = 200_000                # nodes after alias expansion (billion laughs)
 MAX_MATRIX_CELLS = 1000                 # scenarios one file may expand to
 MAX_WAIT_SECONDS = 3600.0               # any start:, timeout or wait in a scenario
+MAX_SFTP_PUT_BYTES = 64 * 1024 * 1024   # an SFTP upload a scenario makes up (`put: {size: N}`)
 
 # -- generate specs -------------------------------------------------------------------------
 # `sshsim generate` plans a corpus as arrays with a row per connection, and the writer keeps a

@@ -1,16 +1,20 @@
-"""`sshsim replay LOG`: infer a scenario from a real log, run it, and diff the result with the log."""
+"""`sshsim replay LOG`: infer a scenario from a real log, run it, and diff the result with the log.
+
+The inferred scenario is never rendered as a template (a log's text is anyone's text): it goes
+from data straight to the checked plan (simulator/scenario/infer.py says why), and no temporary
+file stands between them, so an error names the LOG, or the --scenario-out file written first.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from pathlib import Path
 
 import click
 
 from simulator.colour import colour_option, use_colour
 from simulator.commands.logio import read_log_lines
-from simulator.errors import EXIT_FAILED, EXIT_OK, Interrupted
+from simulator.errors import EXIT_FAILED, EXIT_OK, BadInputError, Interrupted
 from simulator.io import atomic_write_text, check_output, write_lines
 
 
@@ -25,8 +29,8 @@ def replay(log: Path, log_out: Path | None, scenario_out: Path | None, target: s
            color: bool | None) -> int:
     """Reproduce LOG's connections against a real sshd; exit 0 when every sshd line of LOG is matched."""
     from simulator.commands.run import _run_one
-    from simulator.scenario import load_scenario
     from simulator.scenario.infer import infer_scenario, to_yaml
+    from simulator.scenario.loader import scenario_from_data
     from simulator.verify.diff import diff_lines, render
 
     for path in (log_out, scenario_out):
@@ -34,21 +38,30 @@ def replay(log: Path, log_out: Path | None, scenario_out: Path | None, target: s
             check_output(path, force)
     lines = read_log_lines(log)
     data = infer_scenario(lines, log.stem)
-    text = to_yaml(data, str(log))
-    with tempfile.TemporaryDirectory(prefix="sshsim-replay-") as tmp:
-        scenario_path = Path(tmp) / f"{log.stem}.yaml"
-        scenario_path.write_text(text)
-        scenario = load_scenario(str(scenario_path))
-        partial: list[str] = []
-        try:
-            outcome = asyncio.run(_run_one(scenario, target, verify=False, partial=partial))
-        except KeyboardInterrupt:  # SIGINT or SIGTERM: keep the reproduced log so far
-            if log_out is None or not partial:
-                raise
-            write_lines(log_out, partial, force=force)
-            raise Interrupted(f"kept {log_out}") from None
+    if not data["connections"]:
+        raise BadInputError("no client connection found (no 'remote software version' line at DEBUG1, "
+                            "nor an authentication line)", file=str(log))
     if scenario_out is not None:
-        atomic_write_text(scenario_out, text, force=force)
+        # Written before the run, so that a problem with it can be named at its line.
+        atomic_write_text(scenario_out, to_yaml(data, str(log)), force=force)
+        scenario = scenario_from_data(data, str(scenario_out), to_yaml(data, str(log), escape=False))
+    else:
+        try:
+            scenario = scenario_from_data(data, str(log))
+        except BadInputError as exc:
+            key = f"{exc.key}: " if exc.key else ""
+            exc.message = f"the scenario inferred from it is not valid: {key}{exc.message}"
+            exc.key = None
+            raise
+    scenario.path = str(log)
+    partial: list[str] = []
+    try:
+        outcome = asyncio.run(_run_one(scenario, target, verify=False, partial=partial))
+    except KeyboardInterrupt:  # SIGINT or SIGTERM: keep the reproduced log so far
+        if log_out is None or not partial:
+            raise
+        write_lines(log_out, partial, force=force)
+        raise Interrupted(f"kept {log_out}") from None
     if log_out is not None:
         write_lines(log_out, outcome.lines, force=force)
     result = diff_lines(lines, outcome.lines)

@@ -14,14 +14,17 @@ from simulator.io import atomic_write_text, check_output, write_lines
 
 
 def parse_vars(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """--var NAME=VALUE (VALUE read as YAML, so numbers and lists work)."""
+    """--var NAME=VALUE (VALUE read as YAML, so numbers and lists work; nesting and aliases bounded)."""
     import yaml
+
+    from simulator.scenario.loader import check_yaml_shape
 
     out: dict[str, Any] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name.isidentifier():
             raise BadInputError(f"--var expects NAME=VALUE, got {pair!r}")
+        check_yaml_shape(value, f"--var {name}")
         try:
             out[name] = yaml.safe_load(value) if value else ""
         except yaml.YAMLError:

@@ -27,7 +27,8 @@ from simulator.errors import BadInputError
 from simulator.limits import (GENERATE_YEARS, MAX_GENERATE_BURSTS, MAX_GENERATE_CONNECTIONS, MAX_GENERATE_LINES,
                               MAX_GENERATE_SECONDS, MAX_GENERATE_WEIGHT, MAX_MATRIX_CELLS, MAX_POOL_HOSTS,
                               MAX_REAL_ENGINE_CONNECTIONS, QUOTE_CHARS)
-from simulator.scenario.loader import load_yaml_with_positions, read_text, render
+from simulator.scenario.loader import file_defaults, load_yaml_with_positions, read_text, render
+from simulator.scenario.template import render_deadline
 
 Position = tuple[str, int, int]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -147,14 +148,9 @@ def load_spec(path: str | Path, variables: dict[str, Any] | None = None) -> Gene
     if not Path(path).is_file():
         raise BadInputError("spec file not found" if not Path(path).exists() else "is not a file", file=path)
     text = read_text(path)
-    defaults: dict[str, Any] = {}
-    try:
-        first = yaml.safe_load(render(text, path, {}, strict=False))
-        if isinstance(first, dict) and isinstance(first.get("vars"), dict):
-            defaults = dict(first["vars"])
-    except (BadInputError, yaml.YAMLError):
-        pass
-    rendered = render(text, path, {**defaults, **(variables or {})})
+    deadline = render_deadline()  # both readings share it
+    defaults, _, _ = file_defaults(text, path, dict(variables or {}), deadline)
+    rendered = render(text, path, {**defaults, **(variables or {})}, deadline=deadline)
     raw, positions = load_yaml_with_positions(rendered, path)
     if raw is None:
         raise BadInputError("empty spec file", file=path, line=1)

@@ -6,6 +6,18 @@ strict KEX, ext-info and the first channel's id, window and packet size override
 where they differ; the auth attempts, channel requests and the way the connection ended become
 the connection's steps; what was logged becomes the expectations. What a log cannot reveal (the
 command of an exec, file names of SFTP, environment values) gets a neutral stand-in.
+
+A log is written by whoever connects to the server: a client banner or a user name can be
+`{{ cycler.__init__.__globals__.os.system(...) }}`, and scenario files are jinja2 templates.
+So nothing copied from a log is ever run as template code:
+
+- `infer` (`to_yaml`) escapes the scenario text it writes: every `{` that would open a jinja2
+  tag (`{{`, `{%`, `{#`) is written as `{{ '{' }}`, so rendering the file gives back exactly the
+  YAML that was dumped and each value arrives literally (`template_escape`). Values that the
+  verifier would read as patterns ("~regex", "$capture", "*") become the regex that matches only
+  themselves (`literal_field`).
+- `replay` never renders at all: it builds the scenario from the inferred data directly
+  (`simulator.scenario.loader.scenario_from_data`), with no jinja2 pass and no temporary file.
 """
 
 from __future__ import annotations
@@ -206,7 +218,8 @@ def expectations_for(conn: Any, events: list[Any]) -> dict[str, Any]:
             continue
         if event.event == "kex.cipher" and event.fields.get("direction") != "client->server":
             continue
-        fields = {k: event.fields[k] for k in keep_fields[event.event] if event.fields.get(k) is not None}
+        fields = {k: literal_field(event.fields[k]) for k in keep_fields[event.event]
+                  if event.fields.get(k) is not None}
         out.append({"event": event.event, "fields": fields} if fields else event.event)
     expectation: dict[str, Any] = {"events": out}
     if conn.outcome in ("accepted", "failed"):
@@ -226,6 +239,9 @@ def infer_scenario(lines: list[str], name: str = "inferred") -> dict[str, Any]:
     levels = {e.level for e in events if e.level}
     level = max((lv for lv in levels if lv in LEVEL_ORDER), key=LEVEL_ORDER.index, default="INFO")
     host = next((e.host for e in events if e.host), "localhost")
+    if not _schema_pattern("server", "properties", "host_name").fullmatch(host):
+        host = "localhost"
+    user_name = _schema_pattern("user", "properties", "name")
     users: dict[str, bool] = {}
     connections = []
     expect = {}
@@ -235,7 +251,9 @@ def infer_scenario(lines: list[str], name: str = "inferred") -> dict[str, Any]:
         steps, needs_password = auth_steps(conn)
         user = conn.user or "user"
         accepted = conn.outcome == "accepted"
-        if accepted or any(m == "password" for m, _ in conn.auth):
+        if (accepted or any(m == "password" for m, _ in conn.auth)) and user_name.fullmatch(user):
+            # (A name the server could not have as an account, "admin{{x}}", stays the client's
+            # login name only.)
             users[user] = users.get(user, False) or needs_password
         plan: dict[str, Any] = {"id": conn_id, "profile": profile_for(conn), "user": user, "auth": steps}
         start = _seconds(conn.start)
@@ -291,8 +309,42 @@ def _seconds(ts: str | None) -> float | None:
     return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
 
 
-def to_yaml(scenario: dict[str, Any], source: str) -> str:
-    header = (f"# Inferred by `sshsim infer` from {source}.\n"
+def to_yaml(scenario: dict[str, Any], source: str, *, escape: bool = True) -> str:
+    """The scenario as a file `sshsim run` reads: escaped for jinja2 (see the module docstring),
+    unless `escape` is false (text never rendered, for positions)."""
+    header = (f"# Inferred by `sshsim infer` from {' '.join(source.split())}.\n"
               "# Stand-ins for what a log does not show: exec commands ('true'), shell input ('exit'),\n"
               f"# passwords ({PASSWORD!r}), environment values. Edit freely.\n")
-    return header + yaml.safe_dump(scenario, sort_keys=False, width=110, allow_unicode=True)
+    text = header + yaml.safe_dump(scenario, sort_keys=False, width=110, allow_unicode=True)
+    return template_escape(text) if escape else text
+
+
+_TAG_OPENING = re.compile(r"\{(?=[{%#])")
+
+
+def template_escape(text: str) -> str:
+    """Text that jinja2 renders back to itself: each `{` opening a tag becomes `{{ '{' }}`.
+
+    Only `{{`, `{%` and `{#` open tags (no line statements are configured), and the replacement
+    cannot open one itself: its own `{{` is the expression that prints the brace.
+    """
+    return _TAG_OPENING.sub("{{ '{' }}", text)
+
+
+def literal_field(value: Any) -> Any:
+    """An expected field value that matches exactly `value`: the verifier reads "*", "~regex" and
+    "$name" as patterns (simulator/verify/verifier.py, value_matches), so such a value copied
+    from a log becomes the regex matching only itself."""
+    if isinstance(value, str) and (value == "*" or value.startswith(("~", "$"))):
+        return "~" + re.escape(value)
+    return value
+
+
+def _schema_pattern(*path: str) -> re.Pattern[str]:
+    """A `pattern` of the scenario schema (the one place it is stated)."""
+    from simulator.scenario.loader import scenario_schema
+
+    node: Any = scenario_schema()["$defs"]
+    for key in path:
+        node = node[key]
+    return re.compile(node["pattern"])

@@ -8,17 +8,25 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
+import os
 import re
+import stat
 from importlib import resources
-from pathlib import Path
 from typing import Any, Iterator
 
 import jinja2
 import jsonschema
 import yaml
+from jinja2.sandbox import SecurityError
 
+from simulator import limits
 from simulator.errors import BadInputError
+from simulator.limits import (MAX_MATRIX_CELLS, MAX_RENDERED_CHARS, MAX_YAML_DEPTH, MAX_YAML_NODES,
+                              QUOTE_CHARS)
 from simulator.scenario.model import Position, Scenario, build_scenario
+from simulator.scenario.template import (Refusal, SandboxEnvironment, TemplateRefused, read_bounded,
+                                         render_deadline)
 
 _SCHEMA: dict[str, Any] | None = None
 
@@ -27,48 +35,92 @@ def scenario_schema() -> dict[str, Any]:
     """The published JSON Schema of scenario files (simulator/schema/scenario.schema.json)."""
     global _SCHEMA
     if _SCHEMA is None:
-        _SCHEMA = json.loads(resources.files("simulator").joinpath("schema/scenario.schema.json").read_text())
+        text = resources.files("simulator").joinpath("schema/scenario.schema.json").read_text()
+        _SCHEMA = _with_limits(json.loads(text))
     return _SCHEMA
 
 
+def _with_limits(schema: Any) -> Any:
+    """The schema with each `"x-limit": NAME` given `"maximum"` from simulator/limits.py, so that
+    every bound is stated once (there) and the published schema still carries it."""
+    if isinstance(schema, dict):
+        if "x-limit" in schema:
+            schema["maximum"] = getattr(limits, schema["x-limit"])
+        for value in schema.values():
+            _with_limits(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _with_limits(value)
+    return schema
+
+
 # -- jinja2 -------------------------------------------------------------------------------------
-def render(text: str, path: str, variables: dict[str, Any], *, strict: bool = True, locate: bool = True) -> str:
-    """Render the file as a jinja2 template; includes resolve relative to the file's folder.
+def render(text: str, path: str, variables: dict[str, Any], *, strict: bool = True, locate: bool = True,
+           deadline: float | None = None) -> str:
+    """Render the file as a sandboxed jinja2 template (simulator/scenario/template.py); includes
+    resolve inside the file's folder. The output is made with `generate()` and counted, so it
+    stops at MAX_RENDERED_CHARS.
 
-    With `locate`, an error names the YAML key of its line too (which costs another reading).
+    With `locate`, an error names the YAML key of its line too (which costs another reading, within
+    the same deadline; none for a refusal, which must cost nothing more).
     """
-    folder = str(Path(path).resolve().parent)
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([folder]),
-        undefined=jinja2.StrictUndefined if strict else jinja2.ChainableUndefined,
-        keep_trailing_newline=True,
-    )
+    env = SandboxEnvironment(os.path.dirname(os.path.abspath(path)), strict=strict)
+    if deadline is not None:
+        env.deadline = deadline
 
-    def key_of(where: str, line: int | None) -> str | None:
-        return _key_at_line(text, path, variables, line) if locate and where == path else None
+    def key_of(where: str, line: int | None, rerender: bool = True) -> str | None:
+        # A refusal is located without rendering (cheap, no recursion), so even in a first reading.
+        if (locate or not rerender) and where == path:
+            return _key_at_line(text, path, variables, line, env.deadline if rerender else None)
+        return None
 
     try:
         template = env.from_string(text)
         template.filename = path  # type: ignore[attr-defined]
-        return template.render(**variables)
+        out: list[str] = []
+        size = 0
+        for chunk in template.generate(**variables):
+            size += len(chunk)
+            if size > MAX_RENDERED_CHARS:
+                raise Refusal(f"the rendered file is longer than {MAX_RENDERED_CHARS} characters")
+            out.append(chunk)
+        return "".join(out)
+    except TemplateRefused:
+        raise
+    except (SecurityError, RecursionError, MemoryError) as exc:
+        where, line = _template_position(exc, path)
+        if isinstance(exc, RecursionError):
+            problem = "templates, macros or includes nest too deeply"
+        elif isinstance(exc, MemoryError):
+            problem = "the template needs more memory than there is"
+        else:
+            problem = _one_line(exc.message or str(exc)) if isinstance(exc, jinja2.TemplateError) else str(exc)
+        raise TemplateRefused(f"template refused: {problem}", file=where, line=line,
+                              key=key_of(where, line, rerender=False)) from None
     except jinja2.TemplateSyntaxError as exc:
         where = exc.filename if exc.filename and exc.filename != "<template>" else path
-        raise BadInputError(f"template error: {exc.message}", file=where, line=exc.lineno,
+        raise BadInputError(f"template error: {_one_line(exc.message or '')}", file=where, line=exc.lineno,
                             key=key_of(where, exc.lineno)) from None
     except jinja2.TemplateNotFound as exc:
         where, line = _template_position(exc, path)
-        raise BadInputError(f"template include not found: {exc.name}", file=where, line=line,
+        raise BadInputError(f"template include not found: {_one_line(str(exc.name))}", file=where, line=line,
                             key=key_of(where, line)) from None
     except jinja2.UndefinedError as exc:
         where, line = _template_position(exc, path)
-        message = exc.message or "undefined value"
+        message = _one_line(exc.message or "undefined value")
         raise BadInputError(f"template error: {message}", file=where, line=line,
                             column=_name_column(text, line, message) if where == path else None,
                             key=key_of(where, line)) from None
     except Exception as exc:  # errors raised by template code (filters, arithmetic)
         where, line = _template_position(exc, path)
-        raise BadInputError(f"template error: {type(exc).__name__}: {exc}", file=where, line=line,
-                            key=key_of(where, line)) from None
+        raise BadInputError(f"template error: {type(exc).__name__}: {_one_line(str(exc))}", file=where,
+                            line=line, key=key_of(where, line)) from None
+
+
+def _one_line(text: str) -> str:
+    """An exception's text as one line of at most QUOTE_CHARS characters (it may quote a value)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= QUOTE_CHARS else flat[: QUOTE_CHARS - 3] + "..."
 
 
 def _template_position(exc: BaseException, path: str) -> tuple[str, int | None]:
@@ -100,23 +152,26 @@ def _name_column(text: str, line: int | None, message: str) -> int | None:
     return found.start() + 1 if found else None
 
 
-def _key_at_line(text: str, path: str, variables: dict[str, Any], line: int | None) -> str | None:
+def _key_at_line(text: str, path: str, variables: dict[str, Any], line: int | None,
+                 deadline: float | None) -> str | None:
     """The YAML key path a template line stands for, to name it in a template error.
 
     First the file rendered leniently (undefined values become empty; only when rendering kept
-    every line where it was), else the template text with its jinja2 tags blanked out (for syntax
-    errors, which no rendering survives): see `_yaml_key_at`.
+    every line where it was, and only with a `deadline`: never after a refusal), else the template
+    text with its jinja2 tags blanked out (for syntax errors, which no rendering survives): see
+    `_yaml_key_at`.
     """
     if line is None:
         return None
-    try:
-        lenient = render(text, path, variables, strict=False, locate=False)
-        if lenient.count("\n") == text.count("\n"):
-            found = _yaml_key_at(lenient, path, line)
-            if found:
-                return found
-    except BadInputError:
-        pass
+    if deadline is not None:
+        try:
+            lenient = render(text, path, variables, strict=False, locate=False, deadline=deadline)
+            if lenient.count("\n") == text.count("\n"):
+                found = _yaml_key_at(lenient, path, line)
+                if found:
+                    return found
+        except BadInputError:
+            pass
     rows = [re.sub(r"\{#.*?#\}|\{%.*?%\}", "", re.sub(r"\{\{.*?\}\}", "x", row)) for row in text.split("\n")]
     return _yaml_key_at("\n".join(rows), path, line)
 
@@ -150,7 +205,10 @@ def load_yaml_with_positions(text: str, path: str, *, locate: bool = True) -> tu
     """Parse YAML keeping (file, line, column) of every key and value by its path.
 
     With `locate`, a syntax error names the key it is in too, where a tolerant reading finds it.
+    Nesting and the node count after aliases are bounded first (`check_yaml_shape`): composing is
+    recursive and aliases multiply.
     """
+    check_yaml_shape(text, path)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -218,13 +276,73 @@ def load_yaml_with_positions(text: str, path: str, *, locate: bool = True) -> tu
         if isinstance(n, yaml.SequenceNode):
             return [build(item, at + (i,)) for i, item in enumerate(n.value)]
         try:
-            return constructor.construct_object(n, deep=True)
+            value = constructor.construct_object(n, deep=True)
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
             raise BadInputError(f"bad value: {problem}", file=path, line=n.start_mark.line + 1,
                                 column=n.start_mark.column + 1, key=_key_path(at)) from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise BadInputError(f"{n.value} is not a finite number", file=path, line=n.start_mark.line + 1,
+                                column=n.start_mark.column + 1, key=_key_path(at))
+        return value
 
     return build(node, ()), positions
+
+
+_EVENT_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def check_yaml_shape(text: str, path: str) -> None:
+    """Refuse YAML nested deeper than MAX_YAML_DEPTH or with more than MAX_YAML_NODES nodes once
+    its aliases are expanded (a billion-laughs file), reading only its event stream (flat, no
+    recursion, nothing expanded: each anchor's expanded size is a number).
+
+    A syntax error ends the check where it is; composing then reports it.
+    """
+    def fail(message: str, mark: Any) -> None:
+        raise BadInputError(message, file=path, line=mark.line + 1, column=mark.column + 1)
+
+    for loader in dict.fromkeys((_EVENT_LOADER, yaml.SafeLoader)):
+        sizes: dict[str, int] = {}
+        open_nodes: list[list[Any]] = []  # [anchor, expanded node count so far]
+        total = 0
+
+        def add(count: int, mark: Any) -> None:
+            nonlocal total
+            if open_nodes:
+                open_nodes[-1][1] += count
+                count = open_nodes[-1][1]
+            else:
+                total += count
+                count = total
+            if count > MAX_YAML_NODES:
+                fail(f"YAML with more than {MAX_YAML_NODES} nodes once aliases are expanded", mark)
+
+        try:
+            for event in yaml.parse(text, Loader=loader):
+                if isinstance(event, yaml.AliasEvent):
+                    add(sizes.get(event.anchor, 1), event.start_mark)
+                elif isinstance(event, yaml.ScalarEvent):
+                    if event.anchor:
+                        sizes[event.anchor] = 1
+                    add(1, event.start_mark)
+                elif isinstance(event, yaml.CollectionStartEvent):
+                    if len(open_nodes) >= MAX_YAML_DEPTH:
+                        fail(f"YAML nested deeper than {MAX_YAML_DEPTH} levels", event.start_mark)
+                    open_nodes.append([event.anchor, 1])
+                elif isinstance(event, yaml.CollectionEndEvent):
+                    anchor, count = open_nodes.pop()
+                    if anchor:
+                        sizes[anchor] = count
+                    add(count, event.start_mark)
+            return
+        except yaml.YAMLError:
+            continue  # the C parser may stop earlier than the one that reports: read on with it
+
+
+def load_yaml_bounded(text: str, path: str) -> Any:
+    """Plain data from YAML text, with the bounds of `load_yaml_with_positions` (no positions kept)."""
+    return load_yaml_with_positions(text, path, locate=False)[0]
 
 
 def _yaml_kind(value: Any) -> str:
@@ -346,6 +464,8 @@ def _alternative(schema: dict[str, Any]) -> str:
     return str(kind or "value")
 
 
+_CHROOT_HINT = ("is not a folder inside the run's /srv (a relative path of letters, digits, '.', '_', '-' "
+                "and '/', without '..', '.' or empty parts)")
 # What a `pattern` stands for, by the name of the key it checks (the schema's regexes are not
 # for reading).
 _PATTERN_HINTS = {
@@ -356,7 +476,9 @@ _PATTERN_HINTS = {
              "digits, '_', '-')"),
     "host_name": "is not a valid host name (letters, digits, '.', '_', '-')",
     "target": "is not a target: local, docker or docker:IMAGE",
-    "chroot_dirs": "is not a valid directory name (letters, digits, '.', '_', '-', '/')",
+    "chroot_dirs": _CHROOT_HINT,
+    "path": _CHROOT_HINT,
+    "owner": "is not a valid user name",
 }
 
 
@@ -470,46 +592,172 @@ def _check_meaning(data: dict[str, Any], positions: dict[tuple, Position], path:
             for k, item in enumerate(expectation.get(group, [])):
                 name = item if isinstance(item, str) else item["event"]
                 check_event(name, ("expect", conn_id, group, k))
+                for field, value in ({} if isinstance(item, str) else item.get("fields", {})).items():
+                    if isinstance(value, str) and value.startswith("~"):
+                        try:
+                            re.compile(value[1:])
+                        except re.error as exc:
+                            fail(f"invalid regular expression {value!r}: {exc}",
+                                 ("expect", conn_id, group, k, "fields", field))
+    users: dict[str, int] = {}
+    for i, user in enumerate((data.get("server") or {}).get("users", [])):
+        if user["name"] in users:
+            fail(f"duplicate user name {user['name']!r} (first at server.users[{users[user['name']]}])",
+                 ("server", "users", i, "name"))
+        users[user["name"]] = i
+    cycle = _wait_cycle(data["connections"])
+    if cycle:
+        fail("connections wait for each other: " + "; ".join(text for text, _ in cycle) + " (a deadlock)",
+             cycle[0][1])
+
+
+# Events a connection logs only once authenticated (a pause before the signed publickey request
+# holds them back), and those of its channels (held back by the wait_for before its first channel
+# too). Every other event is taken to come as early as possible, so that a cycle is reported only
+# when it is certain.
+_AFTER_AUTH = ("auth.accepted",)
+_CHANNEL_PREFIXES = ("channel.", "session.", "sftp.")
+
+
+def _wait_cycle(connections: list[dict[str, Any]]) -> list[tuple[str, tuple]] | None:
+    """A cycle of connections waiting for each other (after:, pause, wait_for), or None.
+
+    Each connection is a series of gates it passes in order: its start (`after`), the pause before
+    its signed publickey request, then each `wait_for` among its actions. A gate waits for another
+    connection's event, which that connection logs only past some of its own gates; and a gate
+    is reached only past the connection's earlier gates. A cycle in that graph is a deadlock.
+    """
+    gates: dict[str, list[tuple[int, dict[str, Any], str, tuple]]] = {}
+    first_channel: dict[str, int] = {}
+    for i, conn in enumerate(connections):
+        own = gates.setdefault(conn["id"], [])
+        if conn.get("after"):
+            own.append((0, conn["after"], "after", ("connections", i, "after")))
+        for j, pause in enumerate(conn.get("pause", [])):
+            own.append((1, pause["until"], "pause", ("connections", i, "pause", j)))
+        gate = 2
+        for j, action in enumerate(conn.get("actions", [])):
+            if "wait_for" in action:
+                target = {"connection": conn["id"], **action["wait_for"]}
+                own.append((gate, target, "wait_for", ("connections", i, "actions", j, "wait_for")))
+                gate += 1
+            elif ("session" in action or "forward" in action) and conn["id"] not in first_channel:
+                first_channel[conn["id"]] = gate - 1
+
+    def needed(conn_id: str, event: str) -> int:
+        """The highest gate `conn_id` passes before it can log `event`."""
+        if event.startswith(_CHANNEL_PREFIXES):
+            return max(first_channel.get(conn_id, 1), 1)
+        return 1 if event in _AFTER_AUTH else 0
+
+    def below(conn_id: str, gate: int) -> tuple[str, int] | None:
+        """The connection's highest real gate at or below `gate`."""
+        found = [g for g, *_ in gates.get(conn_id, []) if g <= gate]
+        return (conn_id, max(found)) if found else None
+
+    edges: dict[tuple[str, int], list[tuple[tuple[str, int], str, tuple]]] = {}
+    for conn_id, own in gates.items():
+        for gate, target, kind, at in own:
+            node = (conn_id, gate)
+            earlier = below(conn_id, gate - 1)
+            if earlier:
+                edges.setdefault(node, []).append((earlier, "", at))
+            other = below(target["connection"], needed(target["connection"], target["event"]))
+            if other:
+                text = f"{conn_id} waits ({kind}) for {target['connection']}'s {target['event']}"
+                edges.setdefault(node, []).append((other, text, at))
+    state: dict[tuple[str, int], int] = {}
+    path: list[tuple[tuple[str, int], str, tuple]] = []
+
+    def visit(node: tuple[str, int]) -> list[tuple[str, tuple]] | None:
+        state[node] = 1
+        for nxt, text, at in edges.get(node, []):
+            path.append((node, text, at))
+            if state.get(nxt) == 1:
+                start = next(k for k, (n, _, _) in enumerate(path) if n == nxt)
+                return [(t, a) for _, t, a in path[start:] if t]
+            if state.get(nxt) is None:
+                found = visit(nxt)
+                if found:
+                    return found
+            path.pop()
+        state[node] = 2
+        return None
+
+    for node in list(edges):
+        if state.get(node) is None:
+            found = visit(node)
+            if found:
+                return found
+    return None
 
 
 # -- entry points -------------------------------------------------------------------------------
 def read_text(path: str) -> str:
+    """The whole file as text, read no further than MAX_SOURCE_BYTES (a scenario, a spec)."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         raise BadInputError("scenario file not found", file=path) from None
     except IsADirectoryError:
         raise BadInputError("is a directory, not a scenario file", file=path) from None
-    except UnicodeDecodeError as exc:
-        raw = exc.object[: exc.start]
-        line = raw.count(b"\n") + 1
-        column = len(raw) - (raw.rfind(b"\n") + 1) + 1
-        raise BadInputError(f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
-                            file=path, line=line, column=column) from None
     except OSError as exc:
         raise BadInputError(f"cannot read: {exc.strerror}", file=path) from None
-
-
-def _defaults(text: str, path: str) -> tuple[dict[str, Any], dict[str, list[Any]]]:
-    """The file's own `vars` and `matrix`, read from a lenient first rendering."""
     try:
-        first = render(text, path, {}, strict=False, locate=False)
-        data = yaml.safe_load(first)
-    except (BadInputError, yaml.YAMLError):
-        return {}, {}
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise BadInputError("is a directory, not a scenario file", file=path)
+        return read_bounded(fd, path)
+    except OSError as exc:
+        raise BadInputError(f"cannot read: {exc.strerror}", file=path) from None
+    finally:
+        os.close(fd)
+
+
+def file_defaults(text: str, path: str, variables: dict[str, Any],
+                  deadline: float | None = None) -> tuple[dict[str, Any], dict[str, list[Any]], dict]:
+    """The file's own `vars` and `matrix` (and the positions of that reading).
+
+    Read from a lenient rendering with the caller's variables (undefined values become empty);
+    when even that fails, from the file's text with its jinja2 tags blanked out, so defaults
+    written as plain YAML survive a template that needs them to render. A refusal (sandbox,
+    bounds) is never swallowed: it is the real error.
+    """
+    data: Any = None
+    positions: dict = {}
+    try:
+        first = render(text, path, variables, strict=False, locate=False, deadline=deadline)
+        data, positions = load_yaml_with_positions(first, path, locate=False)
+    except TemplateRefused:
+        raise
+    except BadInputError:
+        blanked = "\n".join(re.sub(r"\{#.*?#\}|\{%.*?%\}|\{\{.*?\}\}", "", row) for row in text.split("\n"))
+        try:
+            data, positions = load_yaml_with_positions(blanked, path, locate=False)
+        except BadInputError:
+            data = None
     if not isinstance(data, dict):
-        return {}, {}
-    variables = data.get("vars") if isinstance(data.get("vars"), dict) else {}
+        return {}, {}, positions
+    defaults = data.get("vars") if isinstance(data.get("vars"), dict) else {}
     matrix = data.get("matrix") if isinstance(data.get("matrix"), dict) else {}
-    return dict(variables), {k: v for k, v in matrix.items() if isinstance(v, list)}
+    return dict(defaults), {k: v for k, v in matrix.items() if isinstance(v, list)}, positions
 
 
 def load_scenarios(path: str, variables: dict[str, Any] | None = None) -> list[Scenario]:
-    """All scenarios a file stands for: one, or one per `matrix` combination."""
+    """All scenarios a file stands for: one, or one per `matrix` combination (at most MAX_MATRIX_CELLS).
+
+    The first reading (for `vars` and `matrix`) and the first scenario's rendering share one
+    MAX_RENDER_SECONDS; each further matrix cell has its own.
+    """
     text = read_text(path)
-    defaults, matrix = _defaults(text, path)
+    deadline = render_deadline()
+    defaults, matrix, positions = file_defaults(text, path, dict(variables or {}), deadline)
     combos: Iterator[dict[str, Any]]
     if matrix:
+        cells = math.prod(len(v) for v in matrix.values())
+        if cells > MAX_MATRIX_CELLS:
+            pos = positions.get(("matrix",)) or (path, None, None)
+            raise BadInputError(f"the matrix expands to {cells} scenarios (the limit is {MAX_MATRIX_CELLS})",
+                                file=path, line=pos[1], column=pos[2], key="matrix")
         keys = list(matrix)
         combos = (dict(zip(keys, values)) for values in itertools.product(*(matrix[k] for k in keys)))
     else:
@@ -518,7 +766,8 @@ def load_scenarios(path: str, variables: dict[str, Any] | None = None) -> list[S
     for combo in combos:
         context = {**defaults, **combo, **(variables or {})}
         try:
-            scenario = _load_one(text, path, context)
+            scenario = _load_one(text, path, context, deadline)
+            deadline = None
         except BadInputError as exc:
             if combo:
                 # Only one combination may be at fault: say which.
@@ -535,9 +784,26 @@ def load_scenario(path: str, variables: dict[str, Any] | None = None) -> Scenari
     return load_scenarios(path, variables)[0]
 
 
-def _load_one(text: str, path: str, context: dict[str, Any]) -> Scenario:
-    rendered = render(text, path, context)
+def scenario_from_data(data: Any, path: str, text: str | None = None) -> Scenario:
+    """A scenario from data made by sshsim itself (`replay`'s inferred scenario): checked like a
+    file, but never rendered with jinja2, so no value in it is ever template code.
+
+    `text`, when given, is that data as the YAML file `path` holds, for errors to name its lines;
+    without it errors name `path` alone.
+    """
+    positions: dict[tuple, Position] = {}
+    if text is not None:
+        data, positions = load_yaml_with_positions(text, path)
+    return _checked(data, positions, path, {})
+
+
+def _load_one(text: str, path: str, context: dict[str, Any], deadline: float | None = None) -> Scenario:
+    rendered = render(text, path, context, deadline=deadline)
     data, positions = load_yaml_with_positions(rendered, path)
+    return _checked(data, positions, path, context)
+
+
+def _checked(data: Any, positions: dict[tuple, Position], path: str, context: dict[str, Any]) -> Scenario:
     if data is None:
         raise BadInputError("empty scenario file", file=path, line=1)
     if not isinstance(data, dict):

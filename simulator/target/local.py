@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from simulator.capture.syslog import SyslogReceiver
 from simulator.errors import BadInputError, EnvironmentProblem, SshsimError, TargetError
@@ -130,8 +131,10 @@ def render_config(spec: ServerSpec, **context: Any) -> str:
     for line in spec.overrides:
         target = match_blocks if (match_blocks or line.strip().lower().startswith("match ")) else overrides
         target.append(line)
-    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True)
+    # The template is ours, but the override lines in it come from a scenario: sandboxed, as every
+    # rendering that carries input (simulator/scenario/template.py).
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+                                        keep_trailing_newline=True)
     template = env.from_string(resources.files("simulator.data").joinpath("sshd/sshd_config.j2").read_text())
     return template.render(overrides=overrides, match_blocks=match_blocks, log_level=spec.log_level, **context)
 
