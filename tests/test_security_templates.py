@@ -284,6 +284,10 @@ AT_LOAD = {
                   "missing ), unterminated subpattern at position 0"),
     "duplicate-user": ("server:\n  users: [{name: bob}, {name: bob}]\n" + CONN,
                        "2:31: server.users[1].name: duplicate user name 'bob' (first at server.users[0])"),
+    "user-root": ("server:\n  users: [{name: root, uid: 1000}]\n" + CONN,
+                  "2:18: server.users[0].name: user name 'root' is taken by a system account or group"),
+    "user-tty": ("server:\n  users: [{name: bob}, {name: tty}]\n" + CONN,
+                 "2:31: server.users[1].name: user name 'tty' is taken by a system account or group"),
     "cycle-after": ("connections:\n  - id: a\n    after: {connection: b, event: auth.accepted}\n"
                     "  - id: b\n    after: {connection: a, event: auth.accepted}\n",
                     "3:12: connections[0].after: connections wait for each other: a waits (after) for b's "

@@ -24,6 +24,7 @@ from simulator import limits
 from simulator.errors import BadInputError
 from simulator.limits import (MAX_MATRIX_CELLS, MAX_RENDERED_CHARS, MAX_YAML_DEPTH, MAX_YAML_NODES,
                               QUOTE_CHARS)
+from simulator.target.accounts import RESERVED_NAMES
 from simulator.scenario.model import Position, Scenario, build_scenario
 from simulator.scenario.template import (Refusal, SandboxEnvironment, TemplateRefused, read_bounded,
                                          render_deadline)
@@ -604,6 +605,9 @@ def _check_meaning(data: dict[str, Any], positions: dict[tuple, Position], path:
         if user["name"] in users:
             fail(f"duplicate user name {user['name']!r} (first at server.users[{users[user['name']]}])",
                  ("server", "users", i, "name"))
+        if user["name"] in RESERVED_NAMES:
+            fail(f"user name {user['name']!r} is taken by a system account or group of the private sshd "
+                 f"({', '.join(sorted(RESERVED_NAMES))}); root there is the host's root", ("server", "users", i, "name"))
         users[user["name"]] = i
     cycle = _wait_cycle(data["connections"])
     if cycle:

@@ -44,6 +44,14 @@ def hash_password(password: str) -> str:
         return result.decode()
 
 
+# The system's own accounts and groups in the private passwd/group/shadow (the privsep user's uid
+# is the spec's). A scenario user may not take one of these names: the first entry of a name
+# wins, so a user called "root" would be root, whose home and files are the host's.
+SYSTEM_ACCOUNTS = ("root", "daemon", "bin", "sshd", "nobody")
+SYSTEM_GROUPS = ("root", "daemon", "bin", "tty", "utmp", "nogroup")
+RESERVED_NAMES = frozenset(SYSTEM_ACCOUNTS + SYSTEM_GROUPS)
+
+
 def passwd_lines(spec: ServerSpec) -> list[str]:
     lines = [
         "root:x:0:0:root:/root:/bin/bash",
@@ -53,6 +61,8 @@ def passwd_lines(spec: ServerSpec) -> list[str]:
         "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin",
     ]
     for user in spec.users:
+        if user.name in RESERVED_NAMES:  # the loader says so at the scenario's line; this is the floor
+            raise BadInputError(f"user name {user.name!r} is a system account or group of the private sshd")
         lines.append(f"{user.name}:x:{user.uid}:{user.group_id}:{user.name}:/home/{user.name}:{user.shell}")
     return lines
 
