@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from simulator.colour import colour_option, use_colour
+from simulator.commands import sshdconfig
 from simulator.commands.logio import read_log_lines
 from simulator.errors import EXIT_FAILED, EXIT_OK, Interrupted
 from simulator.io import atomic_write_text, check_output, write_lines
@@ -20,9 +21,10 @@ from simulator.io import atomic_write_text, check_output, write_lines
 @click.option("--scenario-out", type=click.Path(dir_okay=False, path_type=Path), help="Keep the inferred scenario here.")
 @click.option("--target", default=None, help="local (default) or docker[:IMAGE].")
 @click.option("--force", is_flag=True, help="Overwrite output files that exist.")
+@sshdconfig.sshd_config_option
 @colour_option
 def replay(log: Path, log_out: Path | None, scenario_out: Path | None, target: str | None, force: bool,
-           color: bool | None) -> int:
+           sshd_config: Path | None, color: bool | None) -> int:
     """Reproduce LOG's connections against a real sshd; exit 0 when every sshd line of LOG is matched."""
     from simulator.commands.run import _run_one
     from simulator.scenario import load_scenario
@@ -32,6 +34,7 @@ def replay(log: Path, log_out: Path | None, scenario_out: Path | None, target: s
     for path in (log_out, scenario_out):
         if path is not None:
             check_output(path, force)
+    user_config = sshdconfig.load(sshd_config)
     lines = read_log_lines(log)
     data = infer_scenario(lines, log.stem)
     text = to_yaml(data, str(log))
@@ -39,6 +42,8 @@ def replay(log: Path, log_out: Path | None, scenario_out: Path | None, target: s
         scenario_path = Path(tmp) / f"{log.stem}.yaml"
         scenario_path.write_text(text)
         scenario = load_scenario(str(scenario_path))
+        # The log's own level is the one to reproduce: sshsim sets LogLevel in the user's file.
+        sshdconfig.use(scenario.server, user_config, log_level_asked=True)
         partial: list[str] = []
         try:
             outcome = asyncio.run(_run_one(scenario, target, verify=False, partial=partial))
