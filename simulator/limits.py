@@ -32,6 +32,10 @@ MAX_MATRIX_CELLS = 1000                 # scenarios one file may expand to
 MAX_WAIT_SECONDS = 3600.0               # any start:, timeout or wait in a scenario
 MAX_SFTP_PUT_BYTES = 64 * 1024 * 1024   # an SFTP upload a scenario makes up (`put: {size: N}`)
 
+# -- a user's sshd_config (--sshd-config, server.sshd_config_file) ---------------------------
+MAX_INCLUDE_DEPTH = 16                  # nested Include files (sshd's own limit is 16 too)
+MAX_INCLUDED_FILES = 256                # files all Include lines of one config read together
+
 # -- generate specs -------------------------------------------------------------------------
 # `sshsim generate` plans a corpus as arrays with a row per connection, and the writer keeps a
 # few numbers per connection and one per line until the end (about 200 bytes a connection and

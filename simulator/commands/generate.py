@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from simulator.commands import sshdconfig
 from simulator.commands.run import parse_vars
 from simulator.errors import EXIT_OK
 
@@ -37,9 +38,10 @@ from simulator.errors import EXIT_OK
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="jinja2 variable of the spec; repeatable.")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT and its labels file if they exist.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@sshdconfig.sshd_config_option
 def generate(spec: Path, output: Path, seed: int | None, engine: str | None, target: str | None,
              fmt: str | None, log_level: str | None, parallel: int, recordings: Path | None,
-             variables: tuple[str, ...], force: bool, quiet: bool) -> int:
+             variables: tuple[str, ...], force: bool, quiet: bool, sshd_config: Path | None) -> int:
     """Generate a labelled sshd log corpus from SPEC (exit 0 done, 1 the sshd failed, 2 bad input)."""
     from simulator.generate import apply_overrides, generate as run_generate, labels_path_for, load_spec
     from simulator.io import check_output
@@ -49,6 +51,12 @@ def generate(spec: Path, output: Path, seed: int | None, engine: str | None, tar
     check_output(labels, force)
     loaded = apply_overrides(load_spec(str(spec), parse_vars(variables)), seed=seed, engine=engine, target=target,
                              format=fmt, log_level=log_level)
+    # The corpus is at the spec's level, so sshsim sets LogLevel in the user's file.
+    loaded.sshd_config_file = sshdconfig.load(sshd_config)
+    if loaded.sshd_config_file is not None and not quiet:
+        from simulator.target.base import ServerSpec
+
+        sshdconfig.say_notice(ServerSpec(config_file=loaded.sshd_config_file, log_level=loaded.log_level))
     started = time.monotonic()
 
     def say(message: str) -> None:

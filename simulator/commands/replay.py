@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from simulator.colour import colour_option, use_colour
+from simulator.commands import sshdconfig
 from simulator.commands.logio import read_log_lines
 from simulator.errors import EXIT_FAILED, EXIT_OK, BadInputError, Interrupted
 from simulator.io import atomic_write_text, check_output, write_lines
@@ -24,9 +25,10 @@ from simulator.io import atomic_write_text, check_output, write_lines
 @click.option("--scenario-out", type=click.Path(dir_okay=False, path_type=Path), help="Keep the inferred scenario here.")
 @click.option("--target", default=None, help="local (default) or docker[:IMAGE].")
 @click.option("--force", is_flag=True, help="Overwrite output files that exist.")
+@sshdconfig.sshd_config_option
 @colour_option
 def replay(log: Path, log_out: Path | None, scenario_out: Path | None, target: str | None, force: bool,
-           color: bool | None) -> int:
+           sshd_config: Path | None, color: bool | None) -> int:
     """Reproduce LOG's connections against a real sshd; exit 0 when every sshd line of LOG is matched."""
     from simulator.commands.run import _run_one
     from simulator.scenario.infer import infer_scenario, to_yaml
@@ -36,6 +38,7 @@ def replay(log: Path, log_out: Path | None, scenario_out: Path | None, target: s
     for path in (log_out, scenario_out):
         if path is not None:
             check_output(path, force)
+    user_config = sshdconfig.load(sshd_config)
     lines = read_log_lines(log)
     data = infer_scenario(lines, log.stem)
     if not data["connections"]:
@@ -54,6 +57,8 @@ def replay(log: Path, log_out: Path | None, scenario_out: Path | None, target: s
             exc.key = None
             raise
     scenario.path = str(log)
+    # The log's own level is the one to reproduce: sshsim sets LogLevel in the user's file.
+    sshdconfig.use(scenario.server, user_config, log_level_asked=True)
     partial: list[str] = []
     try:
         outcome = asyncio.run(_run_one(scenario, target, verify=False, partial=partial))

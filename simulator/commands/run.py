@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from simulator.colour import colour_option, paint, use_colour
+from simulator.commands import sshdconfig
 from simulator.errors import EXIT_FAILED, EXIT_OK, BadInputError, Interrupted, OutputError, SshsimError
 from simulator.io import atomic_write_text, check_output, write_lines
 
@@ -43,9 +44,11 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="jinja2 variable; repeatable.")
 @click.option("--force", is_flag=True, help="Overwrite --log-out and report files that exist.")
 @click.option("--no-verify", is_flag=True, help="Only run and capture; do not check expectations.")
+@sshdconfig.sshd_config_option
 @colour_option
 def run(scenarios: tuple[Path, ...], log_out: Path | None, report: tuple[tuple[str, Path], ...],
-        target: str | None, variables: tuple[str, ...], force: bool, no_verify: bool, color: bool | None) -> int:
+        target: str | None, variables: tuple[str, ...], force: bool, no_verify: bool, sshd_config: Path | None,
+        color: bool | None) -> int:
     """Run SCENARIO files against a real sshd; exit 0 if every expectation holds, 1 if not, 2 for bad input."""
     from simulator.scenario import load_scenarios
 
@@ -56,6 +59,10 @@ def run(scenarios: tuple[Path, ...], log_out: Path | None, report: tuple[tuple[s
     context = parse_vars(variables)
     # Read every file first: a typo in the third must not cost the runs of the first two.
     plans = [scenario for path in scenarios for scenario in load_scenarios(str(path), context)]
+    user_config = sshdconfig.load(sshd_config)
+    for scenario in plans:
+        # LogLevel is sshsim's only when the scenario names one (server.log_level).
+        sshdconfig.use(scenario.server, user_config, log_level_asked=scenario.server.own_log_level)
     from simulator.verify.outcome import ScenarioOutcome, render_failures
 
     outcomes: list[ScenarioOutcome] = []
@@ -126,6 +133,7 @@ async def _run_one(scenario: Any, target: str | None, verify: bool, partial: lis
     import time
 
     started = time.monotonic()
+    sshdconfig.say_notice(scenario.server)
     server = make_target(scenario.server, target or scenario.target)
     # Not in a thread: a cancellation (SIGTERM) must find the target either not started or
     # started and then stopped below, never still starting in a thread nobody waits for.

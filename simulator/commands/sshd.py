@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from simulator.commands import sshdconfig
 from simulator.errors import TargetError
 from simulator.io import LogStream, check_output
 from simulator.loglevels import CONFIG_VALUES
@@ -23,22 +24,25 @@ from simulator.target.factory import make_target
               help="Also write the log (classic syslog format) to this file.")
 @click.option("--json", "as_json", is_flag=True,
               help="First stdout line: JSON with host, port, user, identity, log; then the log.")
-@click.option("--log-level", default="DEBUG1", show_default=True,
-              type=click.Choice(CONFIG_VALUES, case_sensitive=False))
+@click.option("--log-level", default=None, type=click.Choice(CONFIG_VALUES, case_sensitive=False),
+              help="sshd LogLevel [default: DEBUG1; with --sshd-config: the file's own].")
 @click.option("--user", default="user", show_default=True, help="Login user that exists in the sshd's namespace.")
 @click.option("--password", default=None, help="Give the user this password (key login works anyway).")
 @click.option("--host-name", default="localhost", show_default=True, help="Host name written into log lines.")
 @click.option("--port", type=int, default=None, help="Port to listen on (default: a free one).")
 @click.option("--target", default="local", show_default=True, help="local, or docker[:IMAGE].")
 @click.option("--force", is_flag=True, help="Replace the --log file if it exists.")
-def sshd(overrides: tuple[str, ...], log_path: Path | None, as_json: bool, log_level: str, user: str,
-         password: str | None, host_name: str, port: int | None, target: str, force: bool) -> None:
+@sshdconfig.sshd_config_option
+def sshd(overrides: tuple[str, ...], log_path: Path | None, as_json: bool, log_level: str | None, user: str,
+         password: str | None, host_name: str, port: int | None, target: str, force: bool,
+         sshd_config: Path | None) -> None:
     """Run a private sshd until Ctrl-C (or SIGTERM), streaming its log to stdout."""
     if log_path is not None:
         check_output(log_path, force)
     spec = ServerSpec(users=[UserSpec(name=user, password=password)], overrides=list(overrides),
                       override_origins=[Origin(key="--override") for _ in overrides],
-                      log_level=log_level.upper(), host_name=host_name, port=port)
+                      log_level=(log_level or "DEBUG1").upper(), host_name=host_name, port=port)
+    sshdconfig.use(spec, sshdconfig.load(sshd_config), log_level_asked=log_level is not None)
     server = make_target(spec, target, echo=None)
     log: LogStream | None = None
     try:

@@ -36,6 +36,7 @@ import asyncssh
 from asyncssh import auth as _auth_mod
 from asyncssh import connection as _conn_mod
 from asyncssh.channel import SSHClientChannel
+from asyncssh.constants import MSG_USERAUTH_FAILURE
 from asyncssh.misc import KeyExchangeFailed
 from asyncssh.packet import Boolean, Byte, NameList, SSHPacket, String, UInt32
 
@@ -158,9 +159,23 @@ def install_hooks() -> None:
             if not wire.ext_info:
                 self._can_send_ext_info = False
 
+    original_failure = cls._packet_handlers[MSG_USERAUTH_FAILURE]
+
+    def _process_userauth_failure(self: Any, pkttype: int, pktid: int, packet: SSHPacket) -> Any:
+        # The methods the server offers, as it said them first (asyncssh keeps only those it
+        # prefers): "not offered" in a report means the server's list lacked it.
+        if getattr(self, "_sshsim_wire", None) is not None and getattr(self, "_sshsim_offered", None) is None:
+            try:
+                names = SSHPacket(packet.get_remaining_payload()).get_namelist()
+                self._sshsim_offered = [n.decode("ascii", "replace") for n in names]
+            except Exception:  # malformed: asyncssh's own handler rejects it as it should
+                pass
+        return original_failure(self, pkttype, pktid, packet)
+
     cls._send_kexinit = _send_kexinit
     cls._packet_handlers = dict(cls._packet_handlers)
     cls._packet_handlers[MSG_KEXINIT] = _process_kexinit
+    cls._packet_handlers[MSG_USERAUTH_FAILURE] = _process_userauth_failure
     _install_auth_hooks()
     _installed = True
 
@@ -219,6 +234,7 @@ def attach_profile(conn: Any, wire: WireLists, first_channel: int, *, none_first
                    before_signed: Any = None) -> None:
     """Per connection, before the version exchange (call from SSHClient.connection_made)."""
     conn._sshsim_wire = wire
+    conn._sshsim_offered = None
     conn._next_recv_chan = first_channel
     conn._sshsim_publickey_query = publickey_query
     conn._sshsim_before_signed = before_signed

@@ -43,6 +43,10 @@ class ClientProfile:
     hassh_measured: str = ""
     none_first: bool = True
     publickey_query: bool = True
+    # The methods the client uses by default, in its order (sshsim compat tries each).
+    auth_methods: tuple[str, ...] = ("publickey", "keyboard-interactive", "password")
+    # The client does SFTP (the profile describes its SFTP channel).
+    does_sftp: bool = False
     first_channel: int = 0
     window: int = 2 * 1024 * 1024
     max_packet: int = 32768
@@ -219,6 +223,8 @@ def _from_data(name: str, data: dict[str, Any]) -> ClientProfile:
             hassh_measured=str(data.get("hassh_measured", "")),
             none_first=bool(auth.get("none_first", True)),
             publickey_query=bool(auth.get("publickey_query", True)),
+            auth_methods=tuple(auth.get("methods") or ClientProfile.auth_methods),
+            does_sftp="sftp" in data,
             first_channel=int(channel.get("first_id", 0)),
             window=int(channel.get("window", 2 * 1024 * 1024)),
             max_packet=int(channel.get("max_packet", 32768)),

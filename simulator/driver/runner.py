@@ -54,8 +54,9 @@ class ProfiledClient(asyncssh.SSHClient):
     """asyncssh client callbacks: installs the fidelity hooks, answers auth in scenario order."""
 
     def __init__(self, plan: ConnectionPlan, wire: fidelity.WireLists, profile: ClientProfile,
-                 tracker: ConnectionTracker, before_signed: Any = None) -> None:
+                 tracker: ConnectionTracker, before_signed: Any = None, on_connection: Any = None) -> None:
         self.before_signed = before_signed
+        self.on_connection = on_connection
         self.plan = plan
         self.wire = wire
         self.profile = profile
@@ -71,6 +72,8 @@ class ProfiledClient(asyncssh.SSHClient):
         sockname = conn.get_extra_info("sockname")
         if sockname:
             self.tracker.set_port(self.plan.id, sockname[1])
+        if self.on_connection is not None:
+            self.on_connection(conn)
 
     def password_auth_requested(self) -> str | None:
         return self.passwords.pop(0) if self.passwords else None
@@ -119,12 +122,15 @@ def connect_options(profile: ClientProfile, wire: fidelity.WireLists) -> dict[st
 async def connect_profiled(host: str, port: int, profile: ClientProfile, *, username: str,
                            plan: ConnectionPlan | None = None, client_keys: Any = None,
                            tracker: ConnectionTracker | None = None,
-                           before_signed: Any = None) -> asyncssh.SSHClientConnection:
-    """Open an SSH connection that looks, on the wire, like the profile's client."""
+                           before_signed: Any = None, on_connection: Any = None) -> asyncssh.SSHClientConnection:
+    """Open an SSH connection that looks, on the wire, like the profile's client.
+
+    `on_connection(conn)` is called as soon as the TCP connection exists, so a caller can read
+    what the connection learnt (the methods offered) even when it then fails."""
     fidelity.install_hooks()
     plan = plan or ConnectionPlan(id="adhoc", user=username)
     wire = wire_lists(profile)
-    client = ProfiledClient(plan, wire, profile, tracker or _NullTracker(), before_signed)
+    client = ProfiledClient(plan, wire, profile, tracker or _NullTracker(), before_signed, on_connection)
     methods = _auth_methods(plan.auth)
     return await asyncssh.connect(
         host, port, username=username, local_addr=(plan.source, 0),
@@ -306,17 +312,7 @@ class ScenarioRunner:
             return [asyncssh.generate_private_key("ssh-ed25519")]
 
     async def _end(self, conn: asyncssh.SSHClientConnection, plan: ConnectionPlan, profile: ClientProfile) -> None:
-        how = profile.close if plan.end == "profile" else plan.end
-        if how == "drop":
-            conn.abort()
-        else:
-            code = plan.disconnect_code if plan.disconnect_code is not None else profile.disconnect_code
-            text = plan.disconnect_text if plan.disconnect_text is not None else profile.disconnect_text
-            conn.disconnect(code, text)
-        try:
-            await asyncio.wait_for(conn.wait_closed(), 10)
-        except asyncio.TimeoutError:
-            conn.abort()
+        await end_connection(conn, plan, profile)
 
     async def _action(self, conn: asyncssh.SSHClientConnection, plan: ConnectionPlan, profile: ClientProfile,
                       action: Any, result: ConnectionResult) -> None:
@@ -337,6 +333,21 @@ class ScenarioRunner:
             refused = await run_forward(conn, action)
             if refused:
                 result.refused.append(f"direct-tcpip {action.host}:{action.port}")
+
+
+async def end_connection(conn: asyncssh.SSHClientConnection, plan: ConnectionPlan, profile: ClientProfile) -> None:
+    """End the way the client does (PuTTY drops TCP; OpenSSH sends a disconnect), or as the plan says."""
+    how = profile.close if plan.end == "profile" else plan.end
+    if how == "drop":
+        conn.abort()
+    else:
+        code = plan.disconnect_code if plan.disconnect_code is not None else profile.disconnect_code
+        text = plan.disconnect_text if plan.disconnect_text is not None else profile.disconnect_text
+        conn.disconnect(code, text)
+    try:
+        await asyncio.wait_for(conn.wait_closed(), 10)
+    except asyncio.TimeoutError:
+        conn.abort()
 
 
 def _auth_methods(steps: list[AuthStep]) -> list[str]:

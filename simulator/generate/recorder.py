@@ -113,7 +113,8 @@ class Recorder:
             job.scenario = scenario
         job.server = ServerSpec(users=users, overrides=overrides, log_level=spec.log_level,
                                 host_name="recorder", first_pid=FIRST_PID, chroot_dirs=chroot,
-                                host_key_types=("rsa", "ecdsa", "ed25519"))
+                                host_key_types=("rsa", "ecdsa", "ed25519"),
+                                config_file=spec.sshd_config_file, own_log_level=True)
         job.group = (tuple(overrides), tuple(chroot),
                      tuple((u.name, u.uid, u.password, u.generate_key, u.key_type, u.key_options,
                             tuple(u.authorized_keys)) for u in users))

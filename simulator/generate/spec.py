@@ -135,6 +135,8 @@ class GenerateSpec:
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
     positions: dict[tuple, Position] = field(default_factory=dict, repr=False)
     volume_at: tuple = ()  # the key a volume error points at: what asks for the most connections
+    # `generate --sshd-config`: a user's own sshd_config (simulator/target/userconfig.py UserConfig).
+    sshd_config_file: Any = None
 
     def entries(self) -> list[Entry]:
         """Every entry, the mix's and the bursts'."""

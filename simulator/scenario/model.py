@@ -169,6 +169,9 @@ def build_scenario(data: dict[str, Any], path: str, positions: dict[tuple, Posit
         host_name=server_data.get("host_name", "localhost"),
         first_pid=server_data.get("first_pid"),
         chroot_dirs=as_chroot_dirs(server_data.get("chroot_dirs", [])),
+        config_file=_user_config(server_data, path, positions),
+        # With a user's sshd_config, LogLevel is sshsim's only when the scenario names one.
+        own_log_level="log_level" in server_data,
     )
     connections = [
         _connection(c, positions.get(("connections", i))) for i, c in enumerate(data["connections"])
@@ -292,3 +295,18 @@ def _expectation(conn_id: str, data: dict[str, Any], positions: dict[tuple, Posi
         outcome=outcome.get("connection"),
         position=positions.get(base),
     )
+
+
+def _user_config(server_data: dict[str, Any], path: str, positions: dict[tuple, Position]) -> Any:
+    """`server.sshd_config_file`: the user's own sshd_config, relative to the scenario's folder
+    and confined to it (simulator/target/userconfig.py)."""
+    name = server_data.get("sshd_config_file")
+    if name is None:
+        return None
+    from pathlib import Path
+
+    from simulator.target.userconfig import load_user_config
+
+    at = positions.get(("server", "sshd_config_file"))
+    origin = Origin(*at, key="server.sshd_config_file") if at else Origin(file=path, key="server.sshd_config_file")
+    return load_user_config(name, base=Path(path).parent, origin=origin)

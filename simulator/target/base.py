@@ -72,6 +72,12 @@ class ServerSpec:
     # Folders under the run's /srv for ChrootDirectory scenarios (simulator/target/chroots.py):
     # paths (root-owned) or ChrootDir entries with an owner or a log socket inside.
     chroot_dirs: list[Any] = field(default_factory=list)
+    # A user's own sshd_config (simulator/target/userconfig.py UserConfig): used as written
+    # instead of sshsim's template, except the lines sshsim owns.
+    config_file: Any = None
+    # With config_file: whether sshsim sets LogLevel (a command or scenario asked for one) or
+    # the file's own stays.
+    own_log_level: bool = True
 
 
 class ManagedTarget:

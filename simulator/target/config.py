@@ -49,7 +49,7 @@ def origin_of(spec: ServerSpec, index: int) -> Origin:
 
 def _error(message: str, origin: Origin) -> BadInputError:
     return BadInputError(message, file=origin.file, line=origin.line, column=origin.column,
-                         key=origin.key or "server.sshd_config")
+                         key=origin.key if origin.key is not None else "server.sshd_config")
 
 
 def split_line(line: str) -> tuple[str, list[str]]:
@@ -90,6 +90,16 @@ def is_loopback(host: str) -> bool:
 COMMAND_USER_KEYWORDS = ("authorizedkeyscommanduser", "authorizedprincipalscommanduser")
 
 
+def check_command_user(keyword: str, args: list[str], line: str, spec: ServerSpec, origin: Origin) -> None:
+    """AuthorizedKeysCommandUser / AuthorizedPrincipalsCommandUser name one of the scenario's
+    users (an override's line or a user's own sshd_config line alike)."""
+    if keyword in COMMAND_USER_KEYWORDS:
+        users = {u.name for u in spec.users}
+        if len(args) != 1 or args[0] not in users:
+            raise _error(f"'{line.strip()}': authentication commands run only as one of the scenario's "
+                         f"users ({', '.join(sorted(users))}), never as root or a system account", origin)
+
+
 def check_overrides(spec: ServerSpec) -> None:
     """Refuse, before anything starts, an override that is not one line, reads host files, or
     would make sshd listen beyond loopback (one-line BadInputError at the override's origin)."""
@@ -103,11 +113,7 @@ def check_overrides(spec: ServerSpec) -> None:
         if keyword == "permitrootlogin" and [a.lower() for a in args] != ["no"]:
             raise _error(f"'{line.strip()}': root logins are never allowed (root in the private sshd's "
                          "namespace is the host's root); only 'PermitRootLogin no' may be set", origin)
-        if keyword in COMMAND_USER_KEYWORDS:
-            users = {u.name for u in spec.users}
-            if len(args) != 1 or args[0] not in users:
-                raise _error(f"'{line.strip()}': authentication commands run only as one of the scenario's "
-                             f"users ({', '.join(sorted(users))}), never as root or a system account", origin)
+        check_command_user(keyword, args, line, spec, origin)
         if keyword == "listenaddress":
             host = listen_host(args[0]) if args else ""
             if not is_loopback(host):

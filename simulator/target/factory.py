@@ -20,6 +20,9 @@ def make_target(spec: ServerSpec, target: str = "local", *, log_path: Path | str
 
         return LocalSshd(spec, log_path=log_path, echo=echo)
     if kind == "docker":
+        if spec.config_file is not None:
+            raise BadInputError("a user's sshd_config (--sshd-config, server.sshd_config_file) runs on the local "
+                                "target only for now", key="--target")
         from simulator.target.docker import docker_target
 
         return docker_target(spec, image or "debian-12", log_path=log_path, echo=echo)

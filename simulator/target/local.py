@@ -15,6 +15,7 @@ connection would add lines to the log and use a MaxStartups slot (docs/local-tar
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -40,6 +41,8 @@ from simulator.target.chroots import prepare_chroots
 from simulator.target.config import check_overrides, config_error, generic_config_message, max_startups
 from simulator.target.keys import write_host_keys, write_users
 from simulator.target.procs import children_of, wait_no_descendants
+from simulator.target.userconfig import Rendered, check_user_config, map_error
+from simulator.target.userconfig import build as build_user_config
 from simulator.target.workdirs import make_workdir
 
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd")
@@ -168,6 +171,7 @@ class LocalSshd(ManagedTarget):
         # Why the log file stopped early (a full disk), if it did; the records are all kept.
         self.log_error: SshsimError | None = None
         self.config_text = ""
+        self._rendered: Rendered | None = None
 
     # -- public ---------------------------------------------------------------------------
     @property
@@ -184,6 +188,8 @@ class LocalSshd(ManagedTarget):
 
     def start(self, timeout: float = 15.0) -> "LocalSshd":
         check_overrides(self.spec)  # bad input fails before anything is made
+        if self.spec.config_file is not None:
+            check_user_config(self.spec.config_file, self.spec)
         sshd = check_environment()
         self.version = sshd_version(sshd)
         try:
@@ -240,7 +246,13 @@ class LocalSshd(ManagedTarget):
         self.host = listen[0] if ":" not in listen[0] else f"[{listen[0]}]"
         self.port = spec.port or free_port(listen)
 
-        host_keys = write_host_keys(spec, work / "hostkeys")
+        user_config = spec.config_file
+        if user_config is not None:
+            # Fresh keys of the types the user's file names (simulator/target/userconfig.py).
+            host_keys = write_host_keys(dataclasses.replace(spec, host_key_types=user_config.host_key_types()),
+                                        work / "hostkeys")
+        else:
+            host_keys = write_host_keys(spec, work / "hostkeys")
         home_root = work / "home"
         home_root.mkdir(mode=0o755)
         self._identities = write_users(spec, work / "client", home_root)
@@ -250,15 +262,24 @@ class LocalSshd(ManagedTarget):
         pam = work / "pam-sshd"
         pam.write_text(resources.files("simulator.data").joinpath(f"pam/{spec.pam_profile}").read_text())
 
-        self.config_text = render_config(
-            spec,
-            port=self.port,
-            listen=listen,
-            host_keys=host_keys,
-            pid_file=str(work / "sshd.pid"),
-            max_startups=max_startups(spec),
-            per_source_penalties=_supports_penalties(self.version),
-        )
+        if user_config is not None:
+            include_dir = work / "include"
+            include_dir.mkdir(mode=0o700)
+            self._rendered = build_user_config(spec, port=self.port, listen=listen, host_keys=host_keys,
+                                               pid_file=str(work / "sshd.pid"), include_dir=include_dir)
+            for name, text in self._rendered.includes.items():
+                (include_dir / name).write_text(text)
+            self.config_text = self._rendered.text
+        else:
+            self.config_text = render_config(
+                spec,
+                port=self.port,
+                listen=listen,
+                host_keys=host_keys,
+                pid_file=str(work / "sshd.pid"),
+                max_startups=max_startups(spec),
+                per_source_penalties=_supports_penalties(self.version),
+            )
         (work / "sshd_config").write_text(self.config_text)
 
         # The capture socket is 0666 (the user child logs as its own uid) inside a 0700 folder:
@@ -359,6 +380,11 @@ class LocalSshd(ManagedTarget):
         message = " ".join(str(event.get("message", "")).split())
         if stage == "config":
             raw = str(event.get("message", ""))
+            if self.spec.config_file is not None and self.workdir is not None and self._rendered is not None:
+                at_user = map_error(raw, self._rendered, str(self.workdir / "sshd_config"),
+                                    str(self.workdir / "include"), self.spec.config_file)
+                if at_user is not None:
+                    return at_user
             return (config_error(raw, self.config_text, self.spec)
                     or TargetError(f"sshd rejected the configuration: {generic_config_message(raw)}"))
         if stage == "listen":
