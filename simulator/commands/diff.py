@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from simulator.commands.logio import read_log_lines
+from simulator.errors import BadInputError
 
 
 @click.command("diff")
@@ -20,8 +21,15 @@ from simulator.commands.logio import read_log_lines
 def diff(a: Path, b: Path, input_format: str | None, color: bool | None, summary: bool) -> int:
     """Normalise both logs, pair their connections, diff each process stream; exit 1 unless all of A is in B."""
     from simulator.logs import parse_lines
+    from simulator.logs.formats import resolve_format
     from simulator.verify.diff import diff_events, render
 
+    if input_format is not None:
+        try:
+            input_format = resolve_format(input_format)
+        except ValueError as exc:
+            raise BadInputError(str(exc), key="--input-format") from None
+    # Each log is held whole (within read_log_lines' bounds): its events share the lines' text.
     a_events = list(parse_lines(read_log_lines(a), input_format=input_format))
     b_events = list(parse_lines(read_log_lines(b), input_format=input_format))
     result = diff_events(a_events, b_events)
