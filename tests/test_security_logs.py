@@ -48,7 +48,11 @@ SSHD_PREFIX = b"Jan 29 11:23:02 user-sicharge sshd[10348]: debug1: "
 
 def sshsim(args: list[str], tmp_path: Path, stdin: Path | None = None,
            timeout: float = 120) -> tuple[int, str, str, float]:
-    """Run `python -m simulator ARGS`: (exit code, stdout, stderr, peak RSS in MB)."""
+    """Run `python -m simulator ARGS`: (exit code, stdout, stderr, peak RSS in MB).
+
+    The peak is the child's ru_maxrss from wait4. Linux keeps a process's high-water mark
+    across exec, so it counts this test process's own size at the fork too: an upper bound
+    (the commands themselves peak at 20-40 MB on these inputs)."""
     out, err = tmp_path / "stdout", tmp_path / "stderr"
     with out.open("wb") as o, err.open("wb") as e, \
             (stdin.open("rb") if stdin else open(os.devnull, "rb")) as i:
