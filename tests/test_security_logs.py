@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ from simulator.limits import MAX_LINE_CHARS, MAX_UNENDED_LINE_BYTES, QUOTE_CHARS
 from simulator.logs import normalise_event, parse_lines
 from simulator.logs import reader as reader_mod
 from simulator.logs.reader import LogReader
-from simulator.scenario.model import ExpectedEvent, Expectation
+from simulator.scenario.model import Expectation, ExpectedEvent
 from simulator.verify import diff as diff_mod
 from simulator.verify.verifier import ParsedLog, check_expectation
 
@@ -335,7 +336,7 @@ def _lcs_length(a: list[str], b: list[str]) -> int:
 
 def _valid(pairs: list[tuple[int, int]], a: list[str], b: list[str]) -> bool:
     return all(a[i] == b[j] for i, j in pairs) and all(
-        p[0] < q[0] and p[1] < q[1] for p, q in zip(pairs, pairs[1:]))
+        p[0] < q[0] and p[1] < q[1] for p, q in pairwise(pairs))
 
 
 _REAL_STREAMS = [s for name in ("sshd-9.2-debug1.log", "sshd-9.2-debug3.log") for s in _streams(name) if len(s) > 5]
@@ -366,7 +367,8 @@ def test_common_subsequence_is_a_longest_one_on_edited_real_streams(pick: int,
 def test_real_streams_are_matched_by_difflib_as_before() -> None:
     """Every pair of real streams (across log levels too) stays within the difflib budget, so
     the diff of real logs is what it always was."""
-    streams = _streams("sshd-9.2-debug3.log")[:12] + _streams("sshd-9.2-info.log") + _streams("sshd-9.2-debug1.log")[:12]
+    streams = (_streams("sshd-9.2-debug3.log")[:12] + _streams("sshd-9.2-info.log")
+               + _streams("sshd-9.2-debug1.log")[:12])
     for a in streams:
         for b in streams:
             blocks = difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_matching_blocks()

@@ -20,7 +20,6 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any, Hashable, Iterable, Sequence
 
-
 STREAM_ORDER = ("listener", "monitor", "preauth", "user", "session", None)
 # difflib may spend this many steps a line of a stream pair. Real pairs take at most ~6 (the
 # streams of tests/data/local/ and the reference log, each against each); a crafted pair of
