@@ -136,6 +136,17 @@ def diff_events(a_events: list[Any], b_events: list[Any]) -> LogDiff:
         a_by_conn.setdefault(e.conn, []).append(e)
     for e in b_sshd:
         b_by_conn.setdefault(e.conn, []).append(e)
+    # Normalising is most of a diff's time (a table of regexes a line); a log repeats many of
+    # its messages, so each is normalised once (the memo holds at most the logs' lines).
+    memo: dict[tuple, str] = {}
+
+    def normalise(e: Any) -> str:
+        key = (e.program, e.role, e.level, e.message, e.raw if e.message is None else None, e.event, e.relay)
+        text = memo.get(key)
+        if text is None:
+            text = memo[key] = normalise_event(e)
+        return text
+
     a_list = [c for c in a_conns if c.id in a_by_conn]
     b_list = [c for c in b_conns if c.id in b_by_conn]
     # Events the grouping left without a connection still count: they form a pseudo-connection.
@@ -145,9 +156,9 @@ def diff_events(a_events: list[Any], b_events: list[Any]) -> LogDiff:
     for a_conn, b_conn in pair_connections(a_list, b_list):
         a_ev = a_by_conn.get(a_conn.id, []) if a_conn is not None else []
         b_ev = b_by_conn.get(b_conn.id, []) if b_conn is not None else []
-        results.append(ConnectionDiff(a_conn, b_conn, _diff_streams(a_ev, b_ev, normalise_event)))
+        results.append(ConnectionDiff(a_conn, b_conn, _diff_streams(a_ev, b_ev, normalise)))
     if orphans_a or orphans_b:
-        results.append(ConnectionDiff(None, None, _diff_streams(orphans_a, orphans_b, normalise_event)))
+        results.append(ConnectionDiff(None, None, _diff_streams(orphans_a, orphans_b, normalise)))
     return LogDiff(results, len(a_sshd), len(b_sshd))
 
 
