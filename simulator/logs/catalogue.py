@@ -26,6 +26,10 @@ Python regex with ``(?P<name>...)`` groups) instead of ``pattern:`` when a templ
 A whole message must match (``fullmatch``). ``fallback: true`` puts an entry after every other
 candidate (catch-alls such as ``Disconnecting: {reason}``).
 
+``tags:`` says what the message means for grouping and outcomes, in the fixed vocabulary of
+`simulator.logs.tags` (documented in the catalogue's README); they are checked here, when the
+catalogue loads.
+
 Matching must be cheap (the parser aims at 500k lines/s), so entries are not tried one by one:
 each is filed under a key made of its first literal words (digits and ``-`` removed, so that
 ``channel {id:int}:`` and ``channel 0:`` share a key), every key's candidates are joined into
@@ -43,6 +47,8 @@ from pathlib import Path
 from typing import Iterable
 
 import yaml
+
+from simulator.logs.tags import NAMES_ADDR, NAMES_PID, TAGS, parse_tags
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "events"
 
@@ -100,6 +106,8 @@ class EventSpec:
     fallback: bool = False
     key: str = ""
     named: tuple[tuple[int, str], ...] = ()  # (group index, field name) for kept fields
+    tags: tuple[str, ...] = ()  # what the message means (simulator/logs/tags.py)
+    flags: int = 0  # the tags as bits
     # the regex as compiled when the entry was loaded (checking it compiles): kept, since
     # matching a message by its shape uses it, and compiling it again costs more than the match
     own: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
@@ -425,6 +433,11 @@ def _spec_from_entry(entry: dict, origin: str, index: int) -> EventSpec:
     names: list[str | None] = [None] * compiled.groups
     for gname, gi in compiled.groupindex.items():
         names[gi - 1] = gname
+    try:
+        tags, flags = parse_tags(entry.get("tags"))
+    except ValueError as exc:
+        raise CatalogueError(f"{where}: {exc}") from None
+    _check_tag_fields(where, tags, flags, set(compiled.groupindex), int_fields)
     return EventSpec(
         name=name,
         level=level,
@@ -438,8 +451,21 @@ def _spec_from_entry(entry: dict, origin: str, index: int) -> EventSpec:
         fallback=bool(entry.get("fallback", False)),
         key=key,
         named=tuple((i, n) for i, n in enumerate(names) if n is not None),
+        tags=tags,
+        flags=flags,
         own=compiled,
     )
+
+
+def _check_tag_fields(where: str, tags: tuple[str, ...], flags: int, fields: set[str],
+                      int_fields: frozenset[str]) -> None:
+    """A tag that says the line names a pid or the client needs the field that holds it."""
+    if flags & NAMES_PID and "pid" not in int_fields:
+        which = [t for t in tags if TAGS[t] & NAMES_PID]
+        raise CatalogueError(f"{where}: tag {which[0]!r} needs an integer field 'pid'")
+    if flags & NAMES_ADDR and "addr" not in fields:
+        which = [t for t in tags if TAGS[t] & NAMES_ADDR]
+        raise CatalogueError(f"{where}: tag {which[0]!r} needs a field 'addr'")
 
 
 def load_specs(data_dir: Path = DATA_DIR) -> list[EventSpec]:

@@ -25,6 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
+from simulator.logs import tags
 from simulator.logs.events import UNKNOWN, Event
 from simulator.logs.formats import parse_time, iso_timestamp
 from simulator.speedups import load
@@ -32,62 +33,8 @@ from simulator.speedups import load
 # The C twin of ConnectionTracker.run's loop (None: pure Python).
 _speedups = load("simulator.logs._speedups")
 
-# Events that only the listener writes.
-LISTENER_EVENTS = frozenset(
-    (
-        "listener.forked_child",
-        "listener.listening",
-        "listener.drop_connection",
-        "listener.maxstartups_begin",
-        "listener.maxstartups_ongoing",
-        "listener.maxstartups_end",
-        "listener.penalty_new",
-        "listener.penalty_activated",
-        "listener.login_grace_timeout",
-        "listener.child_exit",
-        "listener.sighup",
-        "listener.terminating",
-    )
-)
-# Listener events about one child: their "pid" field names it.
-_LISTENER_CHILD_EVENTS = frozenset(
-    ("listener.forked_child", "listener.login_grace_timeout", "listener.child_exit")
-)
-# Events pass 1 learns lineage from.
-# Events that end a connection: once seen, its pids may be reused for a new one.
-END_EVENTS = frozenset(
-    (
-        "disconnect.received",
-        "disconnect.received_no_code",
-        "disconnect.disconnected",
-        "disconnect.closed",
-        "disconnect.reset",
-        "disconnect.timed_out",
-        "disconnect.client_timeout",
-        "disconnect.login_grace_timeout",
-        "disconnect.read_failed",
-        "disconnect.write_failed",
-        "disconnect.disconnecting",
-        "disconnect.protocol_error",
-        "kex.unable_to_negotiate",
-        "connection.transferred",
-        "connection.identification_missing",
-        "connection.bad_identification",
-        "connection.banner_exchange",
-        "auth.too_many_failures",
-        "auth.change_of_user",
-    )
-)
-# Events that start a connection on a pid.
-START_EVENTS = frozenset(("connection.from",))
-# Lines that name the client's address and port: written by a connection's own processes.
-ENDPOINT_EVENTS = END_EVENTS | START_EVENTS | frozenset(
-    ("auth.failed", "auth.accepted", "auth.postponed", "auth.invalid_user", "auth.max_attempts"))
-_LEARN_EVENTS = LISTENER_EVENTS | {"connection.user_child", "session.exit_status", "session.session_by_pid.pid"} | ENDPOINT_EVENTS
-# The session child writes few lines; these are the ones a pid of its own tells it by.
-SESSION_CHILD_EVENTS = frozenset(("session.controlling_tty",))
-# Lines of the user child that name its session child's pid (usually when it exits).
-SESSION_PID_EVENTS = frozenset(("session.exit_status", "session.session_by_pid.pid"))
+# Lines pass 1 learns lineage from.
+_LEARN = tags.LISTENER_LINE | tags.USER_CHILD | tags.SESSION_CHILD | tags.OWN_PROCESS
 # How far above its user child's pid a session child's pid may be.
 _SESSION_PID_SPAN = 256
 
@@ -216,16 +163,40 @@ class Connection:
         }
 
 
-def _h_from(c: Connection, f: dict, ev: Event) -> None:
-    c.addr, c.port = f.get("addr"), f.get("port")
-    c.laddr, c.lport = f.get("laddr") or c.laddr, f.get("lport") or c.lport
-
-
-def _h_endpoint(c: Connection, f: dict, ev: Event) -> None:
+def _fill_endpoint(c: Connection, f: dict) -> None:
+    """The client endpoint of a line, where the connection does not know it yet."""
     if c.addr is None and f.get("addr"):
         c.addr = f.get("addr")
     if c.port is None and f.get("port") is not None:
         c.port = f.get("port")
+
+
+def fold_meaning(c: Connection, flags: int, name: str, f: dict) -> None:
+    """What a line's tags (simulator/logs/tags.py) say about its connection: the client
+    endpoint, a drop, the authentication outcome, the end. Grouping needs all of it (INFO logs
+    join a user child to its connection by the endpoint; a pid is reused once its connection
+    ended), so it is folded whether or not summaries are kept."""
+    if flags & tags.ENDPOINT:
+        if flags & tags.STARTS:  # a new connection: its endpoint as stated
+            c.addr, c.port = f.get("addr"), f.get("port")
+        else:
+            _fill_endpoint(c, f)
+    if flags & tags.DROPPED:
+        _fill_endpoint(c, f)
+        c.kind = "dropped"
+        c.end, c.end_reason = name, f.get("reason") or "MaxStartups"
+    if flags & tags.AUTH_ACCEPTED:
+        c.outcome = "accepted"
+    elif flags & tags.AUTH_FAILED and c.outcome is None:
+        c.outcome = "failed"
+    if flags & tags.ENDS and c.end is None:
+        c.end = name
+        c.end_reason = f.get("reason") or f.get("what") or None
+
+
+# -- summaries: what a connection negotiated and did (not needed for grouping) ----------------
+def _h_from(c: Connection, f: dict, ev: Event) -> None:
+    c.laddr, c.lport = f.get("laddr") or c.laddr, f.get("lport") or c.lport
 
 
 def _h_remote_version(c: Connection, f: dict, ev: Event) -> None:
@@ -262,31 +233,24 @@ def _h_auth_request(c: Connection, f: dict, ev: Event) -> None:
     c.auth.append((f.get("method") or "?", "tried"))
 
 
-def _auth_outcome(outcome: str) -> Callable[[Connection, dict, Event], None]:
-    def handler(c: Connection, f: dict, ev: Event) -> None:
-        method = f.get("method") or "?"
-        if f.get("submethod"):
-            method += "/" + f["submethod"]
-        c.user = f.get("user") or c.user
-        _h_endpoint(c, f, ev)
-        # Replace the latest "tried" of this method: a request and its outcome are one attempt.
-        for i in range(len(c.auth) - 1, -1, -1):
-            if c.auth[i] == (f.get("method"), "tried"):
-                c.auth[i] = (method, outcome)
-                break
-        else:
-            c.auth.append((method, outcome))
-        if outcome == "accepted":
-            c.outcome = "accepted"
-        elif outcome == "failed" and c.outcome is None:
-            c.outcome = "failed"
-
-    return handler
+def _attempt(c: Connection, f: dict, flags: int) -> None:
+    """An authentication attempt's outcome (a line tagged auth-* that names its method)."""
+    outcome = next(word for bit, word in tags.ATTEMPT_OUTCOMES if flags & bit)
+    method = f.get("method") or "?"
+    if f.get("submethod"):
+        method += "/" + f["submethod"]
+    c.user = f.get("user") or c.user
+    # Replace the latest "tried" of this method: a request and its outcome are one attempt.
+    for i in range(len(c.auth) - 1, -1, -1):
+        if c.auth[i] == (f.get("method"), "tried"):
+            c.auth[i] = (method, outcome)
+            break
+    else:
+        c.auth.append((method, outcome))
 
 
-def _h_invalid_user(c: Connection, f: dict, ev: Event) -> None:
+def _h_user(c: Connection, f: dict, ev: Event) -> None:
     c.user = c.user or f.get("user")
-    _h_endpoint(c, f, ev)
 
 
 def _h_channel_open(c: Connection, f: dict, ev: Event) -> None:
@@ -320,17 +284,13 @@ def _h_session_start(c: Connection, f: dict, ev: Event) -> None:
         kind += f" on {f['tty']}"
     c.sessions.append(kind)
     c.user = c.user or f.get("user")
-    _h_endpoint(c, f, ev)
 
 
 def _h_dropped(c: Connection, f: dict, ev: Event) -> None:
-    c.kind = "dropped"
-    _h_endpoint(c, f, ev)
     c.laddr, c.lport = f.get("laddr"), f.get("lport")
-    c.end, c.end_reason = ev.event, f.get("reason") or "MaxStartups"
 
 
-_HANDLERS: dict[str, Callable[[Connection, dict, Event], None]] = {
+_SUMMARY: dict[str, Callable[[Connection, dict, Event], None]] = {
     "connection.from": _h_from,
     "connection.remote_version": _h_remote_version,
     "connection.local_version": _h_local_version,
@@ -339,74 +299,14 @@ _HANDLERS: dict[str, Callable[[Connection, dict, Event], None]] = {
     "kex.cipher": _h_cipher,
     "kex.strict_seqnr_reset": _h_strict,
     "kex.ext_info_sent": _h_ext_info,
-    "kex.unable_to_negotiate": _h_endpoint,
     "auth.request": _h_auth_request,
-    "auth.accepted": _auth_outcome("accepted"),
-    "auth.failed": _auth_outcome("failed"),
-    "auth.postponed": _auth_outcome("postponed"),
-    "auth.partial": _auth_outcome("partial"),
-    "auth.invalid_user": _h_invalid_user,
+    "auth.invalid_user": _h_user,
     "channel.open": _h_channel_open,
     "channel.new": _h_channel_new,
     "channel.request": _h_channel_request,
     "session.start": _h_session_start,
-    "disconnect.received": _h_endpoint,
-    "disconnect.disconnected": _h_endpoint,
-    "disconnect.closed": _h_endpoint,
-    "disconnect.reset": _h_endpoint,
     "listener.drop_connection": _h_dropped,
 }
-
-
-def _ending(name: str, inner: Callable[[Connection, dict, Event], None] | None):
-    def handler(c: Connection, f: dict, ev: Event) -> None:
-        if inner is not None:
-            inner(c, f, ev)
-        if c.end is None:
-            c.end = name
-            c.end_reason = f.get("reason") or f.get("what") or None
-
-    return handler
-
-
-for _name in END_EVENTS:
-    _HANDLERS[_name] = _ending(_name, _HANDLERS.get(_name))
-
-
-# What grouping itself needs when nobody reads the summaries (summaries=False): the client
-# endpoint (INFO logs join a user child to its monitor by it), the accepted outcome (the role
-# of a pid joined by endpoint), the end (pid reuse) and drops. Steps as flags, applied in this
-# order by `_apply_grouping` and by its C twin (csrc/group.c, fold_lean):
-G_FROM = 1  # connection.from: the client endpoint, as stated
-G_ENDPOINT = 2  # the client endpoint, where not known yet (_h_endpoint)
-G_ACCEPTED = 4  # the outcome is "accepted"
-G_DROPPED = 8  # a MaxStartups / penalty drop: a connection of its own line, ended
-G_END = 16  # the first end event ends the connection
-_GROUPING_ACTIONS: dict[str, int] = {
-    "connection.from": G_FROM,
-    "auth.accepted": G_ENDPOINT | G_ACCEPTED,
-    "auth.invalid_user": G_ENDPOINT,
-    "listener.drop_connection": G_DROPPED,
-}
-for _name in END_EVENTS:
-    _GROUPING_ACTIONS[_name] = _GROUPING_ACTIONS.get(_name, 0) | G_END | (
-        G_ENDPOINT if _name in ("kex.unable_to_negotiate", "disconnect.received", "disconnect.disconnected",
-                                "disconnect.closed", "disconnect.reset") else 0)
-
-
-def _apply_grouping(c: Connection, actions: int, name: str, f: dict) -> None:
-    if actions & G_FROM:
-        c.addr, c.port = f.get("addr"), f.get("port")
-    if actions & G_ENDPOINT:
-        _h_endpoint(c, f, None)  # type: ignore[arg-type]
-    if actions & G_ACCEPTED:
-        c.outcome = "accepted"
-    if actions & G_DROPPED:
-        c.kind = "dropped"
-        _h_endpoint(c, f, None)  # type: ignore[arg-type]
-        c.end = name
-    if actions & G_END and c.end is None:
-        c.end = name
 
 
 def is_sshd_program(program: str | None) -> bool:
@@ -430,23 +330,14 @@ class ConnectionTracker:
     ``window`` is how many lines an event waits for the lines that explain its pid (None: until
     `flush`, i.e. exact two passes over everything). ``keep_events`` stores events on their
     Connection (batch use). Finished connections are handed to ``on_done`` (or kept in `done`).
-    ``summaries=False`` folds into each Connection only what grouping needs (client endpoint,
-    accepted outcome, end, drop, pids and line range; see _GROUPING_ACTIONS): the rest of its
+    ``summaries=False`` folds into each Connection only what its lines' tags say (client
+    endpoint, outcome, end, drop; see `fold_meaning`), its pids and line range: the rest of its
     summary stays empty, and the loop is faster. ``tally=False`` leaves a connection's per-line
     counters (events, last time stamp) behind as `run` passes lines of placed pids.
     Every ``sweep_every`` lines, pids of connections that ended ``end_grace_lines`` ago, or
     that have been silent for ``idle_lines``, are forgotten: that keeps memory flat on an endless
     log, at the price of splitting a connection silent for longer than ``idle_lines``.
     """
-
-    # what run() (and its C twin) test every event against
-    _learn_events = _LEARN_EVENTS
-    _start_events = START_EVENTS
-    _endpoint_events = ENDPOINT_EVENTS
-    _session_pid_events = SESSION_PID_EVENTS
-    _listener_events = LISTENER_EVENTS
-    _state_type = _PidState
-    _listener_child_events = _LISTENER_CHILD_EVENTS
 
     def __init__(
         self,
@@ -469,7 +360,6 @@ class ConnectionTracker:
         self.sweep_every = max(sweep_every, 2 * window) if window is not None else sweep_every
         # summaries=False: only what grouping needs is folded into each Connection (faster)
         self._summaries = summaries
-        self._handlers: dict[str, Any] = _HANDLERS if summaries else _GROUPING_ACTIONS
         self._buffer: deque[Event] = deque()
         self._next_id = 1
         # pass-1 facts
@@ -501,25 +391,28 @@ class ConnectionTracker:
         self._tally = tally
 
     # -- pass 1 ---------------------------------------------------------------------------
-    def _learn(self, ev: Event) -> None:
-        name = ev.event
-        if name == "listener.forked_child" and ev.pid is not None:
-            self._listeners.add(ev.pid)
+    def _learn(self, ev: Event, flags: int) -> None:
+        """Pass 1: the lineage facts a line states (its tags)."""
+        pid = ev.pid
+        if pid is None:
+            return
+        if flags & tags.FORKS:
+            self._listeners.add(pid)
             child = ev.fields.get("pid")
             if isinstance(child, int):
-                self._forked[child] = ev.pid
-        elif name == "connection.user_child" and ev.pid is not None:
+                self._forked[child] = pid
+        elif flags & tags.USER_CHILD:
             child = ev.fields.get("pid")
             if isinstance(child, int):
-                self._user_child[child] = ev.pid
-        elif name in ENDPOINT_EVENTS and ev.pid is not None:
-            self._endpoint_pids.add(ev.pid)
-        elif name in SESSION_PID_EVENTS and ev.pid is not None:
+                self._user_child[child] = pid
+        elif flags & tags.OWN_PROCESS:
+            self._endpoint_pids.add(pid)
+        elif flags & tags.SESSION_CHILD:
             child = ev.fields.get("pid")
-            if isinstance(child, int) and child != ev.pid:
-                self._session_child[child] = ev.pid
-        elif name in LISTENER_EVENTS and ev.pid is not None:
-            self._listeners.add(ev.pid)
+            if isinstance(child, int) and child != pid:
+                self._session_child[child] = pid
+        elif flags & tags.LISTENER_LINE:
+            self._listeners.add(pid)
 
     # -- pass 2 ---------------------------------------------------------------------------
     def _new_conn(self, kind: str = "connection") -> Connection:
@@ -552,7 +445,7 @@ class ConnectionTracker:
             self._seen_new_programs and ev.program == "sshd"
         ):
             st = self._pids.get(pid)
-            if st is not None and (st.conn.end is None or ev.event not in START_EVENTS):
+            if st is not None and (st.conn.end is None or ev.spec is None or not ev.spec.flags & tags.STARTS):
                 conn = st.conn
                 st.last_line = ev.line
                 relay = ev.relay
@@ -573,7 +466,7 @@ class ConnectionTracker:
 
     def _assign_slow(self, ev: Event) -> None:
         pid = ev.pid
-        name = ev.event
+        flags = ev.spec.flags if ev.spec is not None else 0
         line = ev.line
         conn: Connection | None = None
         role = "monitor"
@@ -582,14 +475,14 @@ class ConnectionTracker:
         )
         if is_listener and pid is not None:
             role = "listener"
-            child = ev.fields.get("pid") if name in _LISTENER_CHILD_EVENTS else None
+            child = ev.fields.get("pid") if flags & (tags.FORKS | tags.CHILD) else None
             if isinstance(child, int):
                 state = self._pids.get(child)
-                if name == "listener.forked_child" and state is not None and state.conn.ended:
+                if flags & tags.FORKS and state is not None and state.conn.ended:
                     del self._pids[child]  # pid reused by a new connection
                     state = None
                 conn = state.conn if state is not None else self._conn_of(child, line, "monitor")
-            elif name == "listener.drop_connection":
+            elif flags & tags.DROPPED:
                 conn = self._new_conn()
             else:
                 conn = self._listener_conn.get(pid)
@@ -599,13 +492,13 @@ class ConnectionTracker:
         elif pid is None:
             # sshd -d / -e output: one process's view, one connection at a time.
             conn = self._conn_of(-1, line, "monitor")
-            if name in START_EVENTS and conn.ended:
+            if flags & tags.STARTS and conn.ended:
                 del self._pids[-1]
                 conn = self._conn_of(-1, line, "monitor")
             role = "preauth" if ev.relay == "preauth" else "monitor"
         else:
             state = self._pids.get(pid)
-            if state is not None and name in START_EVENTS and state.conn.ended:
+            if state is not None and flags & tags.STARTS and state.conn.ended:
                 del self._pids[pid]
                 state = None
             if state is None:
@@ -665,7 +558,8 @@ class ConnectionTracker:
         if parent is not None and parent in self._pids:
             # The user child named this pid as its session child: that beats any guess.
             return self._conn_of(parent, ev.line, "user"), "session"
-        if ev.event in SESSION_CHILD_EVENTS:
+        flags = ev.spec.flags if ev.spec is not None else 0
+        if flags & tags.SESSION:
             best: tuple[int, Connection] | None = None
             for upid, conn in self._user_children:
                 if upid < pid <= upid + _SESSION_PID_SPAN and (best is None or upid > best[0]):
@@ -674,7 +568,7 @@ class ConnectionTracker:
                 return best[1], "session"
         fields = ev.fields if ev.spec is not None else {}
         addr, port = fields.get("addr"), fields.get("port")
-        if addr is not None and isinstance(port, int) and ev.event not in START_EVENTS:
+        if addr is not None and isinstance(port, int) and not flags & tags.STARTS:
             conn = self._endpoints.get((addr, port))
             if conn is not None:
                 return conn, ("user" if conn.outcome == "accepted" else "monitor")
@@ -699,20 +593,21 @@ class ConnectionTracker:
         spec = ev.spec
         if spec is None:
             conn.unknown += 1
-        elif not self._summaries:
-            actions = _GROUPING_ACTIONS.get(spec.name, 0)
-            if not actions and conn.addr is None and "addr" in spec.fields:
-                actions = G_ENDPOINT  # INFO logs: the first line naming the client
-            if actions:
-                _apply_grouping(conn, actions, spec.name, ev.fields)
-                self._index_endpoint(conn)
         else:
-            handler = self._handlers.get(spec.name)
-            if handler is None and conn.addr is None and "addr" in spec.fields:
-                handler = _h_endpoint  # INFO logs: the first line naming the client
-            if handler is not None:
-                handler(conn, ev.fields, ev)
+            flags = spec.flags
+            if flags:
+                fold_meaning(conn, flags, spec.name, ev.fields)
+            if conn.addr is None and not flags & tags.ENDPOINT and "addr" in spec.fields:
+                # INFO logs: the first line naming the client names its endpoint
+                _fill_endpoint(conn, ev.fields)
+            if flags or conn.addr is not None:
                 self._index_endpoint(conn)
+            if self._summaries:
+                handler = _SUMMARY.get(spec.name)
+                if handler is not None:
+                    handler(conn, ev.fields, ev)
+                if flags & tags.AUTH_TAGS and "method" in spec.fields:
+                    _attempt(conn, ev.fields, flags)
         if conn.events is not None:
             conn.events.append(ev)
 
@@ -727,8 +622,9 @@ class ConnectionTracker:
     # -- streaming ------------------------------------------------------------------------
     def push(self, ev: Event) -> Event | None:
         """Take one event; return the one whose grouping is now settled (or None)."""
-        if ev.event in _LEARN_EVENTS:
-            self._learn(ev)
+        spec = ev.spec
+        if spec is not None and spec.flags & _LEARN:
+            self._learn(ev, spec.flags)
         elif not self._seen_new_programs:
             prog = ev.program
             if prog is not None and prog[4:5] == "-" and prog in ("sshd-session", "sshd-auth"):
@@ -768,9 +664,9 @@ class ConnectionTracker:
         assert window is not None
         buf = self._buffer
         append, popleft = buf.append, buf.popleft
-        learn_events = _LEARN_EVENTS
-        start_events = START_EVENTS
-        handlers = self._handlers
+        learn_flags = _LEARN
+        starts = tags.STARTS
+        summary = _SUMMARY if self._summaries else {}
         listeners = self._listeners
         pids_get = self._pids.get
         sweep_every = self.sweep_every
@@ -785,8 +681,9 @@ class ConnectionTracker:
         tally = self._tally
         n = 0
         for ev in events:
-            if ev.event in learn_events:
-                learn(ev)
+            spec = ev.spec
+            if spec is not None and spec.flags & learn_flags:
+                learn(ev, spec.flags)
             elif not seen_new:
                 prog = ev.program
                 if prog is not checked_prog:
@@ -820,7 +717,7 @@ class ConnectionTracker:
                 yield old
                 continue
             conn = st.conn
-            if conn.end is not None and old.event in start_events:
+            if conn.end is not None and spec.flags & starts:
                 assign(old)
                 yield old
                 continue
@@ -838,8 +735,8 @@ class ConnectionTracker:
             else:
                 old.role = "user"
             old.conn = conn.id
-            if spec.name in handlers or (conn.addr is None and "addr" in spec.fields):
-                fold(conn, old)  # a summary handler, or the first line naming the client
+            if spec.flags or spec.name in summary or (conn.addr is None and "addr" in spec.fields):
+                fold(conn, old)  # a tagged line, a summary handler, or the first line naming the client
             elif tally:
                 conn.last_line = line
                 conn.n_events += 1
