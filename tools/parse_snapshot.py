@@ -64,7 +64,6 @@ for c in conns:
 def outputs(log: Path) -> dict[str, bytes]:
     """File suffix -> what the current tree writes for `log`."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200", NO_COLOR="1")
-    env.pop("SSHSIM_PURE_PYTHON", None)
 
     def run(*args: str) -> bytes:
         return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, check=True,

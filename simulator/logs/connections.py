@@ -28,10 +28,6 @@ from typing import Any, Callable, Iterable, Iterator
 from simulator.logs import tags
 from simulator.logs.events import UNKNOWN, Event
 from simulator.logs.formats import parse_time, iso_timestamp
-from simulator.speedups import load
-
-# The C twin of ConnectionTracker.run's loop (None: pure Python).
-_speedups = load("simulator.logs._speedups")
 
 # Lines pass 1 learns lineage from.
 _LEARN = tags.LISTENER_LINE | tags.USER_CHILD | tags.SESSION_CHILD | tags.OWN_PROCESS
@@ -385,7 +381,7 @@ class ConnectionTracker:
         self._user_children: list[tuple[int, Connection]] = []  # recent (pid, conn)
         self._monitors: deque[tuple[int, Connection]] = deque(maxlen=64)  # recent (pid, conn)
         self._seen_new_programs = False  # sshd-session seen: "sshd" is then the listener
-        self._last_sweep = 0
+        self._settled = 0  # events settled since the last sweep
         # keep per-connection counters (events, last time) in `run`'s fast path; callers that
         # throw the connections away pass tally=False
         self._tally = tally
@@ -633,120 +629,21 @@ class ConnectionTracker:
         buf.append(ev)
         if self.window is not None and len(buf) > self.window:
             old = buf.popleft()
+            self._settled += 1
+            if self._settled >= self.sweep_every:
+                self._settled = 0
+                self._sweep(old.line)
             self._assign(old)
-            if ev.line - self._last_sweep >= self.sweep_every:
-                self._sweep(ev.line)
             return old
         return None
 
     def run(self, events: Iterable[Event]) -> Iterator[Event]:
-        """`push` every event and `flush` at the end, as one iterator.
-
-        With a window, this is `push` + `_assign` + `_fold` written out in one loop for the
-        common case (a line of a pid already placed, with no summary handler): grouping runs
-        once per input line, and method calls are most of its cost in CPython. The loop is in
-        C where the extension is built (GroupRun), else `_run_python`.
-        """
-        if self.window is None:
-            return self._run_unbounded(events)
-        if _speedups is not None:
-            return _speedups.GroupRun(self, events, Event)
-        return self._run_python(events)
-
-    def _run_unbounded(self, events: Iterable[Event]) -> Iterator[Event]:
+        """`push` every event and `flush` at the end, as one iterator."""
+        push = self.push
         for ev in events:
-            self.push(ev)
-        yield from self.flush()
-
-    def _run_python(self, events: Iterable[Event]) -> Iterator[Event]:
-        """run()'s loop in Python: the reference the C twin (GroupRun) is tested against."""
-        window = self.window
-        assert window is not None
-        buf = self._buffer
-        append, popleft = buf.append, buf.popleft
-        learn_flags = _LEARN
-        starts = tags.STARTS
-        summary = _SUMMARY if self._summaries else {}
-        listeners = self._listeners
-        pids_get = self._pids.get
-        sweep_every = self.sweep_every
-        seen_new = self._seen_new_programs
-        new_programs = ("sshd-session", "sshd-auth")
-        checked_prog: object = None  # the last program object found not to be one of those
-        learn = self._learn
-        assign = self._assign
-        fold = self._fold
-        # Per-event counters of a connection (n_events, last_ts, events) that nobody reads
-        # when the connections are thrown away (group_events): not kept up in the fast path.
-        tally = self._tally
-        n = 0
-        for ev in events:
-            spec = ev.spec
-            if spec is not None and spec.flags & learn_flags:
-                learn(ev, spec.flags)
-            elif not seen_new:
-                prog = ev.program
-                if prog is not checked_prog:
-                    if prog in new_programs:
-                        seen_new = self._seen_new_programs = True
-                    else:
-                        checked_prog = prog
-            append(ev)
-            if len(buf) <= window:
-                continue
-            old = popleft()
-            n += 1
-            if n >= sweep_every:
-                n = 0
-                self._sweep(old.line)
-                pids_get = self._pids.get
-            spec = old.spec
-            if spec is None:
-                if old.event == UNKNOWN:
-                    assign(old)
-                yield old
-                continue
-            pid = old.pid
-            if pid is None or pid in listeners or (seen_new and old.program == "sshd"):
-                assign(old)
-                yield old
-                continue
-            st = pids_get(pid)
-            if st is None:
-                assign(old)
-                yield old
-                continue
-            conn = st.conn
-            if conn.end is not None and spec.flags & starts:
-                assign(old)
-                yield old
-                continue
-            # From here on this is `_assign`'s fast path, written out.
-            line = old.line
-            st.last_line = line
-            relay = old.relay
-            if relay is None:
-                old.role = st.role if old.program != "sshd-auth" else "preauth"
-            elif relay == "preauth":
-                old.role = "preauth"
-                if not st.relayed:
-                    st.relayed = True
-                    conn.add_pid("preauth", pid)
-            else:
-                old.role = "user"
-            old.conn = conn.id
-            if spec.flags or spec.name in summary or (conn.addr is None and "addr" in spec.fields):
-                fold(conn, old)  # a tagged line, a summary handler, or the first line naming the client
-            elif tally:
-                conn.last_line = line
-                conn.n_events += 1
-                if old.ts is not None:
-                    conn.last_ts = old.ts
-                if conn.events is not None:
-                    conn.events.append(old)
-            else:
-                conn.last_line = line
-            yield old
+            out = push(ev)
+            if out is not None:
+                yield out
         yield from self.flush()
 
     def feed(self, ev: Event) -> Iterator[Event]:
@@ -766,24 +663,16 @@ class ConnectionTracker:
 
     def _sweep(self, now: int) -> None:
         """Forget pids of connections that ended long ago or went quiet (flat memory)."""
-        self._last_sweep = now
         ended_before = now - self.end_grace_lines  # ended and silent since before this line
         idle_before = now - self.idle_lines
-        if _speedups is not None:
-            done, self._endpoints = _speedups.sweep_state(
-                self._pids, self._listener_conn, self._live, self._endpoints, ended_before, idle_before)
-            for conn in done:
-                self._emit_done(conn)
-        else:
-            self._sweep_python(ended_before, idle_before)
+        self._sweep_pids(ended_before, idle_before)
         # pass-1 facts: the previous generation is older than a sweep interval
         self._forked_prev, self._forked = self._forked, {}
         self._endpoint_pids_prev, self._endpoint_pids = self._endpoint_pids, set()
         self._user_child_prev, self._user_child = self._user_child, {}
         self._session_child_prev, self._session_child = self._session_child, {}
 
-    def _sweep_python(self, ended_before: int, idle_before: int) -> None:
-        """_sweep's scans in Python (the C twin: _speedups.sweep_state)."""
+    def _sweep_pids(self, ended_before: int, idle_before: int) -> None:
         pids = self._pids
         gone = [pid for pid, st in pids.items()
                 if st.last_line < idle_before or (st.conn.end is not None and st.conn.last_line < ended_before)]

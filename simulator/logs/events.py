@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from simulator.speedups import load
-
 if TYPE_CHECKING:
     from simulator.logs.catalogue import EventSpec
 
@@ -29,43 +27,12 @@ UNPARSED = "unparsed"  # a line whose prefix no input format recognises (comment
 # child the monitor forks for keyboard-interactive/password when PAM runs without threads.
 ROLES = ("listener", "monitor", "preauth", "user", "session", "pam")
 
-_speedups = load("simulator.logs._speedups")
-# Event.fields' dict built in C where the extension is built (same dict, same order)
-_build_fields = _speedups.build_fields if _speedups is not None else None
 
+class Event:
+    """One input line and what it means. Slots, not a dataclass: millions are made."""
 
-# Event's storage: a C struct where the extension is built (freed far faster, and the C
-# parser fills it directly), else the same names as __slots__.
-_SLOT_NAMES = (
-    "line",
-    "ts",
-    "host",
-    "program",
-    "pid",
-    "level",
-    "event",
-    "message",
-    "relay",
-    "raw",
-    "format",
-    "conn",
-    "role",
-    "spec",
-    "_groups",
-    "_fields",
-    "extra",
-)
-_Storage: type = _speedups.EventSlots if _speedups is not None else object
-
-
-class Event(_Storage):  # type: ignore[misc,valid-type]
-    """One input line and what it means. Slots, not a dataclass: millions are made.
-
-    Events made by the C parser are not tracked by the cycle collector (they hold only
-    strings, numbers, tuples and their catalogue entry): do not make one refer back to itself.
-    """
-
-    __slots__ = () if _speedups is not None else _SLOT_NAMES
+    __slots__ = ("line", "ts", "host", "program", "pid", "level", "event", "message", "relay", "raw",
+                 "format", "conn", "role", "spec", "_groups", "_fields", "extra")
 
     def __init__(
         self,
@@ -110,8 +77,6 @@ class Event(_Storage):  # type: ignore[misc,valid-type]
             spec = self.spec
             if spec is None:
                 f = {}
-            elif _build_fields is not None:
-                f = _build_fields(self._groups, spec.named, spec.int_fields)
             else:
                 groups = self._groups
                 f = {name: groups[i] for i, name in spec.named}

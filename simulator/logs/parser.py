@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import re
 from itertools import chain, islice
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 from simulator.logs.catalogue import Catalogue, default_catalogue
 from simulator.logs.connections import is_sshd_program
 from simulator.logs.events import OTHER, UNKNOWN, UNPARSED, Event
 from simulator.logs.formats import LineSplitter, detect_format, resolve_format
-from simulator.speedups import load
-
-# The C twin of the loop below for traditional syslog files (None: pure Python).
-_speedups = load("simulator.logs._speedups")
 
 DETECT_LINES = 64
 _PREFIX_LEVELS = {"1": "DEBUG1", "2": "DEBUG2", "3": "DEBUG3"}
@@ -63,9 +59,8 @@ def parse_lines(
     otherwise reads the first lines now, not on the first ``next``.
 
     This is the product's hot path: the common case, a traditional syslog line of sshd whose
-    message was seen before, is taken by the C twin (simulator/logs/csrc/syslog.c) where it is
-    built, else by a Python loop that costs one regex match and a few dict look-ups;
-    everything else goes through the general functions.
+    message was seen before, costs one regex match and a few dict look-ups; everything else
+    goes through the general functions.
     """
     cat = catalogue or default_catalogue()
     match = cat.match
@@ -77,25 +72,15 @@ def parse_lines(
         it = chain(head, it)
     else:
         fmt = resolve_format(input_format)
-    if fmt == "syslog" and _speedups is not None:
-        # Same events, the common case taken in C: it calls back into `one_line` for lines it
-        # does not take and into `_interpret` for messages `seen` does not know yet.
-        seen: dict[str, tuple] = {}
-        one_line = _one_line_parser(fmt, cache, match, seen)
-        return _speedups.SyslogEvents(
-            it, Event, lambda msg: _interpret(msg, cache, match), one_line, is_sshd_program,
-            seen, SEEN_LIMIT, 0, cat)
-    return _parse_python(it, fmt, cache, match)
+    return _parse(it, fmt, cache, match)
 
 
-def _parse_python(it: Iterator[str], fmt: str, cache: dict, match,  # noqa: ANN001
-                  seen: dict[str, tuple] | None = None) -> Iterator[Event]:
-    """parse_lines' loop in Python: the reference the C twin is tested against."""
+def _parse(it: Iterator[str], fmt: str, cache: dict, match) -> Iterator[Event]:  # noqa: ANN001
+    """parse_lines' loop."""
     splitter = LineSplitter(fmt).split
     fast = _FAST_LINE.match if fmt == "syslog" else None
     sshd_cache: dict[str | None, bool] = {}
-    if seen is None:
-        seen = {}
+    seen: dict[str, tuple] = {}
     n = 0
     for raw in it:
         n += 1
@@ -128,25 +113,6 @@ def _parse_python(it: Iterator[str], fmt: str, cache: dict, match,  # noqa: ANN0
             seen[msg] = known
         level, body, relay, spec, groups, name = known
         yield Event(n, raw, fname, ts, host, prog, pid, level, name, body, relay, spec, groups, extra)
-
-
-def _one_line_parser(fmt: str, cache: dict, match, seen: dict) -> Callable[[int, str], Event]:  # noqa: ANN001
-    """One line (number n) through `_parse_python`'s loop body, sharing `seen` with the C loop."""
-    state: dict[str, str] = {}
-
-    def lines() -> Iterator[str]:
-        while True:
-            yield state["raw"]
-
-    events = _parse_python(lines(), fmt, cache, match, seen)
-
-    def one(n: int, raw: str) -> Event:
-        state["raw"] = raw
-        ev = next(events)
-        ev.line = n
-        return ev
-
-    return one
 
 
 SEEN_LIMIT = 16384

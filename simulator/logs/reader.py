@@ -18,16 +18,9 @@ from itertools import chain
 from pathlib import Path
 from typing import IO, Iterator
 
-from simulator.speedups import load
-
-# The C twin of the plain-file loop (None: pure Python).
-_speedups = load("simulator.logs._speedups")
-
 GZIP_MAGIC = b"\x1f\x8b"
-# Characters decoded at a time from a plain regular file (see LogReader.lines); bytes read at a
-# time by the C twin.
+# Characters decoded at a time from a plain regular file (see LogReader.lines).
 CHUNK_CHARS = 1 << 18
-CHUNK_BYTES = 1 << 18
 # What ends a damaged input early, with a warning instead of a traceback.
 READ_ERRORS = (EOFError, OSError, zlib.error, gzip.BadGzipFile)
 
@@ -54,12 +47,9 @@ class LogReader:
     def lines(self) -> Iterator[str]:
         """Each line as text; ``\\r\\n`` and ``\\n`` removed (a lone ``\\r`` stays in the line).
 
-        The file is opened now. A plain file is split in C where the extension is built
-        (the same lines as `_batches`, tests compare them).
+        The file is opened now.
         """
         binary = self._open_binary()
-        if _speedups is not None and self._is_plain_file(binary):
-            return _speedups.ChunkLines(binary, CHUNK_BYTES, self._read_failed, READ_ERRORS)
         return chain.from_iterable(self._batches(binary))
 
     def _read_failed(self, exc: BaseException) -> None:
