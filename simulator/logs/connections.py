@@ -22,13 +22,15 @@ first line names the client address and port of a known connection (the user chi
 from __future__ import annotations
 
 from collections import deque
+from itertools import islice
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
 from simulator.logs import tags
-from simulator.logs.events import UNKNOWN, Event
+from simulator.logs.events import UNKNOWN, Event, EventStream
 from simulator.logs.formats import parse_time, iso_timestamp
 
+_NEW_PROGRAMS = ("sshd-session", "sshd-auth")
 # Lines pass 1 learns lineage from.
 _LEARN = tags.LISTENER_LINE | tags.USER_CHILD | tags.SESSION_CHILD | tags.OWN_PROCESS
 # How far above its user child's pid a session child's pid may be.
@@ -356,7 +358,16 @@ class ConnectionTracker:
         self.sweep_every = max(sweep_every, 2 * window) if window is not None else sweep_every
         # summaries=False: only what grouping needs is folded into each Connection (faster)
         self._summaries = summaries
-        self._buffer: deque[Event] = deque()
+        # events taken and not settled yet: self._buffer[self._head:], the first of them the
+        # input's event number self._n_out (0-based); self._n_in events taken in all
+        self._buffer: list[Event] = []
+        self._head = 0
+        self._n_in = 0
+        self._n_out = 0
+        # pass-1 facts not applied yet: (event number, event or None, tags); a fact is applied
+        # just before the event `window` lines before it is settled, as if learnt on arrival
+        self._facts: deque[tuple[int, Event | None, int]] = deque()
+        self._new_programs_due = False  # an sshd-session / sshd-auth line is among the facts
         self._next_id = 1
         # pass-1 facts
         self._listeners: set[int] = set()
@@ -381,14 +392,17 @@ class ConnectionTracker:
         self._user_children: list[tuple[int, Connection]] = []  # recent (pid, conn)
         self._monitors: deque[tuple[int, Connection]] = deque(maxlen=64)  # recent (pid, conn)
         self._seen_new_programs = False  # sshd-session seen: "sshd" is then the listener
-        self._settled = 0  # events settled since the last sweep
+        self._next_sweep = self.sweep_every - 1  # the event number settled after the next sweep
         # keep per-connection counters (events, last time) in `run`'s fast path; callers that
         # throw the connections away pass tally=False
         self._tally = tally
 
     # -- pass 1 ---------------------------------------------------------------------------
-    def _learn(self, ev: Event, flags: int) -> None:
+    def _learn(self, ev: Event | None, flags: int) -> None:
         """Pass 1: the lineage facts a line states (its tags)."""
+        if ev is None:  # the first line of sshd-session or sshd-auth (OpenSSH 9.8 and later)
+            self._seen_new_programs = True
+            return
         pid = ev.pid
         if pid is None:
             return
@@ -432,35 +446,10 @@ class ConnectionTracker:
         self._pids[pid] = _PidState(conn, role, line)
         conn.add_pid(role, pid)
 
-    def _assign(self, ev: Event) -> None:
-        """Pass 2 for one event. The fast path is a line of a pid already placed."""
+    def _assign_slow(self, ev: Event) -> None:
+        """Pass 2 for an event `_settle` does not take itself: a new pid, the listener, no pid."""
         if ev.spec is None and ev.event != UNKNOWN:
             return  # another program's line, or an unparsed one
-        pid = ev.pid
-        if pid is not None and pid not in self._listeners and not (
-            self._seen_new_programs and ev.program == "sshd"
-        ):
-            st = self._pids.get(pid)
-            if st is not None and (st.conn.end is None or ev.spec is None or not ev.spec.flags & tags.STARTS):
-                conn = st.conn
-                st.last_line = ev.line
-                relay = ev.relay
-                if relay is None:
-                    role = "preauth" if ev.program == "sshd-auth" else st.role
-                elif relay == "preauth":
-                    role = "preauth"
-                    if not st.relayed:
-                        st.relayed = True
-                        conn.add_pid("preauth", pid)
-                else:
-                    role = "user"
-                ev.conn = conn.id
-                ev.role = role
-                self._fold(conn, ev)
-                return
-        self._assign_slow(ev)
-
-    def _assign_slow(self, ev: Event) -> None:
         pid = ev.pid
         flags = ev.spec.flags if ev.spec is not None else 0
         line = ev.line
@@ -616,50 +605,151 @@ class ConnectionTracker:
                 self._endpoints[(conn.addr, conn.port)] = conn
 
     # -- streaming ------------------------------------------------------------------------
+    def take(self, events: list[Event]) -> list[Event]:
+        """Take events in input order; return those whose grouping is now settled, in order."""
+        base = self._n_in
+        self._buffer.extend(events)
+        self._n_in = base + len(events)
+        # pass 1, for the few lines that state a lineage fact (their tags say so)
+        learn = _LEARN
+        found = [(base + k, ev, s.flags) for k, ev in enumerate(events)
+                 if (s := ev.spec) is not None and s.flags & learn]
+        if not self._seen_new_programs and not self._new_programs_due:
+            # sshd-session / sshd-auth (9.8+): from its first line on, "sshd" is the listener.
+            # Learnt from a line that states no other fact, as it always was.
+            programs = {ev.program for ev in events}
+            if "sshd-session" in programs or "sshd-auth" in programs:
+                for k, ev in enumerate(events):
+                    if ev.program in _NEW_PROGRAMS and not (ev.spec is not None and ev.spec.flags & learn):
+                        found.append((base + k, None, 0))
+                        found.sort(key=lambda f: f[0])
+                        self._new_programs_due = True
+                        break
+        self._facts.extend(found)
+        if self.window is None:
+            return []
+        return self._settle(self._n_in - self.window)
+
     def push(self, ev: Event) -> Event | None:
         """Take one event; return the one whose grouping is now settled (or None)."""
-        spec = ev.spec
-        if spec is not None and spec.flags & _LEARN:
-            self._learn(ev, spec.flags)
-        elif not self._seen_new_programs:
-            prog = ev.program
-            if prog is not None and prog[4:5] == "-" and prog in ("sshd-session", "sshd-auth"):
-                self._seen_new_programs = True
-        buf = self._buffer
-        buf.append(ev)
-        if self.window is not None and len(buf) > self.window:
-            old = buf.popleft()
-            self._settled += 1
-            if self._settled >= self.sweep_every:
-                self._settled = 0
-                self._sweep(old.line)
-            self._assign(old)
-            return old
-        return None
+        out = self.take([ev])
+        return out[0] if out else None
 
     def run(self, events: Iterable[Event]) -> Iterator[Event]:
-        """`push` every event and `flush` at the end, as one iterator."""
-        push = self.push
-        for ev in events:
-            out = push(ev)
-            if out is not None:
-                yield out
+        """Every event, grouped, in input order; then every connection is done (`flush`).
+
+        Events come in batches: a parser's own (`EventStream.batches`), else taken 1,024 at a
+        time; each batch is settled in one pass.
+        """
+        if isinstance(events, EventStream) and not events.started:
+            batches: Iterable[list[Event]] = events.batches()
+        else:
+            it = iter(events)
+            batches = iter(lambda: list(islice(it, 1024)), [])
+        take = self.take
+        for batch in batches:
+            yield from take(batch)
         yield from self.flush()
 
     def feed(self, ev: Event) -> Iterator[Event]:
         """Take one event; yield the events whose grouping is now settled, in input order."""
-        out = self.push(ev)
-        if out is not None:
-            yield out
+        yield from self.take([ev])
 
     def flush(self) -> Iterator[Event]:
         """Settle and yield every event still waiting; then every connection is done."""
-        buf = self._buffer
-        while buf:
-            old = buf.popleft()
-            self._assign(old)
-            yield old
+        while self._facts:
+            _, fact, flags = self._facts.popleft()
+            self._learn(fact, flags)
+        buf, head = self._buffer, self._head
+        rest = buf[head:]
+        self._buffer, self._head = [], 0
+        self._n_out = self._n_in
+        self._assign_run(rest)
+        yield from rest
         self._finish_all()
+
+    def _settle(self, limit: int) -> list[Event]:
+        """Settle the waiting events numbered below `limit`: apply each pass-1 fact just before
+        the event `window` lines before it, and sweep every `sweep_every` events."""
+        start = self._n_out
+        if limit <= start:
+            return []
+        window = self.window
+        assert window is not None
+        facts = self._facts
+        buf, head = self._buffer, self._head
+        out = buf[head : head + limit - start]
+        i = start
+        while i < limit:
+            while facts and facts[0][0] <= i + window:
+                _, fact, flags = facts.popleft()
+                self._learn(fact, flags)
+            if i == self._next_sweep:
+                self._next_sweep += self.sweep_every
+                self._sweep(out[i - start].line)
+            end = min(limit, self._next_sweep)
+            if facts:
+                end = min(end, facts[0][0] - window)
+            end = max(end, i + 1)
+            self._assign_run(out[i - start : end - start])
+            i = end
+        self._n_out = limit
+        head += limit - start
+        if head >= 4096 and head * 2 >= len(buf):
+            del buf[:head]
+            head = 0
+        self._head = head
+        return out
+
+    def _assign_run(self, events: list[Event]) -> None:
+        """Pass 2 for events in input order. The common case, a line of a pid already placed,
+        is taken here; anything else by `_assign_slow`."""
+        listeners = self._listeners
+        pids_get = self._pids.get
+        seen_new = self._seen_new_programs
+        summary = _SUMMARY if self._summaries else {}
+        tally = self._tally
+        slow = self._assign_slow
+        fold = self._fold
+        starts = tags.STARTS
+        for ev in events:
+            spec = ev.spec
+            pid = ev.pid
+            if spec is None or pid is None or pid in listeners or (seen_new and ev.program == "sshd"):
+                slow(ev)
+                continue
+            st = pids_get(pid)
+            if st is None:
+                slow(ev)
+                continue
+            conn = st.conn
+            if conn.end is not None and spec.flags & starts:
+                slow(ev)
+                continue
+            line = ev.line
+            st.last_line = line
+            relay = ev.relay
+            if relay is None:
+                ev.role = st.role if ev.program != "sshd-auth" else "preauth"
+            elif relay == "preauth":
+                ev.role = "preauth"
+                if not st.relayed:
+                    st.relayed = True
+                    conn.add_pid("preauth", pid)
+            else:
+                ev.role = "user"
+            ev.conn = conn.id
+            if spec.flags or spec.name in summary or (conn.addr is None and "addr" in spec.fields):
+                fold(conn, ev)  # a tagged line, a summary handler, or the first line naming the client
+            elif tally:
+                conn.last_line = line
+                conn.n_events += 1
+                if ev.ts is not None:
+                    conn.last_ts = ev.ts
+                if conn.events is not None:
+                    conn.events.append(ev)
+            else:
+                conn.last_line = line
 
     def _sweep(self, now: int) -> None:
         """Forget pids of connections that ended long ago or went quiet (flat memory)."""
@@ -717,8 +807,6 @@ def group_connections(events: Iterable[Event]) -> list[Connection]:
     Exact two passes (no window); each Connection keeps its events.
     """
     tracker = ConnectionTracker(window=None, keep_events=True)
-    for ev in events:
-        tracker.push(ev)
-    for _ in tracker.flush():
+    for _ in tracker.run(events):
         pass
     return sorted(tracker.done, key=lambda c: c.id)

@@ -8,7 +8,8 @@ match itself (the parser aims at 500k lines/s).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from itertools import chain
+from typing import TYPE_CHECKING, Any, Iterator
 
 if TYPE_CHECKING:
     from simulator.logs.catalogue import EventSpec
@@ -124,3 +125,30 @@ class Event:
             f"Event(line={self.line}, event={self.event!r}, pid={self.pid}, "
             f"conn={self.conn}, role={self.role!r})"
         )
+
+
+class EventStream:
+    """The events of `parse_lines`, in input order. They are made a batch (a list) at a time;
+    grouping takes the batches whole (`batches`) when nobody has started iterating yet."""
+
+    __slots__ = ("_batches", "_events", "started")
+
+    def __init__(self, batches: Iterator[list[Event]]) -> None:
+        self._batches = batches
+        self._events = chain.from_iterable(batches)
+        self.started = False
+
+    def __iter__(self) -> Iterator[Event]:
+        self.started = True
+        return self._events
+
+    def __next__(self) -> Event:
+        self.started = True
+        return next(self._events)
+
+    def batches(self) -> Iterator[list[Event]]:
+        """The batches not yet taken (only before iteration started)."""
+        if self.started:
+            raise RuntimeError("EventStream: batches() after iteration started")
+        self.started = True
+        return self._batches

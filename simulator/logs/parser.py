@@ -10,23 +10,26 @@ from typing import Iterable, Iterator
 
 from simulator.logs.catalogue import Catalogue, default_catalogue
 from simulator.logs.connections import is_sshd_program
-from simulator.logs.events import OTHER, UNKNOWN, UNPARSED, Event
+from simulator.logs.events import OTHER, UNKNOWN, UNPARSED, Event, EventStream
 from simulator.logs.formats import LineSplitter, detect_format, resolve_format
 
 DETECT_LINES = 64
 _PREFIX_LEVELS = {"1": "DEBUG1", "2": "DEBUG2", "3": "DEBUG3"}
 _RELAYS = ((" [preauth]", "preauth"), (" [postauth]", "postauth"))
 
-# The parser's own fast path for traditional syslog lines: a strict subset of
-# formats._SYSLOG_FAST (ASCII digits, host and program; no "[ID ..." or "kernel:" furniture
-# after the prefix) that also captures the message. A line it refuses goes through the
-# general LineSplitter, whose parse_syslog gives the same result as before for it.
-_FAST_LINE = re.compile(
-    r"((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 0-9]?[0-9] "
-    r"[0-9][0-9]:[0-9][0-9]:[0-9][0-9]) "
-    r"([!-Z\\-~]+) ([!-9;-Z\\^-~]+)\[([0-9]+)\]: (?!\[ID |kernel:)(.*)",
-    re.DOTALL,
+# The parser's own fast path for traditional syslog lines ``Mmm dd hh:mm:ss host prog[pid]: msg``:
+# the line is cut at its first "]: " (str.partition, in C), and the two pieces of the prefix
+# that recur (the time stamp within a second, "host prog[pid" within a process) are checked and
+# split once, then looked up. A strict subset of formats._SYSLOG_FAST (ASCII digits, host and
+# program; a two-digit day; no "[ID ..." or "kernel:" furniture after the prefix): a line it
+# refuses goes through the general LineSplitter, which gives the same result for the lines
+# this path takes.
+_FAST_TS = re.compile(
+    r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]"
 )
+_FAST_SOURCE = re.compile(r"([!-Z\\-~]+) ([!-9;-Z\\^-~]+)\[([0-9]+)")
+# Entries kept by the fast path's look-ups before they start again (memory stays flat).
+PREFIX_CACHE = 16384
 
 
 def split_message(msg: str) -> tuple[str | None, str, str | None]:
@@ -54,17 +57,16 @@ def parse_lines(
     lines: Iterable[str],
     input_format: str | None = None,
     catalogue: Catalogue | None = None,
-) -> Iterator[Event]:
+) -> EventStream:
     """One Event per line. ``input_format`` (a name or alias) skips detection, which
     otherwise reads the first lines now, not on the first ``next``.
 
     This is the product's hot path: the common case, a traditional syslog line of sshd whose
-    message was seen before, costs one regex match and a few dict look-ups; everything else
-    goes through the general functions.
+    message was seen before, costs a `partition` and three dict look-ups (time stamp, source,
+    message); the catalogue matches each distinct message once; everything else goes through
+    the general functions.
     """
     cat = catalogue or default_catalogue()
-    match = cat.match
-    cache = cat.cache
     it = iter(lines)
     if input_format is None:
         head = list(islice(it, DETECT_LINES))
@@ -72,47 +74,86 @@ def parse_lines(
         it = chain(head, it)
     else:
         fmt = resolve_format(input_format)
-    return _parse(it, fmt, cache, match)
+    return EventStream(_parse(it, fmt, cat.cache, cat.match))
 
 
-def _parse(it: Iterator[str], fmt: str, cache: dict, match) -> Iterator[Event]:  # noqa: ANN001
-    """parse_lines' loop."""
+BATCH = 1024  # lines parsed at a time
+
+
+def _parse(it: Iterator[str], fmt: str, cache: dict, match) -> Iterator[list[Event]]:  # noqa: ANN001
+    """parse_lines' loop: lists of events."""
     splitter = LineSplitter(fmt).split
-    fast = _FAST_LINE.match if fmt == "syslog" else None
+    fast = fmt == "syslog"
     sshd_cache: dict[str | None, bool] = {}
     seen: dict[str, tuple] = {}
+    stamps: dict[str, bool] = {}  # time stamp -> is one the fast path takes
+    sources: dict[str, tuple | None] = {}  # "host prog[pid" -> (host, prog, pid, is sshd) or None
+    ts_ok = _FAST_TS.fullmatch
+    source_of = _FAST_SOURCE.fullmatch
     n = 0
-    for raw in it:
-        n += 1
-        if raw[-1:] in ("\n", "\r"):
-            raw = raw.rstrip("\r\n")
-        m = fast(raw) if fast is not None else None
-        if m is not None:
-            fname = "syslog"
-            ts, host, prog, pid, msg = m.groups()
-            pid = int(pid)
-            extra = None
-        else:
-            got = splitter(raw)
-            if got is None:
-                yield Event(n, raw, "none", None, None, None, None, None, UNPARSED, raw)
+    while True:
+        chunk = list(islice(it, BATCH))
+        if not chunk:
+            return
+        out: list[Event] = []
+        append = out.append
+        for raw in chunk:
+            n += 1
+            if raw[-1:] in ("\n", "\r"):
+                raw = raw.rstrip("\r\n")
+            src = None
+            if fast:
+                head, sep, msg = raw.partition("]: ")
+                if sep and head[15:16] == " ":
+                    ts = head[:15]
+                    ok = stamps.get(ts)
+                    if ok is None:
+                        if len(stamps) >= PREFIX_CACHE:
+                            stamps.clear()
+                        ok = stamps[ts] = ts_ok(ts) is not None
+                    if ok:
+                        key = head[16:]
+                        src = sources.get(key, sources)
+                        if src is sources:
+                            m = source_of(key)
+                            if m is not None:
+                                host, prog, pid = m.groups()
+                                src = (host, prog, int(pid), is_sshd_program(prog))
+                            else:
+                                src = None
+                            if len(sources) >= PREFIX_CACHE:
+                                sources.clear()
+                            sources[key] = src
+                        if src is not None and msg[:1] in ("[", "k") and (msg[:4] == "[ID " or msg[:7] == "kernel:"):
+                            src = None
+            if src is not None:
+                fname = "syslog"
+                host, prog, pid, is_sshd = src
+                extra = None
+            else:
+                got = splitter(raw)
+                if got is None:
+                    append(Event(n, raw, "none", None, None, None, None, None, UNPARSED, raw))
+                    continue
+                fname, (ts, host, prog, pid, msg, extra) = got
+                is_sshd = sshd_cache.get(prog)
+                if is_sshd is None:
+                    if len(sshd_cache) >= PREFIX_CACHE:
+                        sshd_cache.clear()
+                    is_sshd = sshd_cache[prog] = is_sshd_program(prog)
+            if not is_sshd:
+                append(Event(n, raw, fname, ts, host, prog, pid, None, OTHER, msg, None, None, (), extra))
                 continue
-            fname, (ts, host, prog, pid, msg, extra) = got
-        is_sshd = sshd_cache.get(prog)
-        if is_sshd is None:
-            is_sshd = sshd_cache[prog] = is_sshd_program(prog)
-        if not is_sshd:
-            yield Event(n, raw, fname, ts, host, prog, pid, None, OTHER, msg, None, None, (), extra)
-            continue
-        # The whole message as sshd wrote it is the key of a per-parse cache of what it means.
-        known = seen.get(msg)
-        if known is None:
-            known = _interpret(msg, cache, match)
-            if len(seen) >= SEEN_LIMIT:
-                seen.clear()
-            seen[msg] = known
-        level, body, relay, spec, groups, name = known
-        yield Event(n, raw, fname, ts, host, prog, pid, level, name, body, relay, spec, groups, extra)
+            # The whole message as sshd wrote it is the key of a per-parse cache of what it means.
+            known = seen.get(msg)
+            if known is None:
+                known = _interpret(msg, cache, match)
+                if len(seen) >= SEEN_LIMIT:
+                    seen.clear()
+                seen[msg] = known
+            level, body, relay, spec, groups, name = known
+            append(Event(n, raw, fname, ts, host, prog, pid, level, name, body, relay, spec, groups, extra))
+        yield out
 
 
 SEEN_LIMIT = 16384
