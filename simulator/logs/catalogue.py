@@ -384,6 +384,13 @@ class Catalogue:
             cache[message] = result
         return result
 
+    def regex_of(self, spec: EventSpec) -> re.Pattern[str]:
+        """An entry's own regex, compiled once."""
+        own = self._own.get(spec.regex)
+        if own is None:
+            own = self._own[spec.regex] = re.compile(spec.regex, re.DOTALL)
+        return own
+
     def _match(self, message: str) -> MatchResult | None:
         wild = self._buckets[""]
         bucket = wild

@@ -669,30 +669,13 @@ class ConnectionTracker:
         self._finish_all()
 
     def _settle(self, limit: int) -> list[Event]:
-        """Settle the waiting events numbered below `limit`: apply each pass-1 fact just before
-        the event `window` lines before it, and sweep every `sweep_every` events."""
+        """Settle the waiting events numbered below `limit` (see `_assign_run`)."""
         start = self._n_out
         if limit <= start:
             return []
-        window = self.window
-        assert window is not None
-        facts = self._facts
         buf, head = self._buffer, self._head
         out = buf[head : head + limit - start]
-        i = start
-        while i < limit:
-            while facts and facts[0][0] <= i + window:
-                _, fact, flags = facts.popleft()
-                self._learn(fact, flags)
-            if i == self._next_sweep:
-                self._next_sweep += self.sweep_every
-                self._sweep(out[i - start].line)
-            end = min(limit, self._next_sweep)
-            if facts:
-                end = min(end, facts[0][0] - window)
-            end = max(end, i + 1)
-            self._assign_run(out[i - start : end - start])
-            i = end
+        self._assign_run(out, start)
         self._n_out = limit
         head += limit - start
         if head >= 4096 and head * 2 >= len(buf):
@@ -701,9 +684,12 @@ class ConnectionTracker:
         self._head = head
         return out
 
-    def _assign_run(self, events: list[Event]) -> None:
-        """Pass 2 for events in input order. The common case, a line of a pid already placed,
-        is taken here; anything else by `_assign_slow`."""
+    def _assign_run(self, events: list[Event], first: int | None = None) -> None:
+        """Pass 2 for events in input order, the first numbered `first` (None: at the end of
+        the input, every fact applied, no sweep). Before event i, each pass-1 fact of an event
+        up to i + window is applied, as if learnt on its arrival, and every `sweep_every`
+        events the tracker sweeps. The common case, a line of a pid already placed, is taken
+        here; anything else by `_assign_slow`."""
         listeners = self._listeners
         pids_get = self._pids.get
         seen_new = self._seen_new_programs
@@ -712,7 +698,27 @@ class ConnectionTracker:
         slow = self._assign_slow
         fold = self._fold
         starts = tags.STARTS
+        facts = self._facts
+        never = 1 << 62
+        window = self.window or 0
+        if first is None:
+            i, next_fact, next_sweep = -1, never, -1
+        else:
+            i = first - 1
+            next_fact = facts[0][0] - window if facts else never
+            next_sweep = self._next_sweep
         for ev in events:
+            i += 1
+            if i == next_sweep or next_fact <= i:
+                while facts and facts[0][0] <= i + window:
+                    _, fact, flags = facts.popleft()
+                    self._learn(fact, flags)
+                next_fact = facts[0][0] - window if facts else never
+                if i == next_sweep:
+                    next_sweep = self._next_sweep = next_sweep + self.sweep_every
+                    self._sweep(ev.line)
+                    pids_get = self._pids.get
+                seen_new = self._seen_new_programs
             spec = ev.spec
             pid = ev.pid
             if spec is None or pid is None or pid in listeners or (seen_new and ev.program == "sshd"):
