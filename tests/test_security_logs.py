@@ -281,27 +281,21 @@ _PIECES = [x.encode() for x in real_lines()[:6]] + [b"\n", b"\r\n", b"\r", b"\xc
        st.integers(1, 64))
 def test_every_reader_path_gives_the_same_lines_warnings_and_errors(
         tmp_path: Path, pieces: list[bytes], max_chars: int, max_unended: int, chunk: int) -> None:
-    """A plain file (chunks of any size, and the C twin where it is built), stdin and gzip:
-    the same lines, cuts and errors, with limits small enough to hit."""
+    """A plain file (chunks of any size), stdin and gzip: the same lines, cuts and errors, with
+    limits small enough to hit."""
     data = b"".join(pieces)
     path = tmp_path / "bytes.log"
     path.write_bytes(data)
     zipped = tmp_path / "bytes.gz"
     zipped.write_bytes(gzip.compress(data))
-    saved = reader_mod._speedups, reader_mod.CHUNK_BYTES
+    saved = reader_mod.CHUNK_BYTES
     try:
-        reader_mod._speedups, reader_mod.CHUNK_BYTES = None, chunk
+        reader_mod.CHUNK_BYTES = chunk
         plain = _read_all(LogReader(path, max_chars=max_chars, max_unended=max_unended))
     finally:
-        reader_mod._speedups, reader_mod.CHUNK_BYTES = saved
+        reader_mod.CHUNK_BYTES = saved
     assert _read_all(LogReader("-", stdin=io.BytesIO(data), max_chars=max_chars, max_unended=max_unended)) == plain
     assert _read_all(LogReader(zipped, max_chars=max_chars, max_unended=max_unended)) == plain
-    if reader_mod._speedups is not None:
-        c = LogReader(path, max_chars=max_chars, max_unended=max_unended)
-        with path.open("rb") as fh:
-            c.lines = lambda: reader_mod._speedups.ChunkLines(  # type: ignore[method-assign]
-                fh, chunk, c._read_failed, reader_mod.READ_ERRORS, max_chars, max_unended, c._note_cut, c._unended)
-            assert _read_all(c) == plain
     # what the bounds promise, whatever the input
     lines = [x for x in plain[0] if isinstance(x, str)]
     assert all(len(x) <= max_chars for x in lines)

@@ -26,13 +26,9 @@ from typing import IO, Callable, Iterator
 
 from simulator.errors import BadInputError
 from simulator.limits import MAX_LINE_CHARS, MAX_UNENDED_LINE_BYTES
-from simulator.speedups import load
-
-# The C twin of the plain-file loop (None: pure Python).
-_speedups = load("simulator.logs._speedups")
 
 GZIP_MAGIC = b"\x1f\x8b"
-# Bytes read at a time from a plain regular file (see LogReader.lines), by either loop.
+# Bytes read at a time from a plain regular file (see LogReader.lines).
 CHUNK_BYTES = 1 << 18
 # UTF-8 spends at most this many bytes on a character (and an undecodable byte becomes four
 # characters), so a line's first UTF8_MAX * max_chars bytes always hold its first max_chars
@@ -83,13 +79,9 @@ class LogReader:
     def lines(self) -> Iterator[str]:
         """Each line as text; ``\\r\\n`` and ``\\n`` removed (a lone ``\\r`` stays in the line).
 
-        The file is opened now. A plain file is split in C where the extension is built
-        (the same lines as `_batches`, tests compare them).
+        The file is opened now.
         """
         binary = self._open_binary()
-        if _speedups is not None and self._is_plain_file(binary):
-            return _speedups.ChunkLines(binary, CHUNK_BYTES, self._read_failed, READ_ERRORS,
-                                        self.max_chars, self.max_unended, self._note_cut, self._unended)
         return chain.from_iterable(self._batches(binary))
 
     # -- what the loops report -------------------------------------------------------------
@@ -142,8 +134,8 @@ class LogReader:
 
     # -- the loops -----------------------------------------------------------------------
     def _batches(self, binary: IO[bytes]) -> Iterator[list[str]]:
-        """Lists of lines: a chunk's worth from a plain file (`lines` flattens them in C, one
-        generator step per chunk rather than per line), one line at a time from a stream."""
+        """Lists of lines: a chunk's worth from a plain file (`lines` flattens them: one generator
+        step per chunk rather than per line), one line at a time from a stream."""
         try:
             if self._is_plain_file(binary):
                 yield from self._chunks(binary)

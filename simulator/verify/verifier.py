@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from simulator.limits import quote
+from simulator.logs import tags
 from simulator.scenario.model import ExpectedEvent, Expectation, Scenario
 
 
@@ -247,22 +248,13 @@ def check_expectation(expectation: Expectation, events: list[Any], all_lines: li
 
 
 def auth_outcome(events: list[Any]) -> str:
-    names = {e.event for e in events}
-    if "auth.accepted" in names:
-        return "accepted"
-    if names & {"auth.failed", "auth.invalid_user", "auth.max_attempts", "auth.too_many_failures",
-                "pam.auth_failure"}:
-        return "failed"
-    return "none"
+    """accepted / failed / none, from the catalogue's tags of the connection's lines."""
+    return tags.auth_outcome(e.spec.flags for e in events if e.spec is not None)
 
 
 def connection_outcome(events: list[Any]) -> str:
-    names = {e.event for e in events}
-    if "auth.accepted" in names:
-        return "established"
-    if not any(n.startswith("auth.") for n in names):
-        return "refused"
-    return "closed"
+    """established / refused / closed, from the catalogue's tags of the connection's lines."""
+    return tags.connection_outcome(e.spec.flags for e in events if e.spec is not None)
 
 
 def _check_outcome(expectation: Expectation, events: list[Any], all_lines: list[str]) -> list[Failure]:
