@@ -11,7 +11,7 @@ import click
 
 from simulator.colour import colour_option, paint, use_colour
 from simulator.commands import sshdconfig
-from simulator.errors import (EXIT_FAILED, EXIT_OK, BadInputError, EnvironmentProblem, Interrupted, OutputError,
+from simulator.errors import (EXIT_FAILED, EXIT_OK, BadInputError, Interrupted, OutputError,
                               SshsimError, TargetError)
 from simulator.io import atomic_write_text, check_output, safe_file_name, write_lines
 from simulator.verify.outcome import ScenarioOutcome, render_failures
@@ -74,7 +74,7 @@ def run(scenarios: tuple[Path, ...], log_out: Path | None, log_dir: Path | None,
         sshdconfig.use(scenario.server, user_config, log_level_asked=scenario.server.own_log_level)
     log_paths = scenario_log_paths(log_dir, plans, force) if log_dir else {}
     results = _Results(log_out, report, log_paths)
-    environment: EnvironmentProblem | None = None
+    environment: SshsimError | None = None
     partial: list[str] = []
     current: Any = None
     started = time.monotonic()
@@ -84,10 +84,12 @@ def run(scenarios: tuple[Path, ...], log_out: Path | None, log_dir: Path | None,
             partial.clear()
             try:
                 outcome = asyncio.run(_run_one(current, target, verify=not no_verify, partial=partial))
-            except (TargetError, EnvironmentProblem) as exc:
-                # Nothing to judge, but the next scenario may run: an <error>, and on we go.
+            except SshsimError as exc:
+                # The target did not start (sshd refused the config, no engine, no port): nothing
+                # to judge, but the next scenario may run. An <error>, and on we go; a problem of
+                # the input or the machine still decides the exit code (2) once all have run.
                 outcome = error_outcome(current, str(exc), partial, started)
-                if isinstance(exc, EnvironmentProblem) and environment is None:
+                if not isinstance(exc, TargetError) and environment is None:
                     environment = exc
             results.add(outcome)
             _print_outcome(outcome, color)
@@ -106,12 +108,13 @@ def run(scenarios: tuple[Path, ...], log_out: Path | None, log_dir: Path | None,
     kept, problems = results.finish()
     if problems:
         raise OutputError("; ".join(problems))
-    if environment is not None:
-        raise environment
     failed = [o for o in results.outcomes if not o.ok]
     if failed:
         colour = use_colour(color, err=True)
         click.echo(render_failures(failed, color=colour), err=True, color=colour)
+    if environment is not None:
+        raise environment
+    if failed:
         return EXIT_FAILED
     return EXIT_OK
 
