@@ -75,6 +75,7 @@ def run(scenarios: tuple[Path, ...], log_out: Path | None, log_dir: Path | None,
     log_paths = scenario_log_paths(log_dir, plans, force) if log_dir else {}
     results = _Results(log_out, report, log_paths)
     environment: SshsimError | None = None
+    said_last: ScenarioOutcome | None = None  # its error is the command's last line
     partial: list[str] = []
     current: Any = None
     started = time.monotonic()
@@ -90,7 +91,7 @@ def run(scenarios: tuple[Path, ...], log_out: Path | None, log_dir: Path | None,
                 # the input or the machine still decides the exit code (2) once all have run.
                 outcome = error_outcome(current, str(exc), partial, started)
                 if not isinstance(exc, TargetError) and environment is None:
-                    environment = exc
+                    environment, said_last = exc, outcome
             results.add(outcome)
             _print_outcome(outcome, color)
         current = None
@@ -109,9 +110,10 @@ def run(scenarios: tuple[Path, ...], log_out: Path | None, log_dir: Path | None,
     if problems:
         raise OutputError("; ".join(problems))
     failed = [o for o in results.outcomes if not o.ok]
-    if failed:
+    told = [o for o in failed if o is not said_last]
+    if told:
         colour = use_colour(color, err=True)
-        click.echo(render_failures(failed, color=colour), err=True, color=colour)
+        click.echo(render_failures(told, color=colour), err=True, color=colour)
     if environment is not None:
         raise environment
     if failed:
