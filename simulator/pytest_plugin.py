@@ -82,7 +82,8 @@ def is_scenario_file(path: Path, named: bool, cache: dict[Path, bool] | None = N
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     config = parent.config
-    named = any(Path(arg.split("::")[0]).resolve() == file_path.resolve() for arg in config.args)
+    here = config.invocation_params.dir
+    named = any((here / arg.split("::")[0]).resolve() == file_path.resolve() for arg in config.args)
     cache = config.stash.setdefault(_FOLDER_CACHE, {})
     if is_scenario_file(file_path, named, cache):
         return ScenarioFile.from_parent(parent, path=file_path)

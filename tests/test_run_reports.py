@@ -126,6 +126,9 @@ def test_log_dir_one_log_per_matrix_cell_with_safe_names(tmp_path: Path) -> None
     assert again.returncode == 2
     assert again.stderr.strip().startswith("sshsim: error: logs/cells_who=alice_label=.._up.log: exists; "
                                            "not overwriting it (use --force)"), again.stderr
+    forced = sshsim("run", "cells.yaml", "--log-dir", "logs", "--force", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert sorted(p.name for p in logs.iterdir()) == names, "replaced in place, no temp file left"
 
 
 def test_log_out_still_needs_force_and_reports_do_not(tmp_path: Path) -> None:

@@ -73,7 +73,7 @@ def run(scenarios: tuple[Path, ...], log_out: Path | None, log_dir: Path | None,
         # LogLevel is sshsim's only when the scenario names one (server.log_level).
         sshdconfig.use(scenario.server, user_config, log_level_asked=scenario.server.own_log_level)
     log_paths = scenario_log_paths(log_dir, plans, force) if log_dir else {}
-    results = _Results(log_out, report, log_paths)
+    results = _Results(log_out, report, log_paths, force)
     environment: SshsimError | None = None
     said_last: ScenarioOutcome | None = None  # its error is the command's last line
     partial: list[str] = []
@@ -155,7 +155,9 @@ class _Results:
     """What a run has finished, and the one way it is written out: the summary line, the logs
     and every report, on every exit path (the end, an error, Ctrl-C, SIGTERM)."""
 
-    def __init__(self, log_out: Path | None, report: tuple[tuple[str, Path], ...], log_paths: dict[int, Path]) -> None:
+    def __init__(self, log_out: Path | None, report: tuple[tuple[str, Path], ...], log_paths: dict[int, Path],
+                 force: bool) -> None:
+        self.force = force
         self.log_out = log_out
         self.report = report
         self.log_paths = log_paths
@@ -171,7 +173,7 @@ class _Results:
         self.lines.extend(outcome.lines)
         if path is not None and outcome.lines:
             try:
-                write_lines(path, outcome.lines)
+                write_lines(path, outcome.lines, force=self.force)
             except SshsimError as exc:
                 self.problems.append(str(exc))
 
@@ -183,9 +185,11 @@ class _Results:
         if counts["error"]:
             summary += f", {counts['error']} {'error' if counts['error'] == 1 else 'errors'}"
         click.echo(summary)
-        kept, problems = _write_results(self.log_out, self.lines, self.report, outcomes)
+        kept, problems = _write_results(self.log_out, self.lines, self.report, outcomes, self.force)
         if self.log_paths and any(o.lines for o in outcomes):
-            kept.insert(1 if self.log_out and self.lines else 0, str(next(iter(self.log_paths.values())).parent))
+            # Said after --log-out and before the reports, in the order of the options' help.
+            at = 1 if self.log_out is not None and str(self.log_out) in kept else 0
+            kept.insert(at, str(next(iter(self.log_paths.values())).parent))
         return kept, self.problems + problems
 
 
