@@ -175,3 +175,17 @@ def test_sigterm_writes_the_summary_every_report_and_the_cut_scenario_as_an_erro
     assert '"errored": 1' in (tmp_path / "r.json").read_text()
     assert "Accepted publickey for user" in (tmp_path / "logs" / "slow.log").read_text(), "the log so far"
     assert (tmp_path / "logs" / "exec-exit-status.log").stat().st_size > 0
+
+
+def test_safe_file_names_stay_one_plain_name_in_their_folder() -> None:
+    from simulator.io import safe_file_name
+    from simulator.limits import MAX_OUTPUT_NAME_CHARS
+
+    taken: set[str] = set()
+    assert safe_file_name("../../etc/passwd", ".log", taken) == "etc_passwd.log"
+    assert safe_file_name("..", ".log", taken) == "scenario.log"
+    assert safe_file_name(".hidden[user=a b]", ".log", taken) == "hidden_user=a_b.log"
+    assert safe_file_name("etc/passwd", ".log", taken) == "etc_passwd-2.log", "a second of the same name"
+    long = safe_file_name("x" * 5000, ".log", taken)
+    assert long == "x" * MAX_OUTPUT_NAME_CHARS + ".log"
+    assert all("/" not in name and not name.startswith(".") for name in taken)

@@ -49,8 +49,11 @@ def render_failures(outcomes: list[ScenarioOutcome], color: bool = False) -> str
     out: list[str] = []
     for outcome in outcomes:
         out.append(style(f"=== {outcome.name} ({outcome.path})", bold=True))
+        # A client connection's error ("id: what") is already a failure line of the verifier's
+        # ("the client failed: what"); the others (the target, an interruption) are said here.
+        said = {f.message for f in outcome.failures}
         for error in outcome.errors:
-            if not any(error.endswith(f.message.removeprefix("the client failed: ")) for f in outcome.failures):
+            if f"the client failed: {error.partition(': ')[2]}" not in said:
                 out.append(style("  error: " + error, fg="red"))
         for failure in outcome.failures:
             out.append(style("  " + failure.headline(), fg="red"))
