@@ -41,6 +41,7 @@ MAX_TEMPLATE_INT_BITS = 4096            # a number a template computes (10 ** 10
 MAX_YAML_DEPTH = 64                     # nested mappings and lists
 MAX_YAML_NODES = 200_000                # nodes after alias expansion (billion laughs)
 MAX_MATRIX_CELLS = 1000                 # scenarios one file may expand to
+MAX_OUTPUT_NAME_CHARS = 120            # a file name made from a scenario name (`run --log-dir`)
 MAX_WAIT_SECONDS = 3600.0               # any start:, timeout or wait in a scenario
 MAX_SFTP_PUT_BYTES = 64 * 1024 * 1024   # an SFTP upload a scenario makes up (`put: {size: N}`)
 

@@ -360,6 +360,13 @@ def verify_run(scenario: Scenario, lines: list[str], result: Any) -> list[Failur
     for cid, conn in result.connections.items():
         if conn.error:
             failures.insert(0, Failure(cid, f"the client failed: {conn.error}"))
+        elif conn.failure and cid not in scenario.expectations:
+            # Refused logins and failed key exchanges are outcomes a scenario may want, but only
+            # when it says so: a connection nothing expects to fail must not read as a pass.
+            plan = next((p for p in scenario.connections if p.id == cid), None)
+            failures.insert(0, Failure(cid, f"the connection failed ({conn.failure}) and the scenario expects "
+                                            f"nothing of it (say so under expect: {cid}: outcome:)",
+                                       position=plan.position if plan else None))
     return failures
 
 
