@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from peak_rss import run_with_peak
 
 from simulator.errors import BadInputError
 from simulator.generate import apply_overrides, load_spec
@@ -34,22 +35,14 @@ EXAMPLE = BLOCKS / "bruteforce-mix.yaml"
 RATE_LINE = next(i for i, line in enumerate(EXAMPLE.read_text().splitlines(), 1) if "per_minute:" in line)
 
 
-# Runs one command and writes its peak RSS (KiB) to a file: in this wrapper the command is the
-# only child, so RUSAGE_CHILDREN is its own peak, not the largest of everything pytest ran.
-_MEASURE = (
-    "import resource, subprocess, sys\n"
-    "code = subprocess.call(sys.argv[2:])\n"
-    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
-    "sys.exit(code)\n"
-)
-
-
 def run_measured(*args: str, peak_file: Path) -> tuple[int, str, str, int]:
-    """`sshsim ARGS`: exit code, stdout, stderr and the process's peak RSS in KiB."""
+    """`sshsim ARGS`: exit code, stdout, stderr and the command's own peak RSS in KiB."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", _MEASURE, str(peak_file), sys.executable, "-m", "simulator",
-                           *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    return done.returncode, done.stdout, done.stderr, int(peak_file.read_text())
+    out, err = peak_file.with_suffix(".out"), peak_file.with_suffix(".err")
+    with out.open("wb") as o, err.open("wb") as e:
+        code, peak_mb = run_with_peak([sys.executable, "-m", "simulator", *args], peak_file, stdin=subprocess.DEVNULL,
+                                      stdout=o, stderr=e, env=env, timeout=300)
+    return code, out.read_text(), err.read_text(), int(peak_mb * 1024)
 
 
 def one_error_line(err: str) -> str:

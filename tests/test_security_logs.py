@@ -23,6 +23,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from peak_rss import run_with_peak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -49,27 +50,17 @@ SSHD_PREFIX = b"Jan 29 11:23:02 user-sicharge sshd[10348]: debug1: "
 
 def sshsim(args: list[str], tmp_path: Path, stdin: Path | None = None,
            timeout: float = 120) -> tuple[int, str, str, float]:
-    """Run `python -m simulator ARGS`: (exit code, stdout, stderr, peak RSS in MB).
-
-    The peak is the child's ru_maxrss from wait4. Linux keeps a process's high-water mark
-    across exec, so it counts this test process's own size at the fork too: an upper bound
-    (the commands themselves peak at 20-40 MB on these inputs)."""
+    """Run `python -m simulator ARGS`: (exit code, stdout, stderr, peak RSS in MB of that
+    command alone, tests/peak_rss.py)."""
     out, err = tmp_path / "stdout", tmp_path / "stderr"
     with out.open("wb") as o, err.open("wb") as e, \
             (stdin.open("rb") if stdin else open(os.devnull, "rb")) as i:
-        proc = subprocess.Popen([sys.executable, "-m", "simulator", *args], stdin=i, stdout=o, stderr=e)
-        deadline = time.monotonic() + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-                os.wait4(proc.pid, 0)
-                pytest.fail(f"sshsim {' '.join(args)} still running after {timeout} s")
-            time.sleep(0.05)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, out.read_text(errors="replace"), err.read_text(errors="replace"), usage.ru_maxrss / 1024
+        try:
+            code, peak = run_with_peak([sys.executable, "-m", "simulator", *args], tmp_path / "peak",
+                                       stdin=i, stdout=o, stderr=e, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"sshsim {' '.join(args)} still running after {timeout} s")
+    return code, out.read_text(errors="replace"), err.read_text(errors="replace"), peak
 
 
 def real_lines(name: str = "sshd-9.2-debug1.log") -> list[str]:
