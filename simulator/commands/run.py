@@ -154,4 +154,5 @@ async def _run_one(scenario: Any, target: str | None, verify: bool, partial: lis
     failures = verify_run(scenario, lines, result) if verify else []
     errors = result.errors
     return ScenarioOutcome(name=scenario.name, path=scenario.path, lines=lines, failures=failures,
-                           errors=errors, duration=time.monotonic() - started, run=result)
+                           errors=errors, duration=time.monotonic() - started, run=result,
+                           scenario=scenario)

@@ -18,6 +18,8 @@ class ScenarioOutcome:
     errors: list[str] = field(default_factory=list)
     duration: float = 0.0
     run: Any = None
+    # The scenario itself: the HTML timeline marks its expected events (simulator/verify/timeline.py).
+    scenario: Any = None
 
     @property
     def ok(self) -> bool:
