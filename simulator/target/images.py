@@ -76,10 +76,14 @@ def resolve(image: str | None) -> tuple[str, ImageInfo | None]:
 
 
 def docker_dir() -> Path | None:
-    """The build context (docker/ of the source tree, or $SSHSIM_DOCKER_DIR), if present."""
+    """The build context ($SSHSIM_DOCKER_DIR, else the shipped docker/: simulator/shipped.py), if present."""
+    from simulator.shipped import shipped
+
     override = os.environ.get("SSHSIM_DOCKER_DIR")
     candidates = [Path(override)] if override else []
-    candidates.append(Path(__file__).resolve().parents[2] / "docker")
+    own = shipped("docker")
+    if own is not None:
+        candidates.append(own)
     for candidate in candidates:
         if (candidate / "sshsim-entrypoint.sh").is_file():
             return candidate
@@ -113,7 +117,7 @@ def ensure_image(client: Any, image: str | None, *, build: bool = True) -> str:
             return ref
         raise EnvironmentProblem(
             f"image {ref} is missing and its Dockerfile is not here (docker/ of the sshsim source "
-            "tree, or set SSHSIM_DOCKER_DIR): build it with "
+            "tree or of its install, or set SSHSIM_DOCKER_DIR): build it with "
             f"'docker build -t {ref} -f docker/{info.dockerfile} docker/'"
         )
     digest = context_digest(context, info)
