@@ -7,8 +7,9 @@
 # Why a virtual environment: Debian 12 and Ubuntu 24.04 ship no pip, and their Python refuses
 # `pip install` outside one (PEP 668, externally-managed-environment). The environment is
 # /opt/sshsim as root (else ~/.local/share/sshsim), or $SSHSIM_VENV; the Python is python3, or
-# $SSHSIM_PYTHON (a Python 3.11 or newer); the link goes to /usr/local/bin (~/.local/bin), or $SSHSIM_BIN. As root, a missing venv module (Debian's
-# python3.X-venv) is installed with apt-get; `sshsim setup` then installs the system packages.
+# $SSHSIM_PYTHON (3.11 or newer); the link goes to /usr/local/bin (~/.local/bin), or $SSHSIM_BIN.
+# As root, a missing venv module (Debian's python3.X-venv) is installed with apt-get; `sshsim
+# setup` then installs the system packages.
 set -eu
 cd "$(dirname "$0")"
 py=${SSHSIM_PYTHON:-python3}
