@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from simulator import progress as display
 from simulator.colour import colour_option, paint, use_colour
 from simulator.commands import sshdconfig
 from simulator.errors import EXIT_FAILED, EXIT_OK, BadInputError, Interrupted, OutputError, SshsimError
@@ -46,9 +47,10 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--no-verify", is_flag=True, help="Only run and capture; do not check expectations.")
 @sshdconfig.sshd_config_option
 @colour_option
+@display.progress_option
 def run(scenarios: tuple[Path, ...], log_out: Path | None, report: tuple[tuple[str, Path], ...],
         target: str | None, variables: tuple[str, ...], force: bool, no_verify: bool, sshd_config: Path | None,
-        color: bool | None) -> int:
+        color: bool | None, progress: bool | None) -> int:
     """Run SCENARIO files against a real sshd; exit 0 if every expectation holds, 1 if not, 2 for bad input."""
     from simulator.scenario import load_scenarios
 
@@ -65,12 +67,14 @@ def run(scenarios: tuple[Path, ...], log_out: Path | None, report: tuple[tuple[s
         sshdconfig.use(scenario.server, user_config, log_level_asked=scenario.server.own_log_level)
     from simulator.verify.outcome import ScenarioOutcome, render_failures
 
+    display.configure(progress, color)
     outcomes: list[ScenarioOutcome] = []
     all_lines: list[str] = []
     partial: list[str] = []
     try:
         for scenario in plans:
-            outcome = asyncio.run(_run_one(scenario, target, verify=not no_verify, partial=partial))
+            with display.status(f"running {scenario.name} ({len(outcomes) + 1}/{len(plans)})"):
+                outcome = asyncio.run(_run_one(scenario, target, verify=not no_verify, partial=partial))
             partial.clear()
             outcomes.append(outcome)
             all_lines.extend(outcome.lines)

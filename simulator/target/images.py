@@ -102,6 +102,8 @@ def ensure_image(client: Any, image: str | None, *, build: bool = True) -> str:
     """Return the reference of a present, current image; build a matrix image when needed."""
     import docker.errors
 
+    from simulator.progress import status
+
     ref, info = resolve(image)
     present = _get(client, ref)
     if info is None:
@@ -131,17 +133,18 @@ def ensure_image(client: Any, image: str | None, *, build: bool = True) -> str:
         if present is not None and (present.labels or {}).get(CONTEXT_LABEL) == digest:
             return ref
         try:
-            client.images.build(
-                path=str(context),
-                dockerfile=info.dockerfile,
-                tag=ref,
-                labels={CONTEXT_LABEL: digest},
-                # Package downloads use the host's network; nothing else does.
-                network_mode="host",
-                pull=False,
-                rm=True,
-                forcerm=True,
-            )
+            with status(f"building image {ref} from docker/{info.dockerfile} (once per Dockerfile change)"):
+                client.images.build(
+                    path=str(context),
+                    dockerfile=info.dockerfile,
+                    tag=ref,
+                    labels={CONTEXT_LABEL: digest},
+                    # Package downloads use the host's network; nothing else does.
+                    network_mode="host",
+                    pull=False,
+                    rm=True,
+                    forcerm=True,
+                )
         except docker.errors.BuildError as exc:
             raise TargetError(build_failure(info, exc.msg, exc.build_log)) from None
         except docker.errors.APIError as exc:
