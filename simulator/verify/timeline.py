@@ -75,15 +75,16 @@ def as_html(outcomes: list[ScenarioOutcome]) -> str:
                      for p, c in PHASE_COLOURS.items())
     legend += ("<span><i style='background:#1e8449;border-radius:6px'></i>expected, matched</span>"
                "<span><i style='background:#c0392b'></i>expected, failed</span>")
-    body = "".join(_scenario(o) for o in ordered)
+    body = "".join(_scenario(o, k) for k, o in enumerate(ordered))
     return ("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>sshsim report</title>"
             f"<style>{_CSS}</style></head><body>"
             f"<h1>sshsim report: {passed} passed, {len(outcomes) - passed} failed</h1>"
             f"<p class='legend'>{legend}</p>{body}</body></html>\n")
 
 
-def _scenario(o: ScenarioOutcome) -> str:
+def _scenario(o: ScenarioOutcome, k: int) -> str:
     esc = html.escape
+    anchor = f"s{k}-L"  # line n of scenario k: the target of a lane's or a mark's link
     status = "PASS" if o.ok else "FAIL"
     out = [f"<section class='scenario {status.lower()}'>"
            f"<h2><span class='mark'>{status}</span> {esc(o.name)} <small>({esc(o.path)}, {o.duration:.2f} s, "
@@ -96,18 +97,14 @@ def _scenario(o: ScenarioOutcome) -> str:
         out.append("<div class='failures'><ul>" + "".join(f"<li>{esc(e)}</li>" for e in o.errors) + "</ul></div>")
     log = ParsedLog.from_lines(o.lines)
     marks = _marks(o, log)
-    out.append(_svg(o, log, marks))
+    out.append(_svg(o, log, marks, anchor))
     bad = {m.line for ms in marks.values() for m in ms if not m.ok and m.line}
     hit = {m.line for ms in marks.values() for m in ms if m.ok and m.line}
-    rows = "".join(f"<span id='{_anchor(o, n)}' class='{'bad' if n in bad else 'hit' if n in hit else ''}'>"
+    rows = "".join(f"<span id='{anchor}{n}' class='{'bad' if n in bad else 'hit' if n in hit else ''}'>"
                    f"<b>{n}</b>{esc(line)}</span>" for n, line in enumerate(o.lines, 1))
     out.append(f"<details{' open' if not o.ok else ''}><summary>full log ({len(o.lines)} lines)</summary>"
                f"<pre class='log'>{rows}</pre></details></section>")
     return "".join(out)
-
-
-def _anchor(o: ScenarioOutcome, line: int) -> str:
-    return f"s{id(o) & 0xffffff:x}-L{line}"
 
 
 def _marks(o: ScenarioOutcome, log: ParsedLog) -> dict[int, list[Mark]]:
@@ -134,6 +131,11 @@ def _marks(o: ScenarioOutcome, log: ParsedLog) -> dict[int, list[Mark]]:
             hit = next((e for e in events if event_matches(expected, e, {})), None)
             if hit is not None:
                 marks.append(Mark(hit.line, True, f"{conn_id}: expected {text}: matched line {hit.line}"))
+        # The other failures of the connection (an absent event logged, a wrong outcome) at their line.
+        named = {describe(x) for x in expectation.events}
+        for f in o.failures:
+            if f.connection == conn_id and f.expected not in named and _failure_line(f):
+                marks.append(Mark(_failure_line(f), False, f"{conn_id}: {f.message}"))
     return out
 
 
@@ -162,7 +164,7 @@ def _phase(event_name: str) -> str:
     return PHASES.get(event_name.split(".", 1)[0], "other")
 
 
-def _svg(o: ScenarioOutcome, log: ParsedLog, marks: dict[int, list[Mark]]) -> str:
+def _svg(o: ScenarioOutcome, log: ParsedLog, marks: dict[int, list[Mark]], anchor: str) -> str:
     esc = html.escape
     n = max(1, len(o.lines))
 
@@ -187,7 +189,7 @@ def _svg(o: ScenarioOutcome, log: ParsedLog, marks: dict[int, list[Mark]]) -> st
             rects = []
             for e in events:
                 colour = PHASE_COLOURS[_phase(e.event)]
-                rects.append(f"<a href='#{_anchor(o, e.line)}'><rect x='{x(e.line):.1f}' y='{y + 3}' "
+                rects.append(f"<a href='#{anchor}{e.line}'><rect x='{x(e.line):.1f}' y='{y + 3}' "
                              f"width='{step:.1f}' height='{LANE_H - 6}' fill='{colour}'>"
                              f"<title>{esc(f'{e.line}: {e.raw}')}</title></rect></a>")
                 lane_y[e.line] = y
@@ -196,26 +198,26 @@ def _svg(o: ScenarioOutcome, log: ParsedLog, marks: dict[int, list[Mark]]) -> st
                          f"height='{LANE_H}'/><text x='12' y='{y + 15}'>{esc(label)}</text>{''.join(rects)}</g>")
             y += LANE_H + LANE_GAP
         for m in marks.get(conn.id, []):
-            parts.append(_mark_svg(o, m, x, lane_y.get(m.line or -1, y - LANE_H - LANE_GAP)))
+            parts.append(_mark_svg(m, x, lane_y.get(m.line or -1, y - LANE_H - LANE_GAP), anchor))
         y += LANE_GAP * 2
-    parts.insert(0, _axis(o, log.events, x, y))
+    parts.insert(0, _axis(log.events, x, y))
     return (f"<svg class='timeline' xmlns='http://www.w3.org/2000/svg' width='{LABEL_W + AXIS_W + 10}' "
             f"height='{y}' viewBox='0 0 {LABEL_W + AXIS_W + 10} {y}' role='img' "
             f"aria-label='timeline of {esc(o.name)}'>{''.join(parts)}</svg>")
 
 
-def _mark_svg(o: ScenarioOutcome, m: Mark, x: Any, lane_top: float) -> str:
+def _mark_svg(m: Mark, x: Any, lane_top: float, anchor: str) -> str:
     """A matched expected event: a green dot above its line; a failed one: a red square."""
     esc = html.escape
     cx = x(m.line) + 1 if m.line else LABEL_W + AXIS_W - 6
     shape = (f"<circle cx='{cx:.1f}' cy='{lane_top + 2}' r='3.5' fill='#1e8449' stroke='#fff'/>" if m.ok else
              f"<rect x='{cx - 5:.1f}' y='{lane_top - 3}' width='10' height='10' fill='#c0392b' stroke='#fff'/>")
     cls = "expect ok" if m.ok else "expect failed"
-    href = f" href='#{_anchor(o, m.line)}'" if m.line else ""
+    href = f" href='#{anchor}{m.line}'" if m.line else ""
     return f"<a class='{cls}'{href}><g>{shape}<title>{esc(m.text)}</title></g></a>"
 
 
-def _axis(o: ScenarioOutcome, events: Iterable[Any], x: Any, height: float) -> str:
+def _axis(events: Iterable[Any], x: Any, height: float) -> str:
     """Tick marks where the log's time stamp changes, labelled with the time of day."""
     out = []
     last = None
