@@ -11,6 +11,7 @@ as simulator/share/ (simulator/shipped.py finds either copy). Everything else ab
 lives in pyproject.toml.
 """
 
+import importlib.util
 import shutil
 from glob import glob
 from pathlib import Path
@@ -19,7 +20,15 @@ from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 FLAGS = ["-O2", "-std=c11", "-Wall", "-Wno-missing-field-initializers"]
-SHIPPED = ("docker", "scenarios")
+HERE = Path(__file__).resolve().parent
+
+
+def _shipped_names() -> tuple:
+    """simulator/shipped.py's list, read from the file (the package is not importable here)."""
+    spec = importlib.util.spec_from_file_location("_sshsim_shipped", HERE / "simulator" / "shipped.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.SHIPPED
 
 
 class BuildWithShipped(build_py):
@@ -27,9 +36,8 @@ class BuildWithShipped(build_py):
 
     def run(self) -> None:
         super().run()
-        here = Path(__file__).resolve().parent
-        for name in SHIPPED:
-            source = here / name
+        for name in _shipped_names():
+            source = HERE / name
             if not source.is_dir():
                 continue
             target = Path(self.build_lib) / "simulator" / "share" / name
