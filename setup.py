@@ -1,25 +1,18 @@
-"""Optional C accelerators for the two hot paths that must run at millions of lines a second,
-and the non-Python files the wheel carries.
-
-Each accelerator has a pure-Python twin that gives the same results (tests compare them line by
-line), so a machine without a C compiler still installs and runs sshsim, only slower: the
-extensions are built with ``optional=True``.
+"""The non-Python files the wheel carries (everything else about the package is in pyproject.toml).
 
 The Docker build context (docker/) and the scenario library (scenarios/) are top-level folders of
 the source tree, where the README and the tests name them; a build copies both into the package
-as simulator/share/ (simulator/shipped.py finds either copy). Everything else about the package
-lives in pyproject.toml.
+as simulator/share/ (simulator/shipped.py finds either copy), so a plain `pip install .` into a
+virtual environment has them.
 """
 
 import importlib.util
 import shutil
-from glob import glob
 from pathlib import Path
 
-from setuptools import Extension, setup
+from setuptools import setup
 from setuptools.command.build_py import build_py
 
-FLAGS = ["-O2", "-std=c11", "-Wall", "-Wno-missing-field-initializers"]
 HERE = Path(__file__).resolve().parent
 
 
@@ -47,14 +40,4 @@ class BuildWithShipped(build_py):
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".*"))
 
 
-setup(
-    cmdclass={"build_py": BuildWithShipped},
-    ext_modules=[
-        # parse + group: syslog lines -> Event objects, and the grouping fast path
-        Extension("simulator.logs._speedups", sorted(glob("simulator/logs/csrc/*.c")),
-                  depends=["simulator/logs/csrc/speedups.h"], extra_compile_args=FLAGS, optional=True),
-        # generate: the synthetic engine's line assembly (stamps + bodies) into the output
-        Extension("simulator.generate._emit", ["simulator/generate/_emit.c"],
-                  extra_compile_args=FLAGS, optional=True),
-    ],
-)
+setup(cmdclass={"build_py": BuildWithShipped})

@@ -8,8 +8,7 @@ The corpus is the example spec (scenarios/generate/bruteforce-mix.yaml: a day of
 with brute-force bursts, LogLevel INFO, about four lines a connection) at a rate scaled until
 it has --lines lines. Its templates are recorded once against the local sshd first (root
 needed; --recordings reuses a folder of them); the figure is for what comes after: planning
-the connections and writing log and labels. Prints ``name=value`` lines: speedups (which
-path wrote: c or python), lines_per_s, cat_lines_per_s, ratio_vs_cat (cat's rate divided by
+the connections and writing log and labels. Prints ``name=value`` lines: lines_per_s, cat_lines_per_s, ratio_vs_cat (cat's rate divided by
 ours), and the details behind them.
 Coreutils' cat copies with copy_file_range(2), inside the kernel; cat_pipe_lines_per_s is
 `cat | cat`, a copy through user space. Rates are the best of three runs (the machine may be
@@ -75,7 +74,7 @@ def main() -> None:
         print(f"skipped=local sshd target unavailable: {problem}")
         return
 
-    from simulator.generate import apply_overrides, emitter, generate, load_spec
+    from simulator.generate import apply_overrides, generate, load_spec
 
     if args.keep is not None:
         args.keep.mkdir(parents=True, exist_ok=True)
@@ -121,7 +120,6 @@ def main() -> None:
 
     lines_per_s = result.lines / engine_s
     cat_lines_per_s = result.lines / cat_s
-    print(f"speedups={emitter.speedups()}")  # c: the _emit extension wrote it; python: the pure path
     print(f"lines={result.lines}")
     print(f"connections={result.connections}")
     print(f"lines_per_connection={result.lines / result.connections:.2f}")

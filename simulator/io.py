@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator
 
 from simulator.errors import BadInputError, OutputError
+from simulator.limits import MAX_OUTPUT_NAME_CHARS
 
 _CHUNK = 1 << 16
 
@@ -70,6 +71,23 @@ def check_output(path: Path, force: bool) -> None:
     fd, probe = temp_beside(path)
     os.close(fd)
     os.unlink(probe)
+
+
+def safe_file_name(name: str, suffix: str, taken: set[str]) -> str:
+    """A file name made from untrusted text (a scenario name, a matrix cell) that stays one plain
+    name in its folder: only letters, digits, '.', '_', '-' and '=' survive (no '/', no '..', no
+    leading dot), at most MAX_OUTPUT_NAME_CHARS long, and never one of `taken` (a second scenario
+    of the same name gets '-2'); the name returned is added to `taken`."""
+    import re
+
+    stem = re.sub(r"[^A-Za-z0-9._=-]+", "_", name).strip("._") or "scenario"
+    stem = stem[:MAX_OUTPUT_NAME_CHARS]
+    candidate, n = stem + suffix, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{stem}-{n}{suffix}"
+    taken.add(candidate)
+    return candidate
 
 
 # The old name: callers that only need the checks.

@@ -109,7 +109,12 @@ def _out_name(option: str) -> str:
     return "corpus.log.labels.jsonl" if option == "generate labels" else "out.txt"
 
 
-@pytest.mark.parametrize("option", sorted(OUTPUTS))
+# Reports are replaced run after run, as pytest's --junitxml is (issue 17: needing --force for
+# them was the defect); a link is still refused (below) and the logs keep the rule.
+REPLACED = {"run --report"}
+
+
+@pytest.mark.parametrize("option", sorted(set(OUTPUTS) - REPLACED))
 def test_existing_output_is_refused_without_force(option: str, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / _out_name(option)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,10 @@ import click
 from simulator import progress as display
 from simulator.colour import colour_option, paint, use_colour
 from simulator.commands import sshdconfig
-from simulator.errors import EXIT_FAILED, EXIT_OK, BadInputError, Interrupted, OutputError, SshsimError
-from simulator.io import atomic_write_text, check_output, write_lines
+from simulator.errors import (EXIT_FAILED, EXIT_OK, BadInputError, Interrupted, OutputError,
+                              SshsimError, TargetError)
+from simulator.io import atomic_write_text, check_output, safe_file_name, write_lines
+from simulator.verify.outcome import ScenarioOutcome, render_failures
 
 
 def parse_vars(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -38,26 +41,32 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--log-out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the captured sshd log here (classic syslog format).")
+@click.option("--log-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write one captured log per scenario and matrix cell into this folder.")
 @click.option("--report", "report", nargs=2, type=(click.Choice(["json", "junit", "html", "text"]),
               click.Path(dir_okay=False, path_type=Path)), multiple=True, metavar="FORMAT FILE",
-              help="Also write a report: json, junit, html or text; repeatable.")
+              help="Also write a report: json, junit, html or text; repeatable. Replaces the file, "
+                   "as pytest's --junitxml does.")
 @click.option("--target", default=None, help="Override the scenarios' target: local or docker[:IMAGE].")
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="jinja2 variable; repeatable.")
-@click.option("--force", is_flag=True, help="Overwrite --log-out and report files that exist.")
+@click.option("--force", is_flag=True, help="Overwrite --log-out and --log-dir logs that exist.")
 @click.option("--no-verify", is_flag=True, help="Only run and capture; do not check expectations.")
 @sshdconfig.sshd_config_option
 @colour_option
 @display.progress_option
-def run(scenarios: tuple[Path, ...], log_out: Path | None, report: tuple[tuple[str, Path], ...],
-        target: str | None, variables: tuple[str, ...], force: bool, no_verify: bool, sshd_config: Path | None,
-        color: bool | None, progress: bool | None) -> int:
+def run(scenarios: tuple[Path, ...], log_out: Path | None, log_dir: Path | None,
+        report: tuple[tuple[str, Path], ...], target: str | None, variables: tuple[str, ...], force: bool,
+        no_verify: bool, sshd_config: Path | None, color: bool | None, progress: bool | None) -> int:
     """Run SCENARIO files against a real sshd; exit 0 if every expectation holds, 1 if not, 2 for bad input."""
     from simulator.scenario import load_scenarios
 
-    # Every output is checked (not there without --force, no link, a writable folder) before
-    # anything is read or run: a wrong path costs milliseconds, not the run.
-    for path in ([log_out] if log_out else []) + [path for _, path in report]:
-        check_output(path, force)
+    # Every output is checked (no link, a writable folder; a log not there without --force)
+    # before anything is read or run: a wrong path costs milliseconds, not the run. Reports are
+    # replaced run after run, as pytest's --junitxml is; a captured log never is without --force.
+    if log_out:
+        check_output(log_out, force)
+    for _, path in report:
+        check_output(path, True)
     context = parse_vars(variables)
     # Read every file first: a typo in the third must not cost the runs of the first two.
     plans = [scenario for path in scenarios for scenario in load_scenarios(str(path), context)]
@@ -65,39 +74,131 @@ def run(scenarios: tuple[Path, ...], log_out: Path | None, report: tuple[tuple[s
     for scenario in plans:
         # LogLevel is sshsim's only when the scenario names one (server.log_level).
         sshdconfig.use(scenario.server, user_config, log_level_asked=scenario.server.own_log_level)
-    from simulator.verify.outcome import ScenarioOutcome, render_failures
-
     display.configure(progress, color)
-    outcomes: list[ScenarioOutcome] = []
-    all_lines: list[str] = []
+    log_paths = scenario_log_paths(log_dir, plans, force) if log_dir else {}
+    results = _Results(log_out, report, log_paths, force)
+    environment: SshsimError | None = None
+    said_last: ScenarioOutcome | None = None  # its error is the command's last line
     partial: list[str] = []
+    current: Any = None
+    started = time.monotonic()
     try:
-        for scenario in plans:
-            with display.status(f"running {scenario.name} ({len(outcomes) + 1}/{len(plans)})"):
-                outcome = asyncio.run(_run_one(scenario, target, verify=not no_verify, partial=partial))
+        for current in plans:
+            started = time.monotonic()
             partial.clear()
-            outcomes.append(outcome)
-            all_lines.extend(outcome.lines)
+            try:
+                with display.status(f"running {current.name} ({len(results.outcomes) + 1}/{len(plans)})"):
+                    outcome = asyncio.run(_run_one(current, target, verify=not no_verify, partial=partial))
+            except SshsimError as exc:
+                # The target did not start (sshd refused the config, no engine, no port): nothing
+                # to judge, but the next scenario may run. An <error>, and on we go; a problem of
+                # the input or the machine still decides the exit code (2) once all have run.
+                outcome = error_outcome(current, str(exc), partial, started)
+                if not isinstance(exc, TargetError) and environment is None:
+                    environment, said_last = exc, outcome
+            results.add(outcome)
             _print_outcome(outcome, color)
+        current = None
     except KeyboardInterrupt:
-        # SIGINT or SIGTERM (simulator/cli.py): keep the log so far and the finished scenarios' reports.
-        kept, problems = _write_results(log_out, all_lines + partial, report, outcomes, force)
+        # SIGINT or SIGTERM (simulator/cli.py): the scenario cut short is an error with the log so
+        # far; the summary, the logs and every report are still written.
+        if current is not None:
+            results.add(error_outcome(current, "interrupted before its run ended", partial, started))
+        kept, problems = results.finish()
         raise Interrupted("; ".join(([f"kept {', '.join(kept)}"] if kept else []) + problems)) from None
-    kept, problems = _write_results(log_out, all_lines, report, outcomes, force)
+    except BaseException:
+        # Bad input met only at start (a user name), a bug: what finished is still reported.
+        results.finish()
+        raise
+    kept, problems = results.finish()
     if problems:
         raise OutputError("; ".join(problems))
-    failed = [o for o in outcomes if not o.ok]
-    passed = len(outcomes) - len(failed)
-    click.echo(f"{passed} passed, {len(failed)} failed", err=False)
-    if failed:
+    failed = [o for o in results.outcomes if not o.ok]
+    told = [o for o in failed if o is not said_last]
+    if told:
         colour = use_colour(color, err=True)
-        click.echo(render_failures(failed, color=colour), err=True, color=colour)
+        click.echo(render_failures(told, color=colour), err=True, color=colour)
+    if environment is not None:
+        raise environment
+    if failed:
         return EXIT_FAILED
     return EXIT_OK
 
 
+def error_outcome(scenario: Any, error: str, lines: list[str], started: float) -> ScenarioOutcome:
+    """The outcome of a scenario whose run could not be judged (a JUnit <error>)."""
+    return ScenarioOutcome(name=scenario.name, path=scenario.path, lines=list(lines), errors=[error],
+                           duration=time.monotonic() - started, scenario=base_name(scenario),
+                           cell=scenario.cell, plan=scenario)
+
+
+def base_name(scenario: Any) -> str:
+    """The scenario's name without its matrix cell."""
+    return scenario.name.removesuffix(f"[{scenario.cell}]") if scenario.cell else scenario.name
+
+
+def scenario_log_paths(log_dir: Path, plans: list[Any], force: bool) -> dict[int, Path]:
+    """Where `--log-dir` puts each scenario's log (by position in `plans`), all checked now.
+
+    The folder is made when missing (never through a link); each name is made safe from the
+    scenario's name and cell (simulator/io.py safe_file_name), so no name leaves the folder."""
+    if log_dir.is_symlink():
+        raise BadInputError("is a symbolic link; sshsim never writes through one", file=str(log_dir))
+    try:
+        log_dir.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise BadInputError(f"cannot make the folder: {exc.strerror}", file=str(log_dir)) from None
+    taken: set[str] = set()
+    paths = {i: log_dir / safe_file_name(scenario.name, ".log", taken) for i, scenario in enumerate(plans)}
+    for path in paths.values():
+        check_output(path, force)
+    return paths
+
+
+class _Results:
+    """What a run has finished, and the one way it is written out: the summary line, the logs
+    and every report, on every exit path (the end, an error, Ctrl-C, SIGTERM)."""
+
+    def __init__(self, log_out: Path | None, report: tuple[tuple[str, Path], ...], log_paths: dict[int, Path],
+                 force: bool) -> None:
+        self.force = force
+        self.log_out = log_out
+        self.report = report
+        self.log_paths = log_paths
+        self.outcomes: list[ScenarioOutcome] = []
+        self.lines: list[str] = []
+        self.kept: list[str] = []
+        self.problems: list[str] = []
+
+    def add(self, outcome: ScenarioOutcome) -> None:
+        """One scenario done: its log goes to --log-dir at once (an interruption keeps it)."""
+        path = self.log_paths.get(len(self.outcomes))
+        self.outcomes.append(outcome)
+        self.lines.extend(outcome.lines)
+        if path is not None and outcome.lines:
+            try:
+                write_lines(path, outcome.lines, force=self.force)
+            except SshsimError as exc:
+                self.problems.append(str(exc))
+
+    def finish(self) -> tuple[list[str], list[str]]:
+        """The summary line, then the log and every report; returns (written, problems)."""
+        outcomes = self.outcomes
+        counts = {k: sum(o.status == k for o in outcomes) for k in ("pass", "fail", "error")}
+        summary = f"{counts['pass']} passed, {counts['fail']} failed"
+        if counts["error"]:
+            summary += f", {counts['error']} {'error' if counts['error'] == 1 else 'errors'}"
+        click.echo(summary)
+        kept, problems = _write_results(self.log_out, self.lines, self.report, outcomes, self.force)
+        if self.log_paths and any(o.lines for o in outcomes):
+            # Said after --log-out and before the reports, in the order of the options' help.
+            at = 1 if self.log_out is not None and str(self.log_out) in kept else 0
+            kept.insert(at, str(next(iter(self.log_paths.values())).parent))
+        return kept, self.problems + problems
+
+
 def _write_results(log_out: Path | None, lines: list[str], report: tuple[tuple[str, Path], ...],
-                   outcomes: list[Any], force: bool) -> tuple[list[str], list[str]]:
+                   outcomes: list[Any], force: bool = False) -> tuple[list[str], list[str]]:
     """Write the log and every report, each on its own: one that cannot be written (a full disk)
     does not cost the others. Returns (what was written, one-line problems)."""
     from simulator.verify.reports import render_report
@@ -109,7 +210,7 @@ def _write_results(log_out: Path | None, lines: list[str], report: tuple[tuple[s
         jobs.append((log_out, lambda: write_lines(log_out, lines, force=force)))
     for fmt, path in report:
         jobs.append((path, lambda fmt=fmt, path=path: atomic_write_text(path, render_report(fmt, outcomes),
-                                                                       force=force)))
+                                                                       force=True)))
     for path, write in jobs:
         try:
             write()
@@ -120,7 +221,7 @@ def _write_results(log_out: Path | None, lines: list[str], report: tuple[tuple[s
 
 
 def _print_outcome(outcome: Any, color: bool | None) -> None:
-    mark = "PASS" if outcome.ok else "FAIL"
+    mark = outcome.status.upper()
     colour = use_colour(color)
     mark = paint(mark, colour, fg="green" if outcome.ok else "red", bold=True)
     click.echo(f"{mark} {outcome.name} ({outcome.duration:.2f} s, {len(outcome.lines)} log lines)", color=colour)
@@ -129,19 +230,35 @@ def _print_outcome(outcome: Any, color: bool | None) -> None:
 async def _run_one(scenario: Any, target: str | None, verify: bool, partial: list[str] | None = None) -> Any:
     """One scenario on its own target. `partial` receives the log captured so far when the run
     is cancelled (SIGINT, SIGTERM), before the target stops."""
-    from simulator.driver.runner import run_scenario
+    sshdconfig.say_notice(scenario.server)
+    started = time.monotonic()
+    server = start_target(scenario, target)
+    try:
+        return await play(scenario, server, verify, partial, started)
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+def start_target(scenario: Any, target: str | None) -> Any:
+    """The scenario's target, started (a TargetError or EnvironmentProblem when it cannot be).
+
+    Not in a thread: a cancellation (SIGTERM) must find the target either not started or
+    started and then stopped by the caller, never still starting in a thread nobody waits for."""
     from simulator.target.factory import make_target
-    from simulator.verify.outcome import ScenarioOutcome
+
+    server = make_target(scenario.server, target or scenario.target)
+    server.start()
+    return server
+
+
+async def play(scenario: Any, server: Any, verify: bool, partial: list[str] | None = None,
+               started: float | None = None) -> ScenarioOutcome:
+    """Play `scenario` against a started `server` and judge what it logged; the caller stops the
+    server. Shared by `sshsim run` and the pytest plugin (simulator/pytest_plugin.py)."""
+    from simulator.driver.runner import run_scenario
     from simulator.verify.verifier import verify_run
 
-    import time
-
-    started = time.monotonic()
-    sshdconfig.say_notice(scenario.server)
-    server = make_target(scenario.server, target or scenario.target)
-    # Not in a thread: a cancellation (SIGTERM) must find the target either not started or
-    # started and then stopped below, never still starting in a thread nobody waits for.
-    server.start()
+    started = time.monotonic() if started is None else started
     try:
         result = await run_scenario(scenario, server)
         lines = server.log.lines()
@@ -153,10 +270,7 @@ async def _run_one(scenario: Any, target: str | None, verify: bool, partial: lis
                 pass
             partial[:] = server.log.lines()
         raise
-    finally:
-        await asyncio.to_thread(server.stop)
     failures = verify_run(scenario, lines, result) if verify else []
-    errors = result.errors
     return ScenarioOutcome(name=scenario.name, path=scenario.path, lines=lines, failures=failures,
-                           errors=errors, duration=time.monotonic() - started, run=result,
-                           scenario=scenario)
+                           errors=result.errors, duration=time.monotonic() - started, run=result,
+                           scenario=base_name(scenario), cell=scenario.cell, plan=scenario)

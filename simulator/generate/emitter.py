@@ -15,13 +15,6 @@ blocks of connections with arrays, not line by line, and leaves loops over rows 
 A line is written once no connection that starts later can come before it: lines after the next
 block's first start (a session held open for an hour, say) wait for the next block's sort.
 
-Where the optional C extension `_emit` (_emit.c) is built, steps 1, 3 and 4 run in C instead
-(`_FastRun`): bodies are never made as Python strings; each sorted line (time, connection,
-template line) is written as stamp + template text + the connection's slot values straight to
-the file, and labels likewise, without the GIL in a worker thread, so that block k is written
-while block k+1 is drawn. Random draws, times and the sort stay here, in the same order, so both
-paths write the same bytes (tests/test_generate_speedups.py). SSHSIM_PURE_PYTHON=1 forces the
-Python path; SSHSIM_REQUIRE_SPEEDUPS=1 makes a missing extension an import error (CI).
 """
 
 from __future__ import annotations
@@ -29,7 +22,6 @@ from __future__ import annotations
 import errno
 import json
 import random
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterator
 
@@ -40,16 +32,6 @@ from simulator.generate.outputs import OutputFormat, gather, interleave
 from simulator.generate.spec import GenerateSpec, data
 from simulator.generate.template import MARK, Template
 from simulator.generate.timeline import Plan, epoch_us, numpy_rng
-from simulator.speedups import load
-
-
-# The C twin of the writer (None: the Python path; see simulator/speedups.py for the switches).
-_emit = load("simulator.generate._emit")
-
-
-def speedups() -> str:
-    """Which path writes corpora: "c" (the _emit extension) or "python"."""
-    return "python" if _emit is None else "c"
 
 _SEP = "\x1e"  # between the lines of one compiled template (never in an sshd message)
 BLOCK = 16384  # connections per block
@@ -77,8 +59,8 @@ def write_text(f: IO[bytes], text: str) -> None:
 
 def blocks(nlines: np.ndarray) -> Iterator[tuple[int, int]]:
     """Blocks (a, b) of connections a..b-1 in order: BLOCK of them, fewer where those would have
-    more than BLOCK_LINES lines (one at least). Both writing paths take the same blocks, so
-    they draw the same random numbers in the same order."""
+    more than BLOCK_LINES lines (one at least): a DEBUG3 corpus keeps memory bounded by lines,
+    not only connections. The same spec gives the same blocks, so the same random draws."""
     n = len(nlines)
     ends = np.cumsum(nlines)
     a = 0
@@ -217,9 +199,6 @@ class Emitter:
     def run(self, plan: Plan, log: IO[bytes], labels: IO[bytes]) -> None:
         """Write every planned connection's lines in time order, and one label line each
         (both files opened in binary mode)."""
-        if _emit is not None and _FastRun.usable(log, labels):
-            _FastRun(self, plan, log, labels).run()
-            return
         n = len(plan)
         corpus = self._corpus(plan)
         nlines = corpus.nlines_of[self.template_index] if n else np.zeros(0, np.int64)
@@ -451,210 +430,3 @@ class Emitter:
         state.heads[first:ready] = [None] * m
         state.frags[first:ready] = [""] * m
         state.next_label = ready
-
-
-# -- the C path (_emit.c) ---------------------------------------------------------------------
-_TABLE_SLOTS = ("addr", "port", "user", "uid", "fpu", "fps")  # looked up per connection in C
-
-
-def _segments(items: list[str | tuple[str, int]]) -> tuple[bytes | tuple[str, int], ...]:
-    """A template line for _emit.Corpus: adjacent literal texts merged and encoded, empty dropped."""
-    out: list[bytes | tuple[str, int]] = []
-    text: list[str] = []
-    for item in items:
-        if isinstance(item, str):
-            text.append(item)
-            continue
-        if text:
-            out.append("".join(text).encode("utf-8"))
-            text = []
-        out.append(item)
-    if text:
-        out.append("".join(text).encode("utf-8"))
-    return tuple(x for x in out if x != b"")
-
-
-def _utf8(items: list[str]) -> tuple[bytes, ...]:
-    return tuple(x.encode("utf-8") for x in items)
-
-
-def _int64(column: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(column, dtype=np.int64)
-
-
-class _FastRun:
-    """One run of Emitter.run through _emit.Corpus.
-
-    Python keeps what decides the output (the random draws, line times, the sort and the cut at
-    the next block's first start, all as in Emitter.run); C writes the bytes, without the GIL,
-    in a worker thread: block k is written while block k+1 is computed. The per-connection
-    columns C reads (ports, first pids, start and end times, lines left, line numbers) are numpy
-    arrays filled here block by block in place; a block only fills its own connections', which
-    no line or label C is writing at the time belongs to. Jobs run one at a time, in order.
-    """
-
-    def __init__(self, em: Emitter, plan: Plan, log: IO[bytes], labels: IO[bytes]) -> None:
-        self.em, self.plan = em, plan
-        log.flush()
-        labels.flush()
-        self.log_fd, self.labels_fd = log.fileno(), labels.fileno()
-        n = len(plan)
-        self.corpus = corpus = em._corpus(plan)
-        nlines = corpus.nlines_of[em.template_index] if n else np.zeros(0, np.int64)
-        self.state = _State(n=n, start_us=_int64(epoch_us(em.spec, 0.0) + np.round(plan.start * 1e6).astype(np.int64)),
-                            nlines=nlines, remaining=_int64(nlines.copy()), end_us=np.zeros(n, dtype=np.int64),
-                            heads=[], frags=[])
-        self.pending_l = np.zeros(0, dtype=np.int64)  # template lines of the pending lines
-        self.port = np.zeros(n, dtype=np.int64)
-        self.pid = np.zeros(n, dtype=np.int64)
-        # per template: its slots with a value of their own per connection, in first-use order
-        self.extra_names = [[x for x in dict.fromkeys(ct.names) if self._slot(ct, x, []) is None]
-                            for ct in corpus.compiled]
-        self.hours: tuple[int, np.ndarray] | None = None  # offsets of the hours seen so far
-        line_first = _int64(np.concatenate(([0], np.cumsum(nlines))))
-        self.writer = _emit.Corpus(
-            lines=self._lines(), stamp=em.out.stamp_rule(),
-            addresses=_utf8(corpus.addresses), users=_utf8(corpus.users), uids=_utf8(corpus.uids),
-            user_keys=_utf8(corpus.user_keys), source_keys=_utf8(corpus.source_keys),
-            heads=tuple(c.label_head.encode() for c in corpus.compiled),
-            template_user=tuple(c.user_json.encode() if c.user_json is not None else None for c in corpus.compiled),
-            user_json=_utf8(corpus.user_json), address_json=_utf8(corpus.address_json),
-            burst_json=tuple(x.rstrip("\x00").encode() for x in corpus.burst_json),
-            template=_int64(em.template_index), source=_int64(plan.source), user=_int64(plan.user),
-            burst=_int64(plan.burst), port=self.port, pid=self.pid, start_us=self.state.start_us,
-            end_us=self.state.end_us, remaining=self.state.remaining, line_first=line_first,
-            lineno=np.zeros(int(line_first[-1]), dtype=np.int64))
-        self.next_label = 0  # the worker's: the first connection whose label is not written
-
-    @staticmethod
-    def usable(*files: IO[bytes]) -> bool:
-        """C writes to file descriptors: files without one (io.BytesIO) take the Python path."""
-        try:
-            for f in files:
-                f.fileno()
-        except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both of the last two
-            return False
-        return True
-
-    # -- set-up ---------------------------------------------------------------------------
-    def _slot(self, ct: Compiled, name: str, extra: list[str]) -> str | tuple[str, int] | None:
-        """What a slot is for C, checked in _fill_group's order: a per-connection lookup
-        ("addr", 0), ("pid", offset), ("extra", index into `extra`); a constant (its text); None
-        for a value of its own per connection that is not (yet) in `extra`."""
-        if name in _TABLE_SLOTS:
-            return (name, 0)
-        constants = self.corpus.constants
-        if name in constants:
-            return constants[name]
-        if name.startswith("pid"):
-            return ("pid", ct.pid_offsets[int(name[3:])])
-        if name.startswith("fph"):
-            return self.em._host_key(name)
-        return ("extra", extra.index(name)) if name in extra else None
-
-    def _lines(self) -> tuple[tuple[bytes | tuple[str, int], ...], ...]:
-        """Every template's lines, in the corpus's order: [before] stamp head text tail, as
-        compile_template lays them out, with slots as _slot gives them."""
-        out = self.em.out
-        lines = []
-        for ct, extra in zip(self.corpus.compiled, self.extra_names):
-            for line in ct.template.lines:
-                items: list[str | tuple[str, int]] = [out.before(line.priority)] if out.uses_before else []
-                items.append(("stamp", 0))
-                head, tail = out.body(line.program, line.pid is not None, line.priority)
-                if line.pid is not None:
-                    for i, part in enumerate(head.split("%s")):
-                        if i:
-                            items.append(self._slot(ct, line.pid, extra))
-                        items.append(part)
-                else:
-                    items.append(head)
-                for i, part in enumerate(line.text.split(MARK)):
-                    items.append(self._slot(ct, part, extra) if i % 2 else out.escape(part))
-                items.append(tail)
-                lines.append(_segments(items))
-        return tuple(lines)
-
-    # -- blocks ---------------------------------------------------------------------------
-    def run(self) -> None:
-        em, plan, state, corpus = self.em, self.plan, self.state, self.corpus
-        n = state.n
-        ports = PortAllocator(em.rng, len(plan.addresses))
-        job: Future[None] | None = None
-        # leaving the pool waits for the job in flight, also on an error: no write after close
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sshsim-emit") as worker:
-            for a, b in blocks(state.nlines):
-                t_idx = em.template_index[a:b]
-                self.port[a:b] = ports.assign(plan.source[a:b])
-                self.pid[a:b] = em.pids.assign(plan.start[a:b], corpus.span_of[t_idx])
-                self._extras(a, b)
-                times, conns, tline = em._times(corpus, plan, state, a, b)
-                self._cover(min(int(state.start_us[a]), int(times.min(initial=state.start_us[a]))),
-                            max(int(state.start_us[b - 1]), int(times.max(initial=state.start_us[b - 1]))))
-                lines = self._cut(times, conns, tline, None if b >= n else int(state.start_us[b]))
-                if job is not None:
-                    job.result()  # one block at a time; its errors surface here
-                job = worker.submit(self._job, lines, b, self.hours)
-                if em.progress is not None:
-                    em.progress(b / n, state.lineno)
-            if job is not None:
-                job.result()
-        em.lines_written = state.lineno
-
-    def _extras(self, a: int, b: int) -> None:
-        """The values of their own of connections a..b-1, drawn in _fill's order (templates
-        ascending, slots in first-use order, connections ascending)."""
-        if not any(self.extra_names):
-            return
-        t_idx = self.em.template_index[a:b]
-        for t in np.unique(t_idx).tolist():
-            names = self.extra_names[t]
-            if not names:
-                continue
-            members = np.flatnonzero(t_idx == t).tolist()
-            columns = [self.em._drawn(self.corpus.compiled[t], name, a, members) for name in names]
-            for k, row in zip(members, zip(*columns)):
-                self.writer.set_extras(a + k, _utf8(list(row)))
-
-    def _cut(self, times: np.ndarray, conns: np.ndarray, tline: np.ndarray,
-             horizon: int | None) -> tuple[Any, ...] | None:
-        """Sort the new lines with the pending ones; the write_lines arguments of those at or
-        before `horizon` (None: none); the rest wait for the next block. C reads the lines
-        through the order, so only the pending ones are gathered here."""
-        state = self.state
-        all_t = np.concatenate((state.pending_t, times))
-        all_c = np.concatenate((state.pending_c, conns))
-        all_l = np.concatenate((self.pending_l, tline))
-        order = np.argsort(all_t, kind="stable")
-        cut = len(order) if horizon is None else int(np.count_nonzero(all_t <= horizon))
-        lines = None
-        if cut:
-            lines = (all_t, all_c, all_l, order[:cut], state.lineno + 1, *self.hours,
-                     self.em.out.boot(int(all_t[order[0]])))
-        state.lineno += cut
-        rest = order[cut:]
-        state.pending_t, state.pending_c, self.pending_l = all_t[rest], all_c[rest], all_l[rest]
-        return lines
-
-    def _cover(self, low_us: int, high_us: int) -> None:
-        """Extend the table of UTC offsets per hour to the hours from low_us to high_us (a block's
-        line times, starts and ends lie between its first start and its latest line). A new
-        table each time: the worker may be reading the old one."""
-        clock = self.em.out.clock
-        h_low, h_high = low_us // 1_000_000 // 3600, high_us // 1_000_000 // 3600
-        if self.hours is None:
-            self.hours = clock.hour_offsets(low_us, high_us)
-            return
-        h0, table = self.hours
-        h1 = h0 + len(table) - 1
-        if h_low >= h0 and h_high <= h1:
-            return
-        below = clock.hour_offsets(h_low * 3_600_000_000, (h0 - 1) * 3_600_000_000)[1] if h_low < h0 else table[:0]
-        above = clock.hour_offsets((h1 + 1) * 3_600_000_000, h_high * 3_600_000_000)[1] if h_high > h1 else table[:0]
-        self.hours = (min(h_low, h0), _int64(np.concatenate((below, table, above))))
-
-    def _job(self, lines: tuple[Any, ...] | None, limit: int, hours: tuple[int, np.ndarray]) -> None:
-        """In the worker: write a block's lines, then the labels of the connections finished."""
-        if lines is not None:
-            self.writer.write_lines(self.log_fd, *lines)
-        self.next_label = self.writer.write_labels(self.labels_fd, self.next_label, limit, *hours)

@@ -81,13 +81,6 @@ class Clock:
             values.append(off)
         return np.asarray(values, dtype=np.int64)[inverse]
 
-    def hour_offsets(self, low_us: int, high_us: int) -> tuple[int, np.ndarray]:
-        """(h0, offsets): seconds east of UTC for every UTC hour from h0 (the hour of `low_us`) to
-        the hour of `high_us`, the table the C path (_emit.c) looks stamps' offsets up in."""
-        h0 = int(low_us) // 1_000_000 // 3600
-        h1 = int(high_us) // 1_000_000 // 3600
-        return h0, np.ascontiguousarray(self.offsets(np.arange(h0, h1 + 1, dtype=np.int64) * 3600), dtype=np.int64)
-
     @staticmethod
     def offset_text(off: int) -> str:
         sign = "+" if off >= 0 else "-"
@@ -172,11 +165,6 @@ class OutputFormat:
         the index of its own."""
         raise NotImplementedError
 
-    def stamp_rule(self) -> tuple[str, bytes, bytes, bytes]:
-        """How the C path (_emit.c) writes this format's stamps: ("syslog" | "iso" | "journal",
-        text before an ISO stamp, the journal's seqnum id and boot id)."""
-        raise NotImplementedError
-
     def boot(self, first_us: int) -> int:
         """The journal's boot time (microseconds), fixed by the first line written; 0 elsewhere."""
         return 0
@@ -191,19 +179,11 @@ class Syslog(OutputFormat):
     def stamps(self, times: np.ndarray, first_line: int) -> tuple[list[str], list[int] | None]:
         return self.clock.classic_many(times)
 
-    def stamp_rule(self) -> tuple[str, bytes, bytes, bytes]:
-        return ("syslog", b"", b"", b"")
-
-
 class Rfc3339(Syslog):
     name = "rfc3339"
 
     def stamps(self, times: np.ndarray, first_line: int) -> tuple[list[str], list[int] | None]:
         return self.clock.iso_many(times), None
-
-    def stamp_rule(self) -> tuple[str, bytes, bytes, bytes]:
-        return ("iso", b"", b"", b"")
-
 
 class Rfc5424(OutputFormat):
     name = "rfc5424"
@@ -217,10 +197,6 @@ class Rfc5424(OutputFormat):
 
     def stamps(self, times: np.ndarray, first_line: int) -> tuple[list[str], list[int] | None]:
         return self.clock.iso_many(times), None
-
-    def stamp_rule(self) -> tuple[str, bytes, bytes, bytes]:
-        return ("iso", b"", b"", b"")
-
 
 class JournalJson(OutputFormat):
     """``journalctl -o json``: journald's fields for a line sshd sent through syslog(3)."""
@@ -256,9 +232,6 @@ class JournalJson(OutputFormat):
                        f'"__MONOTONIC_TIMESTAMP":"{mono}","_BOOT_ID":"{boot}",')
         return out, None
 
-    def stamp_rule(self) -> tuple[str, bytes, bytes, bytes]:
-        return ("journal", b"", self.seqnum_id.encode(), self.boot_id.encode())
-
     def boot(self, first_us: int) -> int:
         if self.boot_us is None:
             self.boot_us = first_us - 3_600_000_000  # the box booted an hour before the first line
@@ -277,10 +250,6 @@ class JsonLines(OutputFormat):
 
     def stamps(self, times: np.ndarray, first_line: int) -> tuple[list[str], list[int] | None]:
         return ['{"time":"' + s for s in self.clock.iso_many(times)], None
-
-    def stamp_rule(self) -> tuple[str, bytes, bytes, bytes]:
-        return ("iso", b'{"time":"', b"", b"")
-
 
 OUTPUT_FORMATS: dict[str, type[OutputFormat]] = {
     cls.name: cls for cls in (Syslog, Rfc3339, Rfc5424, JournalJson, JsonLines)

@@ -26,6 +26,10 @@ Python regex with ``(?P<name>...)`` groups) instead of ``pattern:`` when a templ
 A whole message must match (``fullmatch``). ``fallback: true`` puts an entry after every other
 candidate (catch-alls such as ``Disconnecting: {reason}``).
 
+``tags:`` says what the message means for grouping and outcomes, in the fixed vocabulary of
+`simulator.logs.tags` (documented in the catalogue's README); they are checked here, when the
+catalogue loads.
+
 Matching must be cheap (the parser aims at 500k lines/s), so entries are not tried one by one:
 each is filed under a key made of its first literal words (digits and ``-`` removed, so that
 ``channel {id:int}:`` and ``channel 0:`` share a key), every key's candidates are joined into
@@ -42,7 +46,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-import yaml
+from simulator.logs import catalogue_cache
+from simulator.logs.tags import NAMES_ADDR, NAMES_PID, TAGS, parse_tags
 
 from simulator.loglevels import MESSAGE_LEVELS
 
@@ -103,6 +108,8 @@ class EventSpec:
     fallback: bool = False
     key: str = ""
     named: tuple[tuple[int, str], ...] = ()  # (group index, field name) for kept fields
+    tags: tuple[str, ...] = ()  # what the message means (simulator/logs/tags.py)
+    flags: int = 0  # the tags as bits
     # the regex as compiled when the entry was loaded (checking it compiles): kept, since
     # matching a message by its shape uses it, and compiling it again costs more than the match
     own: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
@@ -315,26 +322,32 @@ class Catalogue:
         # ones with the longest key first (a specific form before a generic one), then
         # fallbacks. The key-less extracted entries (a few hundred "%s: ..." forms) are kept
         # out of the keyed buckets and tried only when the keyed bucket finds nothing: copied
-        # into every bucket they would make each one slow to compile.
-        rank = {
+        # into every bucket they would make each one slow to compile. Buckets are made when a
+        # message first needs them (a log uses a few hundred of some thousands of keys).
+        self._rank = {
             id(s): (tier(s), -len(s.key.split(" ")) if s.key else 0, i)
             for i, s in enumerate(ordered)
         }
-        keyless_curated = [s for s in by_key.get("", ()) if tier(s) == 0]
-        shared = None
-        if keyless_curated:
-            shared = _Alternation(sorted(keyless_curated, key=lambda s: rank[id(s)]))
-        for key in by_key:
-            if not key:
-                continue
+        self._by_key = by_key
+        self._keyless_curated = [s for s in by_key.get("", ()) if tier(s) == 0]
+        self._shared = None
+        if self._keyless_curated:
+            self._shared = _Alternation(sorted(self._keyless_curated, key=lambda s: self._rank[id(s)]))
+        wild = sorted(by_key.get("", ()), key=lambda s: self._rank[id(s)])
+        self._buckets[""] = _Bucket.of(wild, self._shared)
+
+    def _bucket(self, key: str) -> _Bucket | None:
+        """The bucket of a key some entry has (made on first use), else None."""
+        bucket = self._buckets.get(key)
+        if bucket is None and key in self._by_key:
             words = key.split(" ")
-            cands: list[EventSpec] = list(keyless_curated)
+            cands: list[EventSpec] = list(self._keyless_curated)
             for i in range(len(words), 0, -1):
-                cands.extend(by_key.get(" ".join(words[:i]), ()))
+                cands.extend(self._by_key.get(" ".join(words[:i]), ()))
+            rank = self._rank
             cands.sort(key=lambda s: rank[id(s)])
-            self._buckets[key] = _Bucket.of(cands, shared)
-        wild = sorted(by_key.get("", ()), key=lambda s: rank[id(s)])
-        self._buckets[""] = _Bucket.of(wild, shared)
+            bucket = self._buckets[key] = _Bucket.of(cands, self._shared)
+        return bucket
 
     def match(self, message: str, remember: bool = True) -> MatchResult | None:
         """The entry a message (level prefix and relay suffix removed) matches, or None.
@@ -374,12 +387,18 @@ class Catalogue:
             cache[message] = result
         return result
 
+    def regex_of(self, spec: EventSpec) -> re.Pattern[str]:
+        """An entry's own regex, compiled once."""
+        own = self._own.get(spec.regex)
+        if own is None:
+            own = self._own[spec.regex] = re.compile(spec.regex, re.DOTALL)
+        return own
+
     def _match(self, message: str) -> MatchResult | None:
-        buckets = self._buckets
-        wild = buckets[""]
+        wild = self._buckets[""]
         bucket = wild
         for key in message_keys(message):
-            found = buckets.get(key)
+            found = self._bucket(key)
             if found is not None:
                 bucket = found
                 break
@@ -394,7 +413,7 @@ class Catalogue:
 
     def bucket_sizes(self) -> dict[str, int]:
         """Candidates per key (for tests and tuning: a key should stay short)."""
-        return {k: len(b.specs) for k, b in self._buckets.items()}
+        return {k: len(b.specs) for k in self._by_key if (b := self._bucket(k)) is not None}
 
 
 def _spec_from_entry(entry: dict, origin: str, index: int) -> EventSpec:
@@ -428,6 +447,11 @@ def _spec_from_entry(entry: dict, origin: str, index: int) -> EventSpec:
     names: list[str | None] = [None] * compiled.groups
     for gname, gi in compiled.groupindex.items():
         names[gi - 1] = gname
+    try:
+        tags, flags = parse_tags(entry.get("tags"))
+    except ValueError as exc:
+        raise CatalogueError(f"{where}: {exc}") from None
+    _check_tag_fields(where, tags, flags, set(compiled.groupindex), int_fields)
     return EventSpec(
         name=name,
         level=level,
@@ -441,13 +465,40 @@ def _spec_from_entry(entry: dict, origin: str, index: int) -> EventSpec:
         fallback=bool(entry.get("fallback", False)),
         key=key,
         named=tuple((i, n) for i, n in enumerate(names) if n is not None),
+        tags=tags,
+        flags=flags,
         own=compiled,
     )
 
 
-def load_specs(data_dir: Path = DATA_DIR) -> list[EventSpec]:
-    """Read every catalogue file: hand-written topics first, then the extracted long tail."""
+def _check_tag_fields(where: str, tags: tuple[str, ...], flags: int, fields: set[str],
+                      int_fields: frozenset[str]) -> None:
+    """A tag that says the line names a pid or the client needs the field that holds it."""
+    if flags & NAMES_PID and "pid" not in int_fields:
+        which = [t for t in tags if TAGS[t] & NAMES_PID]
+        raise CatalogueError(f"{where}: tag {which[0]!r} needs an integer field 'pid'")
+    if flags & NAMES_ADDR and "addr" not in fields:
+        which = [t for t in tags if TAGS[t] & NAMES_ADDR]
+        raise CatalogueError(f"{where}: tag {which[0]!r} needs a field 'addr'")
+
+
+def load_specs(data_dir: Path = DATA_DIR, cache: Path | None = None) -> list[EventSpec]:
+    """Read every catalogue file: hand-written topics first, then the extracted long tail.
+
+    With ``cache`` (a folder), the compiled entries are taken from there when they were made
+    from the same files, and put there otherwise (see catalogue_cache).
+    """
     files = sorted(data_dir.glob("*.yaml")) + sorted((data_dir / "source").glob("*.yaml"))
+    key = catalogue_cache.data_key(files, data_dir) if cache is not None else ""
+    if cache is not None:
+        rows = catalogue_cache.load(cache, key)
+        if rows is not None:
+            try:
+                return [_spec_from_row(r) for r in rows]
+            except (CatalogueError, ValueError):
+                pass  # a row the code no longer accepts: read the YAML
+    import yaml  # local for start-up cost only: a process with the cache never needs it
+
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     specs: list[EventSpec] = []
     for path in files:
@@ -457,7 +508,29 @@ def load_specs(data_dir: Path = DATA_DIR) -> list[EventSpec]:
         if not isinstance(entries, list):
             raise CatalogueError(f"{origin}: expected a list of entries")
         specs.extend(_spec_from_entry(e, origin, i) for i, e in enumerate(entries))
+    if cache is not None:
+        catalogue_cache.save(cache, key, [_row_of(s) for s in specs])
     return specs
+
+
+def _row_of(spec: EventSpec) -> tuple:
+    """An entry as plain data (catalogue_cache's row)."""
+    return (spec.name, spec.level, spec.pattern, spec.regex, list(spec.fields), sorted(spec.int_fields),
+            spec.versions, spec.source, spec.origin, spec.fallback, spec.key, list(spec.tags))
+
+
+def _spec_from_row(row: tuple) -> EventSpec:
+    """An entry from its row; its regex is compiled when first needed."""
+    name, level, pattern, regex, fields, int_fields, versions, source, origin, fallback, key, tag_names = row
+    if level not in LEVELS:
+        raise CatalogueError(f"{origin}: unknown level {level!r}")
+    tags, flags = parse_tags(tag_names)
+    return EventSpec(
+        name=name, level=level, pattern=pattern, regex=regex, fields=tuple(fields),
+        int_fields=frozenset(int_fields), versions=versions, source=source, origin=origin,
+        fallback=fallback, key=key, named=tuple((i, n) for i, n in enumerate(fields) if n is not None),
+        tags=tags, flags=flags,
+    )
 
 
 _DEFAULT: Catalogue | None = None
@@ -467,7 +540,7 @@ def default_catalogue() -> Catalogue:
     """The packaged catalogue, loaded once per process."""
     global _DEFAULT
     if _DEFAULT is None:
-        _DEFAULT = Catalogue(load_specs())
+        _DEFAULT = Catalogue(load_specs(cache=catalogue_cache.cache_dir()))
         # The catalogue (tens of thousands of objects) lives as long as the process: move it,
         # with everything else made so far, out of the cycle collector's way. Each full
         # collection during a long parse would otherwise walk all of it again.

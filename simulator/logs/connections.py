@@ -22,72 +22,17 @@ first line names the client address and port of a known connection (the user chi
 from __future__ import annotations
 
 from collections import deque
+from itertools import islice
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
-from simulator.logs.events import UNKNOWN, Event
+from simulator.logs import tags
+from simulator.logs.events import UNKNOWN, Event, EventStream
 from simulator.logs.formats import parse_time, iso_timestamp
-from simulator.speedups import load
 
-# The C twin of ConnectionTracker.run's loop (None: pure Python).
-_speedups = load("simulator.logs._speedups")
-
-# Events that only the listener writes.
-LISTENER_EVENTS = frozenset(
-    (
-        "listener.forked_child",
-        "listener.listening",
-        "listener.drop_connection",
-        "listener.maxstartups_begin",
-        "listener.maxstartups_ongoing",
-        "listener.maxstartups_end",
-        "listener.penalty_new",
-        "listener.penalty_activated",
-        "listener.login_grace_timeout",
-        "listener.child_exit",
-        "listener.sighup",
-        "listener.terminating",
-    )
-)
-# Listener events about one child: their "pid" field names it.
-_LISTENER_CHILD_EVENTS = frozenset(
-    ("listener.forked_child", "listener.login_grace_timeout", "listener.child_exit")
-)
-# Events pass 1 learns lineage from.
-# Events that end a connection: once seen, its pids may be reused for a new one.
-END_EVENTS = frozenset(
-    (
-        "disconnect.received",
-        "disconnect.received_no_code",
-        "disconnect.disconnected",
-        "disconnect.closed",
-        "disconnect.reset",
-        "disconnect.timed_out",
-        "disconnect.client_timeout",
-        "disconnect.login_grace_timeout",
-        "disconnect.read_failed",
-        "disconnect.write_failed",
-        "disconnect.disconnecting",
-        "disconnect.protocol_error",
-        "kex.unable_to_negotiate",
-        "connection.transferred",
-        "connection.identification_missing",
-        "connection.bad_identification",
-        "connection.banner_exchange",
-        "auth.too_many_failures",
-        "auth.change_of_user",
-    )
-)
-# Events that start a connection on a pid.
-START_EVENTS = frozenset(("connection.from",))
-# Lines that name the client's address and port: written by a connection's own processes.
-ENDPOINT_EVENTS = END_EVENTS | START_EVENTS | frozenset(
-    ("auth.failed", "auth.accepted", "auth.postponed", "auth.invalid_user", "auth.max_attempts"))
-_LEARN_EVENTS = LISTENER_EVENTS | {"connection.user_child", "session.exit_status", "session.session_by_pid.pid"} | ENDPOINT_EVENTS
-# The session child writes few lines; these are the ones a pid of its own tells it by.
-SESSION_CHILD_EVENTS = frozenset(("session.controlling_tty",))
-# Lines of the user child that name its session child's pid (usually when it exits).
-SESSION_PID_EVENTS = frozenset(("session.exit_status", "session.session_by_pid.pid"))
+_NEW_PROGRAMS = ("sshd-session", "sshd-auth")
+# Lines pass 1 learns lineage from.
+_LEARN = tags.LISTENER_LINE | tags.USER_CHILD | tags.SESSION_CHILD | tags.OWN_PROCESS
 # How far above its user child's pid a session child's pid may be.
 _SESSION_PID_SPAN = 256
 
@@ -216,16 +161,40 @@ class Connection:
         }
 
 
-def _h_from(c: Connection, f: dict, ev: Event) -> None:
-    c.addr, c.port = f.get("addr"), f.get("port")
-    c.laddr, c.lport = f.get("laddr") or c.laddr, f.get("lport") or c.lport
-
-
-def _h_endpoint(c: Connection, f: dict, ev: Event) -> None:
+def _fill_endpoint(c: Connection, f: dict) -> None:
+    """The client endpoint of a line, where the connection does not know it yet."""
     if c.addr is None and f.get("addr"):
         c.addr = f.get("addr")
     if c.port is None and f.get("port") is not None:
         c.port = f.get("port")
+
+
+def fold_meaning(c: Connection, flags: int, name: str, f: dict) -> None:
+    """What a line's tags (simulator/logs/tags.py) say about its connection: the client
+    endpoint, a drop, the authentication outcome, the end. Grouping needs all of it (INFO logs
+    join a user child to its connection by the endpoint; a pid is reused once its connection
+    ended), so it is folded whether or not summaries are kept."""
+    if flags & tags.ENDPOINT:
+        if flags & tags.STARTS:  # a new connection: its endpoint as stated
+            c.addr, c.port = f.get("addr"), f.get("port")
+        else:
+            _fill_endpoint(c, f)
+    if flags & tags.DROPPED:
+        _fill_endpoint(c, f)
+        c.kind = "dropped"
+        c.end, c.end_reason = name, f.get("reason") or "MaxStartups"
+    if flags & tags.AUTH_ACCEPTED:
+        c.outcome = "accepted"
+    elif flags & tags.AUTH_FAILED and c.outcome is None:
+        c.outcome = "failed"
+    if flags & tags.ENDS and c.end is None:
+        c.end = name
+        c.end_reason = f.get("reason") or f.get("what") or None
+
+
+# -- summaries: what a connection negotiated and did (not needed for grouping) ----------------
+def _h_from(c: Connection, f: dict, ev: Event) -> None:
+    c.laddr, c.lport = f.get("laddr") or c.laddr, f.get("lport") or c.lport
 
 
 def _h_remote_version(c: Connection, f: dict, ev: Event) -> None:
@@ -262,31 +231,24 @@ def _h_auth_request(c: Connection, f: dict, ev: Event) -> None:
     c.auth.append((f.get("method") or "?", "tried"))
 
 
-def _auth_outcome(outcome: str) -> Callable[[Connection, dict, Event], None]:
-    def handler(c: Connection, f: dict, ev: Event) -> None:
-        method = f.get("method") or "?"
-        if f.get("submethod"):
-            method += "/" + f["submethod"]
-        c.user = f.get("user") or c.user
-        _h_endpoint(c, f, ev)
-        # Replace the latest "tried" of this method: a request and its outcome are one attempt.
-        for i in range(len(c.auth) - 1, -1, -1):
-            if c.auth[i] == (f.get("method"), "tried"):
-                c.auth[i] = (method, outcome)
-                break
-        else:
-            c.auth.append((method, outcome))
-        if outcome == "accepted":
-            c.outcome = "accepted"
-        elif outcome == "failed" and c.outcome is None:
-            c.outcome = "failed"
-
-    return handler
+def _attempt(c: Connection, f: dict, flags: int) -> None:
+    """An authentication attempt's outcome (a line tagged auth-* that names its method)."""
+    outcome = next(word for bit, word in tags.ATTEMPT_OUTCOMES if flags & bit)
+    method = f.get("method") or "?"
+    if f.get("submethod"):
+        method += "/" + f["submethod"]
+    c.user = f.get("user") or c.user
+    # Replace the latest "tried" of this method: a request and its outcome are one attempt.
+    for i in range(len(c.auth) - 1, -1, -1):
+        if c.auth[i] == (f.get("method"), "tried"):
+            c.auth[i] = (method, outcome)
+            break
+    else:
+        c.auth.append((method, outcome))
 
 
-def _h_invalid_user(c: Connection, f: dict, ev: Event) -> None:
+def _h_user(c: Connection, f: dict, ev: Event) -> None:
     c.user = c.user or f.get("user")
-    _h_endpoint(c, f, ev)
 
 
 def _h_channel_open(c: Connection, f: dict, ev: Event) -> None:
@@ -320,17 +282,13 @@ def _h_session_start(c: Connection, f: dict, ev: Event) -> None:
         kind += f" on {f['tty']}"
     c.sessions.append(kind)
     c.user = c.user or f.get("user")
-    _h_endpoint(c, f, ev)
 
 
 def _h_dropped(c: Connection, f: dict, ev: Event) -> None:
-    c.kind = "dropped"
-    _h_endpoint(c, f, ev)
     c.laddr, c.lport = f.get("laddr"), f.get("lport")
-    c.end, c.end_reason = ev.event, f.get("reason") or "MaxStartups"
 
 
-_HANDLERS: dict[str, Callable[[Connection, dict, Event], None]] = {
+_SUMMARY: dict[str, Callable[[Connection, dict, Event], None]] = {
     "connection.from": _h_from,
     "connection.remote_version": _h_remote_version,
     "connection.local_version": _h_local_version,
@@ -339,74 +297,14 @@ _HANDLERS: dict[str, Callable[[Connection, dict, Event], None]] = {
     "kex.cipher": _h_cipher,
     "kex.strict_seqnr_reset": _h_strict,
     "kex.ext_info_sent": _h_ext_info,
-    "kex.unable_to_negotiate": _h_endpoint,
     "auth.request": _h_auth_request,
-    "auth.accepted": _auth_outcome("accepted"),
-    "auth.failed": _auth_outcome("failed"),
-    "auth.postponed": _auth_outcome("postponed"),
-    "auth.partial": _auth_outcome("partial"),
-    "auth.invalid_user": _h_invalid_user,
+    "auth.invalid_user": _h_user,
     "channel.open": _h_channel_open,
     "channel.new": _h_channel_new,
     "channel.request": _h_channel_request,
     "session.start": _h_session_start,
-    "disconnect.received": _h_endpoint,
-    "disconnect.disconnected": _h_endpoint,
-    "disconnect.closed": _h_endpoint,
-    "disconnect.reset": _h_endpoint,
     "listener.drop_connection": _h_dropped,
 }
-
-
-def _ending(name: str, inner: Callable[[Connection, dict, Event], None] | None):
-    def handler(c: Connection, f: dict, ev: Event) -> None:
-        if inner is not None:
-            inner(c, f, ev)
-        if c.end is None:
-            c.end = name
-            c.end_reason = f.get("reason") or f.get("what") or None
-
-    return handler
-
-
-for _name in END_EVENTS:
-    _HANDLERS[_name] = _ending(_name, _HANDLERS.get(_name))
-
-
-# What grouping itself needs when nobody reads the summaries (summaries=False): the client
-# endpoint (INFO logs join a user child to its monitor by it), the accepted outcome (the role
-# of a pid joined by endpoint), the end (pid reuse) and drops. Steps as flags, applied in this
-# order by `_apply_grouping` and by its C twin (csrc/group.c, fold_lean):
-G_FROM = 1  # connection.from: the client endpoint, as stated
-G_ENDPOINT = 2  # the client endpoint, where not known yet (_h_endpoint)
-G_ACCEPTED = 4  # the outcome is "accepted"
-G_DROPPED = 8  # a MaxStartups / penalty drop: a connection of its own line, ended
-G_END = 16  # the first end event ends the connection
-_GROUPING_ACTIONS: dict[str, int] = {
-    "connection.from": G_FROM,
-    "auth.accepted": G_ENDPOINT | G_ACCEPTED,
-    "auth.invalid_user": G_ENDPOINT,
-    "listener.drop_connection": G_DROPPED,
-}
-for _name in END_EVENTS:
-    _GROUPING_ACTIONS[_name] = _GROUPING_ACTIONS.get(_name, 0) | G_END | (
-        G_ENDPOINT if _name in ("kex.unable_to_negotiate", "disconnect.received", "disconnect.disconnected",
-                                "disconnect.closed", "disconnect.reset") else 0)
-
-
-def _apply_grouping(c: Connection, actions: int, name: str, f: dict) -> None:
-    if actions & G_FROM:
-        c.addr, c.port = f.get("addr"), f.get("port")
-    if actions & G_ENDPOINT:
-        _h_endpoint(c, f, None)  # type: ignore[arg-type]
-    if actions & G_ACCEPTED:
-        c.outcome = "accepted"
-    if actions & G_DROPPED:
-        c.kind = "dropped"
-        _h_endpoint(c, f, None)  # type: ignore[arg-type]
-        c.end = name
-    if actions & G_END and c.end is None:
-        c.end = name
 
 
 def is_sshd_program(program: str | None) -> bool:
@@ -430,23 +328,14 @@ class ConnectionTracker:
     ``window`` is how many lines an event waits for the lines that explain its pid (None: until
     `flush`, i.e. exact two passes over everything). ``keep_events`` stores events on their
     Connection (batch use). Finished connections are handed to ``on_done`` (or kept in `done`).
-    ``summaries=False`` folds into each Connection only what grouping needs (client endpoint,
-    accepted outcome, end, drop, pids and line range; see _GROUPING_ACTIONS): the rest of its
+    ``summaries=False`` folds into each Connection only what its lines' tags say (client
+    endpoint, outcome, end, drop; see `fold_meaning`), its pids and line range: the rest of its
     summary stays empty, and the loop is faster. ``tally=False`` leaves a connection's per-line
     counters (events, last time stamp) behind as `run` passes lines of placed pids.
     Every ``sweep_every`` lines, pids of connections that ended ``end_grace_lines`` ago, or
     that have been silent for ``idle_lines``, are forgotten: that keeps memory flat on an endless
     log, at the price of splitting a connection silent for longer than ``idle_lines``.
     """
-
-    # what run() (and its C twin) test every event against
-    _learn_events = _LEARN_EVENTS
-    _start_events = START_EVENTS
-    _endpoint_events = ENDPOINT_EVENTS
-    _session_pid_events = SESSION_PID_EVENTS
-    _listener_events = LISTENER_EVENTS
-    _state_type = _PidState
-    _listener_child_events = _LISTENER_CHILD_EVENTS
 
     def __init__(
         self,
@@ -469,8 +358,16 @@ class ConnectionTracker:
         self.sweep_every = max(sweep_every, 2 * window) if window is not None else sweep_every
         # summaries=False: only what grouping needs is folded into each Connection (faster)
         self._summaries = summaries
-        self._handlers: dict[str, Any] = _HANDLERS if summaries else _GROUPING_ACTIONS
-        self._buffer: deque[Event] = deque()
+        # events taken and not settled yet: self._buffer[self._head:], the first of them the
+        # input's event number self._n_out (0-based); self._n_in events taken in all
+        self._buffer: list[Event] = []
+        self._head = 0
+        self._n_in = 0
+        self._n_out = 0
+        # pass-1 facts not applied yet: (event number, event or None, tags); a fact is applied
+        # just before the event `window` lines before it is settled, as if learnt on arrival
+        self._facts: deque[tuple[int, Event | None, int]] = deque()
+        self._new_programs_due = False  # an sshd-session / sshd-auth line is among the facts
         self._next_id = 1
         # pass-1 facts
         self._listeners: set[int] = set()
@@ -495,31 +392,37 @@ class ConnectionTracker:
         self._user_children: list[tuple[int, Connection]] = []  # recent (pid, conn)
         self._monitors: deque[tuple[int, Connection]] = deque(maxlen=64)  # recent (pid, conn)
         self._seen_new_programs = False  # sshd-session seen: "sshd" is then the listener
-        self._last_sweep = 0
+        self._next_sweep = self.sweep_every - 1  # the event number settled after the next sweep
         # keep per-connection counters (events, last time) in `run`'s fast path; callers that
         # throw the connections away pass tally=False
         self._tally = tally
 
     # -- pass 1 ---------------------------------------------------------------------------
-    def _learn(self, ev: Event) -> None:
-        name = ev.event
-        if name == "listener.forked_child" and ev.pid is not None:
-            self._listeners.add(ev.pid)
+    def _learn(self, ev: Event | None, flags: int) -> None:
+        """Pass 1: the lineage facts a line states (its tags)."""
+        if ev is None:  # the first line of sshd-session or sshd-auth (OpenSSH 9.8 and later)
+            self._seen_new_programs = True
+            return
+        pid = ev.pid
+        if pid is None:
+            return
+        if flags & tags.FORKS:
+            self._listeners.add(pid)
             child = ev.fields.get("pid")
             if isinstance(child, int):
-                self._forked[child] = ev.pid
-        elif name == "connection.user_child" and ev.pid is not None:
+                self._forked[child] = pid
+        elif flags & tags.USER_CHILD:
             child = ev.fields.get("pid")
             if isinstance(child, int):
-                self._user_child[child] = ev.pid
-        elif name in ENDPOINT_EVENTS and ev.pid is not None:
-            self._endpoint_pids.add(ev.pid)
-        elif name in SESSION_PID_EVENTS and ev.pid is not None:
+                self._user_child[child] = pid
+        elif flags & tags.OWN_PROCESS:
+            self._endpoint_pids.add(pid)
+        elif flags & tags.SESSION_CHILD:
             child = ev.fields.get("pid")
-            if isinstance(child, int) and child != ev.pid:
-                self._session_child[child] = ev.pid
-        elif name in LISTENER_EVENTS and ev.pid is not None:
-            self._listeners.add(ev.pid)
+            if isinstance(child, int) and child != pid:
+                self._session_child[child] = pid
+        elif flags & tags.LISTENER_LINE:
+            self._listeners.add(pid)
 
     # -- pass 2 ---------------------------------------------------------------------------
     def _new_conn(self, kind: str = "connection") -> Connection:
@@ -543,37 +446,12 @@ class ConnectionTracker:
         self._pids[pid] = _PidState(conn, role, line)
         conn.add_pid(role, pid)
 
-    def _assign(self, ev: Event) -> None:
-        """Pass 2 for one event. The fast path is a line of a pid already placed."""
+    def _assign_slow(self, ev: Event) -> None:
+        """Pass 2 for an event `_settle` does not take itself: a new pid, the listener, no pid."""
         if ev.spec is None and ev.event != UNKNOWN:
             return  # another program's line, or an unparsed one
         pid = ev.pid
-        if pid is not None and pid not in self._listeners and not (
-            self._seen_new_programs and ev.program == "sshd"
-        ):
-            st = self._pids.get(pid)
-            if st is not None and (st.conn.end is None or ev.event not in START_EVENTS):
-                conn = st.conn
-                st.last_line = ev.line
-                relay = ev.relay
-                if relay is None:
-                    role = "preauth" if ev.program == "sshd-auth" else st.role
-                elif relay == "preauth":
-                    role = "preauth"
-                    if not st.relayed:
-                        st.relayed = True
-                        conn.add_pid("preauth", pid)
-                else:
-                    role = "user"
-                ev.conn = conn.id
-                ev.role = role
-                self._fold(conn, ev)
-                return
-        self._assign_slow(ev)
-
-    def _assign_slow(self, ev: Event) -> None:
-        pid = ev.pid
-        name = ev.event
+        flags = ev.spec.flags if ev.spec is not None else 0
         line = ev.line
         conn: Connection | None = None
         role = "monitor"
@@ -582,14 +460,14 @@ class ConnectionTracker:
         )
         if is_listener and pid is not None:
             role = "listener"
-            child = ev.fields.get("pid") if name in _LISTENER_CHILD_EVENTS else None
+            child = ev.fields.get("pid") if flags & (tags.FORKS | tags.CHILD) else None
             if isinstance(child, int):
                 state = self._pids.get(child)
-                if name == "listener.forked_child" and state is not None and state.conn.ended:
+                if flags & tags.FORKS and state is not None and state.conn.ended:
                     del self._pids[child]  # pid reused by a new connection
                     state = None
                 conn = state.conn if state is not None else self._conn_of(child, line, "monitor")
-            elif name == "listener.drop_connection":
+            elif flags & tags.DROPPED:
                 conn = self._new_conn()
             else:
                 conn = self._listener_conn.get(pid)
@@ -599,13 +477,13 @@ class ConnectionTracker:
         elif pid is None:
             # sshd -d / -e output: one process's view, one connection at a time.
             conn = self._conn_of(-1, line, "monitor")
-            if name in START_EVENTS and conn.ended:
+            if flags & tags.STARTS and conn.ended:
                 del self._pids[-1]
                 conn = self._conn_of(-1, line, "monitor")
             role = "preauth" if ev.relay == "preauth" else "monitor"
         else:
             state = self._pids.get(pid)
-            if state is not None and name in START_EVENTS and state.conn.ended:
+            if state is not None and flags & tags.STARTS and state.conn.ended:
                 del self._pids[pid]
                 state = None
             if state is None:
@@ -665,7 +543,8 @@ class ConnectionTracker:
         if parent is not None and parent in self._pids:
             # The user child named this pid as its session child: that beats any guess.
             return self._conn_of(parent, ev.line, "user"), "session"
-        if ev.event in SESSION_CHILD_EVENTS:
+        flags = ev.spec.flags if ev.spec is not None else 0
+        if flags & tags.SESSION:
             best: tuple[int, Connection] | None = None
             for upid, conn in self._user_children:
                 if upid < pid <= upid + _SESSION_PID_SPAN and (best is None or upid > best[0]):
@@ -674,7 +553,7 @@ class ConnectionTracker:
                 return best[1], "session"
         fields = ev.fields if ev.spec is not None else {}
         addr, port = fields.get("addr"), fields.get("port")
-        if addr is not None and isinstance(port, int) and ev.event not in START_EVENTS:
+        if addr is not None and isinstance(port, int) and not flags & tags.STARTS:
             conn = self._endpoints.get((addr, port))
             if conn is not None:
                 return conn, ("user" if conn.outcome == "accepted" else "monitor")
@@ -699,20 +578,21 @@ class ConnectionTracker:
         spec = ev.spec
         if spec is None:
             conn.unknown += 1
-        elif not self._summaries:
-            actions = _GROUPING_ACTIONS.get(spec.name, 0)
-            if not actions and conn.addr is None and "addr" in spec.fields:
-                actions = G_ENDPOINT  # INFO logs: the first line naming the client
-            if actions:
-                _apply_grouping(conn, actions, spec.name, ev.fields)
-                self._index_endpoint(conn)
         else:
-            handler = self._handlers.get(spec.name)
-            if handler is None and conn.addr is None and "addr" in spec.fields:
-                handler = _h_endpoint  # INFO logs: the first line naming the client
-            if handler is not None:
-                handler(conn, ev.fields, ev)
+            flags = spec.flags
+            if flags:
+                fold_meaning(conn, flags, spec.name, ev.fields)
+            if conn.addr is None and not flags & tags.ENDPOINT and "addr" in spec.fields:
+                # INFO logs: the first line naming the client names its endpoint
+                _fill_endpoint(conn, ev.fields)
+            if flags or conn.addr is not None:
                 self._index_endpoint(conn)
+            if self._summaries:
+                handler = _SUMMARY.get(spec.name)
+                if handler is not None:
+                    handler(conn, ev.fields, ev)
+                if flags & tags.AUTH_TAGS and "method" in spec.fields:
+                    _attempt(conn, ev.fields, flags)
         if conn.events is not None:
             conn.events.append(ev)
 
@@ -725,168 +605,170 @@ class ConnectionTracker:
                 self._endpoints[(conn.addr, conn.port)] = conn
 
     # -- streaming ------------------------------------------------------------------------
+    def take(self, events: list[Event]) -> list[Event]:
+        """Take events in input order; return those whose grouping is now settled, in order."""
+        base = self._n_in
+        self._buffer.extend(events)
+        self._n_in = base + len(events)
+        # pass 1, for the few lines that state a lineage fact (their tags say so)
+        learn = _LEARN
+        found = [(base + k, ev, s.flags) for k, ev in enumerate(events)
+                 if (s := ev.spec) is not None and s.flags & learn]
+        if not self._seen_new_programs and not self._new_programs_due:
+            # sshd-session / sshd-auth (9.8+): from its first line on, "sshd" is the listener.
+            # Learnt from a line that states no other fact, as it always was.
+            programs = {ev.program for ev in events}
+            if "sshd-session" in programs or "sshd-auth" in programs:
+                for k, ev in enumerate(events):
+                    if ev.program in _NEW_PROGRAMS and not (ev.spec is not None and ev.spec.flags & learn):
+                        found.append((base + k, None, 0))
+                        found.sort(key=lambda f: f[0])
+                        self._new_programs_due = True
+                        break
+        self._facts.extend(found)
+        if self.window is None:
+            return []
+        return self._settle(self._n_in - self.window)
+
     def push(self, ev: Event) -> Event | None:
         """Take one event; return the one whose grouping is now settled (or None)."""
-        if ev.event in _LEARN_EVENTS:
-            self._learn(ev)
-        elif not self._seen_new_programs:
-            prog = ev.program
-            if prog is not None and prog[4:5] == "-" and prog in ("sshd-session", "sshd-auth"):
-                self._seen_new_programs = True
-        buf = self._buffer
-        buf.append(ev)
-        if self.window is not None and len(buf) > self.window:
-            old = buf.popleft()
-            self._assign(old)
-            if ev.line - self._last_sweep >= self.sweep_every:
-                self._sweep(ev.line)
-            return old
-        return None
+        out = self.take([ev])
+        return out[0] if out else None
 
     def run(self, events: Iterable[Event]) -> Iterator[Event]:
-        """`push` every event and `flush` at the end, as one iterator.
+        """Every event, grouped, in input order; then every connection is done (`flush`).
 
-        With a window, this is `push` + `_assign` + `_fold` written out in one loop for the
-        common case (a line of a pid already placed, with no summary handler): grouping runs
-        once per input line, and method calls are most of its cost in CPython. The loop is in
-        C where the extension is built (GroupRun), else `_run_python`.
+        Events come in batches: a parser's own (`EventStream.batches`), else taken 1,024 at a
+        time; each batch is settled in one pass.
         """
-        if self.window is None:
-            return self._run_unbounded(events)
-        if _speedups is not None:
-            return _speedups.GroupRun(self, events, Event)
-        return self._run_python(events)
-
-    def _run_unbounded(self, events: Iterable[Event]) -> Iterator[Event]:
-        for ev in events:
-            self.push(ev)
-        yield from self.flush()
-
-    def _run_python(self, events: Iterable[Event]) -> Iterator[Event]:
-        """run()'s loop in Python: the reference the C twin (GroupRun) is tested against."""
-        window = self.window
-        assert window is not None
-        buf = self._buffer
-        append, popleft = buf.append, buf.popleft
-        learn_events = _LEARN_EVENTS
-        start_events = START_EVENTS
-        handlers = self._handlers
-        listeners = self._listeners
-        pids_get = self._pids.get
-        sweep_every = self.sweep_every
-        seen_new = self._seen_new_programs
-        new_programs = ("sshd-session", "sshd-auth")
-        checked_prog: object = None  # the last program object found not to be one of those
-        learn = self._learn
-        assign = self._assign
-        fold = self._fold
-        # Per-event counters of a connection (n_events, last_ts, events) that nobody reads
-        # when the connections are thrown away (group_events): not kept up in the fast path.
-        tally = self._tally
-        n = 0
-        for ev in events:
-            if ev.event in learn_events:
-                learn(ev)
-            elif not seen_new:
-                prog = ev.program
-                if prog is not checked_prog:
-                    if prog in new_programs:
-                        seen_new = self._seen_new_programs = True
-                    else:
-                        checked_prog = prog
-            append(ev)
-            if len(buf) <= window:
-                continue
-            old = popleft()
-            n += 1
-            if n >= sweep_every:
-                n = 0
-                self._sweep(old.line)
-                pids_get = self._pids.get
-            spec = old.spec
-            if spec is None:
-                if old.event == UNKNOWN:
-                    assign(old)
-                yield old
-                continue
-            pid = old.pid
-            if pid is None or pid in listeners or (seen_new and old.program == "sshd"):
-                assign(old)
-                yield old
-                continue
-            st = pids_get(pid)
-            if st is None:
-                assign(old)
-                yield old
-                continue
-            conn = st.conn
-            if conn.end is not None and old.event in start_events:
-                assign(old)
-                yield old
-                continue
-            # From here on this is `_assign`'s fast path, written out.
-            line = old.line
-            st.last_line = line
-            relay = old.relay
-            if relay is None:
-                old.role = st.role if old.program != "sshd-auth" else "preauth"
-            elif relay == "preauth":
-                old.role = "preauth"
-                if not st.relayed:
-                    st.relayed = True
-                    conn.add_pid("preauth", pid)
-            else:
-                old.role = "user"
-            old.conn = conn.id
-            if spec.name in handlers or (conn.addr is None and "addr" in spec.fields):
-                fold(conn, old)  # a summary handler, or the first line naming the client
-            elif tally:
-                conn.last_line = line
-                conn.n_events += 1
-                if old.ts is not None:
-                    conn.last_ts = old.ts
-                if conn.events is not None:
-                    conn.events.append(old)
-            else:
-                conn.last_line = line
-            yield old
+        if isinstance(events, EventStream) and not events.started:
+            batches: Iterable[list[Event]] = events.batches()
+        else:
+            it = iter(events)
+            batches = iter(lambda: list(islice(it, 1024)), [])
+        take = self.take
+        for batch in batches:
+            yield from take(batch)
         yield from self.flush()
 
     def feed(self, ev: Event) -> Iterator[Event]:
         """Take one event; yield the events whose grouping is now settled, in input order."""
-        out = self.push(ev)
-        if out is not None:
-            yield out
+        yield from self.take([ev])
 
     def flush(self) -> Iterator[Event]:
         """Settle and yield every event still waiting; then every connection is done."""
-        buf = self._buffer
-        while buf:
-            old = buf.popleft()
-            self._assign(old)
-            yield old
+        while self._facts:
+            _, fact, flags = self._facts.popleft()
+            self._learn(fact, flags)
+        buf, head = self._buffer, self._head
+        rest = buf[head:]
+        self._buffer, self._head = [], 0
+        self._n_out = self._n_in
+        self._assign_run(rest)
+        yield from rest
         self._finish_all()
+
+    def _settle(self, limit: int) -> list[Event]:
+        """Settle the waiting events numbered below `limit` (see `_assign_run`)."""
+        start = self._n_out
+        if limit <= start:
+            return []
+        buf, head = self._buffer, self._head
+        out = buf[head : head + limit - start]
+        self._assign_run(out, start)
+        self._n_out = limit
+        head += limit - start
+        if head >= 4096 and head * 2 >= len(buf):
+            del buf[:head]
+            head = 0
+        self._head = head
+        return out
+
+    def _assign_run(self, events: list[Event], first: int | None = None) -> None:
+        """Pass 2 for events in input order, the first numbered `first` (None: at the end of
+        the input, every fact applied, no sweep). Before event i, each pass-1 fact of an event
+        up to i + window is applied, as if learnt on its arrival, and every `sweep_every`
+        events the tracker sweeps. The common case, a line of a pid already placed, is taken
+        here; anything else by `_assign_slow`."""
+        listeners = self._listeners
+        pids_get = self._pids.get
+        seen_new = self._seen_new_programs
+        summary = _SUMMARY if self._summaries else {}
+        tally = self._tally
+        slow = self._assign_slow
+        fold = self._fold
+        starts = tags.STARTS
+        facts = self._facts
+        never = 1 << 62
+        window = self.window or 0
+        if first is None:
+            i, next_fact, next_sweep = -1, never, -1
+        else:
+            i = first - 1
+            next_fact = facts[0][0] - window if facts else never
+            next_sweep = self._next_sweep
+        for ev in events:
+            i += 1
+            if i == next_sweep or next_fact <= i:
+                while facts and facts[0][0] <= i + window:
+                    _, fact, flags = facts.popleft()
+                    self._learn(fact, flags)
+                next_fact = facts[0][0] - window if facts else never
+                if i == next_sweep:
+                    next_sweep = self._next_sweep = next_sweep + self.sweep_every
+                    self._sweep(ev.line)
+                    pids_get = self._pids.get
+                seen_new = self._seen_new_programs
+            spec = ev.spec
+            pid = ev.pid
+            if spec is None or pid is None or pid in listeners or (seen_new and ev.program == "sshd"):
+                slow(ev)
+                continue
+            st = pids_get(pid)
+            if st is None:
+                slow(ev)
+                continue
+            conn = st.conn
+            if conn.end is not None and spec.flags & starts:
+                slow(ev)
+                continue
+            line = ev.line
+            st.last_line = line
+            relay = ev.relay
+            if relay is None:
+                ev.role = st.role if ev.program != "sshd-auth" else "preauth"
+            elif relay == "preauth":
+                ev.role = "preauth"
+                if not st.relayed:
+                    st.relayed = True
+                    conn.add_pid("preauth", pid)
+            else:
+                ev.role = "user"
+            ev.conn = conn.id
+            if spec.flags or spec.name in summary or (conn.addr is None and "addr" in spec.fields):
+                fold(conn, ev)  # a tagged line, a summary handler, or the first line naming the client
+            elif tally:
+                conn.last_line = line
+                conn.n_events += 1
+                if ev.ts is not None:
+                    conn.last_ts = ev.ts
+                if conn.events is not None:
+                    conn.events.append(ev)
+            else:
+                conn.last_line = line
 
     def _sweep(self, now: int) -> None:
         """Forget pids of connections that ended long ago or went quiet (flat memory)."""
-        self._last_sweep = now
         ended_before = now - self.end_grace_lines  # ended and silent since before this line
         idle_before = now - self.idle_lines
-        if _speedups is not None:
-            done, self._endpoints = _speedups.sweep_state(
-                self._pids, self._listener_conn, self._live, self._endpoints, ended_before, idle_before)
-            for conn in done:
-                self._emit_done(conn)
-        else:
-            self._sweep_python(ended_before, idle_before)
+        self._sweep_pids(ended_before, idle_before)
         # pass-1 facts: the previous generation is older than a sweep interval
         self._forked_prev, self._forked = self._forked, {}
         self._endpoint_pids_prev, self._endpoint_pids = self._endpoint_pids, set()
         self._user_child_prev, self._user_child = self._user_child, {}
         self._session_child_prev, self._session_child = self._session_child, {}
 
-    def _sweep_python(self, ended_before: int, idle_before: int) -> None:
-        """_sweep's scans in Python (the C twin: _speedups.sweep_state)."""
+    def _sweep_pids(self, ended_before: int, idle_before: int) -> None:
         pids = self._pids
         gone = [pid for pid, st in pids.items()
                 if st.last_line < idle_before or (st.conn.end is not None and st.conn.last_line < ended_before)]
@@ -931,8 +813,6 @@ def group_connections(events: Iterable[Event]) -> list[Connection]:
     Exact two passes (no window); each Connection keeps its events.
     """
     tracker = ConnectionTracker(window=None, keep_events=True)
-    for ev in events:
-        tracker.push(ev)
-    for _ in tracker.flush():
+    for _ in tracker.run(events):
         pass
     return sorted(tracker.done, key=lambda c: c.id)

@@ -8,9 +8,8 @@ match itself (the parser aims at 500k lines/s).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from simulator.speedups import load
+from itertools import chain
+from typing import TYPE_CHECKING, Any, Iterator
 
 if TYPE_CHECKING:
     from simulator.logs.catalogue import EventSpec
@@ -24,43 +23,12 @@ UNPARSED = "unparsed"  # a line whose prefix no input format recognises (comment
 # child the monitor forks for keyboard-interactive/password when PAM runs without threads.
 ROLES = ("listener", "monitor", "preauth", "user", "session", "pam")
 
-_speedups = load("simulator.logs._speedups")
-# Event.fields' dict built in C where the extension is built (same dict, same order)
-_build_fields = _speedups.build_fields if _speedups is not None else None
 
+class Event:
+    """One input line and what it means. Slots, not a dataclass: millions are made."""
 
-# Event's storage: a C struct where the extension is built (freed far faster, and the C
-# parser fills it directly), else the same names as __slots__.
-_SLOT_NAMES = (
-    "line",
-    "ts",
-    "host",
-    "program",
-    "pid",
-    "level",
-    "event",
-    "message",
-    "relay",
-    "raw",
-    "format",
-    "conn",
-    "role",
-    "spec",
-    "_groups",
-    "_fields",
-    "extra",
-)
-_Storage: type = _speedups.EventSlots if _speedups is not None else object
-
-
-class Event(_Storage):  # type: ignore[misc,valid-type]
-    """One input line and what it means. Slots, not a dataclass: millions are made.
-
-    Events made by the C parser are not tracked by the cycle collector (they hold only
-    strings, numbers, tuples and their catalogue entry): do not make one refer back to itself.
-    """
-
-    __slots__ = () if _speedups is not None else _SLOT_NAMES
+    __slots__ = ("line", "ts", "host", "program", "pid", "level", "event", "message", "relay", "raw",
+                 "format", "conn", "role", "spec", "_groups", "_fields", "extra")
 
     def __init__(
         self,
@@ -105,8 +73,6 @@ class Event(_Storage):  # type: ignore[misc,valid-type]
             spec = self.spec
             if spec is None:
                 f = {}
-            elif _build_fields is not None:
-                f = _build_fields(self._groups, spec.named, spec.int_fields)
             else:
                 groups = self._groups
                 f = {name: groups[i] for i, name in spec.named}
@@ -154,3 +120,30 @@ class Event(_Storage):  # type: ignore[misc,valid-type]
             f"Event(line={self.line}, event={self.event!r}, pid={self.pid}, "
             f"conn={self.conn}, role={self.role!r})"
         )
+
+
+class EventStream:
+    """The events of `parse_lines`, in input order. They are made a batch (a list) at a time;
+    grouping takes the batches whole (`batches`) when nobody has started iterating yet."""
+
+    __slots__ = ("_batches", "_events", "started")
+
+    def __init__(self, batches: Iterator[list[Event]]) -> None:
+        self._batches = batches
+        self._events = chain.from_iterable(batches)
+        self.started = False
+
+    def __iter__(self) -> Iterator[Event]:
+        self.started = True
+        return self._events
+
+    def __next__(self) -> Event:
+        self.started = True
+        return next(self._events)
+
+    def batches(self) -> Iterator[list[Event]]:
+        """The batches not yet taken (only before iteration started)."""
+        if self.started:
+            raise RuntimeError("EventStream: batches() after iteration started")
+        self.started = True
+        return self._batches

@@ -4,33 +4,33 @@ match the message against the catalogue. One event per line, in input order, nev
 
 from __future__ import annotations
 
+import gc
 import re
 from itertools import chain, islice
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
-from simulator.logs.catalogue import Catalogue, default_catalogue
+from simulator.logs.catalogue import MAX_MESSAGE, Catalogue, default_catalogue
 from simulator.logs.connections import is_sshd_program
-from simulator.logs.events import OTHER, UNKNOWN, UNPARSED, Event
+from simulator.logs.events import OTHER, UNKNOWN, UNPARSED, Event, EventStream
 from simulator.logs.formats import LineSplitter, detect_format, resolve_format
-from simulator.speedups import load
-
-# The C twin of the loop below for traditional syslog files (None: pure Python).
-_speedups = load("simulator.logs._speedups")
 
 DETECT_LINES = 64
 _PREFIX_LEVELS = {"1": "DEBUG1", "2": "DEBUG2", "3": "DEBUG3"}
 _RELAYS = ((" [preauth]", "preauth"), (" [postauth]", "postauth"))
 
-# The parser's own fast path for traditional syslog lines: a strict subset of
-# formats._SYSLOG_FAST (ASCII digits, host and program; no "[ID ..." or "kernel:" furniture
-# after the prefix) that also captures the message. A line it refuses goes through the
-# general LineSplitter, whose parse_syslog gives the same result as before for it.
-_FAST_LINE = re.compile(
-    r"((?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 0-9]?[0-9] "
-    r"[0-9][0-9]:[0-9][0-9]:[0-9][0-9]) "
-    r"([!-Z\\-~]+) ([!-9;-Z\\^-~]+)\[([0-9]+)\]: (?!\[ID |kernel:)(.*)",
-    re.DOTALL,
+# The parser's own fast path for traditional syslog lines ``Mmm dd hh:mm:ss host prog[pid]: msg``:
+# the line is cut at its first "]: " (str.partition, in C), and the two pieces of the prefix
+# that recur (the time stamp within a second, "host prog[pid" within a process) are checked and
+# split once, then looked up. A strict subset of formats._SYSLOG_FAST (ASCII digits, host and
+# program; a two-digit day; no "[ID ..." or "kernel:" furniture after the prefix): a line it
+# refuses goes through the general LineSplitter, which gives the same result for the lines
+# this path takes.
+_FAST_TS = re.compile(
+    r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]"
 )
+_FAST_SOURCE = re.compile(r"([!-Z\\-~]+) ([!-9;-Z\\^-~]+)\[([0-9]+)")
+# Entries kept by the fast path's look-ups before they start again (memory stays flat).
+PREFIX_CACHE = 16384
 
 
 def split_message(msg: str) -> tuple[str | None, str, str | None]:
@@ -58,18 +58,16 @@ def parse_lines(
     lines: Iterable[str],
     input_format: str | None = None,
     catalogue: Catalogue | None = None,
-) -> Iterator[Event]:
+) -> EventStream:
     """One Event per line. ``input_format`` (a name or alias) skips detection, which
     otherwise reads the first lines now, not on the first ``next``.
 
     This is the product's hot path: the common case, a traditional syslog line of sshd whose
-    message was seen before, is taken by the C twin (simulator/logs/csrc/syslog.c) where it is
-    built, else by a Python loop that costs one regex match and a few dict look-ups;
-    everything else goes through the general functions.
+    message was seen before, costs a `partition` and three dict look-ups (time stamp, source,
+    message); the catalogue matches each distinct message once; everything else goes through
+    the general functions.
     """
     cat = catalogue or default_catalogue()
-    match = cat.match
-    cache = cat.cache
     it = iter(lines)
     if input_format is None:
         head = list(islice(it, DETECT_LINES))
@@ -77,79 +75,168 @@ def parse_lines(
         it = chain(head, it)
     else:
         fmt = resolve_format(input_format)
-    if fmt == "syslog" and _speedups is not None:
-        # Same events, the common case taken in C: it calls back into `one_line` for lines it
-        # does not take and into `_interpret` for messages `seen` does not know yet.
-        seen: dict[str, tuple] = {}
-        one_line = _one_line_parser(fmt, cache, match, seen)
-        return _speedups.SyslogEvents(
-            it, Event, lambda msg: _interpret(msg, cache, match), one_line, is_sshd_program,
-            seen, SEEN_LIMIT, 0, cat)
-    return _parse_python(it, fmt, cache, match)
+    return EventStream(_parse(it, fmt, cat))
 
 
-def _parse_python(it: Iterator[str], fmt: str, cache: dict, match,  # noqa: ANN001
-                  seen: dict[str, tuple] | None = None) -> Iterator[Event]:
-    """parse_lines' loop in Python: the reference the C twin is tested against."""
+BATCH = 1024  # lines parsed at a time
+# Events live for a window of lines (grouping) and then die by reference counting. With the
+# cycle collector's default youngest generation (700 allocations) each event would be traversed
+# again at every collection while it waits, a fifth of the parse's time; while a parse runs, the
+# threshold is above a window's worth of events, so that most are gone by the time it runs.
+# Cyclic garbage still gets collected, after at most this many allocations.
+YOUNG_THRESHOLD = 50_000
+_parses = 0
+_saved_threshold: tuple[int, ...] | None = None
+
+
+def _young_threshold_raise() -> None:
+    global _parses, _saved_threshold
+    if _parses == 0:
+        _saved_threshold = gc.get_threshold()
+        if 0 < _saved_threshold[0] < YOUNG_THRESHOLD:
+            gc.set_threshold(YOUNG_THRESHOLD, *_saved_threshold[1:])
+    _parses += 1
+
+
+def _young_threshold_restore() -> None:
+    global _parses
+    _parses -= 1
+    if _parses == 0 and _saved_threshold is not None:
+        gc.set_threshold(*_saved_threshold)
+
+
+def _parse(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list[Event]]:
+    """parse_lines' batches, with the cycle collector's youngest generation raised meanwhile."""
+    _young_threshold_raise()
+    try:
+        yield from _parse_batches(it, fmt, cat)
+    finally:
+        _young_threshold_restore()
+
+
+def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list[Event]]:
+    """parse_lines' loop: lists of events."""
     splitter = LineSplitter(fmt).split
-    fast = _FAST_LINE.match if fmt == "syslog" else None
+    fast = fmt == "syslog"
     sshd_cache: dict[str | None, bool] = {}
-    if seen is None:
-        seen = {}
+    seen: dict[str, tuple] = {}
+    stamps: dict[str, bool] = {}  # time stamp -> is one the fast path takes
+    sources: dict[str, tuple | None] = {}  # "host prog[pid" -> (host, prog, pid, is sshd) or None
+    ts_ok = _FAST_TS.fullmatch
+    source_of = _FAST_SOURCE.fullmatch
+    shaped = _ShapeCache(cat).interpret
     n = 0
-    for raw in it:
-        n += 1
-        if raw[-1:] in ("\n", "\r"):
-            raw = raw.rstrip("\r\n")
-        m = fast(raw) if fast is not None else None
-        if m is not None:
-            fname = "syslog"
-            ts, host, prog, pid, msg = m.groups()
-            pid = int(pid)
-            extra = None
-        else:
-            got = splitter(raw)
-            if got is None:
-                yield Event(n, raw, "none", None, None, None, None, None, UNPARSED, raw)
+    while True:
+        chunk = list(islice(it, BATCH))
+        if not chunk:
+            return
+        out: list[Event] = []
+        append = out.append
+        for raw in chunk:
+            n += 1
+            if raw[-1:] in ("\n", "\r"):
+                raw = raw.rstrip("\r\n")
+            src = None
+            if fast:
+                head, sep, msg = raw.partition("]: ")
+                if sep and head[15:16] == " ":
+                    ts = head[:15]
+                    ok = stamps.get(ts)
+                    if ok is None:
+                        if len(stamps) >= PREFIX_CACHE:
+                            stamps.clear()
+                        ok = stamps[ts] = ts_ok(ts) is not None
+                    if ok:
+                        key = head[16:]
+                        src = sources.get(key, sources)
+                        if src is sources:
+                            m = source_of(key)
+                            if m is not None:
+                                host, prog, pid = m.groups()
+                                src = (host, prog, int(pid), is_sshd_program(prog))
+                            else:
+                                src = None
+                            if len(sources) >= PREFIX_CACHE:
+                                sources.clear()
+                            sources[key] = src
+                        if src is not None and msg[:1] in ("[", "k") and (msg[:4] == "[ID " or msg[:7] == "kernel:"):
+                            src = None
+            if src is not None:
+                fname = "syslog"
+                host, prog, pid, is_sshd = src
+                extra = None
+            else:
+                got = splitter(raw)
+                if got is None:
+                    append(Event(n, raw, "none", None, None, None, None, None, UNPARSED, raw))
+                    continue
+                fname, (ts, host, prog, pid, msg, extra) = got
+                is_sshd = sshd_cache.get(prog)
+                if is_sshd is None:
+                    if len(sshd_cache) >= PREFIX_CACHE:
+                        sshd_cache.clear()
+                    is_sshd = sshd_cache[prog] = is_sshd_program(prog)
+            if not is_sshd:
+                append(Event(n, raw, fname, ts, host, prog, pid, None, OTHER, msg, None, None, (), extra))
                 continue
-            fname, (ts, host, prog, pid, msg, extra) = got
-        is_sshd = sshd_cache.get(prog)
-        if is_sshd is None:
-            is_sshd = sshd_cache[prog] = is_sshd_program(prog)
-        if not is_sshd:
-            yield Event(n, raw, fname, ts, host, prog, pid, None, OTHER, msg, None, None, (), extra)
-            continue
-        # The whole message as sshd wrote it is the key of a per-parse cache of what it means.
-        known = seen.get(msg)
-        if known is None:
-            known = _interpret(msg, cache, match)
-            if len(seen) >= SEEN_LIMIT:
-                seen.clear()
-            seen[msg] = known
-        level, body, relay, spec, groups, name = known
-        yield Event(n, raw, fname, ts, host, prog, pid, level, name, body, relay, spec, groups, extra)
-
-
-def _one_line_parser(fmt: str, cache: dict, match, seen: dict) -> Callable[[int, str], Event]:  # noqa: ANN001
-    """One line (number n) through `_parse_python`'s loop body, sharing `seen` with the C loop."""
-    state: dict[str, str] = {}
-
-    def lines() -> Iterator[str]:
-        while True:
-            yield state["raw"]
-
-    events = _parse_python(lines(), fmt, cache, match, seen)
-
-    def one(n: int, raw: str) -> Event:
-        state["raw"] = raw
-        ev = next(events)
-        ev.line = n
-        return ev
-
-    return one
+            # The whole message as sshd wrote it is the key of a per-parse cache of what it means.
+            known = seen.get(msg)
+            if known is None:
+                known = shaped(msg)
+                # A message longer than sshd writes is unknown at once and not kept: distinct
+                # lines of kilobytes would fill the cache (SEEN_LIMIT of them) for nothing.
+                if len(msg) <= MAX_MESSAGE:
+                    if len(seen) >= SEEN_LIMIT:
+                        seen.clear()
+                    seen[msg] = known
+            level, body, relay, spec, groups, name = known
+            append(Event(n, raw, fname, ts, host, prog, pid, level, name, body, relay, spec, groups, extra))
+        yield out
 
 
 SEEN_LIMIT = 16384
+
+
+class _ShapeCache:
+    """What a message not seen before means, from the last message of the same shape.
+
+    Most sshd lines that are new to a parse differ from one seen before only in numbers (pids,
+    ports, counters). Their shape, the message without ASCII digits and with its first six
+    characters kept (the level prefix "debug1: "... holds a digit), names the level and relay
+    lengths and the catalogue entry; the entry's own regex then gives the fields, or the message
+    goes through the catalogue (`_interpret`) after all. This is the catalogue's own shape rule
+    (Catalogue.match), taken before the level prefix and relay suffix are split off.
+    """
+
+    __slots__ = ("cat", "shapes")
+
+    def __init__(self, cat: Catalogue) -> None:
+        self.cat = cat
+        self.shapes: dict[tuple[str, bytes], tuple] = {}
+
+    def interpret(self, msg: str) -> tuple:
+        """(level, message, relay, spec, groups, event name) for an sshd message."""
+        key = (msg[:6], msg.encode("utf-8", "surrogatepass").translate(None, _DIGITS))
+        hit = self.shapes.get(key)
+        if hit is not None:
+            level, pre, post, relay, spec = hit
+            body = msg[pre : len(msg) - post]
+            if len(body) <= MAX_MESSAGE:
+                m = self.cat.regex_of(spec).fullmatch(body)
+                if m is not None:
+                    return level, body, relay, spec, m.groups(), spec.name
+        known = _interpret(msg, self.cat.cache, self.cat.match)
+        spec = known[3]
+        if spec is not None:
+            body = known[1]
+            post = (len(" [preauth]") if known[2] == "preauth" else len(" [postauth]")) if known[2] else 0
+            if len(self.shapes) >= SEEN_LIMIT:
+                self.shapes.clear()
+            self.shapes[key] = (known[0], len(msg) - len(body) - post, post, known[2], spec)
+        return known
+
+
+_DIGITS = b"0123456789"
 
 
 def _interpret(msg: str, cache: dict, match) -> tuple:  # noqa: ANN001

@@ -778,7 +778,8 @@ def load_scenarios(path: str, variables: dict[str, Any] | None = None) -> list[S
                 exc.message += " (matrix: " + ", ".join(f"{k}={v}" for k, v in combo.items()) + ")"
             raise
         if combo:
-            scenario.name += "[" + ",".join(f"{k}={v}" for k, v in combo.items()) + "]"
+            scenario.cell = ",".join(f"{k}={v}" for k, v in combo.items())
+            scenario.name += f"[{scenario.cell}]"
         scenarios.append(scenario)
     return scenarios
 

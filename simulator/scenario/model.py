@@ -146,6 +146,9 @@ class Scenario:
     expectations: dict[str, Expectation]
     description: str = ""
     variables: dict[str, Any] = field(default_factory=dict)
+    # The matrix cell ("user=a,profile=b") this scenario is, or "" outside a matrix: reports
+    # name the scenario and the cell apart (JUnit classname and name, pytest item ids).
+    cell: str = ""
 
     def connection(self, conn_id: str) -> ConnectionPlan:
         for conn in self.connections:

@@ -11,6 +11,14 @@ from simulator.verify.verifier import Failure
 
 @dataclass
 class ScenarioOutcome:
+    """One scenario (one matrix cell) as reports show it.
+
+    `failures` are expectations that did not hold: the sshd did something else. `errors` are
+    runs that could not be judged (the target did not start, a client connection broke, the run
+    was interrupted): CI must tell "the server changed" from "the test could not run", so JUnit
+    writes them as <error>, not <failure>, and either makes the scenario not ok.
+    """
+
     name: str
     path: str
     lines: list[str]
@@ -18,12 +26,20 @@ class ScenarioOutcome:
     errors: list[str] = field(default_factory=list)
     duration: float = 0.0
     run: Any = None
-    # The scenario itself: the HTML timeline marks its expected events (simulator/verify/timeline.py).
-    scenario: Any = None
+    # The scenario's own name (without the matrix cell) and the cell ("" outside a matrix).
+    scenario: str = ""
+    cell: str = ""
+    # The scenario run itself: the HTML timeline marks its expected events (simulator/verify/timeline.py).
+    plan: Any = None
 
     @property
     def ok(self) -> bool:
-        return not self.failures
+        return not self.failures and not self.errors
+
+    @property
+    def status(self) -> str:
+        """pass, fail or error (an error wins: the run could not be judged)."""
+        return "error" if self.errors else "fail" if self.failures else "pass"
 
 
 def render_failures(outcomes: list[ScenarioOutcome], color: bool = False) -> str:
@@ -35,6 +51,12 @@ def render_failures(outcomes: list[ScenarioOutcome], color: bool = False) -> str
     out: list[str] = []
     for outcome in outcomes:
         out.append(style(f"=== {outcome.name} ({outcome.path})", bold=True))
+        # A client connection's error ("id: what") is already a failure line of the verifier's
+        # ("the client failed: what"); the others (the target, an interruption) are said here.
+        said = {f.message for f in outcome.failures}
+        for error in outcome.errors:
+            if f"the client failed: {error.partition(': ')[2]}" not in said:
+                out.append(style("  error: " + error, fg="red"))
         for failure in outcome.failures:
             out.append(style("  " + failure.headline(), fg="red"))
             for line in failure.context:

@@ -14,13 +14,16 @@ from simulator.verify.timeline import as_html
 
 def as_json(outcomes: list[ScenarioOutcome]) -> str:
     data: dict[str, Any] = {
-        "passed": sum(o.ok for o in outcomes),
-        "failed": sum(not o.ok for o in outcomes),
+        "passed": sum(o.status == "pass" for o in outcomes),
+        "failed": sum(o.status == "fail" for o in outcomes),
+        "errored": sum(o.status == "error" for o in outcomes),
         "scenarios": [
             {
                 "name": o.name,
                 "path": o.path,
                 "ok": o.ok,
+                "status": o.status,
+                "cell": o.cell,
                 "duration_s": round(o.duration, 3),
                 "log_lines": len(o.lines),
                 "errors": o.errors,
@@ -42,12 +45,20 @@ def as_json(outcomes: list[ScenarioOutcome]) -> str:
 
 
 def as_junit(outcomes: list[ScenarioOutcome]) -> str:
+    """JUnit XML as CI servers read it: classname the scenario, name the scenario and its matrix
+    cell, an <error> for a run that could not be judged (target, driver, interruption) and a
+    <failure> for an expectation that did not hold; `errors` and `failures` count them apart."""
     suite = ET.Element("testsuite", name="sshsim", tests=str(len(outcomes)),
-                       failures=str(sum(not o.ok for o in outcomes)), errors="0",
+                       failures=str(sum(o.status == "fail" for o in outcomes)),
+                       errors=str(sum(o.status == "error" for o in outcomes)),
                        time=f"{sum(o.duration for o in outcomes):.3f}")
     for o in outcomes:
-        case = ET.SubElement(suite, "testcase", classname=o.path, name=o.name, time=f"{o.duration:.3f}")
-        if not o.ok:
+        case = ET.SubElement(suite, "testcase", classname=o.scenario or o.name, name=o.name,
+                             file=o.path, time=f"{o.duration:.3f}")
+        if o.status == "error":
+            error = ET.SubElement(case, "error", message=o.errors[0])
+            error.text = render_failures([o])
+        elif o.status == "fail":
             failure = ET.SubElement(case, "failure", message=o.failures[0].headline())
             failure.text = render_failures([o])
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"

@@ -41,7 +41,7 @@ AXIS_H = 24
 _CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:16px;color:#222;background:#fff}
 h1{font-size:20px;margin:0 0 8px}h2{font-size:17px;margin:18px 0 6px}
-.pass h2 .mark{color:#1e8449}.fail h2 .mark{color:#c0392b}
+.pass h2 .mark{color:#1e8449}.fail h2 .mark,.error h2 .mark{color:#c0392b}
 section.scenario{border-top:2px solid #ddd;padding-top:4px}
 .legend span{display:inline-block;margin-right:14px}
 .legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}
@@ -69,7 +69,7 @@ class Mark:
 
 def as_html(outcomes: list[ScenarioOutcome]) -> str:
     """The whole report: failing scenarios first, each with its failures, timeline and log."""
-    ordered = sorted(outcomes, key=lambda o: o.ok)  # stable: failures first, else run order
+    ordered = sorted(outcomes, key=lambda o: o.ok)  # stable: failures and errors first, else run order
     passed = sum(o.ok for o in outcomes)
     legend = "".join(f"<span><i style='background:{c}'></i>{html.escape(p)}</span>"
                      for p, c in PHASE_COLOURS.items())
@@ -78,15 +78,16 @@ def as_html(outcomes: list[ScenarioOutcome]) -> str:
     body = "".join(_scenario(o, k) for k, o in enumerate(ordered))
     return ("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>sshsim report</title>"
             f"<style>{_CSS}</style></head><body>"
-            f"<h1>sshsim report: {passed} passed, {len(outcomes) - passed} failed</h1>"
+            f"<h1>sshsim report: {passed} passed, {sum(o.status == 'fail' for o in outcomes)} failed, "
+            f"{sum(o.status == 'error' for o in outcomes)} errors</h1>"
             f"<p class='legend'>{legend}</p>{body}</body></html>\n")
 
 
 def _scenario(o: ScenarioOutcome, k: int) -> str:
     esc = html.escape
     anchor = f"s{k}-L"  # line n of scenario k: the target of a lane's or a mark's link
-    status = "PASS" if o.ok else "FAIL"
-    out = [f"<section class='scenario {status.lower()}'>"
+    status = o.status.upper()  # PASS, FAIL or ERROR (the run could not be judged)
+    out = [f"<section class='scenario {o.status}'>"
            f"<h2><span class='mark'>{status}</span> {esc(o.name)} <small>({esc(o.path)}, {o.duration:.2f} s, "
            f"{len(o.lines)} log lines)</small></h2>"]
     if o.failures:
@@ -109,7 +110,7 @@ def _scenario(o: ScenarioOutcome, k: int) -> str:
 
 def _marks(o: ScenarioOutcome, log: ParsedLog) -> dict[int, list[Mark]]:
     """Expected events per log connection id: the line each matched, or the failure's line."""
-    scenario = getattr(o, "scenario", None)
+    scenario = o.plan
     if scenario is None:
         return {}
     ports = run_ports(o.run) if o.run is not None else None

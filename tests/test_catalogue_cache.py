@@ -1,0 +1,87 @@
+"""The catalogue's compiled form is cached per user: the same entries, and a cache file that is
+damaged, tampered with or not the user's own is ignored, never trusted."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from simulator.logs import catalogue_cache
+from simulator.logs.catalogue import DATA_DIR, Catalogue, _row_of, load_specs
+from simulator.logs.parser import parse_lines
+
+LINE = "Nov 25 08:30:21 localhost sshd[8059]: Accepted password for user from 127.0.0.1 port 41500 ssh2"
+
+
+def _cache_file(folder: Path) -> Path:
+    files = list(folder.glob("catalogue-*.json"))
+    assert len(files) == 1, files
+    return files[0]
+
+
+def test_cached_entries_equal_those_read_from_yaml(tmp_path: Path) -> None:
+    fresh = load_specs()
+    first = load_specs(cache=tmp_path)  # writes the cache
+    cached = load_specs(cache=tmp_path)  # reads it
+    assert [_row_of(s) for s in cached] == [_row_of(s) for s in fresh] == [_row_of(s) for s in first]
+    assert all(s.own is None for s in cached)  # compiled when first needed
+    assert (_cache_file(tmp_path).stat().st_mode & 0o777) == 0o600
+    ev = next(parse_lines([LINE], input_format="syslog", catalogue=Catalogue(cached)))
+    assert ev.event == "auth.accepted" and ev.fields["port"] == 41500
+
+
+def _tamper(path: Path) -> None:
+    text = path.read_text()
+    path.write_text(text.replace('"auth.accepted"', '"auth.rejected"'))
+
+
+def test_a_tampered_cache_is_ignored_and_rewritten(tmp_path: Path) -> None:
+    load_specs(cache=tmp_path)
+    path = _cache_file(tmp_path)
+    _tamper(path)
+    specs = load_specs(cache=tmp_path)
+    assert "auth.accepted" in {s.name for s in specs} and "auth.rejected" not in {s.name for s in specs}
+    assert '"auth.rejected"' not in path.read_text()  # written again from the YAML
+
+
+def test_a_cache_writable_by_others_is_not_read(tmp_path: Path) -> None:
+    load_specs(cache=tmp_path)
+    path = _cache_file(tmp_path)
+    key = path.name[len("catalogue-"):-len(".json")]
+    assert catalogue_cache.load(tmp_path, key) is not None
+    os.chmod(path, 0o666)
+    assert catalogue_cache.load(tmp_path, key) is None
+
+
+def test_a_symlinked_cache_is_not_followed(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    load_specs(cache=real)
+    path = _cache_file(real)
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    (folder / path.name).symlink_to(path)
+    key = path.name[len("catalogue-"):-len(".json")]
+    assert catalogue_cache.load(folder, key) is None
+
+
+@pytest.mark.parametrize("damage", ["", "not json\n[]", "0" * 64 + "\n[]"])
+def test_a_damaged_cache_is_ignored(tmp_path: Path, damage: str) -> None:
+    load_specs(cache=tmp_path)
+    path = _cache_file(tmp_path)
+    path.write_text(damage)
+    key = path.name[len("catalogue-"):-len(".json")]
+    assert catalogue_cache.load(tmp_path, key) is None
+    assert len(load_specs(cache=tmp_path)) == len(load_specs())
+
+
+def test_changed_data_is_a_new_key(tmp_path: Path) -> None:
+    data = tmp_path / "events"
+    shutil.copytree(DATA_DIR, data)
+    files = sorted(data.glob("*.yaml")) + sorted((data / "source").glob("*.yaml"))
+    before = catalogue_cache.data_key(files, data)
+    auth = data / "auth.yaml"
+    auth.write_text(auth.read_text() + "\n")
+    assert catalogue_cache.data_key(files, data) != before
