@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compat": ("compat", "Check which client profiles still connect to an sshd_config, and why not."),
     "schema": ("schema", "Print the JSON Schema of scenario files (--profile: of client profile files)."),
     "setup": ("setup", "Install the system packages the local sshd target needs (as root)."),
+    "init": ("init", "Copy the shipped scenario library into a folder of your own."),
 }
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from simulator import progress as display
+from simulator.colour import colour_option
 from simulator.commands import sshdconfig
 from simulator.commands.run import parse_vars
 from simulator.errors import EXIT_OK
@@ -39,9 +41,12 @@ from simulator.errors import EXIT_OK
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT and its labels file if they exist.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @sshdconfig.sshd_config_option
+@display.progress_option
+@colour_option
 def generate(spec: Path, output: Path, seed: int | None, engine: str | None, target: str | None,
              fmt: str | None, log_level: str | None, parallel: int, recordings: Path | None,
-             variables: tuple[str, ...], force: bool, quiet: bool, sshd_config: Path | None) -> int:
+             variables: tuple[str, ...], force: bool, quiet: bool, sshd_config: Path | None,
+             progress: bool | None, color: bool | None) -> int:
     """Generate a labelled sshd log corpus from SPEC (exit 0 done, 1 the sshd failed, 2 bad input)."""
     from simulator.generate import apply_overrides, generate as run_generate, labels_path_for, load_spec
     from simulator.io import check_output
@@ -65,8 +70,11 @@ def generate(spec: Path, output: Path, seed: int | None, engine: str | None, tar
 
     # SIGTERM ends it as Ctrl-C does (simulator/cli.py): recordings stop, and a corpus being
     # written is kept up to its last whole line (errors.Interrupted says so, on one line).
-    result = run_generate(loaded, output, force=force, parallel=parallel, progress=say, labels=labels,
-                          recordings=recordings)
+    # On a terminal (or with --progress) the counted steps are bars; messages still print above.
+    display.configure(False if quiet else progress, color)
+    with display.Steps() as bars:
+        result = run_generate(loaded, output, force=force, parallel=parallel, progress=say, labels=labels,
+                              recordings=recordings, steps=bars.update if bars.active else None)
     click.echo(f"wrote {result.lines} lines, {result.connections} connections ({result.recordings} "
                f"{'recordings' if result.engine == 'synthetic' else 'sshd runs'}, {result.engine} engine, "
                f"seed {loaded.seed}) to {result.log} in {time.monotonic() - started:.1f} s; labels: {result.labels}")

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from simulator import progress as display
 from simulator.colour import colour_option, paint, use_colour
 from simulator.commands import sshdconfig
 from simulator.errors import (EXIT_FAILED, EXIT_OK, BadInputError, Interrupted, OutputError,
@@ -52,9 +53,10 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--no-verify", is_flag=True, help="Only run and capture; do not check expectations.")
 @sshdconfig.sshd_config_option
 @colour_option
+@display.progress_option
 def run(scenarios: tuple[Path, ...], log_out: Path | None, log_dir: Path | None,
         report: tuple[tuple[str, Path], ...], target: str | None, variables: tuple[str, ...], force: bool,
-        no_verify: bool, sshd_config: Path | None, color: bool | None) -> int:
+        no_verify: bool, sshd_config: Path | None, color: bool | None, progress: bool | None) -> int:
     """Run SCENARIO files against a real sshd; exit 0 if every expectation holds, 1 if not, 2 for bad input."""
     from simulator.scenario import load_scenarios
 
@@ -72,6 +74,7 @@ def run(scenarios: tuple[Path, ...], log_out: Path | None, log_dir: Path | None,
     for scenario in plans:
         # LogLevel is sshsim's only when the scenario names one (server.log_level).
         sshdconfig.use(scenario.server, user_config, log_level_asked=scenario.server.own_log_level)
+    display.configure(progress, color)
     log_paths = scenario_log_paths(log_dir, plans, force) if log_dir else {}
     results = _Results(log_out, report, log_paths, force)
     environment: SshsimError | None = None
@@ -84,7 +87,8 @@ def run(scenarios: tuple[Path, ...], log_out: Path | None, log_dir: Path | None,
             started = time.monotonic()
             partial.clear()
             try:
-                outcome = asyncio.run(_run_one(current, target, verify=not no_verify, partial=partial))
+                with display.status(f"running {current.name} ({len(results.outcomes) + 1}/{len(plans)})"):
+                    outcome = asyncio.run(_run_one(current, target, verify=not no_verify, partial=partial))
             except SshsimError as exc:
                 # The target did not start (sshd refused the config, no engine, no port): nothing
                 # to judge, but the next scenario may run. An <error>, and on we go; a problem of
@@ -125,7 +129,7 @@ def error_outcome(scenario: Any, error: str, lines: list[str], started: float) -
     """The outcome of a scenario whose run could not be judged (a JUnit <error>)."""
     return ScenarioOutcome(name=scenario.name, path=scenario.path, lines=list(lines), errors=[error],
                            duration=time.monotonic() - started, scenario=base_name(scenario),
-                           cell=scenario.cell)
+                           cell=scenario.cell, plan=scenario)
 
 
 def base_name(scenario: Any) -> str:
@@ -269,4 +273,4 @@ async def play(scenario: Any, server: Any, verify: bool, partial: list[str] | No
     failures = verify_run(scenario, lines, result) if verify else []
     return ScenarioOutcome(name=scenario.name, path=scenario.path, lines=lines, failures=failures,
                            errors=result.errors, duration=time.monotonic() - started, run=result,
-                           scenario=base_name(scenario), cell=scenario.cell)
+                           scenario=base_name(scenario), cell=scenario.cell, plan=scenario)

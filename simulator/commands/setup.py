@@ -16,7 +16,8 @@ from simulator.errors import EnvironmentProblem
 
 RUNTIME_PACKAGES = ("openssh-server", "openssh-client", "xauth")
 # fail2ban: its sshd corpora and fail2ban-regex are test oracles for the parser and generator.
-TEST_PACKAGES = ("fail2ban",)
+# chromium: the HTML report is checked as a browser draws it (tests/test_html_report.py).
+TEST_PACKAGES = ("fail2ban", "chromium")
 
 
 def missing_packages(packages: tuple[str, ...]) -> list[str]:
@@ -31,9 +32,9 @@ def missing_packages(packages: tuple[str, ...]) -> list[str]:
 
 
 @click.command("setup")
-@click.option("--tests", is_flag=True, help="Also install what the test suite uses (fail2ban's corpora and fail2ban-regex).")
+@click.option("--tests", is_flag=True, help="Also install what the test suite uses (fail2ban's corpora and fail2ban-regex, chromium).")
 def setup(tests: bool) -> None:
-    """Install openssh-server and xauth (and with --tests, fail2ban) with apt-get."""
+    """Install openssh-server and xauth (and with --tests, fail2ban and chromium) with apt-get."""
     wanted = RUNTIME_PACKAGES + (TEST_PACKAGES if tests else ())
     missing = missing_packages(wanted)
     if not missing:

@@ -29,7 +29,7 @@ def verify(log: Path, scenario: Path, variables: tuple[str, ...], color: bool | 
     plan = load_scenario(str(scenario), parse_vars(variables))
     lines = read_log_lines(log)
     failures = verify_lines(plan, lines)
-    outcome = ScenarioOutcome(plan.name, str(scenario), lines, failures)
+    outcome = ScenarioOutcome(plan.name, str(scenario), lines, failures, plan=plan)
     if failures:
         colour = use_colour(color, err=True)
         click.echo(render_failures([outcome], color=colour), err=True, color=colour)

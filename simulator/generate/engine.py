@@ -38,6 +38,8 @@ from simulator.generate.timeline import Plan, Planned, plan_connections
 from simulator.io import check_output, place, temp_beside
 
 Progress = Callable[[str], None]
+# A counted step for a progress bar: (step, done, total).
+Steps = Callable[[str, float, float], None]
 
 
 @dataclass
@@ -121,10 +123,12 @@ def preflight(spec: GenerateSpec, recorder: Recorder, synthetic: bool) -> None:
 
 def generate(spec: GenerateSpec, out: Path, *, force: bool = False, parallel: int = 8,
              progress: Progress | None = None, labels: Path | None = None,
-             recordings: Path | None = None) -> Result:
+             recordings: Path | None = None, steps: Steps | None = None) -> Result:
     """Write the corpus to `out` and its labels beside it (temp files renamed when complete).
 
-    `recordings`: a folder where recordings are kept and reused (see cache.py).
+    `recordings`: a folder where recordings are kept and reused (see cache.py). `steps`: where
+    the counted steps go as (step, done, total) for a progress bar; without it they are
+    messages to `progress`, at most one a second.
     """
     out = Path(out)
     labels = labels or labels_path_for(out)
@@ -135,7 +139,8 @@ def generate(spec: GenerateSpec, out: Path, *, force: bool = False, parallel: in
     timings: dict[str, float] = {}
 
     recorder = Recorder(spec, spec.target, parallel=parallel, synthetic=synthetic,
-                        progress=_throttled(lambda done, total: say(
+                        progress=(lambda done, total: steps("recording against the real sshd", done, total))
+                        if steps else _throttled(lambda done, total: say(
                             f"recorded {done}/{total} connections against the real sshd")))
     preflight(spec, recorder, synthetic)  # bad input fails here, before anything is said or run
     t0 = time.monotonic()
@@ -151,7 +156,8 @@ def generate(spec: GenerateSpec, out: Path, *, force: bool = False, parallel: in
 
     t0 = time.monotonic()
     fmt = make_format(spec.format, spec.host, spec.timezone, spec.seed)
-    emitter = Emitter(spec, fmt, spec.seed, templates, tindex, progress=_throttled(
+    emitter = Emitter(spec, fmt, spec.seed, templates, tindex, progress=(
+        lambda fraction, lines: steps("writing the window (%)", round(fraction * 100, 1), 100)) if steps else _throttled(
         lambda fraction, lines: say(f"writing: {fraction * 100:.0f}% of the window, {lines} lines")))
     write_corpus(emitter, planned, out, labels, force)
     timings["write"] = time.monotonic() - t0

@@ -525,6 +525,22 @@ def _pool(name: str, item: Any, defaults: dict[str, Any], where: _Where, at: tup
     return Pool(name, tuple(networks), hosts)
 
 
+def _building_block(folder: Path, name: str) -> Path | None:
+    """A mix entry's scenario: beside the spec first (a user's own building block wins), else,
+    for a bare file name, the one shipped with sshsim (scenarios/generate/, simulator/shipped.py),
+    so a spec written anywhere can use `scenario: publickey-shell.yaml`."""
+    from simulator.shipped import shipped
+
+    own = (folder / name).resolve()
+    if own.is_file():
+        return own
+    library = shipped("scenarios")
+    if library is None or Path(name).name != name or name in ("", ".", ".."):
+        return None
+    block = library / "generate" / name
+    return block.resolve() if block.is_file() and not block.is_symlink() else None
+
+
 def _entry(item: dict[str, Any], at: tuple, spec: GenerateSpec, folder: Path, where: _Where,
            names: set[str], default_sources: str = "default") -> Entry:
     from simulator.driver.profiles import known_profiles
@@ -540,9 +556,10 @@ def _entry(item: dict[str, Any], at: tuple, spec: GenerateSpec, folder: Path, wh
         raise where.error(f"unknown source pool {pool!r} (known: {', '.join(sorted(spec.pools))})", at + ("sources",))
     scenario = None
     if "scenario" in item:
-        scenario = (folder / item["scenario"]).resolve()
-        if not scenario.is_file():
-            raise where.error(f"scenario file not found: {item['scenario']}", at + ("scenario",))
+        scenario = _building_block(folder, str(item["scenario"]))
+        if scenario is None:
+            raise where.error(f"scenario file not found: {item['scenario']} (looked beside the spec and "
+                              "among the shipped building blocks, scenarios/generate/)", at + ("scenario",))
     elif any(k in item for k in ("profiles", "vars", "user", "session")):
         bad = next(k for k in ("profiles", "vars", "user", "session") if k in item)
         raise where.error(f"a probe takes no `{bad}`", at + (bad,))

@@ -76,10 +76,14 @@ def resolve(image: str | None) -> tuple[str, ImageInfo | None]:
 
 
 def docker_dir() -> Path | None:
-    """The build context (docker/ of the source tree, or $SSHSIM_DOCKER_DIR), if present."""
+    """The build context ($SSHSIM_DOCKER_DIR, else the shipped docker/: simulator/shipped.py), if present."""
+    from simulator.shipped import shipped
+
     override = os.environ.get("SSHSIM_DOCKER_DIR")
     candidates = [Path(override)] if override else []
-    candidates.append(Path(__file__).resolve().parents[2] / "docker")
+    own = shipped("docker")
+    if own is not None:
+        candidates.append(own)
     for candidate in candidates:
         if (candidate / "sshsim-entrypoint.sh").is_file():
             return candidate
@@ -98,6 +102,8 @@ def ensure_image(client: Any, image: str | None, *, build: bool = True) -> str:
     """Return the reference of a present, current image; build a matrix image when needed."""
     import docker.errors
 
+    from simulator.progress import status
+
     ref, info = resolve(image)
     present = _get(client, ref)
     if info is None:
@@ -113,7 +119,7 @@ def ensure_image(client: Any, image: str | None, *, build: bool = True) -> str:
             return ref
         raise EnvironmentProblem(
             f"image {ref} is missing and its Dockerfile is not here (docker/ of the sshsim source "
-            "tree, or set SSHSIM_DOCKER_DIR): build it with "
+            "tree or of its install, or set SSHSIM_DOCKER_DIR): build it with "
             f"'docker build -t {ref} -f docker/{info.dockerfile} docker/'"
         )
     digest = context_digest(context, info)
@@ -127,17 +133,18 @@ def ensure_image(client: Any, image: str | None, *, build: bool = True) -> str:
         if present is not None and (present.labels or {}).get(CONTEXT_LABEL) == digest:
             return ref
         try:
-            client.images.build(
-                path=str(context),
-                dockerfile=info.dockerfile,
-                tag=ref,
-                labels={CONTEXT_LABEL: digest},
-                # Package downloads use the host's network; nothing else does.
-                network_mode="host",
-                pull=False,
-                rm=True,
-                forcerm=True,
-            )
+            with status(f"building image {ref} from docker/{info.dockerfile} (once per Dockerfile change)"):
+                client.images.build(
+                    path=str(context),
+                    dockerfile=info.dockerfile,
+                    tag=ref,
+                    labels={CONTEXT_LABEL: digest},
+                    # Package downloads use the host's network; nothing else does.
+                    network_mode="host",
+                    pull=False,
+                    rm=True,
+                    forcerm=True,
+                )
         except docker.errors.BuildError as exc:
             raise TargetError(build_failure(info, exc.msg, exc.build_log)) from None
         except docker.errors.APIError as exc:

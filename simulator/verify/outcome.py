@@ -29,6 +29,8 @@ class ScenarioOutcome:
     # The scenario's own name (without the matrix cell) and the cell ("" outside a matrix).
     scenario: str = ""
     cell: str = ""
+    # The scenario run itself: the HTML timeline marks its expected events (simulator/verify/timeline.py).
+    plan: Any = None
 
     @property
     def ok(self) -> bool:

@@ -1,8 +1,7 @@
-"""Reports of scenario runs for machines (JSON, JUnit XML) and people (text, HTML)."""
+"""Reports of scenario runs for machines (JSON, JUnit XML) and people (text, HTML: simulator/verify/timeline.py)."""
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from xml.etree import ElementTree as ET
 
 from simulator.io import atomic_write_text
 from simulator.verify.outcome import ScenarioOutcome, render_failures
+from simulator.verify.timeline import as_html
 
 
 def as_json(outcomes: list[ScenarioOutcome]) -> str:
@@ -62,20 +62,6 @@ def as_junit(outcomes: list[ScenarioOutcome]) -> str:
             failure = ET.SubElement(case, "failure", message=o.failures[0].headline())
             failure.text = render_failures([o])
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
-
-
-def as_html(outcomes: list[ScenarioOutcome]) -> str:
-    rows = []
-    for o in outcomes:
-        status = "PASS" if o.ok else "FAIL"
-        detail = "".join(f"<li>{html.escape(f.headline())}<pre>{html.escape(chr(10).join(f.context))}</pre></li>"
-                         for f in o.failures)
-        rows.append(f"<tr class='{status.lower()}'><td>{status}</td><td>{html.escape(o.name)}</td>"
-                    f"<td>{o.duration:.2f} s</td><td>{len(o.lines)}</td><td><ul>{detail}</ul></td></tr>")
-    return ("<!doctype html><meta charset='utf-8'><title>sshsim report</title>"
-            "<style>.fail td{background:#fdd}.pass td{background:#dfd}td{vertical-align:top;padding:4px}</style>"
-            "<table><tr><th>result</th><th>scenario</th><th>time</th><th>lines</th><th>failures</th></tr>"
-            + "".join(rows) + "</table>\n")
 
 
 def render_report(fmt: str, outcomes: list[ScenarioOutcome]) -> str:

@@ -352,10 +352,14 @@ def _dropped(lines: list[str], port: int | None) -> str | None:
     return None
 
 
+def run_ports(result: Any) -> dict[str, int | None]:
+    """Scenario connection id -> the client port the driver used: how a run's log is paired."""
+    return {cid: (r.port or _port_from_tracker(result, cid)) for cid, r in result.connections.items()}
+
+
 def verify_run(scenario: Scenario, lines: list[str], result: Any) -> list[Failure]:
     """After `sshsim run`: connections are paired by the client ports the driver used."""
-    ports = {cid: (r.port or _port_from_tracker(result, cid)) for cid, r in result.connections.items()}
-    failures = verify_lines(scenario, lines, ports)
+    failures = verify_lines(scenario, lines, run_ports(result))
     failures[:0] = client_side_failures(scenario, result)
     for cid, conn in result.connections.items():
         if conn.error:
