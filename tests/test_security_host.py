@@ -50,32 +50,29 @@ def one_line(err: str) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 16 KiB tmpfs: a full disk for real (ENOSPC), removed at the end."""
+def _tmpfs(tmp_path: Path, name: str, options: str) -> Iterator[Path]:
+    """A tmpfs mounted at tmp_path/name for the test, unmounted at the end."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path / "tiny"
+    mount = tmp_path / name
     mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mount)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)], check=True)
     try:
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 16 KiB tmpfs: a full disk for real (ENOSPC), removed at the end."""
+    yield from _tmpfs(tmp_path, "tiny", "size=16k")
 
 
 @pytest.fixture
 def read_only_dir(tmp_path: Path) -> Iterator[Path]:
     """A folder root cannot write in (a read-only tmpfs: permission bits do not stop root)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path / "ro"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=16k", "tmpfs", str(mount)], check=True)
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+    yield from _tmpfs(tmp_path, "ro", "ro,size=16k")
 
 
 def private_tmp(tmp_path: Path) -> tuple[Path, dict]:

@@ -83,11 +83,16 @@ def parse_tags(values: object) -> tuple[tuple[str, ...], int]:
     return tuple(values), flags
 
 
-def auth_outcome(flags: Iterable[int]) -> str:
-    """"accepted", "failed" or "none": the authentication outcome of a connection's lines."""
+def _union(flags: Iterable[int]) -> int:
     seen = 0
     for f in flags:
         seen |= f
+    return seen
+
+
+def auth_outcome(flags: Iterable[int]) -> str:
+    """"accepted", "failed" or "none": the authentication outcome of a connection's lines."""
+    seen = _union(flags)
     if seen & AUTH_ACCEPTED:
         return "accepted"
     if seen & AUTH_FAILED:
@@ -98,9 +103,7 @@ def auth_outcome(flags: Iterable[int]) -> str:
 def connection_outcome(flags: Iterable[int]) -> str:
     """"established" (authenticated), "refused" (turned away before authentication) or
     "closed" (anything else: failed authentication, a client that gave up)."""
-    seen = 0
-    for f in flags:
-        seen |= f
+    seen = _union(flags)
     if seen & AUTH_ACCEPTED:
         return "established"
     if seen & REFUSED:
