@@ -128,7 +128,7 @@ async def _run_one(scenario: Any, target: str | None, verify: bool, partial: lis
     from simulator.driver.runner import run_scenario
     from simulator.target.factory import make_target
     from simulator.verify.outcome import ScenarioOutcome
-    from simulator.verify.verifier import verify_run
+    from simulator.verify.verifier import ParsedLog, verify_run
 
     import time
 
@@ -140,7 +140,11 @@ async def _run_one(scenario: Any, target: str | None, verify: bool, partial: lis
     server.start()
     try:
         result = await run_scenario(scenario, server)
-        lines = server.log.lines()
+        # One snapshot: the classic lines are the log file the user gets (and what failures
+        # quote); the verifier parses the records themselves, not that text again.
+        records = server.log.records
+        host = server.log.host
+        lines = [r.classic(host) for r in records]
     except BaseException:
         if partial is not None:
             try:
@@ -151,7 +155,7 @@ async def _run_one(scenario: Any, target: str | None, verify: bool, partial: lis
         raise
     finally:
         await asyncio.to_thread(server.stop)
-    failures = verify_run(scenario, lines, result) if verify else []
+    failures = verify_run(scenario, lines, result, ParsedLog.from_records(records, host)) if verify else []
     errors = result.errors
     return ScenarioOutcome(name=scenario.name, path=scenario.path, lines=lines, failures=failures,
                            errors=errors, duration=time.monotonic() - started, run=result)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import gc
 import re
 from itertools import chain, islice
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from simulator.logs.catalogue import MAX_MESSAGE, Catalogue, default_catalogue
 from simulator.logs.connections import is_sshd_program
@@ -119,12 +119,12 @@ def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list
     splitter = LineSplitter(fmt).split
     fast = fmt == "syslog"
     sshd_cache: dict[str | None, bool] = {}
-    seen: dict[str, tuple] = {}
     stamps: dict[str, bool] = {}  # time stamp -> is one the fast path takes
     sources: dict[str, tuple | None] = {}  # "host prog[pid" -> (host, prog, pid, is sshd) or None
     ts_ok = _FAST_TS.fullmatch
     source_of = _FAST_SOURCE.fullmatch
-    shaped = _ShapeCache(cat).interpret
+    meanings = Meanings(cat)
+    seen, learn = meanings.seen, meanings.learn
     n = 0
     while True:
         chunk = list(islice(it, BATCH))
@@ -182,19 +182,88 @@ def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list
             # The whole message as sshd wrote it is the key of a per-parse cache of what it means.
             known = seen.get(msg)
             if known is None:
-                known = shaped(msg)
-                # A message longer than sshd writes is unknown at once and not kept: distinct
-                # lines of kilobytes would fill the cache (SEEN_LIMIT of them) for nothing.
-                if len(msg) <= MAX_MESSAGE:
-                    if len(seen) >= SEEN_LIMIT:
-                        seen.clear()
-                    seen[msg] = known
+                known = learn(msg)
             level, body, relay, spec, groups, name = known
             append(Event(n, raw, fname, ts, host, prog, pid, level, name, body, relay, spec, groups, extra))
         yield out
 
 
 SEEN_LIMIT = 16384
+
+
+class Meanings:
+    """What each distinct sshd message means, for one parse: ``seen`` maps the message as sshd
+    wrote it (level prefix and relay suffix included) to (level, message, relay, spec, groups,
+    event name). Callers look in ``seen`` themselves (the hot path: one dict look-up) and call
+    `learn` for a message not there."""
+
+    __slots__ = ("_shaped", "seen")
+
+    def __init__(self, cat: Catalogue) -> None:
+        self.seen: dict[str, tuple] = {}
+        self._shaped = _ShapeCache(cat).interpret
+
+    def learn(self, msg: str) -> tuple:
+        """The meaning of a message not in ``seen``; kept there."""
+        known = self._shaped(msg)
+        # A message longer than sshd writes is unknown at once and not kept: distinct lines of
+        # kilobytes would fill the cache (SEEN_LIMIT of them) for nothing.
+        if len(msg) <= MAX_MESSAGE:
+            seen = self.seen
+            if len(seen) >= SEEN_LIMIT:
+                seen.clear()
+            seen[msg] = known
+        return known
+
+
+class RecordParser:
+    """Records of the capture (simulator/capture/syslog.py: time stamp, program, pid, message)
+    into events, with no text in between: the prefix is already split, so only the message is
+    matched. An event is what `parse_lines` makes of the record's classic syslog line (the log
+    file the user gets, whose text is the event's ``raw``), numbered in the order the records
+    are given. One parser per capture: `parse` may be called again with the records that
+    arrived since (the driver's live view of the server)."""
+
+    __slots__ = ("_meanings", "_n", "_sshd", "host")
+
+    def __init__(self, host: str, catalogue: Catalogue | None = None) -> None:
+        self.host = host
+        self._meanings = Meanings(catalogue or default_catalogue())
+        self._sshd: dict[str, bool] = {}
+        self._n = 0
+
+    def parse(self, records: Iterable[Any]) -> list[Event]:
+        """Events of `records` (objects with timestamp, program, pid, message), in order."""
+        host = self.host
+        seen, learn = self._meanings.seen, self._meanings.learn
+        sshd = self._sshd
+        n = self._n
+        out: list[Event] = []
+        append = out.append
+        for r in records:
+            n += 1
+            ts, prog, pid, msg = r.timestamp, r.program, r.pid, r.message
+            raw = f"{ts} {host} {prog}[{pid}]: {msg}" if pid is not None else f"{ts} {host} {prog}: {msg}"
+            is_sshd = sshd.get(prog)
+            if is_sshd is None:
+                if len(sshd) >= PREFIX_CACHE:
+                    sshd.clear()
+                is_sshd = sshd[prog] = is_sshd_program(prog)
+            if not is_sshd:
+                append(Event(n, raw, "syslog", ts, host, prog, pid, None, OTHER, msg))
+                continue
+            known = seen.get(msg)
+            if known is None:
+                known = learn(msg)
+            level, body, relay, spec, groups, name = known
+            append(Event(n, raw, "syslog", ts, host, prog, pid, level, name, body, relay, spec, groups))
+        self._n = n
+        return out
+
+
+def parse_records(records: Iterable[Any], host: str, catalogue: Catalogue | None = None) -> list[Event]:
+    """Events of a capture's records (see `RecordParser`)."""
+    return RecordParser(host, catalogue).parse(records)
 
 
 class _ShapeCache:
