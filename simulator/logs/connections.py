@@ -169,6 +169,11 @@ def _fill_endpoint(c: Connection, f: dict) -> None:
         c.port = f.get("port")
 
 
+# The tags `fold_meaning` reads: a line with none of them says nothing it folds (grouping then
+# neither builds its fields nor calls it).
+_MEANING = tags.ENDPOINT | tags.DROPPED | tags.AUTH_ACCEPTED | tags.AUTH_FAILED | tags.ENDS
+
+
 def fold_meaning(c: Connection, flags: int, name: str, f: dict) -> None:
     """What a line's tags (simulator/logs/tags.py) say about its connection: the client
     endpoint, a drop, the authentication outcome, the end. Grouping needs all of it (INFO logs
@@ -580,7 +585,7 @@ class ConnectionTracker:
             conn.unknown += 1
         else:
             flags = spec.flags
-            if flags:
+            if flags & _MEANING:
                 fold_meaning(conn, flags, spec.name, ev.fields)
             if conn.addr is None and not flags & tags.ENDPOINT and "addr" in spec.fields:
                 # INFO logs: the first line naming the client names its endpoint
@@ -704,6 +709,9 @@ class ConnectionTracker:
         pids_get = self._pids.get
         seen_new = self._seen_new_programs
         summary = _SUMMARY if self._summaries else {}
+        # tags that make a line of a placed pid go through `_fold` (its meaning; with summaries,
+        # an authentication attempt); lineage-only tags (forks, user child, ...) fold nothing
+        fold_tags = _MEANING | tags.AUTH_TAGS if self._summaries else _MEANING
         tally = self._tally
         slow = self._assign_slow
         fold = self._fold
@@ -758,7 +766,7 @@ class ConnectionTracker:
             else:
                 ev.role = "user"
             ev.conn = conn.id
-            if spec.flags or spec.name in summary or (conn.addr is None and "addr" in spec.fields):
+            if spec.flags & fold_tags or spec.name in summary or (conn.addr is None and "addr" in spec.fields):
                 fold(conn, ev)  # a tagged line, a summary handler, or the first line naming the client
             elif tally:
                 conn.last_line = line
