@@ -5,8 +5,8 @@ say, at any log level. Real sshd, real asyncssh."""
 from __future__ import annotations
 
 import pytest
-
 from conftest import needs_local_sshd
+
 from simulator.driver.runner import run_scenario
 from simulator.scenario.model import ConnectionPlan, Scenario, SyncPoint, WaitForAction
 from simulator.target.base import ServerSpec

@@ -38,6 +38,7 @@ __all__ = [
     "Event",
     "EventSpec",
     "LogReader",
+    "RecordParser",
     "default_catalogue",
     "group_connections",
     "group_events",
@@ -46,5 +47,4 @@ __all__ = [
     "parse_file",
     "parse_lines",
     "parse_records",
-    "RecordParser",
 ]

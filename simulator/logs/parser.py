@@ -220,7 +220,7 @@ class _General:
     """A line in any input format (or a syslog line the fast path refused), through the
     general LineSplitter."""
 
-    __slots__ = ("_meanings", "_sshd", "_split")
+    __slots__ = ("_meanings", "_split", "_sshd")
 
     def __init__(self, fmt: str, meanings: Meanings) -> None:
         self._split = LineSplitter(fmt).split
