@@ -346,10 +346,10 @@ class _ShapeCache:
         key = (msg[:6], msg.encode("utf-8", "surrogatepass").translate(None, _DIGITS))
         hit = self.shapes.get(key)
         if hit is not None:
-            level, pre, post, relay, spec = hit
+            level, pre, post, relay, spec, fullmatch = hit
             body = msg[pre : len(msg) - post]
             if len(body) <= MAX_MESSAGE:
-                m = self.cat.regex_of(spec).fullmatch(body)
+                m = fullmatch(body)
                 if m is not None:
                     return level, body, relay, spec, m.groups(), spec.name
         known = _interpret(msg, self.cat.cache, self.cat.match)
@@ -359,7 +359,8 @@ class _ShapeCache:
             post = (len(" [preauth]") if known[2] == "preauth" else len(" [postauth]")) if known[2] else 0
             if len(self.shapes) >= SEEN_LIMIT:
                 self.shapes.clear()
-            self.shapes[key] = (known[0], len(msg) - len(body) - post, post, known[2], spec)
+            self.shapes[key] = (known[0], len(msg) - len(body) - post, post, known[2], spec,
+                                self.cat.regex_of(spec).fullmatch)
         return known
 
 
