@@ -256,12 +256,16 @@ async def play(scenario: Any, server: Any, verify: bool, partial: list[str] | No
     """Play `scenario` against a started `server` and judge what it logged; the caller stops the
     server. Shared by `sshsim run` and the pytest plugin (simulator/pytest_plugin.py)."""
     from simulator.driver.runner import run_scenario
-    from simulator.verify.verifier import verify_run
+    from simulator.verify.verifier import ParsedLog, verify_run
 
     started = time.monotonic() if started is None else started
     try:
         result = await run_scenario(scenario, server)
-        lines = server.log.lines()
+        # One snapshot: the classic lines are the log file the user gets (and what failures
+        # quote); the verifier parses the records themselves, not that text again.
+        records = server.log.records
+        host = server.log.host
+        lines = [r.classic(host) for r in records]
     except BaseException:
         if partial is not None:
             try:
@@ -270,7 +274,7 @@ async def play(scenario: Any, server: Any, verify: bool, partial: list[str] | No
                 pass
             partial[:] = server.log.lines()
         raise
-    failures = verify_run(scenario, lines, result) if verify else []
+    failures = verify_run(scenario, lines, result, ParsedLog.from_records(records, host)) if verify else []
     return ScenarioOutcome(name=scenario.name, path=scenario.path, lines=lines, failures=failures,
                            errors=result.errors, duration=time.monotonic() - started, run=result,
                            scenario=base_name(scenario), cell=scenario.cell, plan=scenario)

@@ -19,6 +19,7 @@ from simulator.compat.evidence import config_line, connections_by_endpoint, expl
 from simulator.compat.probe import PASSWORD, USER, Attempt, attempt
 from simulator.driver.profiles import ClientProfile, known_profiles, load_profile
 from simulator.errors import BadInputError
+from simulator.logs import parse_records
 from simulator.target.base import ServerSpec, UserSpec
 
 DEFAULT_MAX_STARTUPS = 10  # sshd's default MaxStartups 10:30:100
@@ -128,11 +129,11 @@ async def check(config: Any, profiles: list[ClientProfile], target: str = "local
                 n += 1
         await asyncio.gather(*(j for _, j in jobs))
         await asyncio.to_thread(server.wait_idle)
-        lines = server.log.lines()
+        events = parse_records(server.log.records, server.log.host)
         version = getattr(server, "version", "")
     finally:
         await asyncio.to_thread(server.stop)
-    by_endpoint = connections_by_endpoint(lines)
+    by_endpoint = connections_by_endpoint(events)
     table = Table(target=target, sshd_version=version, config=config.shown,
                   notice=notice(config, spec.log_level))
     for profile in profiles:

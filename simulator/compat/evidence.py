@@ -9,10 +9,10 @@ authentication refusals, then any error sshd logged for the connection.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from simulator.limits import QUOTE_CHARS
-from simulator.logs import Connection, group_connections, parse_lines
+from simulator.logs import Connection, Event, group_connections
 
 # Event names (or name prefixes, ending in ".") that explain a refusal, most telling first.
 EXPLAINS = (
@@ -38,10 +38,11 @@ METHOD_KEYWORDS = {
 }
 
 
-def connections_by_endpoint(lines: list[str]) -> dict[tuple[str, int], Connection]:
-    """The log's client connections by (client address, client port)."""
+def connections_by_endpoint(events: Iterable[Event]) -> dict[tuple[str, int], Connection]:
+    """The log's client connections by (client address, client port), from its events (a
+    capture's records parsed as they are: `parse_records`)."""
     out: dict[tuple[str, int], Connection] = {}
-    for conn in group_connections(parse_lines(lines)):
+    for conn in group_connections(events):
         if conn.addr and conn.port is not None:
             out[(conn.addr, int(conn.port))] = conn
     return out

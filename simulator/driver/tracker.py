@@ -1,40 +1,25 @@
 """Which captured records belong to which scenario connection, while the run is going on.
 
 A scenario can wait for a server event of another connection (`after: {connection: motty,
-event: auth.postponed}`). The driver knows each connection's client port; sshd's monitor logs
-"Connection from A port P on B port Q", which names its pid, and later "User child is on pid N".
-Lines of different processes do not arrive in causal order, so matching re-scans the captured
-records whenever something new arrives instead of deciding at arrival time.
+event: auth.postponed}`). The driver knows each connection's client port; the log's own engine
+(simulator/logs: the catalogue's tags, pid lineage) knows which lines form which connection and
+which client endpoint each one has. The capture's records enter that engine as they are (pid,
+program, message: `RecordParser`), each parsed once; no syslog text is made and read again.
+
+Lines of different processes do not arrive in causal order (a child's line can come before the
+line that names its pid), so grouping is not decided at arrival: whenever something new has
+arrived, the events so far are grouped again (two exact passes, as the verifier will group the
+whole log), and the awaited event is looked for in the connection with the client's port.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
-from functools import lru_cache
 from typing import Any, Callable
 
-from simulator.capture.syslog import SyslogReceiver, SyslogRecord
-
-_CONNECTION_FROM = re.compile(r"^Connection from (\S+) port (\d+) on ")
-_USER_CHILD = re.compile(r"^User child is on pid (\d+)")
-
-
-@lru_cache(maxsize=8192)
-def classify(message: str) -> tuple[str, dict[str, Any]] | None:
-    """Event name and fields of one sshd message, from the catalogue (simulator/data/events).
-
-    The parser strips the level prefix and the relay suffix; a line in the classic form is the
-    simplest way to give it one message.
-    """
-    from simulator.logs import parse_lines
-
-    for event in parse_lines([f"Jan  1 00:00:00 host sshd[1]: {message}"]):
-        if not event.known:
-            return None
-        return event.event, dict(event.fields)
-    return None
+from simulator.capture.syslog import SyslogReceiver
+from simulator.logs import Connection, Event, RecordParser, group_connections
 
 
 class SyncTimeout(TimeoutError):
@@ -43,12 +28,17 @@ class SyncTimeout(TimeoutError):
 
 
 class ConnectionTracker:
-    """Maps scenario connection ids to the sshd pids that serve them."""
+    """Maps scenario connection ids to the log's connections (by the client's port) and finds
+    server events in them."""
 
     def __init__(self, log: SyslogReceiver) -> None:
         self.log = log
         self.ports: dict[str, int] = {}
         self._port_ready: dict[str, asyncio.Event] = {}
+        self._parser = RecordParser(log.host)
+        self._events: list[Event] = []  # every record parsed so far, in arrival order
+        self._connections: list[Connection] = []  # their grouping, as of the last `update`
+        self._grouped = -1  # how many events that grouping saw
 
     def port_event(self, conn_id: str) -> asyncio.Event:
         return self._port_ready.setdefault(conn_id, asyncio.Event())
@@ -57,44 +47,51 @@ class ConnectionTracker:
         self.ports[conn_id] = port
         self.port_event(conn_id).set()
 
-    def pids(self, conn_id: str, records: list[SyslogRecord]) -> set[int]:
-        """Monitor pid (from its "Connection from" line) and the user child's pid."""
+    def update(self) -> int:
+        """Parse the records that arrived since the last call, and group everything again if
+        any did; returns how many records have been seen."""
+        records = self.log.records
+        if len(records) > len(self._events):
+            self._events.extend(self._parser.parse(records[len(self._events):]))
+        if self._grouped != len(self._events):
+            self._connections = group_connections(self._events)
+            self._grouped = len(self._events)
+        return len(self._events)
+
+    def connection(self, conn_id: str) -> Connection | None:
+        """The log's connection of the scenario connection `conn_id`: the latest one whose
+        client port is the port the driver connected from."""
         port = self.ports.get(conn_id)
         if port is None:
-            return set()
-        monitor = None
-        for record in records:
-            m = _CONNECTION_FROM.match(record.message)
-            if m and int(m.group(2)) == port:
-                monitor = record.pid
-                break
-        if monitor is None:
-            return set()
-        pids = {monitor}
-        for record in records:
-            if record.pid == monitor:
-                m = _USER_CHILD.match(record.message)
-                if m:
-                    pids.add(int(m.group(1)))
-        return pids
-
-    def find(self, conn_id: str | None, event: str, fields: dict[str, Any],
-             records: list[SyslogRecord]) -> SyslogRecord | None:
-        pids = self.pids(conn_id, records) if conn_id else None
-        if conn_id and not pids:
             return None
-        for record in records:
-            if pids is not None and record.pid not in pids:
+        found = None
+        for conn in self._connections:
+            if conn.kind == "connection" and conn.port == port:
+                found = conn
+        return found
+
+    def find(self, conn_id: str | None, event: str, fields: dict[str, Any]) -> Event | None:
+        """The first event named `event` with `fields` (compared as text) of `conn_id`'s
+        connection (any connection when None), as of the last `update`."""
+        if conn_id is None:
+            events: list[Event] = self._events
+        else:
+            conn = self.connection(conn_id)
+            if conn is None or conn.events is None:
+                return None
+            events = conn.events
+        for ev in events:
+            if ev.event != event:
                 continue
-            found = classify(record.message)
-            if found is None or found[0] != event:
-                continue
-            if all(str(found[1].get(k)) == str(v) for k, v in fields.items()):
-                return record
+            if fields:
+                have = ev.fields
+                if not all(str(have.get(k)) == str(v) for k, v in fields.items()):
+                    continue
+            return ev
         return None
 
     async def wait(self, conn_id: str | None, event: str, fields: dict[str, Any], timeout: float,
-                   cancelled: Callable[[], str | None] = lambda: None) -> SyslogRecord:
+                   cancelled: Callable[[], str | None] = lambda: None) -> Event:
         """Wait until `event` is logged for `conn_id`; SyncTimeout names what was awaited."""
         deadline = time.monotonic() + timeout
         if conn_id is not None:
@@ -103,8 +100,8 @@ class ConnectionTracker:
             except asyncio.TimeoutError:
                 raise SyncTimeout(f"connection {conn_id!r} never connected (waited {timeout:g} s for {event})") from None
         while True:
-            records = self.log.records
-            found = self.find(conn_id, event, fields, records)
+            seen = self.update()
+            found = self.find(conn_id, event, fields)
             if found is not None:
                 return found
             reason = cancelled()
@@ -114,7 +111,6 @@ class ConnectionTracker:
             if left <= 0:
                 who = f" of connection {conn_id!r}" if conn_id else ""
                 raise SyncTimeout(f"the server did not log {event}{who} within {timeout:g} s")
-            seen = len(records)
             try:
                 await self.log.wait_for(lambda r, n=seen: r.seq >= n, timeout=min(left, 0.25), since=seen)
             except asyncio.TimeoutError:

@@ -210,11 +210,10 @@ class Recorder:
 
     def _template(self, job: Job, conn_id: str, records: list[Any], source: str, port: int | None, server: Any,
                   listener: int | None, host_keys: tuple[str, ...], user_keys: frozenset[str]) -> Template:
-        from simulator.logs import parse_lines
+        from simulator.logs import parse_records
 
         records = [r for r in records if r.pid is not None and r.program != "sshsim"]
-        lines = [f"Jan  1 00:00:00 recorder {r.program}[{r.pid}]: {r.message}" for r in records]
-        events = list(parse_lines(lines, input_format="syslog"))
+        events = parse_records(records, "recorder")  # the capture's records as they are
         pids: set[int] = {r.pid for r in records if r.pid != listener}
         pid_events = []
         for ev in events:
@@ -296,11 +295,10 @@ def _pid_offsets(pids: list[int]) -> list[int]:
 
 def _split(records: list[Any], sources: dict[str, str]) -> dict[str, list[Any]]:
     """A multi-connection scenario's records, per connection (the parser's pid lineage)."""
-    from simulator.logs import group_connections, parse_lines
+    from simulator.logs import group_connections, parse_records
 
-    lines = [f"Jan  1 00:00:00 recorder {r.program}[{r.pid}]: {r.message}" for r in records if r.pid is not None]
     kept = [r for r in records if r.pid is not None]
-    events = list(parse_lines(lines, input_format="syslog"))
+    events = parse_records(kept, "recorder")  # the capture's records as they are
     conns = group_connections(events)
     by_addr = {source: conn_id for conn_id, source in sources.items()}
     owner: dict[int, str] = {c.id: by_addr[c.addr] for c in conns if c.addr in by_addr}

@@ -22,7 +22,7 @@ from simulator.logs.connections import (
 )
 from simulator.logs.events import Event
 from simulator.logs.normalise import normalise_event, normalise_message
-from simulator.logs.parser import parse_lines
+from simulator.logs.parser import RecordParser, parse_lines, parse_records
 from simulator.logs.reader import LogReader
 
 
@@ -38,6 +38,7 @@ __all__ = [
     "Event",
     "EventSpec",
     "LogReader",
+    "RecordParser",
     "default_catalogue",
     "group_connections",
     "group_events",
@@ -45,4 +46,5 @@ __all__ = [
     "normalise_message",
     "parse_file",
     "parse_lines",
+    "parse_records",
 ]

@@ -22,7 +22,7 @@ first line names the client address and port of a known connection (the user chi
 from __future__ import annotations
 
 from collections import deque
-from itertools import islice
+from itertools import chain, islice
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
@@ -167,6 +167,11 @@ def _fill_endpoint(c: Connection, f: dict) -> None:
         c.addr = f.get("addr")
     if c.port is None and f.get("port") is not None:
         c.port = f.get("port")
+
+
+# The tags `fold_meaning` reads: a line with none of them says nothing it folds (grouping then
+# neither builds its fields nor calls it).
+_MEANING = tags.ENDPOINT | tags.DROPPED | tags.AUTH_ACCEPTED | tags.AUTH_FAILED | tags.ENDS
 
 
 def fold_meaning(c: Connection, flags: int, name: str, f: dict) -> None:
@@ -580,7 +585,7 @@ class ConnectionTracker:
             conn.unknown += 1
         else:
             flags = spec.flags
-            if flags:
+            if flags & _MEANING:
                 fold_meaning(conn, flags, spec.name, ev.fields)
             if conn.addr is None and not flags & tags.ENDPOINT and "addr" in spec.fields:
                 # INFO logs: the first line naming the client names its endpoint
@@ -646,10 +651,16 @@ class ConnectionTracker:
         else:
             it = iter(events)
             batches = iter(lambda: list(islice(it, 1024)), [])
+        # settled lists handed out whole (a chain walks a list in C: no generator step per event)
+        return chain.from_iterable(self._settled(batches))
+
+    def _settled(self, batches: Iterable[list[Event]]) -> Iterator[list[Event]]:
         take = self.take
         for batch in batches:
-            yield from take(batch)
-        yield from self.flush()
+            yield take(batch)
+        yield self._settle_all()
+        # once the consumer has taken the last event, as `flush` does
+        self._finish_all()
 
     def feed(self, ev: Event) -> Iterator[Event]:
         """Take one event; yield the events whose grouping is now settled, in input order."""
@@ -657,6 +668,11 @@ class ConnectionTracker:
 
     def flush(self) -> Iterator[Event]:
         """Settle and yield every event still waiting; then every connection is done."""
+        yield from self._settle_all()
+        self._finish_all()
+
+    def _settle_all(self) -> list[Event]:
+        """Settle every event still waiting (the end of the input)."""
         while self._facts:
             _, fact, flags = self._facts.popleft()
             self._learn(fact, flags)
@@ -665,8 +681,7 @@ class ConnectionTracker:
         self._buffer, self._head = [], 0
         self._n_out = self._n_in
         self._assign_run(rest)
-        yield from rest
-        self._finish_all()
+        return rest
 
     def _settle(self, limit: int) -> list[Event]:
         """Settle the waiting events numbered below `limit` (see `_assign_run`)."""
@@ -694,6 +709,9 @@ class ConnectionTracker:
         pids_get = self._pids.get
         seen_new = self._seen_new_programs
         summary = _SUMMARY if self._summaries else {}
+        # tags that make a line of a placed pid go through `_fold` (its meaning; with summaries,
+        # an authentication attempt); lineage-only tags (forks, user child, ...) fold nothing
+        fold_tags = _MEANING | tags.AUTH_TAGS if self._summaries else _MEANING
         tally = self._tally
         slow = self._assign_slow
         fold = self._fold
@@ -702,14 +720,16 @@ class ConnectionTracker:
         never = 1 << 62
         window = self.window or 0
         if first is None:
-            i, next_fact, next_sweep = -1, never, -1
+            i, next_fact, next_sweep = -1, never, never
         else:
             i = first - 1
             next_fact = facts[0][0] - window if facts else never
             next_sweep = self._next_sweep
+        # the next event number at which a fact is due or the tracker sweeps
+        next_stop = min(next_fact, next_sweep)
         for ev in events:
             i += 1
-            if i == next_sweep or next_fact <= i:
+            if i >= next_stop:
                 while facts and facts[0][0] <= i + window:
                     _, fact, flags = facts.popleft()
                     self._learn(fact, flags)
@@ -718,6 +738,7 @@ class ConnectionTracker:
                     next_sweep = self._next_sweep = next_sweep + self.sweep_every
                     self._sweep(ev.line)
                     pids_get = self._pids.get
+                next_stop = min(next_fact, next_sweep)
                 seen_new = self._seen_new_programs
             spec = ev.spec
             pid = ev.pid
@@ -745,7 +766,7 @@ class ConnectionTracker:
             else:
                 ev.role = "user"
             ev.conn = conn.id
-            if spec.flags or spec.name in summary or (conn.addr is None and "addr" in spec.fields):
+            if spec.flags & fold_tags or spec.name in summary or (conn.addr is None and "addr" in spec.fields):
                 fold(conn, ev)  # a tagged line, a summary handler, or the first line naming the client
             elif tally:
                 conn.last_line = line

@@ -7,7 +7,7 @@ from __future__ import annotations
 import gc
 import re
 from itertools import chain, islice
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from simulator.logs.catalogue import MAX_MESSAGE, Catalogue, default_catalogue
 from simulator.logs.connections import is_sshd_program
@@ -115,17 +115,26 @@ def _parse(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list[Event]]
 
 
 def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list[Event]]:
-    """parse_lines' loop: lists of events."""
-    splitter = LineSplitter(fmt).split
-    fast = fmt == "syslog"
-    sshd_cache: dict[str | None, bool] = {}
-    seen: dict[str, tuple] = {}
-    stamps: dict[str, bool] = {}  # time stamp -> is one the fast path takes
-    sources: dict[str, tuple | None] = {}  # "host prog[pid" -> (host, prog, pid, is sshd) or None
-    ts_ok = _FAST_TS.fullmatch
-    source_of = _FAST_SOURCE.fullmatch
-    shaped = _ShapeCache(cat).interpret
+    """parse_lines' loop: lists of events. Traditional syslog lines take the fast path: the
+    whole prefix before the first "]: " (time stamp, host, program, pid) recurs for every line
+    a process writes within a second, so it is split once (`_SyslogPrefixes`) and then looked
+    up; a line it refuses goes through the general LineSplitter (`_general`)."""
+    meanings = Meanings(cat)
+    general = _General(fmt, meanings).event
     n = 0
+    if fmt != "syslog":
+        while True:
+            chunk = list(islice(it, BATCH))
+            if not chunk:
+                return
+            yield [general(raw.rstrip("\r\n") if raw[-1:] in _ENDS else raw, k)
+                   for k, raw in enumerate(chunk, n + 1)]
+            n += len(chunk)
+    prefixes = _SyslogPrefixes()
+    heads = prefixes.heads
+    heads_get = heads.get
+    split_head = prefixes.split
+    seen, learn = meanings.seen, meanings.learn
     while True:
         chunk = list(islice(it, BATCH))
         if not chunk:
@@ -134,67 +143,185 @@ def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list
         append = out.append
         for raw in chunk:
             n += 1
-            if raw[-1:] in ("\n", "\r"):
+            if raw[-1:] in _ENDS:
                 raw = raw.rstrip("\r\n")
-            src = None
-            if fast:
-                head, sep, msg = raw.partition("]: ")
-                if sep and head[15:16] == " ":
-                    ts = head[:15]
-                    ok = stamps.get(ts)
-                    if ok is None:
-                        if len(stamps) >= PREFIX_CACHE:
-                            stamps.clear()
-                        ok = stamps[ts] = ts_ok(ts) is not None
-                    if ok:
-                        key = head[16:]
-                        src = sources.get(key, sources)
-                        if src is sources:
-                            m = source_of(key)
-                            if m is not None:
-                                host, prog, pid = m.groups()
-                                src = (host, prog, int(pid), is_sshd_program(prog))
-                            else:
-                                src = None
-                            if len(sources) >= PREFIX_CACHE:
-                                sources.clear()
-                            sources[key] = src
-                        if src is not None and msg[:1] in ("[", "k") and (msg[:4] == "[ID " or msg[:7] == "kernel:"):
-                            src = None
-            if src is not None:
-                fname = "syslog"
-                host, prog, pid, is_sshd = src
-                extra = None
-            else:
-                got = splitter(raw)
-                if got is None:
-                    append(Event(n, raw, "none", None, None, None, None, None, UNPARSED, raw))
-                    continue
-                fname, (ts, host, prog, pid, msg, extra) = got
-                is_sshd = sshd_cache.get(prog)
-                if is_sshd is None:
-                    if len(sshd_cache) >= PREFIX_CACHE:
-                        sshd_cache.clear()
-                    is_sshd = sshd_cache[prog] = is_sshd_program(prog)
-            if not is_sshd:
-                append(Event(n, raw, fname, ts, host, prog, pid, None, OTHER, msg, None, None, (), extra))
+            head, sep, msg = raw.partition("]: ")
+            src = heads_get(head) if sep else False
+            if src is None:
+                src = split_head(head)
+            if src is False or (msg[:1] in _FURNITURE and (msg[:4] == "[ID " or msg[:7] == "kernel:")):
+                append(general(raw, n))
+                continue
+            if not src[4]:  # (time stamp, host, program, pid, is sshd)
+                append(Event(n, raw, "syslog", src, (None, msg, None, None, (), OTHER)))
                 continue
             # The whole message as sshd wrote it is the key of a per-parse cache of what it means.
             known = seen.get(msg)
             if known is None:
-                known = shaped(msg)
-                # A message longer than sshd writes is unknown at once and not kept: distinct
-                # lines of kilobytes would fill the cache (SEEN_LIMIT of them) for nothing.
-                if len(msg) <= MAX_MESSAGE:
-                    if len(seen) >= SEEN_LIMIT:
-                        seen.clear()
-                    seen[msg] = known
-            level, body, relay, spec, groups, name = known
-            append(Event(n, raw, fname, ts, host, prog, pid, level, name, body, relay, spec, groups, extra))
+                known = learn(msg)
+            append(Event(n, raw, "syslog", src, known))
         yield out
 
 
+_ENDS = ("\n", "\r")
+_NO_SOURCE = (None, None, None, None, False)
+_FURNITURE = ("[", "k")  # first characters of "[ID ..." and "kernel:" after a syslog prefix
+
+
+class _SyslogPrefixes:
+    """The fast path's prefixes: "Mmm dd hh:mm:ss host prog[pid" -> (time stamp, host,
+    program, pid, is sshd), or False for one the fast path does not take. Its two pieces that
+    recur on their own (the time stamp within a second, "host prog[pid" within a process) are
+    checked once each too, so a prefix new to the parse costs two look-ups, not two regexes.
+    Each look-up holds at most PREFIX_CACHE entries (memory stays flat)."""
+
+    __slots__ = ("heads", "sources", "stamps")
+
+    def __init__(self) -> None:
+        self.heads: dict[str, tuple | bool] = {}
+        self.stamps: dict[str, bool] = {}  # time stamp -> is one the fast path takes
+        self.sources: dict[str, tuple | None] = {}  # "host prog[pid" -> (host, prog, pid, is sshd)
+
+    def split(self, head: str) -> tuple | bool:
+        """The prefix before a line's first "]: ", split (and kept)."""
+        got: tuple | bool = False
+        if head[15:16] == " ":
+            ts = head[:15]
+            stamps = self.stamps
+            ok = stamps.get(ts)
+            if ok is None:
+                if len(stamps) >= PREFIX_CACHE:
+                    stamps.clear()
+                ok = stamps[ts] = _FAST_TS.fullmatch(ts) is not None
+            if ok:
+                key = head[16:]
+                sources = self.sources
+                src = sources.get(key, sources)
+                if src is sources:
+                    m = _FAST_SOURCE.fullmatch(key)
+                    if m is not None:
+                        host, prog, pid = m.groups()
+                        src = (host, prog, int(pid), is_sshd_program(prog))
+                    else:
+                        src = None
+                    if len(sources) >= PREFIX_CACHE:
+                        sources.clear()
+                    sources[key] = src
+                if src is not None:
+                    got = (ts, *src)
+        heads = self.heads
+        if len(heads) >= PREFIX_CACHE:
+            heads.clear()
+        heads[head] = got
+        return got
+
+
+class _General:
+    """A line in any input format (or a syslog line the fast path refused), through the
+    general LineSplitter."""
+
+    __slots__ = ("_meanings", "_split", "_sshd")
+
+    def __init__(self, fmt: str, meanings: Meanings) -> None:
+        self._split = LineSplitter(fmt).split
+        self._meanings = meanings
+        self._sshd: dict[str | None, bool] = {}
+
+    def event(self, raw: str, n: int) -> Event:
+        got = self._split(raw)
+        if got is None:
+            return Event(n, raw, "none", _NO_SOURCE, (None, raw, None, None, (), UNPARSED))
+        fname, (ts, host, prog, pid, msg, extra) = got
+        sshd = self._sshd
+        is_sshd = sshd.get(prog)
+        if is_sshd is None:
+            if len(sshd) >= PREFIX_CACHE:
+                sshd.clear()
+            is_sshd = sshd[prog] = is_sshd_program(prog)
+        if not is_sshd:
+            return Event(n, raw, fname, (ts, host, prog, pid, False), (None, msg, None, None, (), OTHER), extra)
+        meanings = self._meanings
+        known = meanings.seen.get(msg)
+        if known is None:
+            known = meanings.learn(msg)
+        return Event(n, raw, fname, (ts, host, prog, pid, True), known, extra)
+
+
 SEEN_LIMIT = 16384
+
+
+class Meanings:
+    """What each distinct sshd message means, for one parse: ``seen`` maps the message as sshd
+    wrote it (level prefix and relay suffix included) to (level, message, relay, spec, groups,
+    event name). Callers look in ``seen`` themselves (the hot path: one dict look-up) and call
+    `learn` for a message not there."""
+
+    __slots__ = ("_shaped", "seen")
+
+    def __init__(self, cat: Catalogue) -> None:
+        self.seen: dict[str, tuple] = {}
+        self._shaped = _ShapeCache(cat).interpret
+
+    def learn(self, msg: str) -> tuple:
+        """The meaning of a message not in ``seen``; kept there."""
+        known = self._shaped(msg)
+        # A message longer than sshd writes is unknown at once and not kept: distinct lines of
+        # kilobytes would fill the cache (SEEN_LIMIT of them) for nothing.
+        if len(msg) <= MAX_MESSAGE:
+            seen = self.seen
+            if len(seen) >= SEEN_LIMIT:
+                seen.clear()
+            seen[msg] = known
+        return known
+
+
+class RecordParser:
+    """Records of the capture (simulator/capture/syslog.py: time stamp, program, pid, message)
+    into events, with no text in between: the prefix is already split, so only the message is
+    matched. An event is what `parse_lines` makes of the record's classic syslog line (the log
+    file the user gets, whose text is the event's ``raw``), numbered in the order the records
+    are given. One parser per capture: `parse` may be called again with the records that
+    arrived since (the driver's live view of the server)."""
+
+    __slots__ = ("_meanings", "_n", "_sshd", "host")
+
+    def __init__(self, host: str, catalogue: Catalogue | None = None) -> None:
+        self.host = host
+        self._meanings = Meanings(catalogue or default_catalogue())
+        self._sshd: dict[str, bool] = {}
+        self._n = 0
+
+    def parse(self, records: Iterable[Any]) -> list[Event]:
+        """Events of `records` (objects with timestamp, program, pid, message), in order."""
+        host = self.host
+        seen, learn = self._meanings.seen, self._meanings.learn
+        sshd = self._sshd
+        n = self._n
+        out: list[Event] = []
+        append = out.append
+        for r in records:
+            n += 1
+            ts, prog, pid, msg = r.timestamp, r.program, r.pid, r.message
+            raw = f"{ts} {host} {prog}[{pid}]: {msg}" if pid is not None else f"{ts} {host} {prog}: {msg}"
+            is_sshd = sshd.get(prog)
+            if is_sshd is None:
+                if len(sshd) >= PREFIX_CACHE:
+                    sshd.clear()
+                is_sshd = sshd[prog] = is_sshd_program(prog)
+            if not is_sshd:
+                append(Event(n, raw, "syslog", (ts, host, prog, pid, False), (None, msg, None, None, (), OTHER)))
+                continue
+            known = seen.get(msg)
+            if known is None:
+                known = learn(msg)
+            append(Event(n, raw, "syslog", (ts, host, prog, pid, True), known))
+        self._n = n
+        return out
+
+
+def parse_records(records: Iterable[Any], host: str, catalogue: Catalogue | None = None) -> list[Event]:
+    """Events of a capture's records (see `RecordParser`)."""
+    return RecordParser(host, catalogue).parse(records)
 
 
 class _ShapeCache:
@@ -219,10 +346,10 @@ class _ShapeCache:
         key = (msg[:6], msg.encode("utf-8", "surrogatepass").translate(None, _DIGITS))
         hit = self.shapes.get(key)
         if hit is not None:
-            level, pre, post, relay, spec = hit
+            level, pre, post, relay, spec, fullmatch = hit
             body = msg[pre : len(msg) - post]
             if len(body) <= MAX_MESSAGE:
-                m = self.cat.regex_of(spec).fullmatch(body)
+                m = fullmatch(body)
                 if m is not None:
                     return level, body, relay, spec, m.groups(), spec.name
         known = _interpret(msg, self.cat.cache, self.cat.match)
@@ -232,7 +359,8 @@ class _ShapeCache:
             post = (len(" [preauth]") if known[2] == "preauth" else len(" [postauth]")) if known[2] else 0
             if len(self.shapes) >= SEEN_LIMIT:
                 self.shapes.clear()
-            self.shapes[key] = (known[0], len(msg) - len(body) - post, post, known[2], spec)
+            self.shapes[key] = (known[0], len(msg) - len(body) - post, post, known[2], spec,
+                                self.cat.regex_of(spec).fullmatch)
         return known
 
 

@@ -51,6 +51,16 @@ class ParsedLog:
         connections = group_connections(events)
         return cls(events, connections)
 
+    @classmethod
+    def from_records(cls, records: Iterable[Any], host: str) -> "ParsedLog":
+        """A capture's records, parsed as they are (no syslog text parsed again); the same
+        events as `from_lines` of their classic lines."""
+        from simulator.logs import group_connections, parse_records
+
+        events = parse_records(records, host)
+        connections = group_connections(events)
+        return cls(events, connections)
+
     def events_of(self, conn: Any) -> list[Any]:
         """The connection's events, in log order (indexed once: a scenario may ask for each of
         its connections)."""
@@ -312,9 +322,12 @@ def assign_connections(scenario: Scenario, log: ParsedLog, ports: dict[str, int 
     return assigned
 
 
-def verify_lines(scenario: Scenario, lines: list[str], ports: dict[str, int | None] | None = None) -> list[Failure]:
-    """Every failure of `scenario`'s expectations against a log given as lines."""
-    log = ParsedLog.from_lines(lines)
+def verify_lines(scenario: Scenario, lines: list[str], ports: dict[str, int | None] | None = None,
+                 log: ParsedLog | None = None) -> list[Failure]:
+    """Every failure of `scenario`'s expectations against a log given as lines (`log`: those
+    lines already parsed, e.g. from the capture's records; failures quote `lines`)."""
+    if log is None:
+        log = ParsedLog.from_lines(lines)
     mapping = assign_connections(scenario, log, ports)
     failures: list[Failure] = []
     for conn_id, expectation in scenario.expectations.items():
@@ -357,9 +370,10 @@ def run_ports(result: Any) -> dict[str, int | None]:
     return {cid: (r.port or _port_from_tracker(result, cid)) for cid, r in result.connections.items()}
 
 
-def verify_run(scenario: Scenario, lines: list[str], result: Any) -> list[Failure]:
-    """After `sshsim run`: connections are paired by the client ports the driver used."""
-    failures = verify_lines(scenario, lines, run_ports(result))
+def verify_run(scenario: Scenario, lines: list[str], result: Any, log: ParsedLog | None = None) -> list[Failure]:
+    """After `sshsim run`: connections are paired by the client ports the driver used. `log`:
+    the capture's records parsed (`ParsedLog.from_records`), whose classic lines are `lines`."""
+    failures = verify_lines(scenario, lines, run_ports(result), log)
     failures[:0] = client_side_failures(scenario, result)
     for cid, conn in result.connections.items():
         if conn.error:
