@@ -62,6 +62,14 @@ class ClientProfile:
     # Request order for an SFTP session when it differs (psftp's simple@putty hint).
     sftp_requests: tuple[str, ...] = ()
     close: str = "disconnect"
+    # "before": CHANNEL_CLOSE exchanged before the connection ends; "none": ended with it open.
+    channel_close: str = "before"
+    # Method name of the signed publickey request when the server offers host binding.
+    signed_method: str | None = None
+    ignore_before_password: bool = False
+    global_requests: tuple[str, ...] = ()
+    # Session kinds after whose input the client sends CHANNEL_EOF by itself.
+    eof_kinds: tuple[str, ...] = ()
     disconnect_code: int = 11
     disconnect_text: str = "disconnected by user"
     guess: tuple[str, ...] = ()
@@ -272,6 +280,11 @@ def _from_data(name: str, data: dict[str, Any]) -> ClientProfile:
             sftp_max_packet=sftp.get("max_packet"),
             sftp_requests=tuple(sftp.get("requests") or ()),
             sftp_want_reply={str(k): bool(v) for k, v in (sftp.get("want_reply") or {}).items()},
+            channel_close=str(data.get("channel_close", "before")),
+            signed_method=auth.get("signed_method"),
+            ignore_before_password=bool(auth.get("ignore_before_password", False)),
+            global_requests=tuple(session.get("global_requests") or ()),
+            eof_kinds=tuple(session.get("eof") or ()),
             close={"drop-tcp": "drop"}.get(str(data.get("close", "disconnect")), str(data.get("close", "disconnect"))),
             disconnect_code=int(disconnect.get("code", 11)),
             disconnect_text=str(disconnect.get("text", "disconnected by user")),

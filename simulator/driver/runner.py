@@ -68,7 +68,9 @@ class ProfiledClient(asyncssh.SSHClient):
         fidelity.attach_profile(conn, self.wire, self.profile.first_channel,
                                 none_first=self.profile.none_first,
                                 publickey_query=self.profile.publickey_query,
-                                methods=_auth_methods(self.plan.auth), before_signed=self.before_signed)
+                                methods=_auth_methods(self.plan.auth), before_signed=self.before_signed,
+                                signed_method=self.profile.signed_method,
+                                ignore_before_password=self.profile.ignore_before_password)
         sockname = conn.get_extra_info("sockname")
         if sockname:
             self.tracker.set_port(self.plan.id, sockname[1])
@@ -324,7 +326,8 @@ class ScenarioRunner:
         elif isinstance(action, SessionAction):
             from simulator.driver.session import run_session
 
-            status, refused = await run_session(conn, profile, action)
+            forwards = any(isinstance(a, ForwardAction) for a in plan.actions)
+            status, refused = await run_session(conn, profile, action, forwards=forwards)
             result.exit_statuses.append(status)
             result.refused.extend(refused)
         elif isinstance(action, ForwardAction):
@@ -340,6 +343,8 @@ async def end_connection(conn: asyncssh.SSHClientConnection, plan: ConnectionPla
     how = profile.close if plan.end == "profile" else plan.end
     if how == "drop":
         conn.abort()
+    elif how == "reset":
+        reset_tcp(conn)
     else:
         code = plan.disconnect_code if plan.disconnect_code is not None else profile.disconnect_code
         text = plan.disconnect_text if plan.disconnect_text is not None else profile.disconnect_text
@@ -348,6 +353,20 @@ async def end_connection(conn: asyncssh.SSHClientConnection, plan: ConnectionPla
         await asyncio.wait_for(conn.wait_closed(), 10)
     except asyncio.TimeoutError:
         conn.abort()
+
+
+def reset_tcp(conn: asyncssh.SSHClientConnection) -> None:
+    """End with a TCP reset (paramiko's SFTP teardown): SO_LINGER 0 makes close() send RST."""
+    import socket
+    import struct
+
+    sock = conn.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+    conn.abort()
 
 
 def _auth_methods(steps: list[AuthStep]) -> list[str]:

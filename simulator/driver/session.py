@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncssh
 
-from simulator.driver.fidelity import ScriptedChannel, request_payload
+from simulator.driver.fidelity import ScriptedChannel, request_payload, send_global_request
 from simulator.driver.profiles import ClientProfile
 from simulator.scenario.model import ForwardAction, SessionAction, SftpOp
 
@@ -63,8 +63,12 @@ def request_order(profile: ClientProfile, action: SessionAction) -> list[tuple[s
 
 
 async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile,
-                      action: SessionAction) -> tuple[int | None, list[str]]:
-    """Open a session, send its requests, run it; returns (exit status, refused requests)."""
+                      action: SessionAction, *, forwards: bool = False) -> tuple[int | None, list[str]]:
+    """Open a session, send its requests, run it; returns (exit status, refused requests).
+
+    `forwards`: the connection also opens forwarding channels (a profile's `when: forwarding`)."""
+    profile = profile.for_session(kind=action.kind, pty=action.pty,
+                                  forwarding=forwards or action.x11 or action.agent)
     sftp = action.kind == "subsystem" and (action.subsystem or "sftp") == "sftp"
     window, max_packet = profile.window, profile.max_packet
     if not action.pty:
@@ -75,6 +79,11 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
         max_packet = profile.sftp_max_packet or max_packet
     channel = ScriptedChannel(conn, window, max_packet)
     await channel.open()
+    if profile.global_requests and not getattr(conn, "_sshsim_globals_sent", False):
+        # Once per connection, after the first session is open (OpenSSH's ssh_session2).
+        conn._sshsim_globals_sent = True
+        for name in profile.global_requests:
+            send_global_request(conn, name)
     refused: list[str] = []
     pending: list[tuple[str, asyncio.Future]] = []
     final_ok = True
@@ -103,15 +112,16 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
     channel.started()
     writer, reader, stderr = channel.streams()
     if sftp:
-        await _run_sftp(conn, reader, writer, action.sftp)
-        channel.chan.close()
-        await channel.chan.wait_closed()
+        await _run_sftp(conn, reader, writer, action.sftp, close=profile.channel_close == "before")
+        if profile.channel_close == "before":
+            channel.chan.close()
+            await channel.chan.wait_closed()
         return None, refused
     drain = asyncio.gather(_drain(reader), _drain(stderr))
     try:
         if action.input:
             writer.write(action.input.encode())
-        if action.close == "eof":
+        if action.close == "eof" or (action.close == "wait" and action.kind in profile.eof_kinds):
             writer.write_eof()
     except BrokenPipeError:
         pass  # the server ended the session first (a command that exits at once); not an error
@@ -132,14 +142,18 @@ async def _drain(reader: asyncssh.SSHReader) -> None:
         pass
 
 
-async def _run_sftp(conn: asyncssh.SSHClientConnection, reader: Any, writer: Any, ops: list[SftpOp]) -> None:
+async def _run_sftp(conn: asyncssh.SSHClientConnection, reader: Any, writer: Any, ops: list[SftpOp],
+                    *, close: bool = True) -> None:
+    """The SFTP operations; `close` False leaves the channel open (the connection ends under it)."""
     from asyncssh.sftp import MIN_SFTP_VERSION, start_sftp_client
 
     client = await start_sftp_client(conn, conn._loop, "strict", reader, writer, "utf-8", "strict",
                                      MIN_SFTP_VERSION)
-    async with client:
-        for op in ops:
-            await _sftp_op(client, op)
+    for op in ops:
+        await _sftp_op(client, op)
+    if close:
+        client.exit()
+        await client.wait_closed()
 
 
 async def _sftp_op(client: asyncssh.SFTPClient, op: SftpOp) -> None:
