@@ -57,9 +57,10 @@ def _templates() -> list[list[str]]:
     return out
 
 
-def build_log(path: Path, n_lines: int) -> int:
-    """Repeat real connections with fresh pids and client ports; stream to `path`."""
-    templates = _templates()
+def build_log(path: Path, n_lines: int, templates: list[list[str]] | None = None) -> int:
+    """Repeat real connections (`templates`, default the reference log and the local DEBUG1
+    capture) with fresh pids and client ports; stream to `path`."""
+    templates = templates or _templates()
     written = 0
     rep = 0
     with path.open("w", encoding="utf-8") as out:

@@ -19,6 +19,18 @@ MAX_LINE_CHARS = 8192
 MAX_UNENDED_LINE_BYTES = 16 * 1024 * 1024
 # How much of one log line an error message or report quotes.
 QUOTE_CHARS = 300
+# What `diff`, `verify`, `infer` and `replay` hold of one log (they need all of it at once;
+# `parse` streams any length). `diff` takes about 2 KB a line of each log (two logs of 276k
+# lines: 1 GB), so two logs at the limit stay within about 5 GB.
+MAX_HELD_LOG_LINES = 1_000_000
+MAX_HELD_LOG_CHARS = 256 * 1024 * 1024
+
+
+def quote(text: str, limit: int = QUOTE_CHARS) -> str:
+    """`text` as a message or report may repeat it: its first `limit` characters, and an
+    ellipsis when that is not all of it."""
+    return text if len(text) <= limit else text[:limit] + "\u2026"
+
 
 # -- scenario and spec files ----------------------------------------------------------------
 MAX_SOURCE_BYTES = 1024 * 1024          # a scenario, spec, profile or include, as read

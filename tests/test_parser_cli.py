@@ -6,8 +6,10 @@ import gzip
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
+from simulator.cli import main
 from simulator.commands.parse import parse
 
 REQUIRED = {"line", "ts", "host", "program", "pid", "level", "event", "fields", "conn", "role", "raw"}
@@ -61,10 +63,11 @@ def test_input_format_override(tmp_path: Path) -> None:
     assert row["format"] == "windows" and row["event"] == "auth.accepted" and row["pid"] == 3488
 
 
-def test_errors_are_one_line(tmp_path: Path) -> None:
-    runner = CliRunner()
-    result = runner.invoke(parse, [str(tmp_path / "missing.log")])
-    assert result.exit_code != 0 and "missing.log: no such file" in result.output
-    assert "Traceback" not in result.output
-    result = runner.invoke(parse, [str(tmp_path)])
-    assert result.exit_code != 0 and "is a directory" in result.output
+def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Exit 2 and one line, as every other command that reads a log (it was exit 1)."""
+    for path, what in ((tmp_path / "missing.log", "log file not found"), (tmp_path, "is a directory")):
+        with pytest.raises(SystemExit) as done:
+            main(["parse", str(path)])
+        err = capsys.readouterr().err
+        assert done.value.code == 2
+        assert err == f"sshsim: error: {path}: {what}" + (", not a log file" if path == tmp_path else "") + "\n"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from simulator.limits import MAX_LINE_CHARS
 from simulator.logs import LogReader, parse_file, parse_lines
 from simulator.logs.formats import detect_format, iso_timestamp, parse_time, resolve_format
 
@@ -138,8 +139,10 @@ def test_non_utf8_long_and_truncated_lines(seed_log_path: Path, tmp_path: Path) 
     events = list(parse_file(path))
     assert len(events) == 9
     assert events[5].event == "auth.invalid_user" and "\\xff" in events[5].fields["user"]
-    # sshd never writes a message over 1,023 bytes (log.c): a longer one is reported, not matched
-    assert events[6].event == "unknown" and events[6].program == "sshd" and len(events[6].raw) > 1 << 20
+    # sshd never writes a message over 1,023 bytes (log.c): a longer one is reported, not matched,
+    # and a line longer than the reader keeps is cut (simulator/limits.py)
+    assert events[6].event == "unknown" and events[6].program == "sshd" and len(events[6].raw) == MAX_LINE_CHARS
+    assert events[6].raw == huge[:MAX_LINE_CHARS].decode()
     assert events[7].event == "unparsed"
     assert events[8].raw == seed[5][:37].decode()
 

@@ -8,7 +8,7 @@ import click
 
 from simulator.colour import colour_option, use_colour
 from simulator.commands.logio import read_log_lines
-from simulator.errors import EXIT_FAILED, EXIT_OK
+from simulator.errors import EXIT_FAILED, EXIT_OK, BadInputError
 
 
 @click.command("diff")
@@ -20,8 +20,15 @@ from simulator.errors import EXIT_FAILED, EXIT_OK
 def diff(a: Path, b: Path, input_format: str | None, color: bool | None, summary: bool) -> int:
     """Normalise both logs, pair their connections, diff each process stream; exit 1 unless all of A is in B."""
     from simulator.logs import parse_lines
+    from simulator.logs.formats import resolve_format
     from simulator.verify.diff import diff_events, render
 
+    if input_format is not None:
+        try:
+            input_format = resolve_format(input_format)
+        except ValueError as exc:
+            raise BadInputError(str(exc), key="--input-format") from None
+    # Each log is held whole (within read_log_lines' bounds): its events share the lines' text.
     a_events = list(parse_lines(read_log_lines(a), input_format=input_format))
     b_events = list(parse_lines(read_log_lines(b), input_format=input_format))
     result = diff_events(a_events, b_events)

@@ -10,37 +10,18 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from pathlib import Path
 from typing import IO, Iterator
 
 import click
 
+from simulator.commands.logio import echo_warnings, log_lines, open_log
+from simulator.errors import EnvironmentProblem
 from simulator.logs.connections import Connection, ConnectionTracker
 from simulator.logs.events import Event
-from simulator.logs.formats import ALIASES, FORMATS, iso_timestamp, resolve_format
+from simulator.logs.formats import ALIASES, FORMATS, iso_timestamp
 from simulator.logs.parser import parse_lines
-from simulator.logs.reader import LogReader
 
 _INPUT_FORMATS = sorted(list(FORMATS) + list(ALIASES))
-
-
-def _events(log: str, input_format: str | None, reader: LogReader) -> Iterator[Event]:
-    return parse_lines(reader.lines(), input_format=input_format)
-
-
-def _check_input(log: str, input_format: str | None) -> str | None:
-    if log != "-":
-        path = Path(log)
-        if not path.exists():
-            raise click.ClickException(f"{log}: no such file")
-        if path.is_dir():
-            raise click.ClickException(f"{log}: is a directory, not a log file")
-    if input_format is None:
-        return None
-    try:
-        return resolve_format(input_format)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 @click.command("parse")
@@ -61,23 +42,23 @@ def _check_input(log: str, input_format: str | None) -> str | None:
 )
 def parse(log: str, output_format: str, input_format: str | None) -> None:
     """Parse an sshd log (a file, a .gz, or - for stdin) into events and connections."""
-    fmt = _check_input(log, input_format)
-    reader = LogReader(log)
+    reader = open_log(log)
+    # Streamed: memory stays flat whatever the length of the log.
+    events = parse_lines(log_lines(reader), input_format=input_format)
     out = sys.stdout
     try:
         if output_format == "jsonl":
-            _write_jsonl(_events(log, fmt, reader), out)
+            _write_jsonl(events, out)
         elif output_format == "table":
-            _write_table(_events(log, fmt, reader))
+            _write_table(events)
         else:
-            _write_summary(_events(log, fmt, reader))
+            _write_summary(events)
     except BrokenPipeError:  # `sshsim parse big.log | head`
         sys.stderr.close()
         return
-    except OSError as exc:
-        raise click.ClickException(f"{log}: {exc.strerror or exc}") from None
-    for warning in reader.warnings:
-        click.echo(f"warning: {warning}", err=True)
+    except OSError as exc:  # the log's read errors are warnings: this is the output
+        raise EnvironmentProblem(f"cannot write the output: {exc.strerror or exc}") from None
+    echo_warnings(reader)
 
 
 def _grouped(events: Iterator[Event], on_done=None) -> Iterator[Event]:  # noqa: ANN001

@@ -8,7 +8,7 @@ import re
 from itertools import chain, islice
 from typing import Callable, Iterable, Iterator
 
-from simulator.logs.catalogue import Catalogue, default_catalogue
+from simulator.logs.catalogue import MAX_MESSAGE, Catalogue, default_catalogue
 from simulator.logs.connections import is_sshd_program
 from simulator.logs.events import OTHER, UNKNOWN, UNPARSED, Event
 from simulator.logs.formats import LineSplitter, detect_format, resolve_format
@@ -123,9 +123,12 @@ def _parse_python(it: Iterator[str], fmt: str, cache: dict, match,  # noqa: ANN0
         known = seen.get(msg)
         if known is None:
             known = _interpret(msg, cache, match)
-            if len(seen) >= SEEN_LIMIT:
-                seen.clear()
-            seen[msg] = known
+            # A message longer than sshd writes is unknown at once: kept, lines of kilobytes
+            # would fill the cache (SEEN_LIMIT of them) for nothing.
+            if len(msg) <= MAX_MESSAGE:
+                if len(seen) >= SEEN_LIMIT:
+                    seen.clear()
+                seen[msg] = known
         level, body, relay, spec, groups, name = known
         yield Event(n, raw, fname, ts, host, prog, pid, level, name, body, relay, spec, groups, extra)
 

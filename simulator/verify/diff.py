@@ -3,20 +3,32 @@
 Both logs are parsed and normalised (pids, times, addresses, ports, fingerprints, host names,
 version strings and known wording drift: simulator/data/normalise.yaml), their connections are
 paired, and each connection's process streams (listener, monitor, preauth, user, session) are
-compared in order with a longest-common-subsequence match. Streams, not whole connections,
-because the order of lines across sshd's processes is not causal. The result says how many of
-A's sshd lines B reproduces: `matched N/M lines`.
+compared in order with a common-subsequence match. Streams, not whole connections, because the
+order of lines across sshd's processes is not causal. The result says how many of A's sshd lines
+B reproduces: `matched N/M lines`.
+
+Logs are untrusted and long, so every step is O(n log n) in the lines of the two logs: pairing
+keeps queues of B's unpaired connections; a stream pair is matched by difflib as it always was
+while that stays cheap (real streams always do), else by `common_subsequence`.
 """
 
 from __future__ import annotations
 
 import difflib
+from bisect import bisect_left
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Hashable, Iterable, Sequence
 
 from simulator.colour import paint
 
 STREAM_ORDER = ("listener", "monitor", "preauth", "user", "session", None)
+# difflib may spend this many steps a line of a stream pair. Real pairs take at most ~6 (the
+# streams of tests/data/local/ and the reference log, each against each); a crafted pair of
+# 1,024 lines each ("x" against "x y") takes ~500,000 a line, 14 s: cubic.
+DIFFLIB_STEPS_PER_LINE = 64
+# common_subsequence pairs the k-th copy of a line in A with B's copies k-WINDOW..k+WINDOW.
+WINDOW = 16
 
 
 @dataclass
@@ -68,16 +80,35 @@ def _label(conn: Any) -> str:
 
 def pair_connections(a: list[Any], b: list[Any]) -> list[tuple[Any, Any]]:
     """Pair A's connections with B's: the listener with the listener, then by client version and
-    order of appearance (a reproduction keeps the clients, not the ports)."""
+    order of appearance (a reproduction keeps the clients, not the ports).
+
+    Each A connection takes B's first unpaired connection of its kind with its client version,
+    else B's first unpaired one of its kind. B's connections wait in queues, one a kind and one
+    a (kind, version), in order: a connection paired through one queue is skipped when it
+    reaches the head of the other, so each is looked at a bounded number of times.
+    """
     pairs: list[tuple[Any, Any]] = []
     used: set[int] = set()
     a_sorted = sorted(a, key=lambda c: c.first_line)
     b_sorted = sorted(b, key=lambda c: c.first_line)
+    by_kind: dict[Any, deque[Any]] = defaultdict(deque)
+    by_version: dict[tuple[Any, Any], deque[Any]] = defaultdict(deque)
+    for conn in b_sorted:
+        by_kind[conn.kind].append(conn)
+        if conn.kind == "connection" and conn.client_version:
+            by_version[(conn.kind, conn.client_version)].append(conn)
+
+    def first_unpaired(queue: deque[Any] | None) -> Any:
+        while queue and id(queue[0]) in used:
+            queue.popleft()
+        return queue[0] if queue else None
+
     for conn in a_sorted:
-        same_kind = [c for c in b_sorted if c.kind == conn.kind and id(c) not in used]
-        pick = next((c for c in same_kind if conn.kind == "connection" and c.client_version == conn.client_version
-                     and conn.client_version), None)
-        pick = pick or (same_kind[0] if same_kind else None)
+        pick = None
+        if conn.kind == "connection" and conn.client_version:
+            pick = first_unpaired(by_version.get((conn.kind, conn.client_version)))
+        if pick is None:
+            pick = first_unpaired(by_kind.get(conn.kind))
         if pick is not None:
             used.add(id(pick))
         pairs.append((conn, pick))
@@ -107,6 +138,17 @@ def diff_events(a_events: list[Any], b_events: list[Any]) -> LogDiff:
         a_by_conn.setdefault(e.conn, []).append(e)
     for e in b_sshd:
         b_by_conn.setdefault(e.conn, []).append(e)
+    # Normalising is most of a diff's time (a table of regexes a line); a log repeats many of
+    # its messages, so each is normalised once (the memo holds at most the logs' lines).
+    memo: dict[tuple, str] = {}
+
+    def normalise(e: Any) -> str:
+        key = (e.program, e.role, e.level, e.message, e.raw if e.message is None else None, e.event, e.relay)
+        text = memo.get(key)
+        if text is None:
+            text = memo[key] = normalise_event(e)
+        return text
+
     a_list = [c for c in a_conns if c.id in a_by_conn]
     b_list = [c for c in b_conns if c.id in b_by_conn]
     # Events the grouping left without a connection still count: they form a pseudo-connection.
@@ -116,9 +158,9 @@ def diff_events(a_events: list[Any], b_events: list[Any]) -> LogDiff:
     for a_conn, b_conn in pair_connections(a_list, b_list):
         a_ev = a_by_conn.get(a_conn.id, []) if a_conn is not None else []
         b_ev = b_by_conn.get(b_conn.id, []) if b_conn is not None else []
-        results.append(ConnectionDiff(a_conn, b_conn, _diff_streams(a_ev, b_ev, normalise_event)))
+        results.append(ConnectionDiff(a_conn, b_conn, _diff_streams(a_ev, b_ev, normalise)))
     if orphans_a or orphans_b:
-        results.append(ConnectionDiff(None, None, _diff_streams(orphans_a, orphans_b, normalise_event)))
+        results.append(ConnectionDiff(None, None, _diff_streams(orphans_a, orphans_b, normalise)))
     return LogDiff(results, len(a_sshd), len(b_sshd))
 
 
@@ -130,15 +172,104 @@ def _diff_streams(a_ev: list[Any], b_ev: list[Any], normalise: Any) -> list[Stre
         a_s, b_s = a_streams.get(role, []), b_streams.get(role, [])
         a_norm = [normalise(e) for e in a_s]
         b_norm = [normalise(e) for e in b_s]
-        matcher = difflib.SequenceMatcher(a=a_norm, b=b_norm, autojunk=False)
-        matched_a: set[int] = set()
-        matched_b: set[int] = set()
-        for block in matcher.get_matching_blocks():
-            matched_a.update(range(block.a, block.a + block.size))
-            matched_b.update(range(block.b, block.b + block.size))
-        out.append(StreamDiff(role, len(matched_a),
+        pairs = match_lines(a_norm, b_norm)
+        matched_a = {i for i, _ in pairs}
+        matched_b = {j for _, j in pairs}
+        out.append(StreamDiff(role, len(pairs),
                               [a_s[i] for i in range(len(a_s)) if i not in matched_a],
-                              [b_s[i] for i in range(len(b_s)) if i not in matched_b]))
+                              [b_s[j] for j in range(len(b_s)) if j not in matched_b]))
+    return out
+
+
+class _TooCostly(Exception):
+    """_BoundedMatcher's budget is spent."""
+
+
+class _BoundedMatcher(difflib.SequenceMatcher):
+    """difflib's matcher, giving up once it has spent `budget` steps.
+
+    A step is one turn of find_longest_match's inner loop: one (i, j) with a[i] == b[j] and i in
+    the range asked (plus one an i); a prefix sum over A gives what a range costs before it runs.
+    """
+
+    def __init__(self, a: Sequence[Hashable], b: Sequence[Hashable], budget: int) -> None:
+        super().__init__(a=a, b=b, autojunk=False)
+        where = self.b2j
+        self._cost = [0]
+        total = 0
+        for line in a:
+            total += len(where.get(line, ())) + 1
+            self._cost.append(total)
+        self._left = budget
+
+    def find_longest_match(self, alo: int = 0, ahi: int | None = None, blo: int = 0,
+                           bhi: int | None = None) -> difflib.Match:
+        ahi = len(self.a) if ahi is None else ahi
+        self._left -= self._cost[ahi] - self._cost[alo]
+        if self._left < 0:
+            raise _TooCostly
+        return super().find_longest_match(alo, ahi, blo, bhi)
+
+
+def match_lines(a: Sequence[Hashable], b: Sequence[Hashable]) -> list[tuple[int, int]]:
+    """The (i, j) with a[i] == b[j] that one stream pair matches, increasing in both: difflib's
+    matching blocks while they cost at most DIFFLIB_STEPS_PER_LINE steps a line, else
+    `common_subsequence` between the common head and tail."""
+    try:
+        blocks = _BoundedMatcher(a, b, DIFFLIB_STEPS_PER_LINE * (len(a) + len(b))).get_matching_blocks()
+        return [(blk.a + k, blk.b + k) for blk in blocks for k in range(blk.size)]
+    except _TooCostly:
+        pass
+    head = 0
+    while head < len(a) and head < len(b) and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < len(a) - head and tail < len(b) - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    middle = common_subsequence(a[head:len(a) - tail], b[head:len(b) - tail])
+    return ([(k, k) for k in range(head)]
+            + [(head + i, head + j) for i, j in middle]
+            + [(len(a) - tail + k, len(b) - tail + k) for k in range(tail)])
+
+
+def common_subsequence(a: Sequence[Hashable], b: Sequence[Hashable]) -> list[tuple[int, int]]:
+    """A longest common subsequence of `a` and `b` among those that pair the k-th copy of a line
+    in A with one of its copies k-WINDOW..k+WINDOW in B, as (i, j) pairs: the longest of all
+    whenever no line drifts further than that (a copy of a log, a reproduction missing or
+    adding a few lines), and O(n * WINDOW * log n) whatever the input, where an exact LCS is
+    quadratic.
+
+    Hunt-Szymanski on the candidate pairs: taken by i, each i's candidates by decreasing j, a
+    longest chain with j strictly increasing is a longest increasing subsequence (patience
+    sorting, `bisect`), one pair at most an i.
+    """
+    where: dict[Hashable, list[int]] = defaultdict(list)
+    for j, line in enumerate(b):
+        where[line].append(j)
+    copies: dict[Hashable, int] = defaultdict(int)
+    ends: list[int] = []            # ends[k]: the smallest j that ends a chain of k + 1 pairs
+    links: list[tuple[int, int, Any]] = []  # links[k]: that chain, as (i, j, previous link)
+    for i, line in enumerate(a):
+        k = copies[line]
+        copies[line] = k + 1
+        js = where.get(line)
+        if not js:
+            continue
+        for j in reversed(js[max(0, k - WINDOW):k + WINDOW + 1]):
+            at = bisect_left(ends, j)
+            link = (i, j, links[at - 1] if at else None)
+            if at == len(ends):
+                ends.append(j)
+                links.append(link)
+            else:
+                ends[at] = j
+                links[at] = link
+    out: list[tuple[int, int]] = []
+    node = links[-1] if links else None
+    while node is not None:
+        out.append((node[0], node[1]))
+        node = node[2]
+    out.reverse()
     return out
 
 

@@ -4,6 +4,9 @@ Ordering is checked within one process stream only (a pid, and for the monitor i
 apart from the relayed [preauth] ones): sshd's processes log independently and their lines reach
 syslog in no causal order (docs/local-target.md), so an order across streams would make tests
 flaky without catching anything real.
+
+What a failure quotes from the log (lines around it, values of fields) is cut to QUOTE_CHARS
+characters: the log is untrusted, and a report must not repeat a line of megabytes.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from simulator.limits import quote
 from simulator.scenario.model import ExpectedEvent, Expectation, Scenario
 
 
@@ -36,17 +40,24 @@ class ParsedLog:
 
     events: list[Any]
     connections: list[Any]
+    _by_conn: dict[Any, list[Any]] | None = field(default=None, repr=False)
 
     @classmethod
     def from_lines(cls, lines: Iterable[str]) -> "ParsedLog":
         from simulator.logs import group_connections, parse_lines
 
-        events = list(parse_lines(list(lines)))
+        events = list(parse_lines(lines))
         connections = group_connections(events)
         return cls(events, connections)
 
     def events_of(self, conn: Any) -> list[Any]:
-        return [e for e in self.events if e.conn == conn.id]
+        """The connection's events, in log order (indexed once: a scenario may ask for each of
+        its connections)."""
+        if self._by_conn is None:
+            self._by_conn = {}
+            for e in self.events:
+                self._by_conn.setdefault(e.conn, []).append(e)
+        return self._by_conn.get(conn.id, [])
 
     def client_connections(self) -> list[Any]:
         return [c for c in self.connections if getattr(c, "kind", "connection") != "listener"]
@@ -208,7 +219,7 @@ def check_expectation(expectation: Expectation, events: list[Any], all_lines: li
                 # The divergence is where the same event was logged with other values, from
                 # another process, or only earlier in its process stream.
                 anchor = near[0].line
-                got = ", ".join(f"{k}={v}" for k, v in near[0].fields.items() if k in expected.fields)
+                got = ", ".join(f"{k}={quote(str(v))}" for k, v in near[0].fields.items() if k in expected.fields)
                 if event_matches(expected, near[0], captures):
                     got = "it only earlier in its process stream"
                 elif expected.role and near[0].role != expected.role:
@@ -276,7 +287,7 @@ def _context(lines: list[str], line: int | None, around: int = 3) -> list[str]:
     if line is None or not lines:
         return []
     lo, hi = max(1, line - around), min(len(lines), line + around)
-    return [f"{n:5d}{'>' if n == line else ' '} {lines[n - 1]}" for n in range(lo, hi + 1)]
+    return [f"{n:5d}{'>' if n == line else ' '} {quote(lines[n - 1])}" for n in range(lo, hi + 1)]
 
 
 # -- whole scenario -----------------------------------------------------------------------------

@@ -331,6 +331,8 @@ interpretation(SyslogEvents *self, PyObject *msg)
         PyErr_SetString(PyExc_TypeError, "interpret() must return a 6-tuple");
         return NULL;
     }
+    if (self->cat_cache != NULL && PyUnicode_GET_LENGTH(msg) > self->max_message)
+        return known; /* longer than sshd writes: unknown at once, not worth keeping (memory) */
     if (PyDict_GET_SIZE(self->seen) >= self->seen_limit) {
         PyDict_Clear(self->seen);
         front_empty(self);
@@ -430,7 +432,8 @@ syslog_line(SyslogEvents *self, PyObject *raw, PyObject *lineno)
             msg = ascii_str(s + p.msg0, end - p.msg0);
             if (msg == NULL || (known = interpretation(self, msg)) == NULL)
                 goto done;
-            front_keep(self, h, msg, known);
+            if (self->cat_cache == NULL || end - p.msg0 <= self->max_message)
+                front_keep(self, h, msg, known);
         }
     } else if ((msg = ascii_str(s + p.msg0, end - p.msg0)) == NULL) {
         goto done;
