@@ -293,7 +293,7 @@ class ScenarioRunner:
             for action in plan.actions:
                 await self._action(conn, plan, profile, action, result)
         finally:
-            await self._end(conn, plan, profile)
+            await self._end(conn, plan, ending_profile(profile, plan))
 
     def _pause_hook(self, plan: ConnectionPlan, point: str) -> Any:
         """A coroutine function that waits for the plan's sync point at `point`, or None."""
@@ -353,6 +353,17 @@ async def end_connection(conn: asyncssh.SSHClientConnection, plan: ConnectionPla
         await asyncio.wait_for(conn.wait_closed(), 10)
     except asyncio.TimeoutError:
         conn.abort()
+
+
+def ending_profile(profile: ClientProfile, plan: ConnectionPlan) -> ClientProfile:
+    """The profile as it applies to how this connection ends: its last session's (`when:`), so a
+    client that tears down differently after SFTP than after exec (paramiko) can say so."""
+    sessions = [a for a in plan.actions if isinstance(a, SessionAction)]
+    if not sessions:
+        return profile
+    last = sessions[-1]
+    forwards = any(isinstance(a, ForwardAction) for a in plan.actions)
+    return profile.for_session(kind=last.kind, pty=last.pty, forwarding=forwards or last.x11 or last.agent)
 
 
 def reset_tcp(conn: asyncssh.SSHClientConnection) -> None:

@@ -128,6 +128,14 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
     if action.close == "none":
         drain.cancel()
         return None, refused
+    if profile.channel_close == "none":
+        # The client ends the connection once the output has ended, its channel still open
+        # (paramiko's close() after recv() returned nothing): no CHANNEL_CLOSE from this side.
+        try:
+            await asyncio.wait_for(drain, 10)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            pass
+        return channel.chan.get_exit_status(), refused
     await channel.chan.wait_closed()
     try:
         await asyncio.wait_for(drain, 5)
