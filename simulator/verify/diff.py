@@ -15,10 +15,14 @@ while that stays cheap (real streams always do), else by `common_subsequence`.
 from __future__ import annotations
 
 import difflib
+import re
 from bisect import bisect_left
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Hashable, Iterable, Sequence
+
+import yaml
 
 from simulator.colour import paint
 
@@ -37,6 +41,9 @@ class StreamDiff:
     matched: int
     a_only: list[Any] = field(default_factory=list)
     b_only: list[Any] = field(default_factory=list)
+    # Lines of a_only / b_only that sshd logs or not by its own timing (normalise.yaml `races`).
+    a_racy: int = 0
+    b_racy: int = 0
 
 
 @dataclass
@@ -48,6 +55,13 @@ class ConnectionDiff:
     @property
     def matched(self) -> int:
         return sum(s.matched for s in self.streams)
+
+    @property
+    def score(self) -> float:
+        """This pair's two-sided score (LogDiff.score)."""
+        a = self.matched + sum(len(s.a_only) - s.a_racy for s in self.streams)
+        b = self.matched + sum(len(s.b_only) - s.b_racy for s in self.streams)
+        return 1.0 if max(a, b) <= 0 else min(1.0, self.matched / max(a, b))
 
 
 @dataclass
@@ -63,6 +77,16 @@ class LogDiff:
     @property
     def complete(self) -> bool:
         return self.matched == self.total_a
+
+    def _racy(self, side: str) -> int:
+        return sum(getattr(s, f"{side}_racy") for c in self.connections for s in c.streams)
+
+    @property
+    def score(self) -> float:
+        """Two-sided: lines matched / the larger side's lines, neither side counting a line only
+        it has that sshd logs or not by its own timing (normalise.yaml `races`)."""
+        larger = max(self.total_a - self._racy("a"), self.total_b - self._racy("b"))
+        return 1.0 if larger <= 0 else min(1.0, self.matched / larger)
 
 
 def _sshd_events(events: Iterable[Any]) -> list[Any]:
@@ -175,10 +199,27 @@ def _diff_streams(a_ev: list[Any], b_ev: list[Any], normalise: Any) -> list[Stre
         pairs = match_lines(a_norm, b_norm)
         matched_a = {i for i, _ in pairs}
         matched_b = {j for _, j in pairs}
-        out.append(StreamDiff(role, len(pairs),
-                              [a_s[i] for i in range(len(a_s)) if i not in matched_a],
-                              [b_s[j] for j in range(len(b_s)) if j not in matched_b]))
+        a_only = [i for i in range(len(a_s)) if i not in matched_a]
+        b_only = [j for j in range(len(b_s)) if j not in matched_b]
+        out.append(StreamDiff(role, len(pairs), [a_s[i] for i in a_only], [b_s[j] for j in b_only],
+                              sum(1 for i in a_only if is_racy(a_norm[i])),
+                              sum(1 for j in b_only if is_racy(b_norm[j]))))
     return out
+
+
+@lru_cache(maxsize=1)
+def _race_patterns() -> tuple[re.Pattern[str], ...]:
+    """normalise.yaml's `races` (simulator/logs/normalise.py reads its other sections)."""
+    from simulator.logs.normalise import TABLE
+
+    with open(TABLE, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    return tuple(re.compile(rule["regex"]) for rule in data.get("races") or ())
+
+
+def is_racy(normalised: str) -> bool:
+    """A normalised line that sshd logs or not depending on its own timing."""
+    return any(p.search(normalised) for p in _race_patterns())
 
 
 class _TooCostly(Exception):

@@ -122,7 +122,7 @@ def impersonation_plan(client: Client, flow: str, index: int) -> Any:
     elif flow == "shell":
         action = SessionAction(kind="shell", pty=True, input="exit\n", env=env)
     else:
-        action = SessionAction(kind="subsystem", subsystem="sftp", sftp=[SftpOp("ls", ".")])
+        action = SessionAction(kind="subsystem", subsystem="sftp", sftp=[SftpOp("ls", ".")], env=env)
     profile = client.sftp_profile if flow == "sftp" else client.profile
     return ConnectionPlan(id=f"{client.name}-{flow}-{index}", profile=profile, auth=auth, actions=[action])
 
@@ -165,15 +165,10 @@ def run_impersonation(client: Client, flows: tuple[str, ...], level: str) -> lis
 
 
 def flow_scores(a_lines: list[str], b_lines: list[str], flows: tuple[str, ...]) -> dict[str, float]:
-    """Two-sided score per flow: lines matched / the larger side's lines, connections paired in order."""
+    """Two-sided score per flow (ConnectionDiff.score), connections paired in order."""
     from simulator.verify.diff import diff_lines
 
     diff = diff_lines(a_lines, b_lines)
     conns = [cd for cd in diff.connections if (cd.a_conn or cd.b_conn) is not None
              and getattr(cd.a_conn or cd.b_conn, "kind", None) == "connection"]
-    scores = {}
-    for flow, cd in zip(flows, conns):
-        a_total = cd.matched + sum(len(s.a_only) for s in cd.streams)
-        b_total = cd.matched + sum(len(s.b_only) for s in cd.streams)
-        scores[flow] = cd.matched / max(a_total, b_total, 1)
-    return scores
+    return {flow: cd.score for flow, cd in zip(flows, conns)}
