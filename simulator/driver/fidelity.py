@@ -36,8 +36,8 @@ import asyncssh
 from asyncssh import auth as _auth_mod
 from asyncssh import connection as _conn_mod
 from asyncssh.channel import SSHClientChannel
-from asyncssh.constants import (MSG_EXT_INFO, MSG_GLOBAL_REQUEST, MSG_IGNORE,
-                                 MSG_USERAUTH_FAILURE)
+from asyncssh.constants import (MSG_EXT_INFO, MSG_GLOBAL_REQUEST, MSG_IGNORE, MSG_SERVICE_ACCEPT,
+                                 MSG_SERVICE_REQUEST, MSG_USERAUTH_FAILURE)
 from asyncssh.misc import KeyExchangeFailed
 from asyncssh.packet import Boolean, Byte, NameList, SSHPacket, String, UInt32
 
@@ -218,7 +218,22 @@ def install_hooks() -> None:
                 args = args + (String(host_key.public_data),)
         if method == b"password" and getattr(self, "_sshsim_ignore_before_password", False):
             send_ignore(self)
+        if getattr(self, "_sshsim_service_per_attempt", False):
+            if getattr(self, "_sshsim_attempts", 0):
+                # paramiko asks for ssh-userauth again before each later attempt (its
+                # auth_handler starts every auth_* call that way); the accept is swallowed.
+                self._sshsim_accepts_due = getattr(self, "_sshsim_accepts_due", 0) + 1
+                self.send_packet(MSG_SERVICE_REQUEST, String(b"ssh-userauth"))
+            self._sshsim_attempts = getattr(self, "_sshsim_attempts", 0) + 1
         return await original_userauth(self, method, *args, key=key, trivial=trivial)
+
+    original_accept = cls._packet_handlers[MSG_SERVICE_ACCEPT]
+
+    def _process_service_accept(self: Any, pkttype: int, pktid: int, packet: SSHPacket) -> Any:
+        if getattr(self, "_sshsim_accepts_due", 0) > 0:
+            self._sshsim_accepts_due -= 1
+            return None
+        return original_accept(self, pkttype, pktid, packet)
 
     cls._send_kexinit = _send_kexinit
     cls.send_packet = send_packet
@@ -227,6 +242,7 @@ def install_hooks() -> None:
     cls._packet_handlers[MSG_KEXINIT] = _process_kexinit
     cls._packet_handlers[MSG_USERAUTH_FAILURE] = _process_userauth_failure
     cls._packet_handlers[MSG_EXT_INFO] = _process_ext_info
+    cls._packet_handlers[MSG_SERVICE_ACCEPT] = _process_service_accept
     _install_auth_hooks()
     _installed = True
 
@@ -297,11 +313,12 @@ def send_global_request(conn: Any, name: str) -> None:
 def attach_profile(conn: Any, wire: WireLists, first_channel: int, *, none_first: bool = True,
                    publickey_query: bool = True, methods: Sequence[str] = (),
                    before_signed: Any = None, signed_method: str | None = None,
-                   ignore_before_password: bool = False) -> None:
+                   ignore_before_password: bool = False, service_per_attempt: bool = False) -> None:
     """Per connection, before the version exchange (call from SSHClient.connection_made)."""
     conn._sshsim_wire = wire
     conn._sshsim_signed_method = signed_method
     conn._sshsim_ignore_before_password = ignore_before_password
+    conn._sshsim_service_per_attempt = service_per_attempt
     conn._sshsim_server_ext = None
     conn._sshsim_offered = None
     conn._next_recv_chan = first_channel

@@ -70,7 +70,8 @@ class ProfiledClient(asyncssh.SSHClient):
                                 publickey_query=self.profile.publickey_query,
                                 methods=_auth_methods(self.plan.auth), before_signed=self.before_signed,
                                 signed_method=self.profile.signed_method,
-                                ignore_before_password=self.profile.ignore_before_password)
+                                ignore_before_password=self.profile.ignore_before_password,
+                                service_per_attempt=self.profile.service_request_per_attempt)
         sockname = conn.get_extra_info("sockname")
         if sockname:
             self.tracker.set_port(self.plan.id, sockname[1])

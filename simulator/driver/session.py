@@ -20,6 +20,9 @@ from simulator.driver.profiles import ClientProfile
 from simulator.scenario.model import ForwardAction, SessionAction, SftpOp
 
 FINAL_REQUESTS = ("shell", "exec", "subsystem")
+# Seconds a client that ends the connection right after its last channel packets leaves them to
+# reach the socket (asyncssh queues a CLOSE behind the EOF); a reset would discard them.
+TEARDOWN_FLUSH = 0.02
 
 
 def request_order(profile: ClientProfile, action: SessionAction) -> list[tuple[str, Any]]:
@@ -116,12 +119,28 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
         if profile.channel_close == "before":
             channel.chan.close()
             await channel.chan.wait_closed()
+        elif profile.channel_close in ("send", "eof"):
+            # EOF (and CLOSE) go out; the connection ends before the server's CLOSE is read.
+            channel.chan.write_eof()
+            if profile.channel_close == "send":
+                channel.chan.close()
+                await asyncio.sleep(TEARDOWN_FLUSH)
         return None, refused
-    drain = asyncio.gather(_drain(reader), _drain(stderr))
+    eof_sent = action.close == "eof" or (action.close == "wait" and action.kind in profile.eof_kinds)
+
+    async def output() -> None:
+        await _drain(reader)
+        if profile.eof_on_server_eof and not eof_sent:
+            try:
+                writer.write_eof()  # PuTTY: the server's EOF answered before the CLOSE
+            except (BrokenPipeError, OSError):
+                pass
+
+    drain = asyncio.gather(output(), _drain(stderr))
     try:
         if action.input:
             writer.write(action.input.encode())
-        if action.close == "eof" or (action.close == "wait" and action.kind in profile.eof_kinds):
+        if eof_sent:
             writer.write_eof()
     except BrokenPipeError:
         pass  # the server ended the session first (a command that exits at once); not an error

@@ -140,9 +140,25 @@ def run_real(client: Client, flows: tuple[str, ...], level: str, work: Path) -> 
     with LocalSshd(_spec(level)) as server:
         for flow in flows:
             argv, stdin, env = real_command(client, flow, server, work)
-            done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60,
-                                  env={**os.environ, **env}, stdin=None if stdin is not None else subprocess.DEVNULL)
-            assert done.returncode == 0, f"{client.name} {flow}: {argv[0]} exited {done.returncode}: {done.stderr[-500:]}"
+            # Typed input (the shell's "exit") comes from a pipe left open until the client
+            # ends, as a terminal would be: closing it would make the client send CHANNEL_EOF.
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                    env={**os.environ, **env})
+            if stdin is not None:
+                assert proc.stdin is not None
+                proc.stdin.write(stdin)
+                proc.stdin.flush()
+            try:
+                proc.wait(timeout=60)
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    proc.wait()
+                if proc.stdin is not None:
+                    proc.stdin.close()
+            err = proc.stderr.read() if proc.stderr else ""
+            assert proc.returncode == 0, f"{client.name} {flow}: {argv[0]} exited {proc.returncode}: {err[-500:]}"
             server.wait_idle()
         return server.log.lines()
 
@@ -172,3 +188,27 @@ def flow_scores(a_lines: list[str], b_lines: list[str], flows: tuple[str, ...]) 
     conns = [cd for cd in diff.connections if (cd.a_conn or cd.b_conn) is not None
              and getattr(cd.a_conn or cd.b_conn, "kind", None) == "connection"]
     return {flow: cd.score for flow, cd in zip(flows, conns)}
+
+
+def client_packets(lines: list[str]) -> list[list[str]]:
+    """Per connection (in order), the packets sshd says it received from the client at DEBUG3:
+    `receive packet: type N` after authentication, `Received SSH2_MSG_IGNORE` before it. This is
+    what the client sent, in its order, whatever sshd's own timing."""
+    import re
+
+    from simulator.logs import group_connections, parse_lines
+
+    events = list(parse_lines(lines))
+    conns = [c for c in group_connections(events) if getattr(c, "kind", None) == "connection"]
+    order = {c.id: i for i, c in enumerate(sorted(conns, key=lambda c: c.first_line))}
+    out: list[list[str]] = [[] for _ in order]
+    for e in events:
+        if e.conn not in order:
+            continue
+        text = e.message or ""
+        got = re.search(r"receive packet: type (\d+)$", text)
+        if got:
+            out[order[e.conn]].append(got.group(1))
+        elif "Received SSH2_MSG_IGNORE" in text:
+            out[order[e.conn]].append("IGNORE")
+    return out
