@@ -76,7 +76,13 @@ class LogDiff:
 
     @property
     def complete(self) -> bool:
+        """All of A is in B (B may have more: `sshsim replay` of a truncated capture)."""
         return self.matched == self.total_a
+
+    @property
+    def both_ways(self) -> bool:
+        """Each log reproduces the other: the two-sided score is 100% (`sshsim diff`)."""
+        return self.score >= 1.0
 
     def _racy(self, side: str) -> int:
         return sum(getattr(s, f"{side}_racy") for c in self.connections for s in c.streams)
@@ -329,7 +335,9 @@ def render(diff: LogDiff, a_name: str = "A", b_name: str = "B", color: bool = Fa
     out: list[str] = []
     for cd in diff.connections:
         a_total = cd.matched + sum(len(s.a_only) for s in cd.streams)
-        head = f"{_label(cd.a_conn)}  <->  {_label(cd.b_conn)}: {cd.matched}/{a_total} lines matched"
+        b_total = cd.matched + sum(len(s.b_only) for s in cd.streams)
+        head = (f"{_label(cd.a_conn)}  <->  {_label(cd.b_conn)}: {cd.matched}/{a_total} lines matched"
+                + (f" ({cd.matched}/{b_total} of {b_name})" if b_total != a_total else ""))
         if not any(s.a_only or s.b_only for s in cd.streams):
             out.append(style("= " + head, fg="green"))
             continue
@@ -342,5 +350,15 @@ def render(diff: LogDiff, a_name: str = "A", b_name: str = "B", color: bool = Fa
                 out.append(style(f"  - {a_name}:{e.line}: {e.raw}", fg="red"))
             for e in stream.b_only:
                 out.append(style(f"  + {b_name}:{e.line}: {e.raw}", fg="green"))
+    racy = diff._racy("a") + diff._racy("b")
+    out.append(f"two-sided: {diff.matched}/{diff.total_a} of {a_name}, {diff.matched}/{diff.total_b} of {b_name}, "
+               f"score {_percent(diff.score)}"
+               + (f" ({racy} line{'s' if racy != 1 else ''} of sshd's own races not counted)" if racy else ""))
     out.append(f"matched {diff.matched}/{diff.total_a} lines")
     return "\n".join(out)
+
+
+def _percent(score: float) -> str:
+    """A score as a percentage that reads 100% only when it is exactly 1."""
+    text = f"{score * 100:.1f}%"
+    return "99.9%" if text == "100.0%" and score < 1.0 else text.replace("100.0%", "100%")
