@@ -67,3 +67,5 @@ GENERATE_YEARS = (1970, 9998)           # the window starts in these years (the 
 # A client KEXINIT read by the capture listener (simulator/driver/wire.py): RFC 4253 section 6.1
 # says implementations need only take packets of 35000 bytes.
 MAX_KEXINIT = 35000
+# A JSON run report read back to name a diff's connections (`sshsim diff --names-a/--names-b`).
+MAX_REPORT_BYTES = 16 * 1024 * 1024

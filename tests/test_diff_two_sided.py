@@ -38,7 +38,8 @@ def test_reference_scenario_diffed_with_itself_scores_100_every_time(tmp_path: P
     logs = []
     for index in range(REPEATS):
         log = tmp_path / f"run-{index}.log"
-        run = _sshsim("run", str(SCENARIO), "--log-out", str(log), "--no-color")
+        run = _sshsim("run", str(SCENARIO), "--log-out", str(log), "--no-color",
+                      *(("--report", "json", str(tmp_path / "run-0.json")) if index == 0 else ()))
         assert run.returncode == 0, run.stdout[-2000:] + run.stderr
         logs.append(log)
     for log in logs[1:]:
@@ -46,3 +47,17 @@ def test_reference_scenario_diffed_with_itself_scores_100_every_time(tmp_path: P
         assert out.returncode == 0, out.stdout[-3000:]
         two_sided = next(l for l in out.stdout.splitlines() if l.startswith("two-sided:"))
         assert "score 100%" in two_sided, out.stdout[-3000:]
+    # Headers name the connections as the scenario does, from the run's JSON report.
+    named = _sshsim("diff", str(logs[0]), str(logs[1]), "--no-color", "--names-a", str(tmp_path / "run-0.json"))
+    heads = [l for l in named.stdout.splitlines() if "<->" in l and "listener" not in l]
+    assert [h.split(": #", 1)[0].lstrip("=~ ") for h in heads] == ["motty (motty-0.80)", "secureblackbox (secureblackbox)"]
+
+
+def test_names_from_a_bad_report_is_a_one_line_error(tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    log.write_text("Dec  5 14:00:00 host sshd[10]: Server listening on 0.0.0.0 port 22.\n")
+    report = tmp_path / "report.json"
+    report.write_text('{"scenarios": 3}')
+    out = _sshsim("diff", str(log), str(log), "--names-b", str(report))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert out.stderr.startswith(f"sshsim: error: {report}: --names-b: not a JSON report of sshsim run")

@@ -328,7 +328,9 @@ class ScenarioRunner:
             from simulator.driver.session import run_session
 
             forwards = any(isinstance(a, ForwardAction) for a in plan.actions)
-            status, refused = await run_session(conn, profile, action, forwards=forwards)
+            sessions = sum(isinstance(a, SessionAction) for a in plan.actions)
+            status, refused = await run_session(conn, profile, action, forwards=forwards,
+                                                only_session=sessions == 1)
             result.exit_statuses.append(status)
             result.refused.extend(refused)
         elif isinstance(action, ForwardAction):

@@ -66,10 +66,14 @@ def request_order(profile: ClientProfile, action: SessionAction) -> list[tuple[s
 
 
 async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile,
-                      action: SessionAction, *, forwards: bool = False) -> tuple[int | None, list[str]]:
+                      action: SessionAction, *, forwards: bool = False,
+                      only_session: bool = False) -> tuple[int | None, list[str]]:
     """Open a session, send its requests, run it; returns (exit status, refused requests).
 
-    `forwards`: the connection also opens forwarding channels (a profile's `when: forwarding`)."""
+    `forwards`: the connection also opens forwarding channels (a profile's `when: forwarding`).
+    `only_session`: the connection opens no other session, so the profile's global requests
+    (OpenSSH's no-more-sessions) may go out; a caller that opens more (sshsim compat's probe, a
+    scenario with two sessions) must not have sshd refuse them."""
     profile = profile.for_session(kind=action.kind, pty=action.pty,
                                   forwarding=forwards or action.x11 or action.agent)
     sftp = action.kind == "subsystem" and (action.subsystem or "sftp") == "sftp"
@@ -82,7 +86,7 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
         max_packet = profile.sftp_max_packet or max_packet
     channel = ScriptedChannel(conn, window, max_packet)
     await channel.open()
-    if profile.global_requests and not getattr(conn, "_sshsim_globals_sent", False):
+    if only_session and profile.global_requests and not getattr(conn, "_sshsim_globals_sent", False):
         # Once per connection, after the first session is open (OpenSSH's ssh_session2).
         conn._sshsim_globals_sent = True
         for name in profile.global_requests:

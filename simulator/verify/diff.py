@@ -99,13 +99,26 @@ def _sshd_events(events: Iterable[Any]) -> list[Any]:
     return [e for e in events if e.program and e.program.startswith("sshd") and e.event not in ("other", "unparsed")]
 
 
-def _label(conn: Any) -> str:
+def _label(conn: Any, names: dict[int, str] | None = None) -> str:
     if conn is None:
         return "(none)"
     if getattr(conn, "kind", "") == "listener":
         return "listener"
     who = conn.client_version or "?"
-    return f"#{conn.id} {who} from {conn.addr or '?'} port {conn.port or '?'}"
+    known = (names or {}).get(conn.port) if isinstance(conn.port, int) else None
+    return (f"{known + ': ' if known else ''}#{conn.id} {who} from {conn.addr or '?'} port {conn.port or '?'}")
+
+
+def run_names(connections: dict[str, Any]) -> dict[int, str]:
+    """Client port -> "ID (PROFILE)" for a scenario run's connections (a RunResult's, or a JSON
+    report's `connections`), so a diff names each connection as the scenario does."""
+    names: dict[int, str] = {}
+    for cid, conn in connections.items():
+        port = conn.get("port") if isinstance(conn, dict) else getattr(conn, "port", None)
+        profile = conn.get("profile") if isinstance(conn, dict) else getattr(conn, "profile", None)
+        if isinstance(port, int) and not isinstance(port, bool) and isinstance(cid, str):
+            names[port] = f"{cid} ({profile})" if isinstance(profile, str) and profile else cid
+    return names
 
 
 def pair_connections(a: list[Any], b: list[Any]) -> list[tuple[Any, Any]]:
@@ -326,8 +339,10 @@ def diff_lines(a_lines: list[str], b_lines: list[str]) -> LogDiff:
     return diff_events(list(parse_lines(a_lines)), list(parse_lines(b_lines)))
 
 
-def render(diff: LogDiff, a_name: str = "A", b_name: str = "B", color: bool = False) -> str:
-    """The readable diff: per connection pair, what A has that B lacks (-) and the reverse (+)."""
+def render(diff: LogDiff, a_name: str = "A", b_name: str = "B", color: bool = False,
+           a_names: dict[int, str] | None = None, b_names: dict[int, str] | None = None) -> str:
+    """The readable diff: per connection pair, what A has that B lacks (-) and the reverse (+).
+    `a_names`/`b_names` (run_names) name connections by scenario id and profile where known."""
 
     def style(text: str, **kw: Any) -> str:
         return paint(text, color, **kw)
@@ -336,7 +351,7 @@ def render(diff: LogDiff, a_name: str = "A", b_name: str = "B", color: bool = Fa
     for cd in diff.connections:
         a_total = cd.matched + sum(len(s.a_only) for s in cd.streams)
         b_total = cd.matched + sum(len(s.b_only) for s in cd.streams)
-        head = (f"{_label(cd.a_conn)}  <->  {_label(cd.b_conn)}: {cd.matched}/{a_total} lines matched"
+        head = (f"{_label(cd.a_conn, a_names)}  <->  {_label(cd.b_conn, b_names)}: {cd.matched}/{a_total} lines matched"
                 + (f" ({cd.matched}/{b_total} of {b_name})" if b_total != a_total else ""))
         if not any(s.a_only or s.b_only for s in cd.streams):
             out.append(style("= " + head, fg="green"))
