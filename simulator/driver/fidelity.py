@@ -353,6 +353,25 @@ class ScriptedChannel:
         self.chan._session = self.session
         self.session.connection_made(self.chan)
 
+    def answer_eof(self) -> None:
+        """Answer the server's CHANNEL_EOF with this side's EOF at once, before asyncssh can
+        answer the CLOSE that usually follows in the same read (PuTTY's order: EOF, CLOSE).
+
+        asyncssh dispatches through `self._packet_handlers`, so an instance copy of the class's
+        table with the EOF entry wrapped acts on this channel only."""
+        from asyncssh.constants import MSG_CHANNEL_EOF
+
+        chan = self.chan
+        original = type(chan)._packet_handlers[MSG_CHANNEL_EOF]
+
+        def process_eof(this: Any, pkttype: int, pktid: int, packet: SSHPacket) -> Any:
+            result = original(this, pkttype, pktid, packet)
+            if this._send_state == "open":
+                this.write_eof()
+            return result
+
+        chan._packet_handlers = {**type(chan)._packet_handlers, MSG_CHANNEL_EOF: process_eof}
+
     def send(self, request: str, payload: Sequence[bytes], want_reply: bool) -> asyncio.Future | None:
         """Send one request now; a future for its reply when one is wanted."""
         if want_reply:

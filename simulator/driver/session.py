@@ -132,15 +132,11 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
         return None, refused
     eof_sent = action.close == "eof" or (action.close == "wait" and action.kind in profile.eof_kinds)
 
-    async def output() -> None:
-        await _drain(reader)
-        if profile.eof_on_server_eof and not eof_sent:
-            try:
-                writer.write_eof()  # PuTTY: the server's EOF answered before the CLOSE
-            except (BrokenPipeError, OSError):
-                pass
-
-    drain = asyncio.gather(output(), _drain(stderr))
+    if (profile.eof_on_server_eof or profile.channel_close in ("send", "eof")) and not eof_sent:
+        # PuTTY answers the server's EOF before the CLOSE; a client that ends with EOF (and
+        # CLOSE) without waiting has sent it by the time the server's CLOSE is read.
+        channel.answer_eof()
+    drain = asyncio.gather(_drain(reader), _drain(stderr))
     try:
         if action.input:
             writer.write(action.input.encode())
@@ -151,13 +147,20 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
     if action.close == "none":
         drain.cancel()
         return None, refused
-    if profile.channel_close == "none":
-        # The client ends the connection once the output has ended, its channel still open
-        # (paramiko's close() after recv() returned nothing): no CHANNEL_CLOSE from this side.
+    if profile.channel_close != "before":
+        # The client ends the connection once the output has ended, without waiting for the
+        # server's CLOSE: with the channel left open (`none`), or after its EOF (`eof`) or EOF
+        # and CLOSE (`send`: paramiko's channel files closed, then SSHClient.close).
         try:
             await asyncio.wait_for(drain, 10)
         except (asyncio.TimeoutError, asyncio.CancelledError):
             pass
+        if profile.channel_close in ("send", "eof"):
+            if not eof_sent:
+                channel.chan.write_eof()
+            if profile.channel_close == "send":
+                channel.chan.close()
+                await asyncio.sleep(TEARDOWN_FLUSH)
         return channel.chan.get_exit_status(), refused
     await channel.chan.wait_closed()
     try:
