@@ -49,6 +49,10 @@ PROGRAMS = {
                                                   str(port), "capture", "/dev/null", "x"]),
 }
 DEBUG3_CLIENTS = ("openssh", "putty", "paramiko-3.4")
+# Flows whose last channel packets the real client itself sends or not from run to run
+# (measured: paramiko's shell ends with nothing, EOF, or EOF and CLOSE, as its channel files
+# are garbage-collected before close() or not): their trailing EOF/CLOSE are not compared.
+RACY_TEARDOWN = {("paramiko-3.4", "shell"), ("paramiko-5.1", "shell")}
 CASES = [(c, "DEBUG1") for c in harness.CLIENTS] + [(c, "DEBUG3") for c in DEBUG3_CLIENTS]
 
 
@@ -105,6 +109,11 @@ def test_impersonation_scores_like_the_real_client(client: str, level: str, tmp_
         # Held, like the score, to either real run: the real client's own last packets race too.
         sent_real = [harness.client_packets(lines) for lines in reals]
         sent_fake = harness.client_packets(fake)
+        for i, flow in enumerate(flows):
+            if (client, flow) in RACY_TEARDOWN:
+                for run in (*sent_real, sent_fake):
+                    while run[i] and run[i][-1] in ("96", "97"):
+                        run[i].pop()
         differ = {flow: {"real": [" ".join(run[i]) for run in sent_real], "impersonation": " ".join(sent_fake[i])}
                   for i, flow in enumerate(flows) if sent_fake[i] not in [run[i] for run in sent_real]}
         assert not differ, f"packets the client sent (sshd DEBUG3): {differ}"

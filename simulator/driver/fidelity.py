@@ -372,6 +372,29 @@ class ScriptedChannel:
 
         chan._packet_handlers = {**type(chan)._packet_handlers, MSG_CHANNEL_EOF: process_eof}
 
+    def drop_on_close(self) -> None:
+        """Drop TCP when the server's CHANNEL_CLOSE comes, instead of asyncssh's CLOSE reply
+        (psftp never closes its channel: EOF, then the socket). Same instance-table hook as
+        answer_eof."""
+        from asyncssh.constants import MSG_CHANNEL_CLOSE
+
+        chan = self.chan
+
+        def process_close(this: Any, pkttype: int, pktid: int, packet: SSHPacket) -> Any:
+            this._conn.abort()
+            return True
+
+        chan._packet_handlers = {**getattr(chan, "_packet_handlers", type(chan)._packet_handlers),
+                                 MSG_CHANNEL_CLOSE: process_close}
+
+    async def server_eof(self, timeout: float) -> None:
+        """Until the server's CHANNEL_EOF (or CLOSE) has been read, at most `timeout` seconds
+        (`_recv_state` leaves "open" then)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.chan._recv_state == "open" and loop.time() < deadline:
+            await asyncio.sleep(0.002)
+
     def send(self, request: str, payload: Sequence[bytes], want_reply: bool) -> asyncio.Future | None:
         """Send one request now; a future for its reply when one is wanted."""
         if want_reply:

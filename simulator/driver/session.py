@@ -23,6 +23,8 @@ FINAL_REQUESTS = ("shell", "exec", "subsystem")
 # Seconds a client that ends the connection right after its last channel packets leaves them to
 # reach the socket (asyncssh queues a CLOSE behind the EOF); a reset would discard them.
 TEARDOWN_FLUSH = 0.02
+# Seconds a client that waits for the server's EOF before dropping TCP waits at most.
+TEARDOWN_WAIT = 2.0
 
 
 def request_order(profile: ClientProfile, action: SessionAction) -> list[tuple[str, Any]]:
@@ -125,10 +127,16 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
             await channel.chan.wait_closed()
         elif profile.channel_close in ("send", "eof"):
             # EOF (and CLOSE) go out; the connection ends before the server's CLOSE is read.
+            if profile.channel_close == "eof":
+                channel.drop_on_close()
             channel.chan.write_eof()
             if profile.channel_close == "send":
                 channel.chan.close()
                 await asyncio.sleep(TEARDOWN_FLUSH)
+            else:
+                # psftp: the server's EOF is read (nothing left in flight to reset the socket),
+                # then TCP is dropped with no CLOSE from this side.
+                await channel.server_eof(TEARDOWN_WAIT)
         return None, refused
     eof_sent = action.close == "eof" or (action.close == "wait" and action.kind in profile.eof_kinds)
 
