@@ -64,3 +64,9 @@ MAX_POOL_HOSTS = 100_000                # `hosts` of one source pool
 MAX_GENERATE_SECONDS = 366 * 86400.0    # a window, a session held open, a gap within a burst
 MAX_GENERATE_WEIGHT = 1e6               # a weight or curve value (only their ratios matter)
 GENERATE_YEARS = (1970, 9998)           # the window starts in these years (the log's time stamps)
+
+# A client KEXINIT read by the capture listener (simulator/driver/wire.py): RFC 4253 section 6.1
+# says implementations need only take packets of 35000 bytes.
+MAX_KEXINIT = 35000
+# A JSON run report read back to name a diff's connections (`sshsim diff --names-a/--names-b`).
+MAX_REPORT_BYTES = 16 * 1024 * 1024

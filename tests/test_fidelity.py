@@ -188,3 +188,44 @@ async def test_pause_before_signed_request_lets_another_connection_start(local_s
     accepted = lines.index(next(l for l in first_lines if "Accepted publickey" in l))
     connected = lines.index(next(l for l in second_lines if "Connection from" in l))
     assert postponed < connected < accepted
+
+
+@needs_local_sshd
+async def test_hostbound_signature_global_request_and_no_ignore(local_sshd_factory) -> None:
+    """Hooks 12-14: OpenSSH's signed request is publickey-hostbound-v00 (sshd verifies the
+    signature over the bound host key and accepts it), no-more-sessions follows the first session
+    with want_reply 0, and no IGNORE is sent that the client does not send."""
+    server = local_sshd_factory(ServerSpec(log_level="DEBUG3"))
+    openssh = _plan("openssh", "openssh-9.2-debian", SessionAction(kind="exec", command="true"))
+    result, lines = await _run(server, openssh)
+    assert not result.errors, result.errors
+    mine = _monitor_lines(lines, result.connections["openssh"].port)
+    methods = [m.group(1) for l in mine for m in [re.search(r"userauth-request for user user service "
+                                                          r"ssh-connection method (\S+)", l)] if m]
+    assert methods == ["none", "publickey", "publickey-hostbound-v00@openssh.com"]
+    assert any("Accepted publickey for user" in l for l in mine)
+    globals_ = [l for l in mine if "server_input_global_request: rtype" in l]
+    assert [g.split("rtype ", 1)[1] for g in globals_] == ["no-more-sessions@openssh.com want_reply 0"]
+    assert not any("Received SSH2_MSG_IGNORE" in l for l in mine)
+
+
+@needs_local_sshd
+async def test_putty_ignore_before_password_and_paramiko_service_per_attempt(local_sshd_factory) -> None:
+    """Hooks 14-15: PuTTY's one IGNORE before its password; paramiko's second SERVICE_REQUEST
+    before a retried password (its SERVICE_ACCEPT swallowed, the login goes on)."""
+    from simulator.target.base import UserSpec
+
+    server = local_sshd_factory(ServerSpec(log_level="DEBUG3", users=[UserSpec(password="pw-1")]))
+    auth = [AuthStep("password", "wrong"), AuthStep("password", "pw-1")]
+    putty = _plan("putty", "plink-0.78", SessionAction(kind="exec", command="true"), auth=auth)
+    paramiko = _plan("pm", "paramiko-3.4", SessionAction(kind="exec", command="true"), auth=auth)
+    result, lines = await _run(server, putty, paramiko)
+    assert not result.errors, result.errors
+    assert result.connections["putty"].auth_ok and result.connections["pm"].auth_ok
+    putty_lines = _monitor_lines(lines, result.connections["putty"].port)
+    assert sum("Received SSH2_MSG_IGNORE" in l for l in putty_lines) == 2  # one a password request
+    pm_lines = _monitor_lines(lines, result.connections["pm"].port)
+    packets = [m.group(1) for l in pm_lines
+               for m in [re.search(r"receive packet: type (\d+)(?: \[preauth\])?$", l)] if m]
+    start = packets.index("5")  # SERVICE_REQUEST, after the key exchange
+    assert packets[start:start + 5] == ["5", "50", "5", "50", "90"]

@@ -42,7 +42,7 @@ EXPECTED_PROFILES = {
 }
 # Clients whose fingerprint was measured on the wire (the values live in the profile files).
 EXPECTED_MEASURED = {"putty-0.80", "openssh-9.2-debian", "openssh-9.6", "openssh-9.9", "openssh-10.2",
-                     "paramiko-3.4", "paramiko-5.1", "asyncssh-2.24.1"}
+                     "paramiko-3.4", "paramiko-5.1", "asyncssh-2.24.1", "plink-0.78", "psftp-0.78"}
 
 NAME_LIST_KEYS = ("kex", "host_key", "encryption", "mac", "compression", "kex_with_liboqs")
 # Signalling names that are not algorithms: they belong in the kex list only.
@@ -93,7 +93,7 @@ def test_schema_describes_every_key() -> None:
 def test_keys_the_driver_does_not_perform_are_marked() -> None:
     """The issue-14 gaps: documented, so the schema says so instead of silently accepting them."""
     marked = {".".join(k) for k in unperformed_keys()}
-    assert marked == {"auth.signed_method", "session.global_requests", "channel.window_adjust_request"}
+    assert marked == {"channel.window_adjust_request"}  # performed since issue 14: signed_method, global_requests
     for keys in unperformed_keys():
         node = SCHEMA
         for key in keys:
@@ -185,8 +185,8 @@ def test_scenario_override_in_flow_style_and_a_good_one(tmp_path: Path) -> None:
 def test_override_built_in_code_is_checked_too() -> None:
     with pytest.raises(BadInputError, match=r"^banr: unknown key 'banr' \(did you mean 'banner'\?\)$"):
         load_profile({"base": "putty-0.80", "banr": "x"})
-    with pytest.raises(BadInputError, match=r"^auth.signed_method: not performed"):
-        load_profile({"base": "openssh-9.2-debian", "auth": {"signed_method": "publickey"}})
+    with pytest.raises(BadInputError, match=r"^channel.window_adjust_request: not performed"):
+        load_profile({"base": "putty-0.80", "channel": {"window_adjust_request": "winadj@x"}})
 
 
 @pytest.fixture(params=sorted(PROFILES), ids=sorted(PROFILES))
@@ -340,3 +340,23 @@ def test_lists_negotiate_what_the_seed_shows(name: str) -> None:
     for key, expected in SEED_NEGOTIATED[name].items():
         chosen = next(n for n in PROFILES[name][key] if n in SEED_SERVER[key])
         assert chosen == expected, f"{name} {key}: would negotiate {chosen}, the seed shows {expected}"
+
+
+def test_when_applies_per_session_facts() -> None:
+    """plink's simple mode is data: the window and the simple@putty request follow forwarding."""
+    plink = load_profile("plink-0.78")
+    simple = plink.for_session(kind="exec", pty=False, forwarding=False)
+    forwarding = plink.for_session(kind="exec", pty=False, forwarding=True)
+    assert (simple.window, forwarding.window) == (2147483647, 16384)
+    assert simple.session_requests[0] == "simple@putty.projects.tartarus.org"
+    assert not simple.reply_wanted("simple@putty.projects.tartarus.org")
+    assert "simple@putty.projects.tartarus.org" not in forwarding.session_requests
+    assert forwarding is plink  # nothing matched: the profile itself
+
+
+def test_when_entry_making_a_bad_profile_is_refused() -> None:
+    source = Path(__file__).parent.parent / "simulator/data/profiles/plink-0.78.yaml"
+    text = source.read_text().replace("channel: {window: 2147483647}", "channel: {window: 0}")
+    with pytest.raises(BadInputError) as err:
+        parse_profile(text, "plink.yaml")
+    assert "when[0].then" in str(err.value) and "plink.yaml:" in str(err.value)

@@ -72,7 +72,7 @@ CASES = [
         4, 25, "connections[0].actions[0].forward.port", "70000 is greater than the maximum, 65535"),
     Bad("bad-end", "connections:\n  - id: a\n    end: dropp\n",
         3, 10, "connections[0].end",
-        "expected disconnect or drop or profile or a mapping with 'disconnect', got \"dropp\""),
+        "expected disconnect or drop or profile or reset or a mapping with 'disconnect', got \"dropp\""),
     Bad("two-kinds-in-one-action", "connections:\n  - id: a\n    actions: [{session: {}, forward: {port: 1}}]\n",
         3, 29, "connections[0].actions[0].forward",
         "one of session, forward, wait, wait_for per item, not both 'session' and 'forward'"),

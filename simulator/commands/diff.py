@@ -1,4 +1,4 @@
-"""`sshsim diff A B`: how much of log A does log B reproduce, after normalisation."""
+"""`sshsim diff A B`: how much of each log the other reproduces, after normalisation."""
 
 from __future__ import annotations
 
@@ -17,8 +17,17 @@ from simulator.errors import EXIT_FAILED, EXIT_OK, BadInputError
 @click.option("--input-format", default=None, help="Force the input format of both logs.")
 @colour_option
 @click.option("--summary", is_flag=True, help="Only the per-connection counts and the final line.")
-def diff(a: Path, b: Path, input_format: str | None, color: bool | None, summary: bool) -> int:
-    """Normalise both logs, pair their connections, diff each process stream; exit 1 unless all of A is in B."""
+@click.option("--one-sided", is_flag=True,
+              help="Exit 0 when all of A is in B, whatever B has more (A a truncated capture).")
+@click.option("--names-a", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="JSON report of the run that wrote A (sshsim run --report json FILE): connections named by id and profile.")
+@click.option("--names-b", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The same for B.")
+def diff(a: Path, b: Path, input_format: str | None, color: bool | None, summary: bool, one_sided: bool,
+         names_a: Path | None, names_b: Path | None) -> int:
+    """Normalise both logs, pair their connections, diff each process stream; exit 1 unless each log
+    reproduces all of the other (two-sided score 100%; lines of sshd's own races not counted), or
+    with --one-sided unless all of A is in B."""
     from simulator.logs import parse_lines
     from simulator.logs.formats import resolve_format
     from simulator.verify.diff import diff_events, render
@@ -33,8 +42,42 @@ def diff(a: Path, b: Path, input_format: str | None, color: bool | None, summary
     b_events = list(parse_lines(read_log_lines(b), input_format=input_format))
     result = diff_events(a_events, b_events)
     colour = use_colour(color)
-    text = render(result, str(a), str(b), color=colour)
+    text = render(result, str(a), str(b), color=colour, a_names=_report_names(names_a, "--names-a"),
+                  b_names=_report_names(names_b, "--names-b"))
     if summary:
         text = "\n".join(line for line in text.splitlines() if not line.startswith("  "))
     click.echo(text, color=colour)
-    return EXIT_OK if result.complete else EXIT_FAILED
+    return EXIT_OK if (result.complete if one_sided else result.both_ways) else EXIT_FAILED
+
+
+def _report_names(path: Path | None, option: str) -> dict[int, str] | None:
+    """Client port -> "ID (PROFILE)" from a JSON run report (untrusted: bounded, checked)."""
+    import json
+
+    from simulator.limits import MAX_REPORT_BYTES
+    from simulator.verify.diff import run_names
+
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_REPORT_BYTES + 1)
+    except OSError as exc:
+        raise BadInputError(f"cannot read the report: {exc.strerror or exc}", file=str(path), key=option) from None
+    if len(raw) > MAX_REPORT_BYTES:
+        raise BadInputError(f"the report is larger than {MAX_REPORT_BYTES} bytes", file=str(path), key=option)
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        line = getattr(exc, "lineno", None)
+        raise BadInputError(f"not a JSON report of sshsim run: {getattr(exc, 'msg', exc)}", file=str(path),
+                            line=line, key=option) from None
+    scenarios = data.get("scenarios") if isinstance(data, dict) else None
+    if not isinstance(scenarios, list):
+        raise BadInputError("not a JSON report of sshsim run (no `scenarios` list)", file=str(path), key=option)
+    names: dict[int, str] = {}
+    for scenario in scenarios:
+        connections = scenario.get("connections") if isinstance(scenario, dict) else None
+        if isinstance(connections, dict):
+            names.update(run_names(connections))
+    return names

@@ -33,7 +33,7 @@ def replay(log: Path, log_out: Path | None, scenario_out: Path | None, target: s
     from simulator.commands.run import _run_one
     from simulator.scenario.infer import infer_scenario, to_yaml
     from simulator.scenario.loader import scenario_from_data
-    from simulator.verify.diff import diff_lines, render
+    from simulator.verify.diff import diff_lines, render, run_names
 
     for path in (log_out, scenario_out):
         if path is not None:
@@ -71,5 +71,6 @@ def replay(log: Path, log_out: Path | None, scenario_out: Path | None, target: s
         write_lines(log_out, outcome.lines, force=force)
     result = diff_lines(lines, outcome.lines)
     colour = use_colour(color)
-    click.echo(render(result, str(log), "replay", color=colour), color=colour)
+    names = run_names(outcome.run.connections) if outcome.run is not None else None
+    click.echo(render(result, str(log), "replay", color=colour, b_names=names), color=colour)
     return EXIT_OK if result.complete else EXIT_FAILED

@@ -17,7 +17,9 @@ from simulator.errors import EnvironmentProblem
 RUNTIME_PACKAGES = ("openssh-server", "openssh-client", "xauth")
 # fail2ban: its sshd corpora and fail2ban-regex are test oracles for the parser and generator.
 # chromium: the HTML report is checked as a browser draws it (tests/test_html_report.py).
-TEST_PACKAGES = ("fail2ban", "chromium")
+# putty-tools: real plink and psftp, against which their impersonations are measured
+# (tests/test_real_clients.py; openssh-client's ssh and sftp come with the base packages).
+TEST_PACKAGES = ("fail2ban", "chromium", "putty-tools")
 
 
 def missing_packages(packages: tuple[str, ...]) -> list[str]:
@@ -32,9 +34,9 @@ def missing_packages(packages: tuple[str, ...]) -> list[str]:
 
 
 @click.command("setup")
-@click.option("--tests", is_flag=True, help="Also install what the test suite uses (fail2ban's corpora and fail2ban-regex, chromium).")
+@click.option("--tests", is_flag=True, help="Also install what the test suite uses (fail2ban's corpora and fail2ban-regex, chromium, putty-tools).")
 def setup(tests: bool) -> None:
-    """Install openssh-server and xauth (and with --tests, fail2ban and chromium) with apt-get."""
+    """Install openssh-server and xauth (and with --tests, fail2ban, chromium and putty-tools) with apt-get."""
     wanted = RUNTIME_PACKAGES + (TEST_PACKAGES if tests else ())
     missing = missing_packages(wanted)
     if not missing:

@@ -36,7 +36,8 @@ import asyncssh
 from asyncssh import auth as _auth_mod
 from asyncssh import connection as _conn_mod
 from asyncssh.channel import SSHClientChannel
-from asyncssh.constants import MSG_USERAUTH_FAILURE
+from asyncssh.constants import (MSG_EXT_INFO, MSG_GLOBAL_REQUEST, MSG_IGNORE, MSG_SERVICE_ACCEPT,
+                                 MSG_SERVICE_REQUEST, MSG_USERAUTH_FAILURE)
 from asyncssh.misc import KeyExchangeFailed
 from asyncssh.packet import Boolean, Byte, NameList, SSHPacket, String, UInt32
 
@@ -110,6 +111,9 @@ def check_asyncssh() -> None:
         (SSHClientChannel, "_start_reading"),
         (_auth_mod._ClientPublicKeyAuth, "_start"),
         (_auth_mod._ClientPublicKeyAuth, "_send_signed_request"),
+        (_conn_mod.SSHConnection, "send_packet"),
+        (_conn_mod.SSHConnection, "send_userauth_request"),
+        (_conn_mod.SSHClientConnection, "get_server_host_key"),
     ]
     missing = [f"{cls.__name__}.{name}" for cls, name in needed if not hasattr(cls, name)]
     if missing or asyncssh.__version__ != PINNED_ASYNCSSH:
@@ -172,10 +176,73 @@ def install_hooks() -> None:
                 pass
         return original_failure(self, pkttype, pktid, packet)
 
+    original_ext_info = cls._packet_handlers[MSG_EXT_INFO]
+
+    def _process_ext_info(self: Any, pkttype: int, pktid: int, packet: SSHPacket) -> Any:
+        # The extension names the server offers (publickey-hostbound@openssh.com decides the
+        # signed method's name), read from a copy before asyncssh's handler consumes it.
+        if getattr(self, "_sshsim_wire", None) is not None:
+            try:
+                copy = SSHPacket(packet.get_remaining_payload())
+                self._sshsim_server_ext = {copy.get_string(): copy.get_string()
+                                           for _ in range(min(copy.get_uint32(), 64))}
+            except Exception:  # malformed: asyncssh's own handler rejects it as it should
+                pass
+        return original_ext_info(self, pkttype, pktid, packet)
+
+    original_send_packet = cls.send_packet
+
+    def send_packet(self: Any, pkttype: int, *args: bytes, handler: Any = None) -> None:
+        # asyncssh puts an SSH_MSG_IGNORE before every packet once encryption is on; a profiled
+        # connection sends only the IGNOREs its profile asks for (send_ignore below).
+        if (pkttype == MSG_IGNORE and getattr(self, "_sshsim_wire", None) is not None
+                and not getattr(self, "_sshsim_own_ignore", False)):
+            return None
+        return original_send_packet(self, pkttype, *args, handler=handler)
+
+    original_userauth = cls.send_userauth_request
+
+    async def send_userauth_request(self: Any, method: bytes, *args: bytes, key: Any = None,
+                                    trivial: bool = True) -> None:
+        if getattr(self, "_sshsim_wire", None) is None:
+            return await original_userauth(self, method, *args, key=key, trivial=trivial)
+        signed = getattr(self, "_sshsim_signed_method", None)
+        ext = getattr(self, "_sshsim_server_ext", None) or {}
+        if (key is not None and method == b"publickey" and signed
+                and ext.get(b"publickey-hostbound@openssh.com") == b"0"):
+            # OpenSSH's PROTOCOL 3.1: the method's new name and the server's host key after the
+            # user's key; the signature covers the whole request, so it binds the host key too.
+            host_key = self.get_server_host_key()
+            if host_key is not None:
+                method = signed.encode()
+                args = args + (String(host_key.public_data),)
+        if method == b"password" and getattr(self, "_sshsim_ignore_before_password", False):
+            send_ignore(self)
+        if getattr(self, "_sshsim_service_per_attempt", False):
+            if getattr(self, "_sshsim_attempts", 0):
+                # paramiko asks for ssh-userauth again before each later attempt (its
+                # auth_handler starts every auth_* call that way); the accept is swallowed.
+                self._sshsim_accepts_due = getattr(self, "_sshsim_accepts_due", 0) + 1
+                self.send_packet(MSG_SERVICE_REQUEST, String(b"ssh-userauth"))
+            self._sshsim_attempts = getattr(self, "_sshsim_attempts", 0) + 1
+        return await original_userauth(self, method, *args, key=key, trivial=trivial)
+
+    original_accept = cls._packet_handlers[MSG_SERVICE_ACCEPT]
+
+    def _process_service_accept(self: Any, pkttype: int, pktid: int, packet: SSHPacket) -> Any:
+        if getattr(self, "_sshsim_accepts_due", 0) > 0:
+            self._sshsim_accepts_due -= 1
+            return None
+        return original_accept(self, pkttype, pktid, packet)
+
     cls._send_kexinit = _send_kexinit
+    cls.send_packet = send_packet
+    cls.send_userauth_request = send_userauth_request
     cls._packet_handlers = dict(cls._packet_handlers)
     cls._packet_handlers[MSG_KEXINIT] = _process_kexinit
     cls._packet_handlers[MSG_USERAUTH_FAILURE] = _process_userauth_failure
+    cls._packet_handlers[MSG_EXT_INFO] = _process_ext_info
+    cls._packet_handlers[MSG_SERVICE_ACCEPT] = _process_service_accept
     _install_auth_hooks()
     _installed = True
 
@@ -229,11 +296,30 @@ def _check_negotiation(wire: WireLists, payload: bytes) -> None:
             )
 
 
+def send_ignore(conn: Any, data: bytes = b"") -> None:
+    """One SSH_MSG_IGNORE the profiled client really sends (PuTTY's before its password)."""
+    conn._sshsim_own_ignore = True
+    try:
+        conn.send_packet(MSG_IGNORE, String(data))
+    finally:
+        conn._sshsim_own_ignore = False
+
+
+def send_global_request(conn: Any, name: str) -> None:
+    """A global request with want_reply false (OpenSSH's no-more-sessions@openssh.com)."""
+    conn.send_packet(MSG_GLOBAL_REQUEST, String(name), Boolean(False))
+
+
 def attach_profile(conn: Any, wire: WireLists, first_channel: int, *, none_first: bool = True,
                    publickey_query: bool = True, methods: Sequence[str] = (),
-                   before_signed: Any = None) -> None:
+                   before_signed: Any = None, signed_method: str | None = None,
+                   ignore_before_password: bool = False, service_per_attempt: bool = False) -> None:
     """Per connection, before the version exchange (call from SSHClient.connection_made)."""
     conn._sshsim_wire = wire
+    conn._sshsim_signed_method = signed_method
+    conn._sshsim_ignore_before_password = ignore_before_password
+    conn._sshsim_service_per_attempt = service_per_attempt
+    conn._sshsim_server_ext = None
     conn._sshsim_offered = None
     conn._next_recv_chan = first_channel
     conn._sshsim_publickey_query = publickey_query
@@ -266,6 +352,48 @@ class ScriptedChannel:
         self.session = self.session_factory()
         self.chan._session = self.session
         self.session.connection_made(self.chan)
+
+    def answer_eof(self) -> None:
+        """Answer the server's CHANNEL_EOF with this side's EOF at once, before asyncssh can
+        answer the CLOSE that usually follows in the same read (PuTTY's order: EOF, CLOSE).
+
+        asyncssh dispatches through `self._packet_handlers`, so an instance copy of the class's
+        table with the EOF entry wrapped acts on this channel only."""
+        from asyncssh.constants import MSG_CHANNEL_EOF
+
+        chan = self.chan
+        original = type(chan)._packet_handlers[MSG_CHANNEL_EOF]
+
+        def process_eof(this: Any, pkttype: int, pktid: int, packet: SSHPacket) -> Any:
+            result = original(this, pkttype, pktid, packet)
+            if this._send_state == "open":
+                this.write_eof()
+            return result
+
+        chan._packet_handlers = {**type(chan)._packet_handlers, MSG_CHANNEL_EOF: process_eof}
+
+    def drop_on_close(self) -> None:
+        """Drop TCP when the server's CHANNEL_CLOSE comes, instead of asyncssh's CLOSE reply
+        (psftp never closes its channel: EOF, then the socket). Same instance-table hook as
+        answer_eof."""
+        from asyncssh.constants import MSG_CHANNEL_CLOSE
+
+        chan = self.chan
+
+        def process_close(this: Any, pkttype: int, pktid: int, packet: SSHPacket) -> Any:
+            this._conn.abort()
+            return True
+
+        chan._packet_handlers = {**getattr(chan, "_packet_handlers", type(chan)._packet_handlers),
+                                 MSG_CHANNEL_CLOSE: process_close}
+
+    async def server_eof(self, timeout: float) -> None:
+        """Until the server's CHANNEL_EOF (or CLOSE) has been read, at most `timeout` seconds
+        (`_recv_state` leaves "open" then)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.chan._recv_state == "open" and loop.time() < deadline:
+            await asyncio.sleep(0.002)
 
     def send(self, request: str, payload: Sequence[bytes], want_reply: bool) -> asyncio.Future | None:
         """Send one request now; a future for its reply when one is wanted."""

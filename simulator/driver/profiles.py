@@ -62,10 +62,39 @@ class ClientProfile:
     # Request order for an SFTP session when it differs (psftp's simple@putty hint).
     sftp_requests: tuple[str, ...] = ()
     close: str = "disconnect"
+    # "before": CHANNEL_CLOSE exchanged before the connection ends; "none": ended with it open.
+    channel_close: str = "before"
+    # Method name of the signed publickey request when the server offers host binding.
+    signed_method: str | None = None
+    ignore_before_password: bool = False
+    service_request_per_attempt: bool = False
+    # The client answers the server's CHANNEL_EOF with its own before closing (PuTTY).
+    eof_on_server_eof: bool = False
+    global_requests: tuple[str, ...] = ()
+    # Session kinds after whose input the client sends CHANNEL_EOF by itself.
+    eof_kinds: tuple[str, ...] = ()
     disconnect_code: int = 11
     disconnect_text: str = "disconnected by user"
     guess: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    # Conditional behaviour (`when:` in the file): ((facts, overrides), ...), see for_session.
+    when: tuple[tuple[dict[str, Any], dict[str, Any]], ...] = field(default=(), compare=False, repr=False)
+    # The file's data, so a `when:` entry can be merged into it the way a scenario override is.
+    data: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def for_session(self, *, kind: str, pty: bool, forwarding: bool) -> "ClientProfile":
+        """This profile as it behaves for one session: every matching `when:` entry applied.
+
+        A client like plink decides its channel window and requests from what the session asks
+        for (simple mode when nothing is forwarded); the profile states that as data, and the
+        driver asks here, per session, instead of knowing any client by name.
+        """
+        facts = {"kind": kind, "pty": pty, "forwarding": forwarding}
+        data = self.data
+        for condition, overrides in self.when:
+            if all(facts.get(key) == value for key, value in condition.items()):
+                data = _merge(data, overrides)
+        return self if data is self.data else _from_data(self.name, data)
 
     @property
     def ext_info(self) -> bool:
@@ -110,12 +139,13 @@ def override_schema() -> dict[str, Any]:
 
     def loosen(node: Any) -> None:
         if isinstance(node, dict):
-            for key in ("required", "if", "then"):
-                node.pop(key, None)
+            node.pop("required", None)
             for value in node.values():
                 loosen(value)
 
     loosen(schema)
+    schema.pop("if", None)
+    schema.pop("then", None)
     schema["properties"]["base"] = {"type": "string", "description": "The profile the override starts from."}
     schema["required"] = ["base"]
     return schema
@@ -165,6 +195,16 @@ def parse_profile(text: str, path: str) -> dict[str, Any]:
     error = _schema_error(data, positions, path, profile_schema())
     if error is not None:
         raise error
+    for index, entry in enumerate(data.get("when") or ()):
+        # What a session would get must be a valid profile too (a `then` setting a bad window).
+        merged = _merge(data, entry["then"])
+        merged.pop("when", None)
+        error = _schema_error(merged, {}, path, profile_schema())
+        if error is not None:
+            pos = positions.get(("when", index, "then")) or _nearest(positions, ("when", index, "then"))
+            raise BadInputError(f"this entry makes an invalid profile: {error.key or ''}: {error.message}", file=path,
+                                line=pos[1] if pos else None, column=pos[2] if pos else None,
+                                key=f"when[{index}].then")
     return data
 
 
@@ -190,15 +230,19 @@ def load_profile(spec: str | dict[str, Any]) -> ClientProfile:
     # Scenarios are checked with positions when they load (check_override); this covers callers
     # that build a plan in code, so an unknown key is never silently ignored.
     check_override(spec, {}, "", ())
-    base = dict(_raw(spec["base"]))
-    for key, value in spec.items():
-        if key == "base":
-            continue
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            base[key] = {**base[key], **value}
-        else:
-            base[key] = value
+    base = _merge(_raw(spec["base"]), {k: v for k, v in spec.items() if k != "base"})
     return _from_data(spec.get("name", f"{spec['base']}+custom"), base)
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """`overrides` over `base`: a nested mapping (auth, channel, ...) merged key by key."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
 
 
 def _from_data(name: str, data: dict[str, Any]) -> ClientProfile:
@@ -239,11 +283,20 @@ def _from_data(name: str, data: dict[str, Any]) -> ClientProfile:
             sftp_max_packet=sftp.get("max_packet"),
             sftp_requests=tuple(sftp.get("requests") or ()),
             sftp_want_reply={str(k): bool(v) for k, v in (sftp.get("want_reply") or {}).items()},
+            channel_close=str(data.get("channel_close", "before")),
+            signed_method=auth.get("signed_method"),
+            ignore_before_password=bool(auth.get("ignore_before_password", False)),
+            service_request_per_attempt=bool(auth.get("service_request_per_attempt", False)),
+            eof_on_server_eof=bool(session.get("eof_on_server_eof", False)),
+            global_requests=tuple(session.get("global_requests") or ()),
+            eof_kinds=tuple(session.get("eof") or ()),
             close={"drop-tcp": "drop"}.get(str(data.get("close", "disconnect")), str(data.get("close", "disconnect"))),
             disconnect_code=int(disconnect.get("code", 11)),
             disconnect_text=str(disconnect.get("text", "disconnected by user")),
             guess=tuple(data.get("guess") or ()),
             sources=tuple(str(s) for s in data.get("sources") or ()),
+            when=tuple((dict(entry["if"]), dict(entry["then"])) for entry in data.get("when") or ()),
+            data=data,
         )
     except KeyError as exc:
         raise BadInputError(f"profile is missing required key {exc.args[0]!r}", file=where) from None

@@ -68,7 +68,10 @@ class ProfiledClient(asyncssh.SSHClient):
         fidelity.attach_profile(conn, self.wire, self.profile.first_channel,
                                 none_first=self.profile.none_first,
                                 publickey_query=self.profile.publickey_query,
-                                methods=_auth_methods(self.plan.auth), before_signed=self.before_signed)
+                                methods=_auth_methods(self.plan.auth), before_signed=self.before_signed,
+                                signed_method=self.profile.signed_method,
+                                ignore_before_password=self.profile.ignore_before_password,
+                                service_per_attempt=self.profile.service_request_per_attempt)
         sockname = conn.get_extra_info("sockname")
         if sockname:
             self.tracker.set_port(self.plan.id, sockname[1])
@@ -291,7 +294,7 @@ class ScenarioRunner:
             for action in plan.actions:
                 await self._action(conn, plan, profile, action, result)
         finally:
-            await self._end(conn, plan, profile)
+            await self._end(conn, plan, ending_profile(profile, plan))
 
     def _pause_hook(self, plan: ConnectionPlan, point: str) -> Any:
         """A coroutine function that waits for the plan's sync point at `point`, or None."""
@@ -324,7 +327,10 @@ class ScenarioRunner:
         elif isinstance(action, SessionAction):
             from simulator.driver.session import run_session
 
-            status, refused = await run_session(conn, profile, action)
+            forwards = any(isinstance(a, ForwardAction) for a in plan.actions)
+            sessions = sum(isinstance(a, SessionAction) for a in plan.actions)
+            status, refused = await run_session(conn, profile, action, forwards=forwards,
+                                                only_session=sessions == 1)
             result.exit_statuses.append(status)
             result.refused.extend(refused)
         elif isinstance(action, ForwardAction):
@@ -340,6 +346,8 @@ async def end_connection(conn: asyncssh.SSHClientConnection, plan: ConnectionPla
     how = profile.close if plan.end == "profile" else plan.end
     if how == "drop":
         conn.abort()
+    elif how == "reset":
+        reset_tcp(conn)
     else:
         code = plan.disconnect_code if plan.disconnect_code is not None else profile.disconnect_code
         text = plan.disconnect_text if plan.disconnect_text is not None else profile.disconnect_text
@@ -348,6 +356,31 @@ async def end_connection(conn: asyncssh.SSHClientConnection, plan: ConnectionPla
         await asyncio.wait_for(conn.wait_closed(), 10)
     except asyncio.TimeoutError:
         conn.abort()
+
+
+def ending_profile(profile: ClientProfile, plan: ConnectionPlan) -> ClientProfile:
+    """The profile as it applies to how this connection ends: its last session's (`when:`), so a
+    client that tears down differently after SFTP than after exec (paramiko) can say so."""
+    sessions = [a for a in plan.actions if isinstance(a, SessionAction)]
+    if not sessions:
+        return profile
+    last = sessions[-1]
+    forwards = any(isinstance(a, ForwardAction) for a in plan.actions)
+    return profile.for_session(kind=last.kind, pty=last.pty, forwarding=forwards or last.x11 or last.agent)
+
+
+def reset_tcp(conn: asyncssh.SSHClientConnection) -> None:
+    """End with a TCP reset (paramiko's SFTP teardown): SO_LINGER 0 makes close() send RST."""
+    import socket
+    import struct
+
+    sock = conn.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+    conn.abort()
 
 
 def _auth_methods(steps: list[AuthStep]) -> list[str]:

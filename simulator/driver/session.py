@@ -15,11 +15,16 @@ from typing import Any
 
 import asyncssh
 
-from simulator.driver.fidelity import ScriptedChannel, request_payload
+from simulator.driver.fidelity import ScriptedChannel, request_payload, send_global_request
 from simulator.driver.profiles import ClientProfile
 from simulator.scenario.model import ForwardAction, SessionAction, SftpOp
 
 FINAL_REQUESTS = ("shell", "exec", "subsystem")
+# Seconds a client that ends the connection right after its last channel packets leaves them to
+# reach the socket (asyncssh queues a CLOSE behind the EOF); a reset would discard them.
+TEARDOWN_FLUSH = 0.02
+# Seconds a client that waits for the server's EOF before dropping TCP waits at most.
+TEARDOWN_WAIT = 2.0
 
 
 def request_order(profile: ClientProfile, action: SessionAction) -> list[tuple[str, Any]]:
@@ -63,8 +68,16 @@ def request_order(profile: ClientProfile, action: SessionAction) -> list[tuple[s
 
 
 async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile,
-                      action: SessionAction) -> tuple[int | None, list[str]]:
-    """Open a session, send its requests, run it; returns (exit status, refused requests)."""
+                      action: SessionAction, *, forwards: bool = False,
+                      only_session: bool = False) -> tuple[int | None, list[str]]:
+    """Open a session, send its requests, run it; returns (exit status, refused requests).
+
+    `forwards`: the connection also opens forwarding channels (a profile's `when: forwarding`).
+    `only_session`: the connection opens no other session, so the profile's global requests
+    (OpenSSH's no-more-sessions) may go out; a caller that opens more (sshsim compat's probe, a
+    scenario with two sessions) must not have sshd refuse them."""
+    profile = profile.for_session(kind=action.kind, pty=action.pty,
+                                  forwarding=forwards or action.x11 or action.agent)
     sftp = action.kind == "subsystem" and (action.subsystem or "sftp") == "sftp"
     window, max_packet = profile.window, profile.max_packet
     if not action.pty:
@@ -75,6 +88,11 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
         max_packet = profile.sftp_max_packet or max_packet
     channel = ScriptedChannel(conn, window, max_packet)
     await channel.open()
+    if only_session and profile.global_requests and not getattr(conn, "_sshsim_globals_sent", False):
+        # Once per connection, after the first session is open (OpenSSH's ssh_session2).
+        conn._sshsim_globals_sent = True
+        for name in profile.global_requests:
+            send_global_request(conn, name)
     refused: list[str] = []
     pending: list[tuple[str, asyncio.Future]] = []
     final_ok = True
@@ -103,21 +121,55 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
     channel.started()
     writer, reader, stderr = channel.streams()
     if sftp:
-        await _run_sftp(conn, reader, writer, action.sftp)
-        channel.chan.close()
-        await channel.chan.wait_closed()
+        await _run_sftp(conn, reader, writer, action.sftp, close=profile.channel_close == "before")
+        if profile.channel_close == "before":
+            channel.chan.close()
+            await channel.chan.wait_closed()
+        elif profile.channel_close in ("send", "eof"):
+            # EOF (and CLOSE) go out; the connection ends before the server's CLOSE is read.
+            if profile.channel_close == "eof":
+                channel.drop_on_close()
+            channel.chan.write_eof()
+            if profile.channel_close == "send":
+                channel.chan.close()
+                await asyncio.sleep(TEARDOWN_FLUSH)
+            else:
+                # psftp: the server's EOF is read (nothing left in flight to reset the socket),
+                # then TCP is dropped with no CLOSE from this side.
+                await channel.server_eof(TEARDOWN_WAIT)
         return None, refused
+    eof_sent = action.close == "eof" or (action.close == "wait" and action.kind in profile.eof_kinds)
+
+    if (profile.eof_on_server_eof or profile.channel_close in ("send", "eof")) and not eof_sent:
+        # PuTTY answers the server's EOF before the CLOSE; a client that ends with EOF (and
+        # CLOSE) without waiting has sent it by the time the server's CLOSE is read.
+        channel.answer_eof()
     drain = asyncio.gather(_drain(reader), _drain(stderr))
     try:
         if action.input:
             writer.write(action.input.encode())
-        if action.close == "eof":
+        if eof_sent:
             writer.write_eof()
     except BrokenPipeError:
         pass  # the server ended the session first (a command that exits at once); not an error
     if action.close == "none":
         drain.cancel()
         return None, refused
+    if profile.channel_close != "before":
+        # The client ends the connection once the output has ended, without waiting for the
+        # server's CLOSE: with the channel left open (`none`), or after its EOF (`eof`) or EOF
+        # and CLOSE (`send`: paramiko's channel files closed, then SSHClient.close).
+        try:
+            await asyncio.wait_for(drain, 10)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            pass
+        if profile.channel_close in ("send", "eof"):
+            if not eof_sent:
+                channel.chan.write_eof()
+            if profile.channel_close == "send":
+                channel.chan.close()
+                await asyncio.sleep(TEARDOWN_FLUSH)
+        return channel.chan.get_exit_status(), refused
     await channel.chan.wait_closed()
     try:
         await asyncio.wait_for(drain, 5)
@@ -132,14 +184,18 @@ async def _drain(reader: asyncssh.SSHReader) -> None:
         pass
 
 
-async def _run_sftp(conn: asyncssh.SSHClientConnection, reader: Any, writer: Any, ops: list[SftpOp]) -> None:
+async def _run_sftp(conn: asyncssh.SSHClientConnection, reader: Any, writer: Any, ops: list[SftpOp],
+                    *, close: bool = True) -> None:
+    """The SFTP operations; `close` False leaves the channel open (the connection ends under it)."""
     from asyncssh.sftp import MIN_SFTP_VERSION, start_sftp_client
 
     client = await start_sftp_client(conn, conn._loop, "strict", reader, writer, "utf-8", "strict",
                                      MIN_SFTP_VERSION)
-    async with client:
-        for op in ops:
-            await _sftp_op(client, op)
+    for op in ops:
+        await _sftp_op(client, op)
+    if close:
+        client.exit()
+        await client.wait_closed()
 
 
 async def _sftp_op(client: asyncssh.SFTPClient, op: SftpOp) -> None:

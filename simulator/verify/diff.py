@@ -15,10 +15,14 @@ while that stays cheap (real streams always do), else by `common_subsequence`.
 from __future__ import annotations
 
 import difflib
+import re
 from bisect import bisect_left
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Hashable, Iterable, Sequence
+
+import yaml
 
 from simulator.colour import paint
 
@@ -37,6 +41,9 @@ class StreamDiff:
     matched: int
     a_only: list[Any] = field(default_factory=list)
     b_only: list[Any] = field(default_factory=list)
+    # Lines of a_only / b_only that sshd logs or not by its own timing (normalise.yaml `races`).
+    a_racy: int = 0
+    b_racy: int = 0
 
 
 @dataclass
@@ -48,6 +55,13 @@ class ConnectionDiff:
     @property
     def matched(self) -> int:
         return sum(s.matched for s in self.streams)
+
+    @property
+    def score(self) -> float:
+        """This pair's two-sided score (LogDiff.score)."""
+        a = self.matched + sum(len(s.a_only) - s.a_racy for s in self.streams)
+        b = self.matched + sum(len(s.b_only) - s.b_racy for s in self.streams)
+        return 1.0 if max(a, b) <= 0 else min(1.0, self.matched / max(a, b))
 
 
 @dataclass
@@ -62,20 +76,49 @@ class LogDiff:
 
     @property
     def complete(self) -> bool:
+        """All of A is in B (B may have more: `sshsim replay` of a truncated capture)."""
         return self.matched == self.total_a
+
+    @property
+    def both_ways(self) -> bool:
+        """Each log reproduces the other: the two-sided score is 100% (`sshsim diff`)."""
+        return self.score >= 1.0
+
+    def _racy(self, side: str) -> int:
+        return sum(getattr(s, f"{side}_racy") for c in self.connections for s in c.streams)
+
+    @property
+    def score(self) -> float:
+        """Two-sided: lines matched / the larger side's lines, neither side counting a line only
+        it has that sshd logs or not by its own timing (normalise.yaml `races`)."""
+        larger = max(self.total_a - self._racy("a"), self.total_b - self._racy("b"))
+        return 1.0 if larger <= 0 else min(1.0, self.matched / larger)
 
 
 def _sshd_events(events: Iterable[Any]) -> list[Any]:
     return [e for e in events if e.program and e.program.startswith("sshd") and e.event not in ("other", "unparsed")]
 
 
-def _label(conn: Any) -> str:
+def _label(conn: Any, names: dict[int, str] | None = None) -> str:
     if conn is None:
         return "(none)"
     if getattr(conn, "kind", "") == "listener":
         return "listener"
     who = conn.client_version or "?"
-    return f"#{conn.id} {who} from {conn.addr or '?'} port {conn.port or '?'}"
+    known = (names or {}).get(conn.port) if isinstance(conn.port, int) else None
+    return (f"{known + ': ' if known else ''}#{conn.id} {who} from {conn.addr or '?'} port {conn.port or '?'}")
+
+
+def run_names(connections: dict[str, Any]) -> dict[int, str]:
+    """Client port -> "ID (PROFILE)" for a scenario run's connections (a RunResult's, or a JSON
+    report's `connections`), so a diff names each connection as the scenario does."""
+    names: dict[int, str] = {}
+    for cid, conn in connections.items():
+        port = conn.get("port") if isinstance(conn, dict) else getattr(conn, "port", None)
+        profile = conn.get("profile") if isinstance(conn, dict) else getattr(conn, "profile", None)
+        if isinstance(port, int) and not isinstance(port, bool) and isinstance(cid, str):
+            names[port] = f"{cid} ({profile})" if isinstance(profile, str) and profile else cid
+    return names
 
 
 def pair_connections(a: list[Any], b: list[Any]) -> list[tuple[Any, Any]]:
@@ -175,10 +218,27 @@ def _diff_streams(a_ev: list[Any], b_ev: list[Any], normalise: Any) -> list[Stre
         pairs = match_lines(a_norm, b_norm)
         matched_a = {i for i, _ in pairs}
         matched_b = {j for _, j in pairs}
-        out.append(StreamDiff(role, len(pairs),
-                              [a_s[i] for i in range(len(a_s)) if i not in matched_a],
-                              [b_s[j] for j in range(len(b_s)) if j not in matched_b]))
+        a_only = [i for i in range(len(a_s)) if i not in matched_a]
+        b_only = [j for j in range(len(b_s)) if j not in matched_b]
+        out.append(StreamDiff(role, len(pairs), [a_s[i] for i in a_only], [b_s[j] for j in b_only],
+                              sum(1 for i in a_only if is_racy(a_norm[i])),
+                              sum(1 for j in b_only if is_racy(b_norm[j]))))
     return out
+
+
+@lru_cache(maxsize=1)
+def _race_patterns() -> tuple[re.Pattern[str], ...]:
+    """normalise.yaml's `races` (simulator/logs/normalise.py reads its other sections)."""
+    from simulator.logs.normalise import TABLE
+
+    with open(TABLE, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    return tuple(re.compile(rule["regex"]) for rule in data.get("races") or ())
+
+
+def is_racy(normalised: str) -> bool:
+    """A normalised line that sshd logs or not depending on its own timing."""
+    return any(p.search(normalised) for p in _race_patterns())
 
 
 class _TooCostly(Exception):
@@ -279,8 +339,10 @@ def diff_lines(a_lines: list[str], b_lines: list[str]) -> LogDiff:
     return diff_events(list(parse_lines(a_lines)), list(parse_lines(b_lines)))
 
 
-def render(diff: LogDiff, a_name: str = "A", b_name: str = "B", color: bool = False) -> str:
-    """The readable diff: per connection pair, what A has that B lacks (-) and the reverse (+)."""
+def render(diff: LogDiff, a_name: str = "A", b_name: str = "B", color: bool = False,
+           a_names: dict[int, str] | None = None, b_names: dict[int, str] | None = None) -> str:
+    """The readable diff: per connection pair, what A has that B lacks (-) and the reverse (+).
+    `a_names`/`b_names` (run_names) name connections by scenario id and profile where known."""
 
     def style(text: str, **kw: Any) -> str:
         return paint(text, color, **kw)
@@ -288,7 +350,9 @@ def render(diff: LogDiff, a_name: str = "A", b_name: str = "B", color: bool = Fa
     out: list[str] = []
     for cd in diff.connections:
         a_total = cd.matched + sum(len(s.a_only) for s in cd.streams)
-        head = f"{_label(cd.a_conn)}  <->  {_label(cd.b_conn)}: {cd.matched}/{a_total} lines matched"
+        b_total = cd.matched + sum(len(s.b_only) for s in cd.streams)
+        head = (f"{_label(cd.a_conn, a_names)}  <->  {_label(cd.b_conn, b_names)}: {cd.matched}/{a_total} lines matched"
+                + (f" ({cd.matched}/{b_total} of {b_name})" if b_total != a_total else ""))
         if not any(s.a_only or s.b_only for s in cd.streams):
             out.append(style("= " + head, fg="green"))
             continue
@@ -301,5 +365,15 @@ def render(diff: LogDiff, a_name: str = "A", b_name: str = "B", color: bool = Fa
                 out.append(style(f"  - {a_name}:{e.line}: {e.raw}", fg="red"))
             for e in stream.b_only:
                 out.append(style(f"  + {b_name}:{e.line}: {e.raw}", fg="green"))
+    racy = diff._racy("a") + diff._racy("b")
+    out.append(f"two-sided: {diff.matched}/{diff.total_a} of {a_name}, {diff.matched}/{diff.total_b} of {b_name}, "
+               f"score {_percent(diff.score)}"
+               + (f" ({racy} line{'s' if racy != 1 else ''} of sshd's own races not counted)" if racy else ""))
     out.append(f"matched {diff.matched}/{diff.total_a} lines")
     return "\n".join(out)
+
+
+def _percent(score: float) -> str:
+    """A score as a percentage that reads 100% only when it is exactly 1."""
+    text = f"{score * 100:.1f}%"
+    return "99.9%" if text == "100.0%" and score < 1.0 else text.replace("100.0%", "100%")

@@ -1,0 +1,40 @@
+"""One flow with the real paramiko (run by the venv's python): exec, shell, sftp or password.
+
+argv: flow host port user key password. Used by tests/test_real_clients.py only; it does what
+a typical SSHClient user writes, so sshd logs what paramiko really sends.
+"""
+
+import sys
+
+import paramiko
+
+flow, host, port, user, key, password = sys.argv[1:7]
+client = paramiko.SSHClient()
+client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+if flow == "password":
+    transport = paramiko.Transport((host, int(port)))
+    transport.start_client()
+    try:
+        transport.auth_password(user, "wrong-" + password)
+    except paramiko.AuthenticationException:
+        pass
+    transport.auth_password(user, password)
+    chan = transport.open_session()
+    chan.exec_command("true")
+    chan.recv_exit_status()
+    transport.close()
+    sys.exit(0)
+client.connect(host, int(port), username=user, key_filename=key, look_for_keys=False, allow_agent=False)
+if flow == "exec":
+    _, out, _ = client.exec_command("true")
+    out.channel.recv_exit_status()
+elif flow == "shell":
+    chan = client.invoke_shell()
+    chan.sendall(b"exit\n")
+    while chan.recv(4096):
+        pass
+elif flow == "sftp":
+    sftp = client.open_sftp()
+    sftp.listdir(".")
+    sftp.close()
+client.close()
