@@ -61,7 +61,7 @@ class LazyGroup(click.Group):
         if name not in COMMANDS or self._module(name) is None:
             return None
         module = importlib.import_module(f"simulator.commands.{COMMANDS[name][0]}")
-        command = getattr(module, name.replace("-", "_"), None) or getattr(module, "command")
+        command = getattr(module, name.replace("-", "_"), None) or module.command
         return command
 
     def invoke(self, ctx: click.Context) -> object:

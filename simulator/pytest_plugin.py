@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -96,9 +97,9 @@ _FOLDER_CACHE = pytest.StashKey[dict]()
 class ScenarioFile(pytest.File):
     """A scenario file: one item per scenario, or per matrix cell."""
 
-    def collect(self) -> Iterator["ScenarioItem"]:
-        from simulator.commands.run import parse_vars
+    def collect(self) -> Iterator[ScenarioItem]:
         from simulator.commands import sshdconfig
+        from simulator.commands.run import parse_vars
         from simulator.scenario import load_scenarios
 
         try:

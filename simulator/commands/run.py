@@ -12,8 +12,7 @@ import click
 from simulator import progress as display
 from simulator.colour import colour_option, paint, use_colour
 from simulator.commands import sshdconfig
-from simulator.errors import (EXIT_FAILED, EXIT_OK, BadInputError, Interrupted, OutputError,
-                              SshsimError, TargetError)
+from simulator.errors import EXIT_FAILED, EXIT_OK, BadInputError, Interrupted, OutputError, SshsimError, TargetError
 from simulator.io import atomic_write_text, check_output, safe_file_name, write_lines
 from simulator.verify.outcome import ScenarioOutcome, render_failures
 

@@ -32,7 +32,8 @@ def missing_packages(packages: tuple[str, ...]) -> list[str]:
 
 
 @click.command("setup")
-@click.option("--tests", is_flag=True, help="Also install what the test suite uses (fail2ban's corpora and fail2ban-regex, chromium).")
+@click.option("--tests", is_flag=True,
+              help="Also install what the test suite uses (fail2ban's corpora and fail2ban-regex, chromium).")
 def setup(tests: bool) -> None:
     """Install openssh-server and xauth (and with --tests, fail2ban and chromium) with apt-get."""
     wanted = RUNTIME_PACKAGES + (TEST_PACKAGES if tests else ())

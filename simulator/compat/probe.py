@@ -99,8 +99,8 @@ async def attempt(host: str, port: int, profile: ClientProfile, method: str, sou
         if work:
             result.session = await _session(conn, profile, SessionAction(kind="exec", command=COMMAND), result)
             if profile.does_sftp:
-                result.sftp = await _session(conn, profile, SessionAction(kind="subsystem", subsystem="sftp",
-                                                                          sftp=sftp_ops(f"sshsim-compat-{source}.txt")), result)
+                sftp = SessionAction(kind="subsystem", subsystem="sftp", sftp=sftp_ops(f"sshsim-compat-{source}.txt"))
+                result.sftp = await _session(conn, profile, sftp, result)
     finally:
         await end_connection(conn, plan, profile)
     return result

@@ -29,8 +29,9 @@ from __future__ import annotations
 import asyncio
 import binascii
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import asyncssh
 from asyncssh import auth as _auth_mod

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
-from typing import Any, Iterator
+from typing import Any
 
 from simulator.driver.kexinit import hassh
 from simulator.errors import BadInputError
@@ -175,7 +176,7 @@ def known_profiles() -> frozenset[str]:
                      if e.name.endswith(".yaml") and not e.name.startswith("_"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _raw(name: str) -> dict[str, Any]:
     if name not in known_profiles():
         raise BadInputError(f"unknown client profile {name!r} (known: {', '.join(sorted(known_profiles()))})")

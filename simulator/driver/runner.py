@@ -18,8 +18,15 @@ from simulator.aio import gather_or_cancel
 from simulator.driver import fidelity
 from simulator.driver.profiles import ClientProfile, load_profile
 from simulator.driver.tracker import ConnectionTracker, SyncTimeout
-from simulator.scenario.model import (AuthStep, ConnectionPlan, ForwardAction, Scenario, SessionAction,
-                                      WaitAction, WaitForAction)
+from simulator.scenario.model import (
+    AuthStep,
+    ConnectionPlan,
+    ForwardAction,
+    Scenario,
+    SessionAction,
+    WaitAction,
+    WaitForAction,
+)
 
 
 @dataclass
@@ -187,7 +194,8 @@ class ScenarioRunner:
         if conn_id is None or conn_id not in self._done or not self._done[conn_id].is_set():
             return None
         result = self.results.get(conn_id)
-        return f"connection {conn_id!r} already ended ({(result.error or result.failure or 'closed') if result else 'closed'})"
+        why = (result.error or result.failure or "closed") if result else "closed"
+        return f"connection {conn_id!r} already ended ({why})"
 
     async def _sync(self, waiter: str, conn_id: str | None, event: str, fields: dict[str, Any],
                     timeout: float) -> None:
@@ -346,7 +354,7 @@ async def end_connection(conn: asyncssh.SSHClientConnection, plan: ConnectionPla
         conn.disconnect(code, text)
     try:
         await asyncio.wait_for(conn.wait_closed(), 10)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         conn.abort()
 
 

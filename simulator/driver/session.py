@@ -121,7 +121,7 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
     await channel.chan.wait_closed()
     try:
         await asyncio.wait_for(drain, 5)
-    except (asyncio.TimeoutError, asyncio.CancelledError):
+    except (TimeoutError, asyncio.CancelledError):
         pass
     return channel.chan.get_exit_status(), refused
 
@@ -181,7 +181,7 @@ async def run_forward(conn: asyncssh.SSHClientConnection, action: ForwardAction)
     writer.write_eof()
     try:
         await asyncio.wait_for(reader.read(), 5)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     writer.close()
     return False

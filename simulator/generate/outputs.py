@@ -25,7 +25,7 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 FACILITIES = {0: "kern", 1: "user", 2: "mail", 3: "daemon", 4: "auth", 5: "syslog", 6: "lpr", 7: "news",
               8: "uucp", 9: "cron", 10: "authpriv", 11: "ftp", **{16 + i: f"local{i}" for i in range(8)}}
 SEVERITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _DAY0 = dt.date(1970, 1, 1)
 
 
@@ -128,7 +128,7 @@ class Clock:
         hms = _hms()
         dates: dict[int, str] = {}
         texts = []
-        for d, s in zip(day.tolist(), sod.tolist()):
+        for d, s in zip(day.tolist(), sod.tolist(), strict=True):
             date = dates.get(d)
             if date is None:
                 when = _DAY0 + dt.timedelta(days=d)

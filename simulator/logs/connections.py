@@ -22,13 +22,14 @@ first line names the client address and port of a known connection (the user chi
 from __future__ import annotations
 
 from collections import deque
-from itertools import chain, islice
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from itertools import chain, islice
+from typing import Any
 
 from simulator.logs import tags
 from simulator.logs.events import UNKNOWN, Event, EventStream
-from simulator.logs.formats import parse_time, iso_timestamp
+from simulator.logs.formats import iso_timestamp, parse_time
 
 _NEW_PROGRAMS = ("sshd-session", "sshd-auth")
 # Lines pass 1 learns lineage from.

@@ -8,8 +8,9 @@ match itself (the parser aims at 500k lines/s).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import chain
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from simulator.logs.catalogue import EventSpec

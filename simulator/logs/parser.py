@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import gc
 import re
+from collections.abc import Iterable, Iterator
 from itertools import chain, islice
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from simulator.logs.catalogue import MAX_MESSAGE, Catalogue, default_catalogue
 from simulator.logs.connections import is_sshd_program
@@ -71,7 +72,7 @@ def parse_lines(
     it = iter(lines)
     if input_format is None:
         head = list(islice(it, DETECT_LINES))
-        fmt = detect_format(l.rstrip("\r\n") for l in head)
+        fmt = detect_format(ln.rstrip("\r\n") for ln in head)
         it = chain(head, it)
     else:
         fmt = resolve_format(input_format)

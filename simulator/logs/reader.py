@@ -20,9 +20,10 @@ import os
 import stat
 import sys
 import zlib
+from collections.abc import Callable, Iterator
 from itertools import chain
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO
 
 from simulator.errors import BadInputError
 from simulator.limits import MAX_LINE_CHARS, MAX_UNENDED_LINE_BYTES

@@ -8,9 +8,10 @@ session.session_setup_x11fwd.x11_forwarding_disabled) could never be expected.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 

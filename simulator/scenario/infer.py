@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import yaml
@@ -74,7 +74,7 @@ def choose_profile(banner: str | None) -> str:
 _QUERY = {"kex": "kex", "host_key": "key", "encryption": "cipher", "mac": "mac", "compression": "compression"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def openssh_names(kind: str) -> frozenset[str] | None:
     """What OpenSSH implements of one algorithm kind (`ssh -Q`), to predict its choice."""
     if kind == "compression":
@@ -247,7 +247,8 @@ def infer_scenario(lines: list[str], name: str = "inferred") -> dict[str, Any]:
     expect = {}
     first_ts = None
     for index, conn in enumerate(conns, 1):
-        conn_id = f"c{index}-" + re.sub(r"[^A-Za-z0-9]+", "-", (conn.client_version or "client").split("_")[0]).strip("-").lower()
+        family = (conn.client_version or "client").split("_")[0]
+        conn_id = f"c{index}-" + re.sub(r"[^A-Za-z0-9]+", "-", family).strip("-").lower()
         steps, needs_password = auth_steps(conn)
         user = conn.user or "user"
         accepted = conn.outcome == "accepted"

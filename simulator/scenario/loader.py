@@ -12,8 +12,9 @@ import math
 import os
 import re
 import stat
+from collections.abc import Iterator
 from importlib import resources
-from typing import Any, Iterator
+from typing import Any
 
 import jinja2
 import jsonschema
@@ -22,12 +23,10 @@ from jinja2.sandbox import SecurityError
 
 from simulator import limits
 from simulator.errors import BadInputError
-from simulator.limits import (MAX_MATRIX_CELLS, MAX_RENDERED_CHARS, MAX_YAML_DEPTH, MAX_YAML_NODES,
-                              QUOTE_CHARS)
-from simulator.target.accounts import RESERVED_NAMES
+from simulator.limits import MAX_MATRIX_CELLS, MAX_RENDERED_CHARS, MAX_YAML_DEPTH, MAX_YAML_NODES, QUOTE_CHARS
 from simulator.scenario.model import Position, Scenario, build_scenario
-from simulator.scenario.template import (Refusal, SandboxEnvironment, TemplateRefused, read_bounded,
-                                         render_deadline)
+from simulator.scenario.template import Refusal, SandboxEnvironment, TemplateRefused, read_bounded, render_deadline
+from simulator.target.accounts import RESERVED_NAMES
 
 _SCHEMA: dict[str, Any] | None = None
 
@@ -308,7 +307,7 @@ def check_yaml_shape(text: str, path: str) -> None:
         open_nodes: list[list[Any]] = []  # [anchor, expanded node count so far]
         total = 0
 
-        def add(count: int, mark: Any) -> None:
+        def add(count: int, mark: Any, open_nodes: list[list[Any]] = open_nodes) -> None:
             nonlocal total
             if open_nodes:
                 open_nodes[-1][1] += count
@@ -565,14 +564,16 @@ def _check_meaning(data: dict[str, Any], positions: dict[tuple, Position], path:
         after = conn.get("after")
         if after:
             if after["connection"] not in ids:
-                fail(f"'after' names unknown connection {after['connection']!r}", ("connections", i, "after", "connection"))
+                fail(f"'after' names unknown connection {after['connection']!r}",
+                     ("connections", i, "after", "connection"))
             if after["connection"] == conn["id"]:
                 fail("a connection cannot wait for itself to start", ("connections", i, "after", "connection"))
             check_event(after["event"], ("connections", i, "after", "event"))
         for j, pause in enumerate(conn.get("pause", [])):
             target = pause["until"]["connection"]
             if target not in ids:
-                fail(f"'pause' names unknown connection {target!r}", ("connections", i, "pause", j, "until", "connection"))
+                fail(f"'pause' names unknown connection {target!r}",
+                     ("connections", i, "pause", j, "until", "connection"))
             check_event(pause["until"]["event"], ("connections", i, "pause", j, "until", "event"))
         for j, action in enumerate(conn.get("actions", [])):
             if "wait_for" in action:
@@ -607,7 +608,8 @@ def _check_meaning(data: dict[str, Any], positions: dict[tuple, Position], path:
                  ("server", "users", i, "name"))
         if user["name"] in RESERVED_NAMES:
             fail(f"user name {user['name']!r} is taken by a system account or group of the private sshd "
-                 f"({', '.join(sorted(RESERVED_NAMES))}); root there is the host's root", ("server", "users", i, "name"))
+                 f"({', '.join(sorted(RESERVED_NAMES))}); root there is the host's root",
+                 ("server", "users", i, "name"))
         users[user["name"]] = i
     cycle = _wait_cycle(data["connections"])
     if cycle:
@@ -763,7 +765,7 @@ def load_scenarios(path: str, variables: dict[str, Any] | None = None) -> list[S
             raise BadInputError(f"the matrix expands to {cells} scenarios (the limit is {MAX_MATRIX_CELLS})",
                                 file=path, line=pos[1], column=pos[2], key="matrix")
         keys = list(matrix)
-        combos = (dict(zip(keys, values)) for values in itertools.product(*(matrix[k] for k in keys)))
+        combos = (dict(zip(keys, values, strict=True)) for values in itertools.product(*(matrix[k] for k in keys)))
     else:
         combos = iter([{}])
     scenarios = []

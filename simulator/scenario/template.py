@@ -38,7 +38,8 @@ import os
 import re
 import stat
 import time
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import jinja2
 from jinja2 import nodes

@@ -186,7 +186,7 @@ class LocalSshd(ManagedTarget):
         """True while the launcher (and so sshd) is running."""
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self, timeout: float = 15.0) -> "LocalSshd":
+    def start(self, timeout: float = 15.0) -> LocalSshd:
         check_overrides(self.spec)  # bad input fails before anything is made
         if self.spec.config_file is not None:
             check_user_config(self.spec.config_file, self.spec)

@@ -17,8 +17,9 @@ from __future__ import annotations
 import difflib
 from bisect import bisect_left
 from collections import defaultdict, deque
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Iterable, Sequence
+from typing import Any
 
 from simulator.colour import paint
 
