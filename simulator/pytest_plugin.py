@@ -30,11 +30,14 @@ import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from simulator.errors import SshsimError
+
+if TYPE_CHECKING:  # what pytest's own repr_failure returns; pytest exports no public name for it
+    from _pytest._code.code import TerminalRepr
 
 _TOP_KEY = re.compile(r"^(connections|mix):", re.MULTILINE)
 
@@ -158,7 +161,7 @@ class ScenarioItem(pytest.Item):
             server, self.server = self.server, None
             server.stop()
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
         from simulator.verify.outcome import render_failures
 
         if isinstance(excinfo.value, ScenarioFailed):

@@ -168,7 +168,7 @@ class _State:
     nlines: np.ndarray
     remaining: np.ndarray  # lines of each connection not yet written
     end_us: np.ndarray
-    heads: list[str | None]  # label text known at the start, per connection
+    heads: list[str]  # label text known at the start, per connection ("" once written)
     frags: list[str]  # line numbers written so far, per connection
     pending_t: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     pending_c: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -205,7 +205,7 @@ class Emitter:
         nlines = corpus.nlines_of[self.template_index] if n else np.zeros(0, np.int64)
         state = _State(n=n, start_us=epoch_us(self.spec, 0.0) + np.round(plan.start * 1e6).astype(np.int64),
                        nlines=nlines, remaining=nlines.copy(), end_us=np.zeros(n, dtype=np.int64),
-                       heads=[None] * n, frags=[""] * n)
+                       heads=[""] * n, frags=[""] * n)
         ports = PortAllocator(self.rng, len(plan.addresses))
         for a, b in blocks(state.nlines):
             t_idx = self.template_index[a:b]
@@ -428,6 +428,6 @@ class Emitter:
         isos = self.out.clock.iso_many(np.concatenate((state.start_us[first:ready], state.end_us[first:ready])))
         write_text(labels, interleave(state.heads[first:ready], ',"start":"', isos[:m], '","end":"', isos[m:],
                                       '","lines":[', state.frags[first:ready], "]}\n", n=m))
-        state.heads[first:ready] = [None] * m
+        state.heads[first:ready] = [""] * m
         state.frags[first:ready] = [""] * m
         state.next_label = ready

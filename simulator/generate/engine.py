@@ -156,10 +156,10 @@ def generate(spec: GenerateSpec, out: Path, *, force: bool = False, parallel: in
 
     t0 = time.monotonic()
     fmt = make_format(spec.format, spec.host, spec.timezone, spec.seed)
-    progress = (
+    on_progress = (
         (lambda fraction, lines: steps("writing the window (%)", round(fraction * 100, 1), 100)) if steps
         else _throttled(lambda fraction, lines: say(f"writing: {fraction * 100:.0f}% of the window, {lines} lines")))
-    emitter = Emitter(spec, fmt, spec.seed, templates, tindex, progress=progress)
+    emitter = Emitter(spec, fmt, spec.seed, templates, tindex, progress=on_progress)
     write_corpus(emitter, planned, out, labels, force)
     timings["write"] = time.monotonic() - t0
     return Result(out, labels, emitter.lines_written, len(planned), len(jobs), spec.engine, timings)

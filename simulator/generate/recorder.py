@@ -136,12 +136,13 @@ class Recorder:
             for i in indexes:
                 queue.put_nowait(i)
             server_spec = jobs[indexes[0]].server
+            assert server_spec is not None, "record() takes prepared jobs"
             for _ in range(min(self.parallel, len(indexes))):
                 tasks.append(asyncio.ensure_future(self._worker(server_spec, jobs, queue, results)))
         await gather_or_cancel(tasks)
         return [r for r in results if r is not None]
 
-    async def _worker(self, server_spec: ServerSpec | None, jobs: list[Job], queue: asyncio.Queue[int],
+    async def _worker(self, server_spec: ServerSpec, jobs: list[Job], queue: asyncio.Queue[int],
                       results: list[Recorded | None]) -> None:
         from simulator.target.factory import make_target
 
@@ -170,7 +171,7 @@ class Recorder:
         host = server.host.strip("[]")
         sources: dict[str, str] = {}  # connection id -> source address
         ports: dict[str, int | None] = {}
-        outcomes: dict[str, str] = {}  # what happened, as the client saw it
+        outcomes: dict[str, str | None] = {}  # what happened, as the client saw it (None: cannot tell)
         label = f"{job.entry.name} ({job.variant.key or 'default'}, user {job.user or '-'})"
         if job.entry.probe is not None:
             from simulator.generate.probes import run_probe

@@ -54,7 +54,9 @@ class Event:
         # "postauth" when relayed by the monitor with that suffix
         self.level, self.message, self.relay, self.spec, self._groups, self.event = meaning
         self.extra = extra  # format-specific facts: syslog priority, facility, ...
-        self.conn = self.role = self._fields = None
+        self.conn: int | None = None
+        self.role: str | None = None
+        self._fields: dict[str, Any] | None = None
 
     @property
     def fields(self) -> dict[str, Any]:

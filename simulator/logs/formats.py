@@ -168,14 +168,14 @@ def parse_rfc5424(line: str) -> Prefix | None:
         extra["msgid"] = m["msgid"]
     if m["sd"] != "-":
         extra["structured_data"] = m["sd"]
-    msg, extra = _tidy(msg, extra)
+    msg, tidied = _tidy(msg, extra)
     return (
         nil(m["ts"]),
         nil(m["host"]),
         nil(m["prog"]),
         int(pid) if pid and pid.isdigit() else None,
         msg,
-        extra or None,
+        tidied or None,
     )
 
 
@@ -232,7 +232,7 @@ def parse_no_timestamp(line: str) -> Prefix | None:
     return (None, m.group(1), m.group(2), int(m.group(3)), msg, extra)
 
 
-def parse_sshd_debug(line: str) -> Prefix | None:
+def parse_sshd_debug(line: str) -> Prefix:
     """``sshd -d``/``-e``/``-E``: the bare message (no time, host or pid)."""
     return (None, None, "sshd", None, line, None)
 

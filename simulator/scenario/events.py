@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 # Names the verifier derives itself rather than reading from one log line.
-DERIVED_EVENTS = frozenset()
+DERIVED_EVENTS: frozenset[str] = frozenset()
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -235,7 +235,8 @@ def infer_scenario(lines: list[str], name: str = "inferred") -> dict[str, Any]:
     conns = [c for c in group_connections(events) if c.kind == "connection" and c.client_version]
     by_conn: dict[int, list[Any]] = {}
     for event in events:
-        by_conn.setdefault(event.conn, []).append(event)
+        if event.conn is not None:  # looked up by connection id only
+            by_conn.setdefault(event.conn, []).append(event)
     levels = {e.level for e in events if e.level}
     level = max((lv for lv in levels if lv in LEVEL_ORDER), key=LEVEL_ORDER.index, default="INFO")
     host = next((e.host for e in events if e.host), "localhost")

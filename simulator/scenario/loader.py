@@ -12,7 +12,7 @@ import math
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from importlib import resources
 from typing import Any
 
@@ -76,7 +76,7 @@ def render(text: str, path: str, variables: dict[str, Any], *, strict: bool = Tr
 
     try:
         template = env.from_string(text)
-        template.filename = path  # type: ignore[attr-defined]
+        template.filename = path
         out: list[str] = []
         size = 0
         for chunk in template.generate(**variables):
@@ -321,7 +321,7 @@ def check_yaml_shape(text: str, path: str) -> None:
         try:
             for event in yaml.parse(text, Loader=loader):
                 if isinstance(event, yaml.AliasEvent):
-                    add(sizes.get(event.anchor, 1), event.start_mark)
+                    add(sizes.get(event.anchor or "", 1), event.start_mark)
                 elif isinstance(event, yaml.ScalarEvent):
                     if event.anchor:
                         sizes[event.anchor] = 1
@@ -345,8 +345,11 @@ def load_yaml_bounded(text: str, path: str) -> Any:
     return load_yaml_with_positions(text, path, locate=False)[0]
 
 
+_KIND_NAMES: dict[type, str] = {dict: "mapping", list: "list", tuple: "list"}
+
+
 def _yaml_kind(value: Any) -> str:
-    return {dict: "mapping", list: "list", tuple: "list"}.get(type(value), type(value).__name__)
+    return _KIND_NAMES.get(type(value), type(value).__name__)
 
 
 def _key_path(at: tuple) -> str:
@@ -378,18 +381,20 @@ def _schema_error(data: Any, positions: dict[tuple, Position], path: str,
         return BadInputError(message, file=path, line=pos[1] if pos else None, column=pos[2] if pos else None,
                              key=_key_path(at + (key,)))
 
-    if error.validator == "additionalProperties":
+    # What the failed keyword holds depends on the keyword (jsonschema types it loosely).
+    value: Any = error.validator_value
+    if error.validator == "additionalProperties" and isinstance(error.schema, Mapping):
         known = error.schema.get("properties", {})
         extra = _unknown_keys(error.instance, known)
         if extra:
             return at_key(extra[0], f"unknown key {extra[0]!r}{_suggest(extra[0], known)}")
     if error.validator in ("oneOf", "anyOf") and isinstance(error.instance, dict):
         # No alternative fits a mapping: most often a misspelt key ({pasword: x}).
-        allowed = {k: None for branch in error.validator_value for k in _branch_keys(branch)}
+        allowed = {k: None for branch in value for k in _branch_keys(branch)}
         extra = _unknown_keys(error.instance, allowed)
         if extra and allowed:
             return at_key(extra[0], f"unknown key {extra[0]!r}{_suggest(extra[0], allowed)}")
-        kinds = _single_keys(error.validator_value)
+        kinds = _single_keys(value)
         both = [k for k in kinds if k in error.instance]
         if len(both) > 1:
             return at_key(both[1], f"one of {', '.join(kinds)} per item, not both {both[0]!r} and {both[1]!r}")
@@ -483,9 +488,9 @@ _PATTERN_HINTS = {
 
 
 def _describe(error: jsonschema.ValidationError) -> str:
-    instance = error.instance
+    instance: Any = error.instance  # the failing part of the document: any YAML value
     shown = json.dumps(instance) if not isinstance(instance, (dict, list)) else _yaml_kind(instance)
-    value = error.validator_value
+    value: Any = error.validator_value  # what the failed keyword holds depends on the keyword
     if error.validator == "type":
         kinds = value if isinstance(value, list) else [value]
         return f"expected {' or '.join(kinds)}, got {shown}"
@@ -743,9 +748,10 @@ def file_defaults(text: str, path: str, variables: dict[str, Any],
             data = None
     if not isinstance(data, dict):
         return {}, {}, positions
-    defaults = data.get("vars") if isinstance(data.get("vars"), dict) else {}
-    matrix = data.get("matrix") if isinstance(data.get("matrix"), dict) else {}
-    return dict(defaults), {k: v for k, v in matrix.items() if isinstance(v, list)}, positions
+    defaults, matrix = data.get("vars"), data.get("matrix")
+    return (dict(defaults) if isinstance(defaults, dict) else {},
+            {k: v for k, v in matrix.items() if isinstance(v, list)} if isinstance(matrix, dict) else {},
+            positions)
 
 
 def load_scenarios(path: str, variables: dict[str, Any] | None = None) -> list[Scenario]:
@@ -755,7 +761,7 @@ def load_scenarios(path: str, variables: dict[str, Any] | None = None) -> list[S
     MAX_RENDER_SECONDS; each further matrix cell has its own.
     """
     text = read_text(path)
-    deadline = render_deadline()
+    deadline: float | None = render_deadline()
     defaults, matrix, positions = file_defaults(text, path, dict(variables or {}), deadline)
     combos: Iterator[dict[str, Any]]
     if matrix:
