@@ -173,7 +173,7 @@ def install_hooks() -> None:
                 pass
         return original_failure(self, pkttype, pktid, packet)
 
-    cls._send_kexinit = _send_kexinit
+    cls._send_kexinit = _send_kexinit  # type: ignore[method-assign]  # asyncssh private internals: the hook
     cls._packet_handlers = dict(cls._packet_handlers)
     cls._packet_handlers[MSG_KEXINIT] = _process_kexinit
     cls._packet_handlers[MSG_USERAUTH_FAILURE] = _process_userauth_failure
@@ -202,8 +202,8 @@ def _install_auth_hooks() -> None:
             await pause()
         return await original_signed(self)
 
-    pk._start = _start
-    pk._send_signed_request = _send_signed_request
+    pk._start = _start  # type: ignore[method-assign]  # asyncssh private internals: the hook
+    pk._send_signed_request = _send_signed_request  # type: ignore[method-assign]  # likewise
 
 
 def _check_negotiation(wire: WireLists, payload: bytes) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,7 +62,8 @@ class ProfiledClient(asyncssh.SSHClient):
     """asyncssh client callbacks: installs the fidelity hooks, answers auth in scenario order."""
 
     def __init__(self, plan: ConnectionPlan, wire: fidelity.WireLists, profile: ClientProfile,
-                 tracker: ConnectionTracker, before_signed: Any = None, on_connection: Any = None) -> None:
+                 tracker: ConnectionTracker | _NullTracker, before_signed: Any = None,
+                 on_connection: Any = None) -> None:
         self.before_signed = before_signed
         self.on_connection = on_connection
         self.plan = plan
@@ -89,7 +91,7 @@ class ProfiledClient(asyncssh.SSHClient):
         return "" if self.kbdint else None
 
     def kbdint_challenge_received(self, name: str, instructions: str, lang: str,
-                                  prompts: list[tuple[str, bool]]) -> list[str] | None:
+                                  prompts: Sequence[tuple[str, bool]]) -> list[str] | None:
         if not prompts:
             return []
         if not self.kbdint:
@@ -338,8 +340,7 @@ class ScenarioRunner:
         elif isinstance(action, ForwardAction):
             from simulator.driver.session import run_forward
 
-            refused = await run_forward(conn, action)
-            if refused:
+            if await run_forward(conn, action):
                 result.refused.append(f"direct-tcpip {action.host}:{action.port}")
 
 

@@ -52,7 +52,7 @@ def request_order(profile: ClientProfile, action: SessionAction) -> list[tuple[s
     for name, want in wanted.items():
         if want and name not in order:
             if name == "env":
-                items = [("env", item) for item in action.env.items()]
+                items: list[tuple[str, Any]] = [("env", item) for item in action.env.items()]
             else:
                 items = [(name, None)]
             index = next((i for i, (n, _) in enumerate(plan) if n in FINAL_REQUESTS), len(plan))

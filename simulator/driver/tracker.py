@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from simulator.capture.syslog import SyslogReceiver
+from simulator.capture.syslog import SyslogReceiver, SyslogRecord
 from simulator.logs import Connection, Event, RecordParser, group_connections
 
 
@@ -113,7 +113,11 @@ class ConnectionTracker:
             if left <= 0:
                 who = f" of connection {conn_id!r}" if conn_id else ""
                 raise SyncTimeout(f"the server did not log {event}{who} within {timeout:g} s")
+
+            def arrived(record: SyslogRecord, n: int = seen) -> bool:
+                return record.seq >= n
+
             try:
-                await self.log.wait_for(lambda r, n=seen: r.seq >= n, timeout=min(left, 0.25), since=seen)
+                await self.log.wait_for(arrived, timeout=min(left, 0.25), since=seen)
             except TimeoutError:
                 pass

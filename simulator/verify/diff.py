@@ -193,6 +193,10 @@ class _BoundedMatcher(difflib.SequenceMatcher):
     the range asked (plus one an i); a prefix sum over A gives what a range costs before it runs.
     """
 
+    # Set by SequenceMatcher.set_seqs (typeshed does not declare them).
+    a: Sequence[Hashable]
+    b2j: dict[Hashable, list[int]]
+
     def __init__(self, a: Sequence[Hashable], b: Sequence[Hashable], budget: int) -> None:
         super().__init__(a=a, b=b, autojunk=False)
         where = self.b2j
