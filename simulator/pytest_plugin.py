@@ -205,8 +205,8 @@ def sshd() -> Iterator[Callable[..., Any]]:
 def sshsim_client() -> Callable[..., Any]:
     """`async with sshsim_client("putty-0.80", server) as conn:` an asyncssh connection that
     looks like the profile's client; logs in with the user's generated key, or `password`."""
-    from simulator.driver.profiles import load_profile
     from simulator.driver.runner import connect_profiled
+    from simulator.profiles import load_profile
     from simulator.scenario.model import AuthStep, ConnectionPlan
 
     @asynccontextmanager

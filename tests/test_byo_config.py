@@ -108,7 +108,7 @@ async def test_a_match_block_of_the_users_file_applies(tmp_path: Path) -> None:
 
 @needs_local_sshd
 async def test_hardened_file_refuses_an_ssh_rsa_only_client_and_nothing_weakens_it(tmp_path: Path) -> None:
-    from simulator.driver.profiles import load_profile
+    from simulator.profiles import load_profile
     from simulator.driver.runner import connect_profiled
     from simulator.target.base import ServerSpec, UserSpec
     from simulator.target.local import LocalSshd

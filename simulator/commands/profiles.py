@@ -15,7 +15,7 @@ import click
 @click.argument("names", nargs=-1)
 def profiles(hassh: bool, as_json: bool, names: tuple[str, ...]) -> None:
     """List client profiles (all, or NAMES)."""
-    from simulator.driver.profiles import known_profiles, load_profile
+    from simulator.profiles import known_profiles, load_profile
 
     chosen = list(names) or sorted(known_profiles())
     loaded = [load_profile(name) for name in chosen]

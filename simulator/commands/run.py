@@ -21,7 +21,7 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, Any]:
     """--var NAME=VALUE (VALUE read as YAML, so numbers and lists work; nesting and aliases bounded)."""
     import yaml
 
-    from simulator.scenario.loader import check_yaml_shape
+    from simulator.yamlread import check_yaml_shape
 
     out: dict[str, Any] = {}
     for pair in pairs:

@@ -19,9 +19,9 @@ from typing import Any
 
 import asyncssh
 
-from simulator.driver.profiles import ClientProfile
 from simulator.driver.runner import connect_profiled, end_connection
 from simulator.driver.session import run_session
+from simulator.profiles import ClientProfile
 from simulator.scenario.model import AuthStep, ConnectionPlan, SessionAction, SftpOp
 
 USER = "compat"

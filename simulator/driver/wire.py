@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import asyncssh
 
-from simulator.driver.kexinit import hassh, parse_kexinit
-from simulator.driver.profiles import ClientProfile
+from simulator.kex.kexinit import hassh, parse_kexinit
+from simulator.profiles import ClientProfile
 
 SERVER_BANNER = b"SSH-2.0-OpenSSH_9.2p1 sshsim-capture\r\n"
 

@@ -36,8 +36,9 @@ from simulator.limits import (
     MAX_REAL_ENGINE_CONNECTIONS,
     QUOTE_CHARS,
 )
-from simulator.scenario.loader import file_defaults, load_yaml_with_positions, read_text, render
+from simulator.scenario.loader import file_defaults, read_text, render
 from simulator.scenario.template import render_deadline
+from simulator.yamlread import load_yaml_with_positions
 
 Position = tuple[str, int, int]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -552,7 +553,7 @@ def _building_block(folder: Path, name: str) -> Path | None:
 
 def _entry(item: dict[str, Any], at: tuple, spec: GenerateSpec, folder: Path, where: _Where,
            names: set[str], default_sources: str = "default") -> Entry:
-    from simulator.driver.profiles import known_profiles
+    from simulator.profiles import known_profiles
 
     if ("scenario" in item) == ("probe" in item):
         raise where.error("an entry gives exactly one of `scenario` and `probe`", at)

@@ -29,8 +29,8 @@ from typing import Any
 
 import yaml
 
-from simulator.driver.profiles import known_profiles, load_profile
 from simulator.loglevels import LEVELS, RANK
+from simulator.profiles import known_profiles, load_profile
 
 # Client family (banner prefix) -> profile to start from when no banner matches exactly.
 FAMILIES: tuple[tuple[str, str], ...] = (

@@ -297,7 +297,7 @@ def _context(lines: list[str], line: int | None, around: int = 3) -> list[str]:
 def assign_connections(scenario: Scenario, log: ParsedLog,
                        ports: dict[str, int | None] | None = None) -> dict[str, Any]:
     """Scenario connection id -> log connection: by client port after a run, else by banner and order."""
-    from simulator.driver.profiles import load_profile
+    from simulator.profiles import load_profile
 
     candidates = [c for c in log.client_connections() if getattr(c, "kind", "connection") == "connection"]
     assigned: dict[str, Any] = {}
