@@ -408,6 +408,7 @@ class Emitter:
         # join and one split give each connection's part (numpy strings drop NULs: gather them)
         seps = gather((",", "\x00"), last.view(np.int8).tolist())
         parts = interleave(list(map(str, numbers[by_conn].tolist())), seps, n=len(wc)).split("\x00")
+        parts.pop()  # the empty text after the last connection's "\x00"
         ends = np.flatnonzero(last)
         firsts = np.concatenate(([0], ends[:-1] + 1))
         who = wc[ends]
