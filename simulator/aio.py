@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 
 async def gather_or_cancel(tasks: Iterable[asyncio.Future]) -> list[Any]:

@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+from types import FrameType
 from typing import NoReturn
 
 import click
@@ -61,7 +62,7 @@ class LazyGroup(click.Group):
         if name not in COMMANDS or self._module(name) is None:
             return None
         module = importlib.import_module(f"simulator.commands.{COMMANDS[name][0]}")
-        command = getattr(module, name.replace("-", "_"), None) or getattr(module, "command")
+        command = getattr(module, name.replace("-", "_"), None) or module.command
         return command
 
     def invoke(self, ctx: click.Context) -> object:
@@ -99,7 +100,7 @@ class _Signals:
     received = signal.SIGINT
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     """Do what Ctrl-C does at this moment: asyncio.run puts its own SIGINT handler in place
     (cancel the main task) and the default one raises KeyboardInterrupt."""
     _Signals.received = signal.Signals(signum)

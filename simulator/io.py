@@ -26,9 +26,10 @@ import errno
 import os
 import stat
 import tempfile
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterable, Iterator
+from typing import IO
 
 from simulator.errors import BadInputError, OutputError
 from simulator.limits import MAX_OUTPUT_NAME_CHARS
@@ -260,7 +261,7 @@ class LogStream:
         if raise_error and self.error is not None:
             raise self.error
 
-    def __enter__(self) -> "LogStream":
+    def __enter__(self) -> LogStream:
         return self
 
     def __exit__(self, *exc: object) -> None:

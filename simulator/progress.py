@@ -10,8 +10,9 @@ Code deep in the stack (simulator/target/images.py) asks `status()` without know
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import click
 
@@ -62,7 +63,7 @@ class Steps:
         self._bar: Any = None
         self._tasks: dict[str, Any] = {}
 
-    def __enter__(self) -> "Steps":
+    def __enter__(self) -> Steps:
         if enabled():
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

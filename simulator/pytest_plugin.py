@@ -27,13 +27,17 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from simulator.errors import SshsimError
+
+if TYPE_CHECKING:  # what pytest's own repr_failure returns; pytest exports no public name for it
+    from _pytest._code.code import TerminalRepr
 
 _TOP_KEY = re.compile(r"^(connections|mix):", re.MULTILINE)
 
@@ -96,9 +100,9 @@ _FOLDER_CACHE = pytest.StashKey[dict]()
 class ScenarioFile(pytest.File):
     """A scenario file: one item per scenario, or per matrix cell."""
 
-    def collect(self) -> Iterator["ScenarioItem"]:
-        from simulator.commands.run import parse_vars
+    def collect(self) -> Iterator[ScenarioItem]:
         from simulator.commands import sshdconfig
+        from simulator.commands.run import parse_vars
         from simulator.scenario import load_scenarios
 
         try:
@@ -157,7 +161,7 @@ class ScenarioItem(pytest.Item):
             server, self.server = self.server, None
             server.stop()
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
         from simulator.verify.outcome import render_failures
 
         if isinstance(excinfo.value, ScenarioFailed):
@@ -201,8 +205,8 @@ def sshd() -> Iterator[Callable[..., Any]]:
 def sshsim_client() -> Callable[..., Any]:
     """`async with sshsim_client("putty-0.80", server) as conn:` an asyncssh connection that
     looks like the profile's client; logs in with the user's generated key, or `password`."""
-    from simulator.driver.profiles import load_profile
     from simulator.driver.runner import connect_profiled
+    from simulator.profiles import load_profile
     from simulator.scenario.model import AuthStep, ConnectionPlan
 
     @asynccontextmanager

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from simulator.colour import use_colour
-from simulator.driver.kexinit import MSG_KEXINIT, hassh, parse_kexinit
+from simulator.kex.kexinit import MSG_KEXINIT, hassh, parse_kexinit
 from simulator.loglevels import CONFIG_VALUES, LEVELS, MESSAGE_LEVELS
 from simulator.scenario import scenario_schema
 

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import needs_local_sshd
 from simulator.driver import fidelity
-from simulator.driver.profiles import known_profiles, load_profile
+from simulator.profiles import known_profiles, load_profile
 from simulator.driver.runner import ScenarioRunner, connect_profiled
 from simulator.driver.wire import capture_kexinit
 from simulator.scenario.model import (AuthStep, ConnectionPlan, Scenario, SessionAction, SftpOp)

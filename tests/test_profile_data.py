@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from simulator.driver.kexinit import hassh
-from simulator.driver.profiles import (known_profiles, load_profile, parse_profile, profile_schema,
-                                       unperformed_keys)
 from simulator.errors import BadInputError
+from simulator.kex.kexinit import hassh
+from simulator.profiles import known_profiles, load_profile, parse_profile, profile_schema, unperformed_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE_DIR = ROOT / "simulator" / "data" / "profiles"

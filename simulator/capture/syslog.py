@@ -10,9 +10,10 @@ its lines vanish without any error. So the folder holding it must be private (07
 target): the namespace's processes reach the socket through the /dev/log bind mount, whose path
 is theirs, while no other host user can reach it and inject lines into a captured log (a check
 of SO_PASSCRED credentials could not tell them apart: without a user namespace, uid 1000 inside
-is uid 1000 outside, and a sender's pid may be gone by the time its datagram is read). glibc uses a blocking send on a connected datagram socket, so
-a slow reader slows sshd down rather than losing lines; the reader runs in its own thread so an
-event loop busy with key exchange never delays it.
+is uid 1000 outside, and a sender's pid may be gone by the time its datagram is read). glibc uses
+a blocking send on a connected datagram socket, so a slow reader slows sshd down rather than
+losing lines; the reader runs in its own thread so an event loop busy with key exchange never
+delays it.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, IO
+from typing import IO
 
 # glibc: "<PRI>" then a 15-character timestamp, a space, "ident[pid]: " then the message.
 _DATAGRAM = re.compile(
@@ -159,7 +161,7 @@ class SyslogReceiver:
         except FileNotFoundError:
             pass
 
-    def __enter__(self) -> "SyslogReceiver":
+    def __enter__(self) -> SyslogReceiver:
         self.start()
         return self
 

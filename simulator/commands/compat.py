@@ -38,7 +38,8 @@ def compat(sshd_config: Path | None, before: Path | None, after: Path | None, ta
     from simulator.compat.report import changes, load_baseline, render_terminal, to_html, to_json, to_junit
 
     if (before is None) != (after is None):
-        raise BadInputError("--before and --after go together (OLD and NEW config)", key="--before" if before else "--after")
+        raise BadInputError("--before and --after go together (OLD and NEW config)",
+                            key="--before" if before else "--after")
     if before is not None and (sshd_config is not None or baseline is not None):
         raise BadInputError("--before/--after compare two configs; leave out --sshd-config and --baseline",
                             key="--before")
@@ -90,4 +91,5 @@ def _read(path: Path | None) -> str:
     except FileNotFoundError:
         raise BadInputError("baseline file not found", file=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise BadInputError(f"cannot read the baseline: {getattr(exc, 'strerror', None) or exc}", file=str(path)) from None
+        raise BadInputError(f"cannot read the baseline: {getattr(exc, 'strerror', None) or exc}",
+                            file=str(path)) from None

@@ -20,7 +20,8 @@ from simulator.errors import EXIT_FAILED, EXIT_OK, BadInputError
 @click.option("--one-sided", is_flag=True,
               help="Exit 0 when all of A is in B, whatever B has more (A a truncated capture).")
 @click.option("--names-a", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="JSON report of the run that wrote A (sshsim run --report json FILE): connections named by id and profile.")
+              help="JSON report of the run that wrote A (sshsim run --report json FILE): "
+                   "connections named by id and profile.")
 @click.option("--names-b", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The same for B.")
 def diff(a: Path, b: Path, input_format: str | None, color: bool | None, summary: bool, one_sided: bool,

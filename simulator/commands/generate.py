@@ -37,7 +37,8 @@ from simulator.errors import EXIT_OK
               help="sshd servers recording in parallel.")
 @click.option("--recordings", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Keep recordings in this folder and reuse them (identical output at DEBUG levels too).")
-@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="jinja2 variable of the spec; repeatable.")
+@click.option("--var", "variables", multiple=True, metavar="NAME=VALUE",
+              help="jinja2 variable of the spec; repeatable.")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT and its labels file if they exist.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @sshdconfig.sshd_config_option
@@ -48,7 +49,8 @@ def generate(spec: Path, output: Path, seed: int | None, engine: str | None, tar
              variables: tuple[str, ...], force: bool, quiet: bool, sshd_config: Path | None,
              progress: bool | None, color: bool | None) -> int:
     """Generate a labelled sshd log corpus from SPEC (exit 0 done, 1 the sshd failed, 2 bad input)."""
-    from simulator.generate import apply_overrides, generate as run_generate, labels_path_for, load_spec
+    from simulator.generate import apply_overrides, labels_path_for, load_spec
+    from simulator.generate import generate as run_generate
     from simulator.io import check_output
 
     labels = labels_path_for(output)

@@ -13,7 +13,8 @@ from simulator.io import atomic_write_text, check_output
 
 @click.command("infer")
 @click.argument("log", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the scenario here (default: stdout).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the scenario here (default: stdout).")
 @click.option("--name", default=None, help="Scenario name (default: the log's file name).")
 @click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
 def infer(log: Path, output: Path | None, name: str | None, force: bool) -> int:

@@ -8,8 +8,8 @@ MAX_HELD_LOG_CHARS characters of it. Either way each line is bounded by the read
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import click
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from typing import IO, Iterator
+from collections.abc import Iterator
+from typing import IO
 
 import click
 
@@ -89,7 +90,8 @@ def _write_table(events: Iterator[Event]) -> None:
 
     console = Console(highlight=False, soft_wrap=True)
     console.print(
-        Text(f"{'line':>6} {'time':<19} {'pid':>7} {'conn':>5} {'role':<8} {'level':<7} {'event':<34} message", style="bold underline")
+        Text(f"{'line':>6} {'time':<19} {'pid':>7} {'conn':>5} {'role':<8} {'level':<7} {'event':<34} message",
+             style="bold underline")
     )
     for ev in _grouped(events):
         ts = (iso_timestamp(ev.ts, ev.format) or "")[:19]
@@ -141,7 +143,8 @@ def _print_connection(console, conn: Connection) -> None:  # noqa: ANN001 - rich
     d = conn.to_dict()
     pids = ", ".join(f"{role} {' '.join(map(str, p))}" for role, p in conn.pids.items())
     if conn.kind == "listener":
-        console.print(f"[bold]Listener[/bold] (conn {conn.id}) pids: {pids}; lines {conn.first_line}-{conn.last_line}, {conn.n_events} events")
+        console.print(f"[bold]Listener[/bold] (conn {conn.id}) pids: {pids}; "
+                      f"lines {conn.first_line}-{conn.last_line}, {conn.n_events} events")
         console.print()
         return
     title = "Dropped connection" if conn.kind == "dropped" else "Connection"
@@ -159,11 +162,13 @@ def _print_connection(console, conn: Connection) -> None:  # noqa: ANN001 - rich
         rows.append(
             (
                 "cipher" if direction == next(iter(conn.cipher)) else "",
-                f"{direction}: {conn.cipher[direction]}  MAC {conn.mac.get(direction)}  compression {conn.compression.get(direction)}",
+                f"{direction}: {conn.cipher[direction]}  MAC {conn.mac.get(direction)}  "
+                f"compression {conn.compression.get(direction)}",
             )
         )
     if conn.kex:
-        rows.append(("kex ext", f"strict KEX {'yes' if conn.strict_kex else 'no'}, ext-info {'yes' if conn.ext_info else 'no'}"))
+        rows.append(("kex ext", f"strict KEX {'yes' if conn.strict_kex else 'no'}, "
+                                f"ext-info {'yes' if conn.ext_info else 'no'}"))
     if conn.auth or conn.user:
         tried = " -> ".join(f"{m} ({o})" for m, o in conn.auth) or "-"
         rows.append(("auth", tried))

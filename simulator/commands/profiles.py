@@ -9,12 +9,13 @@ import click
 
 
 @click.command("profiles")
-@click.option("--hassh", is_flag=True, help="Capture each profile's KEXINIT from the driver on loopback and print its HASSH.")
+@click.option("--hassh", is_flag=True,
+              help="Capture each profile's KEXINIT from the driver on loopback and print its HASSH.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per profile.")
 @click.argument("names", nargs=-1)
 def profiles(hassh: bool, as_json: bool, names: tuple[str, ...]) -> None:
     """List client profiles (all, or NAMES)."""
-    from simulator.driver.profiles import known_profiles, load_profile
+    from simulator.profiles import known_profiles, load_profile
 
     chosen = list(names) or sorted(known_profiles())
     loaded = [load_profile(name) for name in chosen]
@@ -37,6 +38,9 @@ def profiles(hassh: bool, as_json: bool, names: tuple[str, ...]) -> None:
         if as_json:
             click.echo(json.dumps(row))
         else:
-            tail = f"  hassh={captured[p.name]}" + ("" if captured[p.name] == p.hassh else "  (differs from the profile file!)") if hassh else ""
+            tail = ""
+            if hassh:
+                differs = "" if captured[p.name] == p.hassh else "  (differs from the profile file!)"
+                tail = f"  hassh={captured[p.name]}{differs}"
             guess = f"  guess: {','.join(p.guess)}" if p.guess else ""
             click.echo(f"{p.name:22} {p.banner:34} chan {p.first_channel:<4} win {p.window:<10}{tail}{guess}")

@@ -22,7 +22,8 @@ from simulator.io import atomic_write_text, check_output, write_lines
 @click.command("replay")
 @click.argument("log", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--log-out", type=click.Path(dir_okay=False, path_type=Path), help="Keep the reproduced log here.")
-@click.option("--scenario-out", type=click.Path(dir_okay=False, path_type=Path), help="Keep the inferred scenario here.")
+@click.option("--scenario-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Keep the inferred scenario here.")
 @click.option("--target", default=None, help="local (default) or docker[:IMAGE].")
 @click.option("--force", is_flag=True, help="Overwrite output files that exist.")
 @sshdconfig.sshd_config_option

@@ -12,8 +12,7 @@ import click
 from simulator import progress as display
 from simulator.colour import colour_option, paint, use_colour
 from simulator.commands import sshdconfig
-from simulator.errors import (EXIT_FAILED, EXIT_OK, BadInputError, Interrupted, OutputError,
-                              SshsimError, TargetError)
+from simulator.errors import EXIT_FAILED, EXIT_OK, BadInputError, Interrupted, OutputError, SshsimError, TargetError
 from simulator.io import atomic_write_text, check_output, safe_file_name, write_lines
 from simulator.verify.outcome import ScenarioOutcome, render_failures
 
@@ -22,7 +21,7 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, Any]:
     """--var NAME=VALUE (VALUE read as YAML, so numbers and lists work; nesting and aliases bounded)."""
     import yaml
 
-    from simulator.scenario.loader import check_yaml_shape
+    from simulator.yamlread import check_yaml_shape
 
     out: dict[str, Any] = {}
     for pair in pairs:

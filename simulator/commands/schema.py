@@ -12,7 +12,7 @@ import click
 def schema(profile: bool) -> None:
     """Print the scenario JSON Schema (save it and point your editor's YAML plugin at it)."""
     if profile:
-        from simulator.driver.profiles import profile_schema
+        from simulator.profiles import profile_schema
 
         click.echo(json.dumps(profile_schema(), indent=2))
         return

@@ -34,7 +34,9 @@ def missing_packages(packages: tuple[str, ...]) -> list[str]:
 
 
 @click.command("setup")
-@click.option("--tests", is_flag=True, help="Also install what the test suite uses (fail2ban's corpora and fail2ban-regex, chromium, putty-tools).")
+@click.option("--tests", is_flag=True,
+              help="Also install what the test suite uses (fail2ban's corpora and fail2ban-regex, chromium, "
+                   "putty-tools).")
 def setup(tests: bool) -> None:
     """Install openssh-server and xauth (and with --tests, fail2ban, chromium and putty-tools) with apt-get."""
     wanted = RUNTIME_PACKAGES + (TEST_PACKAGES if tests else ())

@@ -4,8 +4,9 @@ lines sshsim replaced in it, printed once per command on stderr."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 

@@ -17,9 +17,9 @@ from typing import Any
 
 from simulator.compat.evidence import config_line, connections_by_endpoint, explaining_line, negotiated
 from simulator.compat.probe import PASSWORD, USER, Attempt, attempt
-from simulator.driver.profiles import ClientProfile, known_profiles, load_profile
 from simulator.errors import BadInputError
 from simulator.logs import parse_records
+from simulator.profiles import ClientProfile, known_profiles, load_profile
 from simulator.target.base import ServerSpec, UserSpec
 
 DEFAULT_MAX_STARTUPS = 10  # sshd's default MaxStartups 10:30:100

@@ -9,7 +9,8 @@ authentication refusals, then any error sshd logged for the connection.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from simulator.limits import QUOTE_CHARS
 from simulator.logs import Connection, Event, group_connections

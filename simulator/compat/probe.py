@@ -19,9 +19,9 @@ from typing import Any
 
 import asyncssh
 
-from simulator.driver.profiles import ClientProfile
 from simulator.driver.runner import connect_profiled, end_connection
 from simulator.driver.session import run_session
+from simulator.profiles import ClientProfile
 from simulator.scenario.model import AuthStep, ConnectionPlan, SessionAction, SftpOp
 
 USER = "compat"
@@ -99,8 +99,8 @@ async def attempt(host: str, port: int, profile: ClientProfile, method: str, sou
         if work:
             result.session = await _session(conn, profile, SessionAction(kind="exec", command=COMMAND), result)
             if profile.does_sftp:
-                result.sftp = await _session(conn, profile, SessionAction(kind="subsystem", subsystem="sftp",
-                                                                          sftp=sftp_ops(f"sshsim-compat-{source}.txt")), result)
+                sftp = SessionAction(kind="subsystem", subsystem="sftp", sftp=sftp_ops(f"sshsim-compat-{source}.txt"))
+                result.sftp = await _session(conn, profile, sftp, result)
     finally:
         await end_connection(conn, plan, profile)
     return result

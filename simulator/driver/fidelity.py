@@ -29,20 +29,27 @@ from __future__ import annotations
 import asyncio
 import binascii
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import asyncssh
 from asyncssh import auth as _auth_mod
 from asyncssh import connection as _conn_mod
 from asyncssh.channel import SSHClientChannel
-from asyncssh.constants import (MSG_EXT_INFO, MSG_GLOBAL_REQUEST, MSG_IGNORE, MSG_SERVICE_ACCEPT,
-                                 MSG_SERVICE_REQUEST, MSG_USERAUTH_FAILURE)
+from asyncssh.constants import (
+    MSG_EXT_INFO,
+    MSG_GLOBAL_REQUEST,
+    MSG_IGNORE,
+    MSG_SERVICE_ACCEPT,
+    MSG_SERVICE_REQUEST,
+    MSG_USERAUTH_FAILURE,
+)
 from asyncssh.misc import KeyExchangeFailed
 from asyncssh.packet import Boolean, Byte, NameList, SSHPacket, String, UInt32
 
-from simulator.driver.kexinit import MSG_KEXINIT, parse_kexinit
 from simulator.errors import EnvironmentProblem
+from simulator.kex.kexinit import MSG_KEXINIT, parse_kexinit
 
 PINNED_ASYNCSSH = "2.24.1"
 
@@ -235,9 +242,10 @@ def install_hooks() -> None:
             return None
         return original_accept(self, pkttype, pktid, packet)
 
-    cls._send_kexinit = _send_kexinit
-    cls.send_packet = send_packet
-    cls.send_userauth_request = send_userauth_request
+    # asyncssh private internals: the hooks replace its methods (docs/asyncssh-hooks.md).
+    cls._send_kexinit = _send_kexinit  # type: ignore[method-assign]
+    cls.send_packet = send_packet  # type: ignore[method-assign]
+    cls.send_userauth_request = send_userauth_request  # type: ignore[method-assign]
     cls._packet_handlers = dict(cls._packet_handlers)
     cls._packet_handlers[MSG_KEXINIT] = _process_kexinit
     cls._packet_handlers[MSG_USERAUTH_FAILURE] = _process_userauth_failure
@@ -268,8 +276,8 @@ def _install_auth_hooks() -> None:
             await pause()
         return await original_signed(self)
 
-    pk._start = _start
-    pk._send_signed_request = _send_signed_request
+    pk._start = _start  # type: ignore[method-assign]  # asyncssh private internals: the hook
+    pk._send_signed_request = _send_signed_request  # type: ignore[method-assign]  # likewise
 
 
 def _check_negotiation(wire: WireLists, payload: bytes) -> None:

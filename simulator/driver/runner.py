@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,10 +17,17 @@ import asyncssh
 
 from simulator.aio import gather_or_cancel
 from simulator.driver import fidelity
-from simulator.driver.profiles import ClientProfile, load_profile
 from simulator.driver.tracker import ConnectionTracker, SyncTimeout
-from simulator.scenario.model import (AuthStep, ConnectionPlan, ForwardAction, Scenario, SessionAction,
-                                      WaitAction, WaitForAction)
+from simulator.profiles import ClientProfile, load_profile
+from simulator.scenario.model import (
+    AuthStep,
+    ConnectionPlan,
+    ForwardAction,
+    Scenario,
+    SessionAction,
+    WaitAction,
+    WaitForAction,
+)
 
 
 @dataclass
@@ -54,7 +62,8 @@ class ProfiledClient(asyncssh.SSHClient):
     """asyncssh client callbacks: installs the fidelity hooks, answers auth in scenario order."""
 
     def __init__(self, plan: ConnectionPlan, wire: fidelity.WireLists, profile: ClientProfile,
-                 tracker: ConnectionTracker, before_signed: Any = None, on_connection: Any = None) -> None:
+                 tracker: ConnectionTracker | _NullTracker, before_signed: Any = None,
+                 on_connection: Any = None) -> None:
         self.before_signed = before_signed
         self.on_connection = on_connection
         self.plan = plan
@@ -85,7 +94,7 @@ class ProfiledClient(asyncssh.SSHClient):
         return "" if self.kbdint else None
 
     def kbdint_challenge_received(self, name: str, instructions: str, lang: str,
-                                  prompts: list[tuple[str, bool]]) -> list[str] | None:
+                                  prompts: Sequence[tuple[str, bool]]) -> list[str] | None:
         if not prompts:
             return []
         if not self.kbdint:
@@ -190,7 +199,8 @@ class ScenarioRunner:
         if conn_id is None or conn_id not in self._done or not self._done[conn_id].is_set():
             return None
         result = self.results.get(conn_id)
-        return f"connection {conn_id!r} already ended ({(result.error or result.failure or 'closed') if result else 'closed'})"
+        why = (result.error or result.failure or "closed") if result else "closed"
+        return f"connection {conn_id!r} already ended ({why})"
 
     async def _sync(self, waiter: str, conn_id: str | None, event: str, fields: dict[str, Any],
                     timeout: float) -> None:
@@ -336,8 +346,7 @@ class ScenarioRunner:
         elif isinstance(action, ForwardAction):
             from simulator.driver.session import run_forward
 
-            refused = await run_forward(conn, action)
-            if refused:
+            if await run_forward(conn, action):
                 result.refused.append(f"direct-tcpip {action.host}:{action.port}")
 
 
@@ -354,7 +363,7 @@ async def end_connection(conn: asyncssh.SSHClientConnection, plan: ConnectionPla
         conn.disconnect(code, text)
     try:
         await asyncio.wait_for(conn.wait_closed(), 10)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         conn.abort()
 
 

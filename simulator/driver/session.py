@@ -16,7 +16,7 @@ from typing import Any
 import asyncssh
 
 from simulator.driver.fidelity import ScriptedChannel, request_payload, send_global_request
-from simulator.driver.profiles import ClientProfile
+from simulator.profiles import ClientProfile
 from simulator.scenario.model import ForwardAction, SessionAction, SftpOp
 
 FINAL_REQUESTS = ("shell", "exec", "subsystem")
@@ -57,7 +57,7 @@ def request_order(profile: ClientProfile, action: SessionAction) -> list[tuple[s
     for name, want in wanted.items():
         if want and name not in order:
             if name == "env":
-                items = [("env", item) for item in action.env.items()]
+                items: list[tuple[str, Any]] = [("env", item) for item in action.env.items()]
             else:
                 items = [(name, None)]
             index = next((i for i, (n, _) in enumerate(plan) if n in FINAL_REQUESTS), len(plan))
@@ -90,7 +90,7 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
     await channel.open()
     if only_session and profile.global_requests and not getattr(conn, "_sshsim_globals_sent", False):
         # Once per connection, after the first session is open (OpenSSH's ssh_session2).
-        conn._sshsim_globals_sent = True
+        conn._sshsim_globals_sent = True  # type: ignore[attr-defined]  # a mark on asyncssh's connection
         for name in profile.global_requests:
             send_global_request(conn, name)
     refused: list[str] = []
@@ -161,7 +161,7 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
         # and CLOSE (`send`: paramiko's channel files closed, then SSHClient.close).
         try:
             await asyncio.wait_for(drain, 10)
-        except (asyncio.TimeoutError, asyncio.CancelledError):
+        except (TimeoutError, asyncio.CancelledError):
             pass
         if profile.channel_close in ("send", "eof"):
             if not eof_sent:
@@ -173,7 +173,7 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
     await channel.chan.wait_closed()
     try:
         await asyncio.wait_for(drain, 5)
-    except (asyncio.TimeoutError, asyncio.CancelledError):
+    except (TimeoutError, asyncio.CancelledError):
         pass
     return channel.chan.get_exit_status(), refused
 
@@ -237,7 +237,7 @@ async def run_forward(conn: asyncssh.SSHClientConnection, action: ForwardAction)
     writer.write_eof()
     try:
         await asyncio.wait_for(reader.read(), 5)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     writer.close()
     return False

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from simulator.capture.syslog import SyslogReceiver
+from simulator.capture.syslog import SyslogReceiver, SyslogRecord
 from simulator.logs import Connection, Event, RecordParser, group_connections
 
 
@@ -97,8 +98,9 @@ class ConnectionTracker:
         if conn_id is not None:
             try:
                 await asyncio.wait_for(self.port_event(conn_id).wait(), timeout)
-            except asyncio.TimeoutError:
-                raise SyncTimeout(f"connection {conn_id!r} never connected (waited {timeout:g} s for {event})") from None
+            except TimeoutError:
+                raise SyncTimeout(f"connection {conn_id!r} never connected "
+                                  f"(waited {timeout:g} s for {event})") from None
         while True:
             seen = self.update()
             found = self.find(conn_id, event, fields)
@@ -111,7 +113,11 @@ class ConnectionTracker:
             if left <= 0:
                 who = f" of connection {conn_id!r}" if conn_id else ""
                 raise SyncTimeout(f"the server did not log {event}{who} within {timeout:g} s")
+
+            def arrived(record: SyslogRecord, n: int = seen) -> bool:
+                return record.seq >= n
+
             try:
-                await self.log.wait_for(lambda r, n=seen: r.seq >= n, timeout=min(left, 0.25), since=seen)
-            except asyncio.TimeoutError:
+                await self.log.wait_for(arrived, timeout=min(left, 0.25), since=seen)
+            except TimeoutError:
                 pass

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import asyncssh
 
-from simulator.driver.kexinit import hassh, parse_kexinit
-from simulator.driver.profiles import ClientProfile
+from simulator.kex.kexinit import hassh, parse_kexinit
 from simulator.limits import MAX_KEXINIT
+from simulator.profiles import ClientProfile
 
 SERVER_BANNER = b"SSH-2.0-OpenSSH_9.2p1 sshsim-capture\r\n"
 
@@ -48,7 +48,7 @@ class KexinitListener:
         self._server: asyncio.AbstractServer | None = None
         self.port = 0
 
-    async def __aenter__(self) -> "KexinitListener":
+    async def __aenter__(self) -> KexinitListener:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self

@@ -67,10 +67,11 @@ class AddressBook:
         while len(out) < count and tries < count * 50:
             tries += 1
             offset = self.rng.randrange(total)
-            for net, size in zip(pool.networks, sizes):
-                if offset < size:
-                    break
-                offset -= size
+            index = 0
+            while offset >= sizes[index]:  # the network the offset falls in
+                offset -= sizes[index]
+                index += 1
+            net = pool.networks[index]
             first = 1 if net.version == 4 and net.prefixlen < 31 else 0
             text = str(net.network_address + first + offset)
             if text not in seen and text not in avoid:

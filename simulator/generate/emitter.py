@@ -22,8 +22,9 @@ from __future__ import annotations
 import errno
 import json
 import random
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any
 
 import numpy as np
 
@@ -125,7 +126,7 @@ def compile_template(tpl: Template, out: OutputFormat) -> Compiled:
         fmt=fmt if names else fmt.replace("%%", "%"),
         names=names,
         nlines=len(tpl.lines),
-        before=[out.before(l.priority) for l in tpl.lines],
+        before=[out.before(ln.priority) for ln in tpl.lines],
         pid_offsets=list(offsets),
         span=(offsets[-1] + 1) if offsets else 0,
         vols={n: tpl.ranges[n] for n in dict.fromkeys(names) if n.startswith("vol")},
@@ -167,7 +168,7 @@ class _State:
     nlines: np.ndarray
     remaining: np.ndarray  # lines of each connection not yet written
     end_us: np.ndarray
-    heads: list[str | None]  # label text known at the start, per connection
+    heads: list[str]  # label text known at the start, per connection ("" once written)
     frags: list[str]  # line numbers written so far, per connection
     pending_t: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     pending_c: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -204,7 +205,7 @@ class Emitter:
         nlines = corpus.nlines_of[self.template_index] if n else np.zeros(0, np.int64)
         state = _State(n=n, start_us=epoch_us(self.spec, 0.0) + np.round(plan.start * 1e6).astype(np.int64),
                        nlines=nlines, remaining=nlines.copy(), end_us=np.zeros(n, dtype=np.int64),
-                       heads=[None] * n, frags=[""] * n)
+                       heads=[""] * n, frags=[""] * n)
         ports = PortAllocator(self.rng, len(plan.addresses))
         for a, b in blocks(state.nlines):
             t_idx = self.template_index[a:b]
@@ -225,16 +226,16 @@ class Emitter:
         spec, out = self.spec, self.out
         compiled = [compile_template(t, out) for t in self.templates]
         nlines_of = np.array([c.nlines for c in compiled], dtype=np.int64)
-        lines = [l for t in self.templates for l in t.lines]
+        lines = [ln for t in self.templates for ln in t.lines]
         uid_of = {u.name: str(u.uid) for u in spec.users}
         return _Corpus(
             compiled=compiled,
             nlines_of=nlines_of,
             span_of=np.array([c.span for c in compiled], dtype=np.int64),
             first_of=np.concatenate(([0], np.cumsum(nlines_of)[:-1])).astype(np.int64),
-            gap_lo=np.array([l.gap[0] for l in lines], dtype=np.float64),
-            gap_span=np.array([l.gap[1] - l.gap[0] for l in lines], dtype=np.float64),
-            hold=np.array([l.hold for l in lines], dtype=bool),
+            gap_lo=np.array([ln.gap[0] for ln in lines], dtype=np.float64),
+            gap_span=np.array([ln.gap[1] - ln.gap[0] for ln in lines], dtype=np.float64),
+            hold=np.array([ln.hold for ln in lines], dtype=bool),
             before=[x for c in compiled for x in c.before] if out.uses_before else None,
             entry_hold=np.array([e.session if e.session else self.hold_default for e in plan.entries],
                                 dtype=np.float64).reshape(-1, 2),
@@ -261,7 +262,7 @@ class Emitter:
         cuts = np.flatnonzero(grouped[1:] != grouped[:-1]) + 1
         position = np.zeros(b - a, dtype=np.int64)  # of each connection's text in `texts`
         texts: list[str] = []
-        for g0, g1 in zip(np.concatenate(([0], cuts)).tolist(), np.concatenate((cuts, [b - a])).tolist()):
+        for g0, g1 in zip(np.concatenate(([0], cuts)).tolist(), np.concatenate((cuts, [b - a])).tolist(), strict=True):
             ct = corpus.compiled[int(grouped[g0])]
             if not ct.nlines:
                 continue
@@ -304,7 +305,7 @@ class Emitter:
                 col = self._drawn(ct, name, a, mk)
             columns[name] = col
         fmt = ct.fmt
-        return [fmt % row for row in zip(*[columns[name] for name in ct.names])]
+        return [fmt % row for row in zip(*[columns[name] for name in ct.names], strict=True)]
 
     def _host_key(self, name: str) -> str:
         return fingerprint(self.seed, "host-key", self.spec.host, name)
@@ -407,12 +408,13 @@ class Emitter:
         # join and one split give each connection's part (numpy strings drop NULs: gather them)
         seps = gather((",", "\x00"), last.view(np.int8).tolist())
         parts = interleave(list(map(str, numbers[by_conn].tolist())), seps, n=len(wc)).split("\x00")
+        parts.pop()  # the empty text after the last connection's "\x00"
         ends = np.flatnonzero(last)
         firsts = np.concatenate(([0], ends[:-1] + 1))
         who = wc[ends]
         earlier = (state.remaining[who] != state.nlines[who]).tolist()  # lines written by an earlier block
         frags = state.frags
-        for conn, part, more in zip(who.tolist(), parts, earlier):
+        for conn, part, more in zip(who.tolist(), parts, earlier, strict=True):
             frags[conn] = frags[conn] + "," + part if more else part
         state.remaining[who] -= ends - firsts + 1
 
@@ -427,6 +429,6 @@ class Emitter:
         isos = self.out.clock.iso_many(np.concatenate((state.start_us[first:ready], state.end_us[first:ready])))
         write_text(labels, interleave(state.heads[first:ready], ',"start":"', isos[:m], '","end":"', isos[m:],
                                       '","lines":[', state.frags[first:ready], "]}\n", n=m))
-        state.heads[first:ready] = [None] * m
+        state.heads[first:ready] = [""] * m
         state.frags[first:ready] = [""] * m
         state.next_label = ready

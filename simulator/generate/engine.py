@@ -20,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -30,8 +31,7 @@ from simulator.errors import BadInputError, Interrupted, OutputError
 from simulator.generate.cache import RecordingCache, job_hash
 from simulator.generate.emitter import WRITE_CHUNK, Emitter
 from simulator.generate.outputs import make_format
-from simulator.generate.recorder import (SENTINEL_INVALID, SENTINEL_UID, SENTINEL_USER, Job, Recorded,
-                                         Recorder)
+from simulator.generate.recorder import SENTINEL_INVALID, SENTINEL_UID, SENTINEL_USER, Job, Recorded, Recorder
 from simulator.generate.spec import FORMATS, GenerateSpec, check_lines, check_volume
 from simulator.generate.template import Template
 from simulator.generate.timeline import Plan, Planned, plan_connections
@@ -156,9 +156,10 @@ def generate(spec: GenerateSpec, out: Path, *, force: bool = False, parallel: in
 
     t0 = time.monotonic()
     fmt = make_format(spec.format, spec.host, spec.timezone, spec.seed)
-    emitter = Emitter(spec, fmt, spec.seed, templates, tindex, progress=(
-        lambda fraction, lines: steps("writing the window (%)", round(fraction * 100, 1), 100)) if steps else _throttled(
-        lambda fraction, lines: say(f"writing: {fraction * 100:.0f}% of the window, {lines} lines")))
+    on_progress = (
+        (lambda fraction, lines: steps("writing the window (%)", round(fraction * 100, 1), 100)) if steps
+        else _throttled(lambda fraction, lines: say(f"writing: {fraction * 100:.0f}% of the window, {lines} lines")))
+    emitter = Emitter(spec, fmt, spec.seed, templates, tindex, progress=on_progress)
     write_corpus(emitter, planned, out, labels, force)
     timings["write"] = time.monotonic() - t0
     return Result(out, labels, emitter.lines_written, len(planned), len(jobs), spec.engine, timings)
@@ -288,7 +289,7 @@ def write_corpus(emitter: Emitter, planned: Plan, out: Path, labels: Path, force
 def _publish(temps: list[str], targets: tuple[Path, Path], force: bool) -> None:
     """Put the temporaries in place through simulator/io.py (the user's file mode; no overwrite
     without --force, never through a link); the log last, as it completes the pair."""
-    for tmp, target in zip(reversed(temps), reversed(targets)):
+    for tmp, target in zip(reversed(temps), reversed(targets), strict=True):
         place(tmp, target, force)
     temps.clear()
 

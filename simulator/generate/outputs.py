@@ -16,8 +16,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Sequence
 from functools import lru_cache
 from operator import itemgetter
+from typing import TypeVar
 
 import numpy as np
 
@@ -25,21 +27,24 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 FACILITIES = {0: "kern", 1: "user", 2: "mail", 3: "daemon", 4: "auth", 5: "syslog", 6: "lpr", 7: "news",
               8: "uucp", 9: "cron", 10: "authpriv", 11: "ftp", **{16 + i: f"local{i}" for i in range(8)}}
 SEVERITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _DAY0 = dt.date(1970, 1, 1)
 
 
 _DIGITS3 = [f"{i:03d}" for i in range(1000)]
 
 
-def gather(items: list[str] | tuple[str, ...], index: list[int]) -> list[str] | tuple[str, ...]:
+T = TypeVar("T")
+
+
+def gather(items: Sequence[T], index: Sequence[int]) -> Sequence[T]:
     """items[i] for each i of index, in C (operator.itemgetter) rather than a Python loop."""
     if len(index) > 1:
         return itemgetter(*index)(items)
     return [items[i] for i in index]
 
 
-def interleave(*columns: list[str] | tuple[str, ...] | str, n: int) -> str:
+def interleave(*columns: Sequence[str], n: int) -> str:
     """Row after row, the columns' items (a str column repeats), all as one string.
 
     Slice assignment and one join do in C what a per-row f-string would do in Python.
@@ -128,7 +133,7 @@ class Clock:
         hms = _hms()
         dates: dict[int, str] = {}
         texts = []
-        for d, s in zip(day.tolist(), sod.tolist()):
+        for d, s in zip(day.tolist(), sod.tolist(), strict=True):
             date = dates.get(d)
             if date is None:
                 when = _DAY0 + dt.timedelta(days=d)

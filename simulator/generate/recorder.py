@@ -17,9 +17,10 @@ import asyncio
 import copy
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from simulator.aio import gather_or_cancel
 from simulator.errors import BadInputError, TargetError
@@ -135,12 +136,13 @@ class Recorder:
             for i in indexes:
                 queue.put_nowait(i)
             server_spec = jobs[indexes[0]].server
+            assert server_spec is not None, "record() takes prepared jobs"
             for _ in range(min(self.parallel, len(indexes))):
                 tasks.append(asyncio.ensure_future(self._worker(server_spec, jobs, queue, results)))
         await gather_or_cancel(tasks)
         return [r for r in results if r is not None]
 
-    async def _worker(self, server_spec: ServerSpec | None, jobs: list[Job], queue: "asyncio.Queue[int]",
+    async def _worker(self, server_spec: ServerSpec, jobs: list[Job], queue: asyncio.Queue[int],
                       results: list[Recorded | None]) -> None:
         from simulator.target.factory import make_target
 
@@ -169,7 +171,7 @@ class Recorder:
         host = server.host.strip("[]")
         sources: dict[str, str] = {}  # connection id -> source address
         ports: dict[str, int | None] = {}
-        outcomes: dict[str, str] = {}  # what happened, as the client saw it
+        outcomes: dict[str, str | None] = {}  # what happened, as the client saw it (None: cannot tell)
         label = f"{job.entry.name} ({job.variant.key or 'default'}, user {job.user or '-'})"
         if job.entry.probe is not None:
             from simulator.generate.probes import run_probe
@@ -177,7 +179,7 @@ class Recorder:
             source = self._source()
             try:
                 port = await run_probe(job.entry.probe, source, host, server.port)
-            except (OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError) as exc:
                 raise TargetError(f"recording {label}: probe failed: {exc}") from None
             sources["probe"], ports["probe"] = source, port
             outcomes["probe"] = "closed-preauth"
@@ -244,7 +246,7 @@ class Recorder:
         canon = Canonicaliser(tokens)
         timing = gaps([(ev.event, ev.fields if ev.spec is not None else {}) for ev in events])
         tlines = []
-        for r, ev, has_pid, (gap, hold) in zip(records, events, pid_events, timing):
+        for r, ev, has_pid, (gap, hold) in zip(records, events, pid_events, timing, strict=True):
             pid_slot = "L" if r.pid == listener else canon.pid_slot.get(r.pid)
             text = canon.text(r.message, has_pid)
             tlines.append(TemplateLine(r.program, pid_slot, r.priority, text, ev.event, gap, hold))
@@ -303,7 +305,7 @@ def _split(records: list[Any], sources: dict[str, str]) -> dict[str, list[Any]]:
     by_addr = {source: conn_id for conn_id, source in sources.items()}
     owner: dict[int, str] = {c.id: by_addr[c.addr] for c in conns if c.addr in by_addr}
     out: dict[str, list[Any]] = {conn_id: [] for conn_id in sources}
-    for r, ev in zip(kept, events):
+    for r, ev in zip(kept, events, strict=True):
         if ev.conn in owner:
             out[owner[ev.conn]].append(r)
     return out

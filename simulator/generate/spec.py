@@ -15,7 +15,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -24,11 +24,21 @@ import jsonschema
 import yaml
 
 from simulator.errors import BadInputError
-from simulator.limits import (GENERATE_YEARS, MAX_GENERATE_BURSTS, MAX_GENERATE_CONNECTIONS, MAX_GENERATE_LINES,
-                              MAX_GENERATE_SECONDS, MAX_GENERATE_WEIGHT, MAX_MATRIX_CELLS, MAX_POOL_HOSTS,
-                              MAX_REAL_ENGINE_CONNECTIONS, QUOTE_CHARS)
-from simulator.scenario.loader import file_defaults, load_yaml_with_positions, read_text, render
+from simulator.limits import (
+    GENERATE_YEARS,
+    MAX_GENERATE_BURSTS,
+    MAX_GENERATE_CONNECTIONS,
+    MAX_GENERATE_LINES,
+    MAX_GENERATE_SECONDS,
+    MAX_GENERATE_WEIGHT,
+    MAX_MATRIX_CELLS,
+    MAX_POOL_HOSTS,
+    MAX_REAL_ENGINE_CONNECTIONS,
+    QUOTE_CHARS,
+)
+from simulator.scenario.loader import file_defaults, read_text, render
 from simulator.scenario.template import render_deadline
+from simulator.yamlread import load_yaml_with_positions
 
 Position = tuple[str, int, int]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -40,7 +50,7 @@ USER_KINDS = ("valid", "invalid")
 FORMATS = ("syslog", "rfc3339", "rfc5424", "journal-json", "jsonl")
 
 
-@lru_cache(maxsize=None)
+@cache
 def data(name: str) -> Any:
     """A file of simulator/data/generate/ (YAML or JSON)."""
     text = resources.files("simulator.data").joinpath(f"generate/{name}").read_text()
@@ -270,7 +280,7 @@ def parse_timezone(name: str) -> dt.tzinfo:
     """UTC, Z, +HH:MM / -HHMM, or an IANA zone name."""
     text = name.strip()
     if text.upper() in ("UTC", "Z", "GMT"):
-        return dt.timezone.utc
+        return dt.UTC
     m = re.fullmatch(r"([+-])(\d\d):?(\d\d)", text)
     if m:
         delta = dt.timedelta(hours=int(m.group(2)), minutes=int(m.group(3)))
@@ -543,7 +553,7 @@ def _building_block(folder: Path, name: str) -> Path | None:
 
 def _entry(item: dict[str, Any], at: tuple, spec: GenerateSpec, folder: Path, where: _Where,
            names: set[str], default_sources: str = "default") -> Entry:
-    from simulator.driver.profiles import known_profiles
+    from simulator.profiles import known_profiles
 
     if ("scenario" in item) == ("probe" in item):
         raise where.error("an entry gives exactly one of `scenario` and `probe`", at)
@@ -575,14 +585,15 @@ def _entry(item: dict[str, Any], at: tuple, spec: GenerateSpec, folder: Path, wh
     variables = item.get("vars", {})
     keys = sorted(variables)
     choices = [variables[k] if isinstance(variables[k], list) else [variables[k]] for k in keys]
-    for k, values in zip(keys, choices):
+    for k, values in zip(keys, choices, strict=True):
         if not values:
             raise where.error("an empty list gives no variant", at + ("vars", k))
     count = math.prod(len(c) for c in choices) * len(profiles)
     if count > MAX_MATRIX_CELLS:
         raise where.error(f"{count:,} variants (profiles × variable values); one spec may have at most "
                           f"{MAX_MATRIX_CELLS:,}", at)
-    variants = [Variant(p, tuple(zip(keys, combo))) for p in profiles for combo in itertools.product(*choices)]
+    variants = [Variant(p, tuple(zip(keys, combo, strict=True)))
+                for p in profiles for combo in itertools.product(*choices)]
     user: str | tuple[str, ...] = item.get("user", "valid")
     if isinstance(user, list):
         user = tuple(user)

@@ -16,8 +16,9 @@ user's key), ``fps`` (the client's own key), ``fph<i>`` (host keys), ``fpo<i>`` 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from simulator.generate.spec import data
 
@@ -61,11 +62,11 @@ class Template:
             "key": self.key, "entry": self.entry, "variant": self.variant, "profile": self.profile,
             "user_class": self.user_class, "user": self.user, "npids": self.npids, "labels": self.labels,
             "ranges": {k: list(v) for k, v in self.ranges.items()}, "pid_offsets": self.pid_offsets,
-            "lines": [[l.program, l.pid, l.priority, l.text, l.event, list(l.gap), l.hold] for l in self.lines],
+            "lines": [[ln.program, ln.pid, ln.priority, ln.text, ln.event, list(ln.gap), ln.hold] for ln in self.lines],
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Template":
+    def from_dict(cls, d: dict[str, Any]) -> Template:
         lines = [TemplateLine(p, pid, pri, text, ev, (gap[0], gap[1]), hold)
                  for p, pid, pri, text, ev, gap, hold in d["lines"]]
         return cls(d["key"], d["entry"], d["variant"], d["profile"], d["user_class"], d["user"], lines,
@@ -114,8 +115,8 @@ class Canonicaliser:
         # Addresses: not inside a longer address or number. Numbers: whole numbers only (not part
         # of a version, an address or a longer number).
         self.words = re.compile(r"(?<![\w.])(" + "|".join(alternatives) + r")(?!\w|\.\d)")
-        self.nums = re.compile(r"(?<![\w.:/-])(" + "|".join(sorted(numbers, key=len, reverse=True)) + r")(?![\w:]|\.\d)") \
-            if numbers else None
+        longest_first = "|".join(sorted(numbers, key=len, reverse=True))
+        self.nums = re.compile(r"(?<![\w.:/-])(" + longest_first + r")(?![\w:]|\.\d)") if numbers else None
         self.fp_slots: dict[str, str] = {}
         self.ranges: dict[str, tuple] = {}
         self.volatile = [(re.compile(v["regex"]), [tuple(r) for r in v["ranges"]]) for v in data("volatile.yaml")]

@@ -21,6 +21,7 @@ import numpy as np
 from simulator.generate.addresses import AddressBook
 from simulator.generate.spec import SYSTEM_USERS, Entry, GenerateSpec
 
+
 def numpy_rng(seed: int, purpose: str) -> np.random.Generator:
     """A numpy generator for one purpose, derived from the seed (stable for a numpy version)."""
     digest = hashlib.sha256(f"{seed}:{purpose}".encode()).digest()
@@ -253,6 +254,6 @@ def plan_connections(spec: GenerateSpec, seed: int) -> Plan:
 
 def epoch_us(spec: GenerateSpec, t: float) -> int:
     """Microseconds since the Unix epoch of a window offset."""
-    start = spec.start.astimezone(dt.timezone.utc)
+    start = spec.start.astimezone(dt.UTC)
     base = int(start.timestamp()) * 1_000_000 + start.microsecond
     return base + int(round(t * 1_000_000))

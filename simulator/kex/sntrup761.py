@@ -20,12 +20,12 @@ its output is observable on the wire.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -334,7 +334,7 @@ def _decode(data: bytes, modulus: int, length: int) -> IntArray:
     else:
         top = (int(raw[position]) + (int(raw[position + 1]) << 8)) % top_modulus
     current = np.array([top], np.int64)
-    for level, start in zip(reversed(levels), reversed(starts[:-1])):
+    for level, start in zip(reversed(levels), reversed(starts[:-1]), strict=True):
         pairs = len(level.pair_bytes)
         index = int(start) + level.byte_offsets
         low = np.where(level.pair_bytes >= 1, raw[np.minimum(index, len(raw) - 1)], 0)
@@ -466,7 +466,7 @@ def keypairs(count: int, randombytes: RandomBytes = os.urandom) -> list[KeyPair]
         raise ValueError("count must be >= 0")
     drawn = [_draw_key_material(randombytes) for _ in range(count)]
     inverses = _rq_batch_recip3([f for _, _, f, _ in drawn])
-    return [_keypair_from(g, ginv, f, f3inv, rho) for (g, ginv, f, rho), f3inv in zip(drawn, inverses)]
+    return [_keypair_from(g, ginv, f, f3inv, rho) for (g, ginv, f, rho), f3inv in zip(drawn, inverses, strict=True)]
 
 
 def _hide(r: IntArray, h: IntArray, cache: bytes) -> tuple[bytes, bytes]:

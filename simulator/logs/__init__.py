@@ -10,8 +10,8 @@ Modules: `formats` (input formats, line prefixes), `catalogue` (the event catalo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from simulator.logs.catalogue import Catalogue, EventSpec, default_catalogue
 from simulator.logs.connections import (

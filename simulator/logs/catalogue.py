@@ -42,14 +42,13 @@ from __future__ import annotations
 
 import gc
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
-
-from simulator.logs import catalogue_cache
-from simulator.logs.tags import NAMES_ADDR, NAMES_PID, TAGS, parse_tags
 
 from simulator.loglevels import MESSAGE_LEVELS
+from simulator.logs import catalogue_cache
+from simulator.logs.tags import NAMES_ADDR, NAMES_PID, TAGS, parse_tags
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "events"
 
@@ -226,7 +225,7 @@ class _Alternation:
     # outer group index -> (spec, index of the spec's first group)
     groups: dict[int, tuple[EventSpec, int]] = field(default_factory=dict)
 
-    def search(self, message: str) -> "MatchResult | None":
+    def search(self, message: str) -> MatchResult | None:
         """The first candidate whose pattern matches the whole message."""
         if not self.specs:
             return None
@@ -267,7 +266,7 @@ class _Bucket:
         if not self.runs and self.specs:
             self.runs = [_Alternation(list(self.specs))]
 
-    def search(self, message: str) -> "MatchResult | None":
+    def search(self, message: str) -> MatchResult | None:
         """The first candidate whose pattern matches the whole message."""
         for run in self.runs:
             hit = run.search(message)
@@ -276,7 +275,7 @@ class _Bucket:
         return None
 
     @classmethod
-    def of(cls, specs: list[EventSpec], shared: _Alternation | None) -> "_Bucket":
+    def of(cls, specs: list[EventSpec], shared: _Alternation | None) -> _Bucket:
         """A bucket of `specs`; the contiguous run equal to ``shared.specs`` uses it."""
         if shared is not None and shared.specs:
             k = len(shared.specs)

@@ -82,7 +82,7 @@ def load(folder: Path, key: str) -> list[tuple[Any, ...]] | None:
 def _row_ok(row: object) -> bool:
     if not isinstance(row, list) or len(row) != len(_ROW):
         return False
-    if not all(isinstance(v, t) for v, t in zip(row, _ROW)):
+    if not all(isinstance(v, t) for v, t in zip(row, _ROW, strict=True)):
         return False
     fields, int_fields, tags = row[4], row[5], row[11]
     return (all(f is None or isinstance(f, str) for f in fields)

@@ -22,13 +22,14 @@ first line names the client address and port of a known connection (the user chi
 from __future__ import annotations
 
 from collections import deque
-from itertools import chain, islice
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from itertools import chain, islice
+from typing import Any
 
 from simulator.logs import tags
 from simulator.logs.events import UNKNOWN, Event, EventStream
-from simulator.logs.formats import parse_time, iso_timestamp
+from simulator.logs.formats import iso_timestamp, parse_time
 
 _NEW_PROGRAMS = ("sshd-session", "sshd-auth")
 # Lines pass 1 learns lineage from.
@@ -559,9 +560,9 @@ class ConnectionTracker:
         fields = ev.fields if ev.spec is not None else {}
         addr, port = fields.get("addr"), fields.get("port")
         if addr is not None and isinstance(port, int) and not flags & tags.STARTS:
-            conn = self._endpoints.get((addr, port))
-            if conn is not None:
-                return conn, ("user" if conn.outcome == "accepted" else "monitor")
+            known = self._endpoints.get((addr, port))
+            if known is not None:
+                return known, ("user" if known.outcome == "accepted" else "monitor")
         return self._monitor_conn(pid), "monitor"
 
     def _monitor_conn(self, pid: int) -> Connection:
@@ -617,8 +618,8 @@ class ConnectionTracker:
         self._n_in = base + len(events)
         # pass 1, for the few lines that state a lineage fact (their tags say so)
         learn = _LEARN
-        found = [(base + k, ev, s.flags) for k, ev in enumerate(events)
-                 if (s := ev.spec) is not None and s.flags & learn]
+        found: list[tuple[int, Event | None, int]] = [
+            (base + k, ev, s.flags) for k, ev in enumerate(events) if (s := ev.spec) is not None and s.flags & learn]
         if not self._seen_new_programs and not self._new_programs_due:
             # sshd-session / sshd-auth (9.8+): from its first line on, "sshd" is the listener.
             # Learnt from a line that states no other fact, as it always was.

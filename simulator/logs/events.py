@@ -8,8 +8,9 @@ match itself (the parser aims at 500k lines/s).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import chain
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from simulator.logs.catalogue import EventSpec
@@ -53,7 +54,9 @@ class Event:
         # "postauth" when relayed by the monitor with that suffix
         self.level, self.message, self.relay, self.spec, self._groups, self.event = meaning
         self.extra = extra  # format-specific facts: syslog priority, facility, ...
-        self.conn = self.role = self._fields = None
+        self.conn: int | None = None
+        self.role: str | None = None
+        self._fields: dict[str, Any] | None = None
 
     @property
     def fields(self) -> dict[str, Any]:

@@ -28,8 +28,9 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 # (ts, host, program, pid, message, extra)
 Prefix = tuple[str | None, str | None, str | None, int | None, str, dict[str, Any] | None]
@@ -167,14 +168,14 @@ def parse_rfc5424(line: str) -> Prefix | None:
         extra["msgid"] = m["msgid"]
     if m["sd"] != "-":
         extra["structured_data"] = m["sd"]
-    msg, extra = _tidy(msg, extra)
+    msg, tidied = _tidy(msg, extra)
     return (
         nil(m["ts"]),
         nil(m["host"]),
         nil(m["prog"]),
         int(pid) if pid and pid.isdigit() else None,
         msg,
-        extra or None,
+        tidied or None,
     )
 
 
@@ -200,7 +201,7 @@ def parse_journal_json(line: str) -> Prefix | None:
     rt = obj.get("__REALTIME_TIMESTAMP")
     if isinstance(rt, str) and rt.isdigit():
         us = int(rt)
-        stamp = _dt.datetime.fromtimestamp(us // 1_000_000, _dt.timezone.utc)
+        stamp = _dt.datetime.fromtimestamp(us // 1_000_000, _dt.UTC)
         ts = stamp.strftime("%Y-%m-%dT%H:%M:%S") + f".{us % 1_000_000:06d}+00:00"
     pid_text = obj.get("SYSLOG_PID") or obj.get("_PID")
     pid = int(pid_text) if isinstance(pid_text, str) and pid_text.isdigit() else None
@@ -231,7 +232,7 @@ def parse_no_timestamp(line: str) -> Prefix | None:
     return (None, m.group(1), m.group(2), int(m.group(3)), msg, extra)
 
 
-def parse_sshd_debug(line: str) -> Prefix | None:
+def parse_sshd_debug(line: str) -> Prefix:
     """``sshd -d``/``-e``/``-E``: the bare message (no time, host or pid)."""
     return (None, None, "sshd", None, line, None)
 

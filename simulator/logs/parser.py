@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import gc
 import re
+from collections.abc import Iterable, Iterator
 from itertools import chain, islice
-from typing import Any, Iterable, Iterator
+from typing import Any, Literal
 
 from simulator.logs.catalogue import MAX_MESSAGE, Catalogue, default_catalogue
 from simulator.logs.connections import is_sshd_program
@@ -71,7 +72,7 @@ def parse_lines(
     it = iter(lines)
     if input_format is None:
         head = list(islice(it, DETECT_LINES))
-        fmt = detect_format(l.rstrip("\r\n") for l in head)
+        fmt = detect_format(ln.rstrip("\r\n") for ln in head)
         it = chain(head, it)
     else:
         fmt = resolve_format(input_format)
@@ -168,6 +169,11 @@ _NO_SOURCE = (None, None, None, None, False)
 _FURNITURE = ("[", "k")  # first characters of "[ID ..." and "kernel:" after a syslog prefix
 
 
+# A split syslog prefix: (time stamp, host, program, pid, is sshd); its "host prog[pid" part.
+_Head = tuple[str, str, str, int, bool]
+_Source = tuple[str, str, int, bool]
+
+
 class _SyslogPrefixes:
     """The fast path's prefixes: "Mmm dd hh:mm:ss host prog[pid" -> (time stamp, host,
     program, pid, is sshd), or False for one the fast path does not take. Its two pieces that
@@ -178,13 +184,13 @@ class _SyslogPrefixes:
     __slots__ = ("heads", "sources", "stamps")
 
     def __init__(self) -> None:
-        self.heads: dict[str, tuple | bool] = {}
+        self.heads: dict[str, _Head | Literal[False]] = {}
         self.stamps: dict[str, bool] = {}  # time stamp -> is one the fast path takes
-        self.sources: dict[str, tuple | None] = {}  # "host prog[pid" -> (host, prog, pid, is sshd)
+        self.sources: dict[str, _Source | None] = {}  # "host prog[pid" -> (host, prog, pid, is sshd)
 
-    def split(self, head: str) -> tuple | bool:
+    def split(self, head: str) -> _Head | Literal[False]:
         """The prefix before a line's first "]: ", split (and kept)."""
-        got: tuple | bool = False
+        got: _Head | Literal[False] = False
         if head[15:16] == " ":
             ts = head[:15]
             stamps = self.stamps

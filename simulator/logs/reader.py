@@ -20,9 +20,10 @@ import os
 import stat
 import sys
 import zlib
+from collections.abc import Callable, Iterator
 from itertools import chain
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO, cast
 
 from simulator.errors import BadInputError
 from simulator.limits import MAX_LINE_CHARS, MAX_UNENDED_LINE_BYTES
@@ -70,10 +71,12 @@ class LogReader:
             raw: IO[bytes] = self._stdin or sys.stdin.buffer
         else:
             raw = open(self.path, "rb")  # noqa: SIM115 - closed by lines()
-        buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+        # Any binary stream with readinto() can be buffered (typeshed asks for a RawIOBase), and a
+        # GzipFile is a binary stream (typeshed types it as BufferedIOBase, not IO[bytes]).
+        buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(cast(io.RawIOBase, raw))
         head = buffered.peek(2)[:2]
         if head == GZIP_MAGIC:
-            return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
+            return cast(IO[bytes], gzip.GzipFile(fileobj=buffered, mode="rb"))
         return buffered
 
     def lines(self) -> Iterator[str]:

@@ -12,7 +12,7 @@ Each tag is a bit: an entry's tags are one int (`EventSpec.flags`), tested once 
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 # -- grouping ------------------------------------------------------------------------------
 STARTS = 1 << 0  # starts a connection on the pid that writes it (a reused pid: a new one)

@@ -8,14 +8,15 @@ session.session_setup_x11fwd.x11_forwarding_disabled) could never be expected.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
 # Names the verifier derives itself rather than reading from one log line.
-DERIVED_EVENTS = frozenset()
+DERIVED_EVENTS: frozenset[str] = frozenset()
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import re
 import subprocess
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import yaml
 
-from simulator.driver.profiles import known_profiles, load_profile
 from simulator.loglevels import LEVELS, RANK
+from simulator.profiles import known_profiles, load_profile
 
 # Client family (banner prefix) -> profile to start from when no banner matches exactly.
 FAMILIES: tuple[tuple[str, str], ...] = (
@@ -74,7 +74,7 @@ def choose_profile(banner: str | None) -> str:
 _QUERY = {"kex": "kex", "host_key": "key", "encryption": "cipher", "mac": "mac", "compression": "compression"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def openssh_names(kind: str) -> frozenset[str] | None:
     """What OpenSSH implements of one algorithm kind (`ssh -Q`), to predict its choice."""
     if kind == "compression":
@@ -235,7 +235,8 @@ def infer_scenario(lines: list[str], name: str = "inferred") -> dict[str, Any]:
     conns = [c for c in group_connections(events) if c.kind == "connection" and c.client_version]
     by_conn: dict[int, list[Any]] = {}
     for event in events:
-        by_conn.setdefault(event.conn, []).append(event)
+        if event.conn is not None:  # looked up by connection id only
+            by_conn.setdefault(event.conn, []).append(event)
     levels = {e.level for e in events if e.level}
     level = max((lv for lv in levels if lv in LEVEL_ORDER), key=LEVEL_ORDER.index, default="INFO")
     host = next((e.host for e in events if e.host), "localhost")
@@ -247,7 +248,8 @@ def infer_scenario(lines: list[str], name: str = "inferred") -> dict[str, Any]:
     expect = {}
     first_ts = None
     for index, conn in enumerate(conns, 1):
-        conn_id = f"c{index}-" + re.sub(r"[^A-Za-z0-9]+", "-", (conn.client_version or "client").split("_")[0]).strip("-").lower()
+        family = (conn.client_version or "client").split("_")[0]
+        conn_id = f"c{index}-" + re.sub(r"[^A-Za-z0-9]+", "-", family).strip("-").lower()
         steps, needs_password = auth_steps(conn)
         user = conn.user or "user"
         accepted = conn.outcome == "accepted"

@@ -11,9 +11,7 @@ from typing import Any
 
 from simulator.target.base import Origin, ServerSpec, UserSpec
 from simulator.target.chroots import as_chroot_dirs
-
-# Where a value came from in the scenario file: (file, line, column), 1-based.
-Position = tuple[str, int, int]
+from simulator.yamlread import Position  # where a value came from in the scenario file
 
 
 @dataclass

@@ -38,7 +38,8 @@ import os
 import re
 import stat
 import time
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import jinja2
 from jinja2 import nodes
@@ -271,7 +272,7 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
         self.fits(sum(_text_size(v, MAX_RENDERED_CHARS + 1) for v in values), "'~'")
         return self.made("".join(map(str, values)))
 
-    def concat(self, chunks: Iterable[str]) -> str:  # type: ignore[override]
+    def concat(self, chunks: Iterable[str]) -> str:
         """What `{% set %}...{% endset %}`, `{% filter %}`, macros and call blocks capture (jinja2
         joins their buffers with `environment.concat`): literal text repeated by a loop is only
         references until it is joined, so the sum is checked first."""
@@ -317,10 +318,10 @@ def _check_binop(env: SandboxEnvironment, operator: str, left: Any, right: Any) 
         if a is not None and b is not None:
             if a.bit_length() + b.bit_length() > MAX_TEMPLATE_INT_BITS + 1:
                 raise Refusal(f"a product of more than {MAX_TEMPLATE_INT_BITS} bits")
-        elif a is not None or b is not None:
-            times, other = (a, right) if a is not None else (b, left)
-            if isinstance(other, (str, bytes, list, tuple)):
-                env.fits(max(times, 0) * max(_text_size(other, MAX_RENDERED_CHARS + 1), 1), "'*'")
+        else:  # at most one side is an integer: a repeated sequence, when the other is one
+            for times, other in ((a, right), (b, left)):
+                if times is not None and isinstance(other, (str, bytes, list, tuple)):
+                    env.fits(max(times, 0) * max(_text_size(other, MAX_RENDERED_CHARS + 1), 1), "'*'")
     elif operator == "+":
         if isinstance(left, (str, bytes, list, tuple)) and isinstance(right, (str, bytes, list, tuple)):
             env.fits(_text_size(left, MAX_RENDERED_CHARS + 1) + _text_size(right, MAX_RENDERED_CHARS + 1), "'+'")

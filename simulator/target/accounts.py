@@ -15,6 +15,7 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
+from simulator.errors import BadInputError
 from simulator.target.base import ServerSpec, UserSpec
 
 _SALT_CHARS = string.ascii_letters + string.digits + "./"

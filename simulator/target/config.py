@@ -163,7 +163,8 @@ def config_error(message: str, config_text: str, spec: ServerSpec) -> BadInputEr
         index = by_line.get(int(m.group("line")))
         if index is not None:
             what = m.group("what").strip()
-            return _error(f"sshd rejected the configuration line '{spec.overrides[index].strip()}': {what}", origin_of(spec, index))
+            return _error(f"sshd rejected the configuration line '{spec.overrides[index].strip()}': {what}",
+                          origin_of(spec, index))
     return None
 
 

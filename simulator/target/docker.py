@@ -55,17 +55,16 @@ from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
-
 from simulator.capture import syslog as syslog_mod
 from simulator.capture.syslog import SyslogReceiver, SyslogRecord
 from simulator.errors import EnvironmentProblem, TargetError
 from simulator.io import LogStream
 from simulator.target import images
 from simulator.target.accounts import write_account_files
-from simulator.target.chroots import prepare_chroots
-from simulator.target.keys import write_host_keys, write_users
 from simulator.target.base import ManagedTarget, ServerSpec
+from simulator.target.chroots import prepare_chroots
 from simulator.target.config import check_overrides, config_error, max_startups
+from simulator.target.keys import write_host_keys, write_users
 from simulator.target.local import free_port, render_config, usable_listen_addresses
 from simulator.target.procs import children_of, wait_no_descendants
 from simulator.target.workdirs import make_workdir
@@ -245,7 +244,7 @@ class DockerSshd(ManagedTarget):
             return _pid_alive(self._init_pid)
         return _running(self._container)
 
-    def start(self, timeout: float = 30.0) -> "DockerSshd":
+    def start(self, timeout: float = 30.0) -> DockerSshd:
         check_overrides(self.spec)  # bad input fails before any engine is asked
         began = time.monotonic()
         try:
@@ -396,7 +395,8 @@ class DockerSshd(ManagedTarget):
                 labels={"sshsim": "sshd", "sshsim.owner-pid": str(os.getpid())},
             )
         except docker.errors.APIError as exc:
-            raise TargetError(f"the engine could not start {self.image}: {_one_line(exc.explanation or str(exc))}") from None
+            why = _one_line(exc.explanation or str(exc))
+            raise TargetError(f"the engine could not start {self.image}: {why}") from None
         self.container_id = self._container.id
 
     def _wait_ready(self, timeout: float) -> None:

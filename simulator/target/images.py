@@ -208,7 +208,7 @@ class _build_lock:
         self.context = context
         self.fd: int | None = None
 
-    def __enter__(self) -> "_build_lock":
+    def __enter__(self) -> _build_lock:
         self.fd = os.open(self.context, os.O_RDONLY | os.O_DIRECTORY)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         return self

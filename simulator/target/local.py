@@ -186,7 +186,7 @@ class LocalSshd(ManagedTarget):
         """True while the launcher (and so sshd) is running."""
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self, timeout: float = 15.0) -> "LocalSshd":
+    def start(self, timeout: float = 15.0) -> LocalSshd:
         check_overrides(self.spec)  # bad input fails before anything is made
         if self.spec.config_file is not None:
             check_user_config(self.spec.config_file, self.spec)
@@ -375,7 +375,7 @@ class LocalSshd(ManagedTarget):
                 raise TargetError(f"sshd did not become ready within {timeout:.0f} s")
             time.sleep(0.002)
 
-    def _failure(self, event: dict[str, Any]) -> TargetError:
+    def _failure(self, event: dict[str, Any]) -> SshsimError:
         stage = event.get("stage")
         message = " ".join(str(event.get("message", "")).split())
         if stage == "config":
@@ -412,7 +412,7 @@ def _supports_penalties(version: str) -> bool:
     import re
 
     m = re.search(r"OpenSSH_(\d+)\.(\d+)", version)
-    return bool(m) and (int(m.group(1)), int(m.group(2))) >= (9, 8)
+    return m is not None and (int(m.group(1)), int(m.group(2))) >= (9, 8)
 
 
 def _die_with_parent() -> None:

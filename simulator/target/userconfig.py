@@ -39,6 +39,7 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from simulator.errors import BadInputError
 from simulator.limits import MAX_INCLUDE_DEPTH, MAX_INCLUDED_FILES, MAX_SOURCE_BYTES
@@ -161,7 +162,9 @@ def load_user_config(path: str | Path, *, base: Path | None = None, origin: Orig
     it and must stay inside (no `..`, no link leaving it). On the command line the user named
     the file directly. Either way its includes stay inside the file's own folder."""
     shown = str(path)
-    where = dict(file=origin.file, line=origin.line, column=origin.column, key=origin.key) if origin else {}
+    where: dict[str, Any] = {}
+    if origin:
+        where = dict(file=origin.file, line=origin.line, column=origin.column, key=origin.key)
     if base is not None:
         rel = Path(path)
         if rel.is_absolute() or ".." in rel.parts:

@@ -18,9 +18,10 @@ import difflib
 import re
 from bisect import bisect_left
 from collections import defaultdict, deque
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Hashable, Iterable, Sequence
+from typing import Any
 
 import yaml
 
@@ -251,6 +252,10 @@ class _BoundedMatcher(difflib.SequenceMatcher):
     A step is one turn of find_longest_match's inner loop: one (i, j) with a[i] == b[j] and i in
     the range asked (plus one an i); a prefix sum over A gives what a range costs before it runs.
     """
+
+    # Set by SequenceMatcher.set_seqs (typeshed does not declare them).
+    a: Sequence[Hashable]
+    b2j: dict[Hashable, list[int]]
 
     def __init__(self, a: Sequence[Hashable], b: Sequence[Hashable], budget: int) -> None:
         super().__init__(a=a, b=b, autojunk=False)

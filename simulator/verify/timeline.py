@@ -15,8 +15,9 @@ attributes alike.
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from simulator.logs.events import ROLES
 from simulator.logs.formats import iso_timestamp

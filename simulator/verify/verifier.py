@@ -12,12 +12,13 @@ characters: the log is untrusted, and a report must not repeat a line of megabyt
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from simulator.limits import quote
 from simulator.logs import tags
-from simulator.scenario.model import ExpectedEvent, Expectation, Scenario
+from simulator.scenario.model import Expectation, ExpectedEvent, Scenario
 
 
 @dataclass
@@ -44,7 +45,7 @@ class ParsedLog:
     _by_conn: dict[Any, list[Any]] | None = field(default=None, repr=False)
 
     @classmethod
-    def from_lines(cls, lines: Iterable[str]) -> "ParsedLog":
+    def from_lines(cls, lines: Iterable[str]) -> ParsedLog:
         from simulator.logs import group_connections, parse_lines
 
         events = list(parse_lines(lines))
@@ -52,7 +53,7 @@ class ParsedLog:
         return cls(events, connections)
 
     @classmethod
-    def from_records(cls, records: Iterable[Any], host: str) -> "ParsedLog":
+    def from_records(cls, records: Iterable[Any], host: str) -> ParsedLog:
         """A capture's records, parsed as they are (no syslog text parsed again); the same
         events as `from_lines` of their classic lines."""
         from simulator.logs import group_connections, parse_records
@@ -293,9 +294,10 @@ def _context(lines: list[str], line: int | None, around: int = 3) -> list[str]:
 
 
 # -- whole scenario -----------------------------------------------------------------------------
-def assign_connections(scenario: Scenario, log: ParsedLog, ports: dict[str, int | None] | None = None) -> dict[str, Any]:
+def assign_connections(scenario: Scenario, log: ParsedLog,
+                       ports: dict[str, int | None] | None = None) -> dict[str, Any]:
     """Scenario connection id -> log connection: by client port after a run, else by banner and order."""
-    from simulator.driver.profiles import load_profile
+    from simulator.profiles import load_profile
 
     candidates = [c for c in log.client_connections() if getattr(c, "kind", "connection") == "connection"]
     assigned: dict[str, Any] = {}

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
-from typing import Any, Iterator
+from typing import Any
 
-from simulator.driver.kexinit import hassh
 from simulator.errors import BadInputError
-from simulator.scenario.loader import Position, _key_path, _nearest, _schema_error, load_yaml_with_positions
+from simulator.kex.kexinit import hassh
+from simulator.yamlread import Position, key_path, load_yaml_with_positions, nearest, schema_error
 
 _FOLDER = "profiles"
 # Schema keyword marking a key the driver does not act on yet (its description says so too).
@@ -82,7 +83,7 @@ class ClientProfile:
     # The file's data, so a `when:` entry can be merged into it the way a scenario override is.
     data: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def for_session(self, *, kind: str, pty: bool, forwarding: bool) -> "ClientProfile":
+    def for_session(self, *, kind: str, pty: bool, forwarding: bool) -> ClientProfile:
         """This profile as it behaves for one session: every matching `when:` entry applied.
 
         A client like plink decides its channel window and requests from what the session asks
@@ -170,10 +171,10 @@ def check_override(spec: dict[str, Any], positions: dict[tuple, Position], path:
     driver does not perform yet is refused too: a scenario setting it would expect an effect.
     """
     inner = {key[len(at):]: pos for key, pos in positions.items() if key[:len(at)] == at}
-    error = _schema_error(spec, inner, path, override_schema())
+    error = schema_error(spec, inner, path, override_schema())
     if error is not None:
         own = "" if error.key in (None, "(top)") else error.key
-        outer = _key_path(at) if at else ""
+        outer = key_path(at) if at else ""
         error.key = outer + ("" if not (outer and own) or own.startswith("[") else ".") + own or None
         raise error
     for keys in sorted(unperformed_keys()):
@@ -181,10 +182,10 @@ def check_override(spec: dict[str, Any], positions: dict[tuple, Position], path:
         for key in keys:
             value = value.get(key) if isinstance(value, dict) else None
         if value is not None:
-            pos = positions.get(at + keys[:-1] + (("key", keys[-1]),)) or _nearest(positions, at + keys)
+            pos = positions.get(at + keys[:-1] + (("key", keys[-1]),)) or nearest(positions, at + keys)
             raise BadInputError("not performed by the driver yet (issue 14): a scenario cannot set it",
                                 file=path, line=pos[1] if pos else None, column=pos[2] if pos else None,
-                                key=_key_path(at + keys))
+                                key=key_path(at + keys))
 
 
 def parse_profile(text: str, path: str) -> dict[str, Any]:
@@ -192,16 +193,16 @@ def parse_profile(text: str, path: str) -> dict[str, Any]:
     data, positions = load_yaml_with_positions(text, path)
     if not isinstance(data, dict):
         raise BadInputError("a profile file is a mapping of keys (name, banner, kex, ...)", file=path, line=1)
-    error = _schema_error(data, positions, path, profile_schema())
+    error = schema_error(data, positions, path, profile_schema())
     if error is not None:
         raise error
     for index, entry in enumerate(data.get("when") or ()):
         # What a session would get must be a valid profile too (a `then` setting a bad window).
         merged = _merge(data, entry["then"])
         merged.pop("when", None)
-        error = _schema_error(merged, {}, path, profile_schema())
+        error = schema_error(merged, {}, path, profile_schema())
         if error is not None:
-            pos = positions.get(("when", index, "then")) or _nearest(positions, ("when", index, "then"))
+            pos = positions.get(("when", index, "then")) or nearest(positions, ("when", index, "then"))
             raise BadInputError(f"this entry makes an invalid profile: {error.key or ''}: {error.message}", file=path,
                                 line=pos[1] if pos else None, column=pos[2] if pos else None,
                                 key=f"when[{index}].then")
@@ -215,7 +216,7 @@ def known_profiles() -> frozenset[str]:
                      if e.name.endswith(".yaml") and not e.name.startswith("_"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _raw(name: str) -> dict[str, Any]:
     if name not in known_profiles():
         raise BadInputError(f"unknown client profile {name!r} (known: {', '.join(sorted(known_profiles()))})")

@@ -2,7 +2,7 @@
 
 Both the wire check (what the driver really sent, simulator/driver/wire.py), the negotiation
 check (what sshd offers, simulator/driver/fidelity.py) and the profile files (what a client
-sends, simulator/driver/profiles.py) need these; a second copy of either would let a profile and
+sends, simulator/profiles.py) need these; a second copy of either would let a profile and
 its measurement disagree about what a fingerprint is.
 """
 
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 MSG_KEXINIT = 20
 _COOKIE = 16
