@@ -19,18 +19,32 @@
 # Environment:
 #   SSHSIM_ENGINE_DIR   state directory (default ${TMPDIR:-/tmp}/sshsim-podman)
 #   SSHSIM_ENGINE_BASES Debian suites to import as base images (default "bookworm trixie")
-#   DEBIAN_MIRROR       archive to build the bases from (default http://deb.debian.org/debian)
+#   DEBIAN_MIRROR       archive to build the bases from (default: the machine's own Debian archive,
+#                       read from its apt sources)
 #   SSHSIM_ENGINE_NO_INSTALL=1  never apt-get install missing tools (fail instead)
 set -euo pipefail
 
 DIR="${SSHSIM_ENGINE_DIR:-${TMPDIR:-/tmp}/sshsim-podman}"
 BASES="${SSHSIM_ENGINE_BASES:-bookworm trixie}"
-MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 SOCK="$DIR/podman.sock"
 PIDFILE="$DIR/service.pid"
 
 say() { echo "podman-engine: $*" >&2; }
 die() { say "$*"; exit 1; }
+
+# The Debian archive this machine's apt uses (deb822 .sources URIs or one-line `deb` entries):
+# the first URI whose path ends in /debian (not -security, -backports or a third party's).
+machine_mirror() {
+  local files=() f
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    [[ -f "$f" ]] && files+=("$f")
+  done
+  [[ ${#files[@]} -gt 0 ]] || return 0
+  sed -nE -e 's/^[[:space:]]*URIs:[[:space:]]*//p' \
+          -e 's/^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+).*/\2/p' "${files[@]}" |
+    tr ' ' '\n' | grep -E '^https?://[^[:space:]]+/debian/?$' | head -n 1 | sed 's#/$##'
+}
+MIRROR="${DEBIAN_MIRROR:-$(machine_mirror)}"
 
 podman_env() {
     export CONTAINERS_CONF="$DIR/containers.conf"
@@ -112,6 +126,7 @@ import_bases() {
         if pm image exists "$tag"; then
             continue
         fi
+        [[ -n "$MIRROR" ]] || die "no Debian archive in this machine's apt sources: set DEBIAN_MIRROR"
         say "building base image debian:$suite from the Debian archive"
         components=("deb $MIRROR $suite main" "deb $MIRROR $suite-updates main")
         # The security archive sits beside the main one (…/debian -> …/debian-security).
