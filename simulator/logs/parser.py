@@ -174,6 +174,15 @@ _Head = tuple[str, str, str, int, bool]
 _Source = tuple[str, str, int, bool]
 
 
+
+def remember(cache: dict[Any, Any], key: Any, value: Any, limit: int) -> Any:
+    """Keep `value` under `key` and return it; a cache that holds `limit` entries starts afresh
+    (bounded memory on any input, one rule for every cache of the parser)."""
+    if len(cache) >= limit:
+        cache.clear()
+    cache[key] = value
+    return value
+
 class _SyslogPrefixes:
     """The fast path's prefixes: "Mmm dd hh:mm:ss host prog[pid" -> (time stamp, host,
     program, pid, is sshd), or False for one the fast path does not take. Its two pieces that
@@ -196,9 +205,7 @@ class _SyslogPrefixes:
             stamps = self.stamps
             ok = stamps.get(ts)
             if ok is None:
-                if len(stamps) >= PREFIX_CACHE:
-                    stamps.clear()
-                ok = stamps[ts] = _FAST_TS.fullmatch(ts) is not None
+                ok = remember(stamps, ts, _FAST_TS.fullmatch(ts) is not None, PREFIX_CACHE)
             if ok:
                 key = head[16:]
                 sources = self.sources
@@ -210,16 +217,10 @@ class _SyslogPrefixes:
                         src = (host, prog, int(pid), is_sshd_program(prog))
                     else:
                         src = None
-                    if len(sources) >= PREFIX_CACHE:
-                        sources.clear()
-                    sources[key] = src
+                    remember(sources, key, src, PREFIX_CACHE)
                 if src is not None:
                     got = (ts, *src)
-        heads = self.heads
-        if len(heads) >= PREFIX_CACHE:
-            heads.clear()
-        heads[head] = got
-        return got
+        return remember(self.heads, head, got, PREFIX_CACHE)
 
 
 class _General:
@@ -241,9 +242,7 @@ class _General:
         sshd = self._sshd
         is_sshd = sshd.get(prog)
         if is_sshd is None:
-            if len(sshd) >= PREFIX_CACHE:
-                sshd.clear()
-            is_sshd = sshd[prog] = is_sshd_program(prog)
+            is_sshd = remember(sshd, prog, is_sshd_program(prog), PREFIX_CACHE)
         if not is_sshd:
             return Event(n, raw, fname, (ts, host, prog, pid, False), (None, msg, None, None, (), OTHER), extra)
         meanings = self._meanings
@@ -274,10 +273,7 @@ class Meanings:
         # A message longer than sshd writes is unknown at once and not kept: distinct lines of
         # kilobytes would fill the cache (SEEN_LIMIT of them) for nothing.
         if len(msg) <= MAX_MESSAGE:
-            seen = self.seen
-            if len(seen) >= SEEN_LIMIT:
-                seen.clear()
-            seen[msg] = known
+            remember(self.seen, msg, known, SEEN_LIMIT)
         return known
 
 
@@ -311,9 +307,7 @@ class RecordParser:
             raw = f"{ts} {host} {prog}[{pid}]: {msg}" if pid is not None else f"{ts} {host} {prog}: {msg}"
             is_sshd = sshd.get(prog)
             if is_sshd is None:
-                if len(sshd) >= PREFIX_CACHE:
-                    sshd.clear()
-                is_sshd = sshd[prog] = is_sshd_program(prog)
+                is_sshd = remember(sshd, prog, is_sshd_program(prog), PREFIX_CACHE)
             if not is_sshd:
                 append(Event(n, raw, "syslog", (ts, host, prog, pid, False), (None, msg, None, None, (), OTHER)))
                 continue
@@ -363,10 +357,8 @@ class _ShapeCache:
         if spec is not None:
             body = known[1]
             post = (len(" [preauth]") if known[2] == "preauth" else len(" [postauth]")) if known[2] else 0
-            if len(self.shapes) >= SEEN_LIMIT:
-                self.shapes.clear()
-            self.shapes[key] = (known[0], len(msg) - len(body) - post, post, known[2], spec,
-                                self.cat.regex_of(spec).fullmatch)
+            remember(self.shapes, key, (known[0], len(msg) - len(body) - post, post, known[2], spec,
+                                        self.cat.regex_of(spec).fullmatch), SEEN_LIMIT)
         return known
 
 
