@@ -29,6 +29,11 @@ from __future__ import annotations
 import ipaddress
 import re
 import shlex
+from importlib import resources
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from simulator.errors import BadInputError
 from simulator.target.base import Origin, ServerSpec
@@ -174,3 +179,21 @@ def generic_config_message(message: str) -> str:
             for row in message.splitlines() if row.strip()]
     rows = [r for r in rows if "terminating," not in r] or rows
     return " | ".join(rows[:3])
+
+
+def render_config(spec: ServerSpec, **context: Any) -> str:
+    """sshd_config from the data template: overrides first, Match blocks last.
+
+    The overrides are checked first (simulator/target/config.py): loopback only, no Include."""
+    check_overrides(spec)
+    overrides: list[str] = []
+    match_blocks: list[str] = []
+    for line in spec.overrides:
+        target = match_blocks if (match_blocks or line.strip().lower().startswith("match ")) else overrides
+        target.append(line)
+    # The template is ours, but the override lines in it come from a scenario: sandboxed, as every
+    # rendering that carries input (simulator/scenario/template.py).
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+                                        keep_trailing_newline=True)
+    template = env.from_string(resources.files("simulator.data").joinpath("sshd/sshd_config.j2").read_text())
+    return template.render(overrides=overrides, match_blocks=match_blocks, log_level=spec.log_level, **context)

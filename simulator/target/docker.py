@@ -63,9 +63,9 @@ from simulator.target import images
 from simulator.target.accounts import write_account_files
 from simulator.target.base import ManagedTarget, ServerSpec
 from simulator.target.chroots import prepare_chroots
-from simulator.target.config import check_overrides, config_error, max_startups
+from simulator.target.config import check_overrides, config_error, max_startups, render_config
 from simulator.target.keys import write_host_keys, write_users
-from simulator.target.local import free_port, render_config, usable_listen_addresses
+from simulator.target.listen import free_port, usable_listen_addresses
 from simulator.target.procs import children_of, wait_no_descendants
 from simulator.target.workdirs import make_workdir
 

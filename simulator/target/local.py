@@ -21,7 +21,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,17 +28,15 @@ from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
-import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-
 from simulator.capture.syslog import SyslogReceiver
 from simulator.errors import BadInputError, EnvironmentProblem, SshsimError, TargetError
 from simulator.io import LogStream
 from simulator.target.accounts import write_account_files
 from simulator.target.base import ManagedTarget, ServerSpec
 from simulator.target.chroots import prepare_chroots
-from simulator.target.config import check_overrides, config_error, generic_config_message, max_startups
+from simulator.target.config import check_overrides, config_error, generic_config_message, max_startups, render_config
 from simulator.target.keys import write_host_keys, write_users
+from simulator.target.listen import free_port, usable_listen_addresses
 from simulator.target.procs import children_of, wait_no_descendants
 from simulator.target.userconfig import Rendered, check_user_config, map_error
 from simulator.target.userconfig import build as build_user_config
@@ -93,53 +90,6 @@ def check_environment() -> str:
             "use the Docker target (--target docker)"
         )
     return sshd
-
-
-def free_port(addresses: tuple[str, ...]) -> int:
-    """A TCP port free on every listen address (we bind and release; sshd binds right after)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind((addresses[0] if ":" not in addresses[0] else "127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if all(_port_free(a, port) for a in addresses):
-            return port
-    raise TargetError("no free TCP port found on loopback")
-
-
-def _port_free(address: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    try:
-        with socket.socket(family, socket.SOCK_STREAM) as s:
-            s.bind((address, port))
-        return True
-    except OSError:
-        return False
-
-
-def usable_listen_addresses(wanted: tuple[str, ...]) -> tuple[str, ...]:
-    """Drop ::1 where the machine has no IPv6 loopback (sshd would fail to bind it)."""
-    usable = tuple(a for a in wanted if _port_free(a, 0))
-    if not usable:
-        raise TargetError(f"none of the listen addresses {', '.join(wanted)} can be bound")
-    return usable
-
-
-def render_config(spec: ServerSpec, **context: Any) -> str:
-    """sshd_config from the data template: overrides first, Match blocks last.
-
-    The overrides are checked first (simulator/target/config.py): loopback only, no Include."""
-    check_overrides(spec)
-    overrides: list[str] = []
-    match_blocks: list[str] = []
-    for line in spec.overrides:
-        target = match_blocks if (match_blocks or line.strip().lower().startswith("match ")) else overrides
-        target.append(line)
-    # The template is ours, but the override lines in it come from a scenario: sandboxed, as every
-    # rendering that carries input (simulator/scenario/template.py).
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
-                                        keep_trailing_newline=True)
-    template = env.from_string(resources.files("simulator.data").joinpath("sshd/sshd_config.j2").read_text())
-    return template.render(overrides=overrides, match_blocks=match_blocks, log_level=spec.log_level, **context)
 
 
 class LocalSshd(ManagedTarget):
