@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from types import FrameType
 from typing import NoReturn
 
@@ -132,8 +133,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _main(argv: list[str] | None) -> None:
-    import warnings
-
     # Profiles that negotiate finite-field DH (SecureBlackbox) do so on purpose.
     warnings.filterwarnings("ignore", message=".*Diffie-Hellman over finite fields.*")
     try:

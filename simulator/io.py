@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -79,8 +80,6 @@ def safe_file_name(name: str, suffix: str, taken: set[str]) -> str:
     name in its folder: only letters, digits, '.', '_', '-' and '=' survive (no '/', no '..', no
     leading dot), at most MAX_OUTPUT_NAME_CHARS long, and never one of `taken` (a second scenario
     of the same name gets '-2'); the name returned is added to `taken`."""
-    import re
-
     stem = re.sub(r"[^A-Za-z0-9._=-]+", "_", name).strip("._") or "scenario"
     stem = stem[:MAX_OUTPUT_NAME_CHARS]
     candidate, n = stem + suffix, 1

@@ -35,6 +35,7 @@ def enabled() -> bool:
 
 
 def _console() -> Any:
+    # imported here: start-up cost: rich only when progress is shown
     from rich.console import Console
 
     colour = use_colour(_choice["color"], err=True)
@@ -48,6 +49,7 @@ def status(text: str) -> Iterator[None]:
     if not enabled():
         yield
         return
+    # imported here: start-up cost: rich only when progress is shown
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
@@ -65,6 +67,7 @@ class Steps:
 
     def __enter__(self) -> Steps:
         if enabled():
+            # imported here: start-up cost: rich only when progress is shown
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from simulator.errors import SshsimError
+from simulator.limits import MAX_SOURCE_BYTES
 
 if TYPE_CHECKING:  # what pytest's own repr_failure returns; pytest exports no public name for it
     from _pytest._code.code import TerminalRepr
@@ -58,8 +59,6 @@ def pytest_configure(config: pytest.Config) -> None:
 def _top_keys(path: Path) -> set[str]:
     """The top-level keys sshsim looks for (`connections`, `mix`), read from at most
     MAX_SOURCE_BYTES of text: a file is judged without rendering it."""
-    from simulator.limits import MAX_SOURCE_BYTES
-
     try:
         with open(path, "rb") as fh:
             text = fh.read(MAX_SOURCE_BYTES).decode("utf-8", "replace")
@@ -101,6 +100,7 @@ class ScenarioFile(pytest.File):
     """A scenario file: one item per scenario, or per matrix cell."""
 
     def collect(self) -> Iterator[ScenarioItem]:
+        # imported here: start-up cost: pytest start-up stays fast for test runs that use no sshsim item or fixture
         from simulator.commands import sshdconfig
         from simulator.commands.run import parse_vars
         from simulator.scenario import load_scenarios
@@ -135,6 +135,7 @@ class ScenarioItem(pytest.Item):
         self.add_marker("sshd")
 
     def setup(self) -> None:
+        # imported here: start-up cost: pytest start-up stays fast for test runs that use no sshsim item or fixture
         from simulator.commands.run import start_target
 
         # A target that cannot start (sshd refused the config, no engine) makes the item an
@@ -148,6 +149,7 @@ class ScenarioItem(pytest.Item):
             pytest.fail(problem, pytrace=False)
 
     def runtest(self) -> None:
+        # imported here: start-up cost: pytest start-up stays fast for test runs that use no sshsim item or fixture
         from simulator.commands.run import play
 
         outcome = asyncio.run(play(self.scenario, self.server, verify=True))
@@ -162,6 +164,7 @@ class ScenarioItem(pytest.Item):
             server.stop()
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str | TerminalRepr:
+        # imported here: start-up cost: pytest start-up stays fast for test runs that use no sshsim item or fixture
         from simulator.verify.outcome import render_failures
 
         if isinstance(excinfo.value, ScenarioFailed):
@@ -181,6 +184,7 @@ def sshd() -> Iterator[Callable[..., Any]]:
 
     Keyword arguments are simulator/target/base.py ServerSpec fields (users, overrides,
     log_level, pam_profile, ...). Every server started is stopped at teardown."""
+    # imported here: start-up cost: pytest start-up stays fast for test runs that use no sshsim item or fixture
     from simulator.target.base import ServerSpec
     from simulator.target.local import LocalSshd
 
@@ -205,6 +209,7 @@ def sshd() -> Iterator[Callable[..., Any]]:
 def sshsim_client() -> Callable[..., Any]:
     """`async with sshsim_client("putty-0.80", server) as conn:` an asyncssh connection that
     looks like the profile's client; logs in with the user's generated key, or `password`."""
+    # imported here: start-up cost: pytest start-up stays fast for test runs that use no sshsim item or fixture
     from simulator.driver.runner import connect_profiled
     from simulator.profiles import load_profile
     from simulator.scenario.model import AuthStep, ConnectionPlan

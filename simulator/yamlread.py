@@ -8,6 +8,7 @@ module knows neither format.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
@@ -281,8 +282,6 @@ def _unknown_keys(instance: Any, allowed: Any) -> list[str]:
 
 
 def _suggest(key: str, allowed: Any) -> str:
-    import difflib
-
     names = sorted(str(k) for k in allowed)
     close = difflib.get_close_matches(key, names, n=1)
     return f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(names)})"

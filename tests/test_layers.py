@@ -106,3 +106,58 @@ def test_no_package_level_import_cycle() -> None:
                  for a in component for b in component if b in graph.get(a, {})]
         problems.append(" <-> ".join(component) + "\n" + "\n".join(edges))
     assert not problems, "import cycles between packages of simulator/:\n" + "\n".join(problems)
+
+
+# Issue 13 (item 5): a function-local import is kept only for start-up cost (or, where no module
+# order can break it, an import cycle; or an optional extra that may be absent), and says so.
+LOCAL_IMPORT_REASONS = ("start-up", "cycle", "optional extra")
+
+
+def unexplained_local_imports(source: str, name: str) -> list[str]:
+    """"name:line" of each import inside a function with no reason comment: on its own line, or
+    on a comment line just above it or above the run of imports (blank lines between the
+    third-party and first-party groups included) that it belongs to."""
+    lines = source.splitlines()
+    found: list[str] = []
+
+    def explained(lineno: int) -> bool:
+        i = lineno - 1
+        if "#" in lines[i] and any(word in lines[i].split("#", 1)[1] for word in LOCAL_IMPORT_REASONS):
+            return True
+        i -= 1
+        while i >= 0:
+            text = lines[i].strip()
+            if text.startswith("#"):
+                if any(word in text for word in LOCAL_IMPORT_REASONS):
+                    return True
+            elif text and not text.startswith(("import ", "from ")):
+                return False
+            i -= 1
+        return False
+
+    def walk(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                walk(child, True)
+            elif isinstance(child, (ast.Import, ast.ImportFrom)) and in_function:
+                if not explained(child.lineno):
+                    found.append(f"{name}:{child.lineno}")
+            else:
+                walk(child, in_function)
+
+    walk(ast.parse(source, name), False)
+    return found
+
+
+def test_the_reason_check_flags_a_bare_local_import() -> None:
+    source = ("import os\n\n\ndef f():\n    x = 1\n    import json\n\n    return json, x, os\n\n\n"
+              "def g():\n    # imported here: start-up cost of `sshsim parse` (rich)\n    import rich\n"
+              "    from rich.text import Text\n\n    from simulator import limits\n    return rich, Text, limits\n")
+    assert unexplained_local_imports(source, "m.py") == ["m.py:6"]
+
+
+def test_every_function_local_import_says_why() -> None:
+    missing = [where for path in sorted(PACKAGE.rglob("*.py"))
+               for where in unexplained_local_imports(path.read_text(), str(path.relative_to(PACKAGE.parent)))]
+    assert not missing, ("function-local imports without a reason comment (move them to the top of the "
+                         f"module, or say {' / '.join(LOCAL_IMPORT_REASONS)} on or above the line): {missing}")

@@ -33,6 +33,7 @@ def compat(sshd_config: Path | None, before: Path | None, after: Path | None, ta
            report: tuple[tuple[str, Path], ...], baseline: Path | None, force: bool, color: bool | None) -> int:
     """Connect every client profile to a private sshd running the config; exit 0 all connect (or
     nothing changed against --baseline / --before), 1 a failure or change, 2 bad input."""
+    # imported here: start-up cost: `sshsim compat --help` does not load the checker (asyncssh, targets)
     from simulator.commands import sshdconfig
     from simulator.compat.check import check, select_profiles
     from simulator.compat.report import changes, load_baseline, render_terminal, to_html, to_json, to_junit

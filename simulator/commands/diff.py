@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -9,6 +10,7 @@ import click
 from simulator.colour import colour_option, use_colour
 from simulator.commands.logio import read_log_lines
 from simulator.errors import EXIT_FAILED, EXIT_OK, BadInputError
+from simulator.limits import MAX_REPORT_BYTES
 
 
 @click.command("diff")
@@ -29,6 +31,7 @@ def diff(a: Path, b: Path, input_format: str | None, color: bool | None, summary
     """Normalise both logs, pair their connections, diff each process stream; exit 1 unless each log
     reproduces all of the other (two-sided score 100%; lines of sshd's own races not counted), or
     with --one-sided unless all of A is in B."""
+    # imported here: start-up cost: `sshsim diff --help` does not load the event catalogue
     from simulator.logs import parse_lines
     from simulator.logs.formats import resolve_format
     from simulator.verify.diff import diff_events, render
@@ -53,9 +56,7 @@ def diff(a: Path, b: Path, input_format: str | None, color: bool | None, summary
 
 def _report_names(path: Path | None, option: str) -> dict[int, str] | None:
     """Client port -> "ID (PROFILE)" from a JSON run report (untrusted: bounded, checked)."""
-    import json
-
-    from simulator.limits import MAX_REPORT_BYTES
+    # imported here: start-up cost: as in `diff` above
     from simulator.verify.diff import run_names
 
     if path is None:

@@ -16,6 +16,7 @@ from simulator.colour import colour_option
 from simulator.commands import sshdconfig
 from simulator.commands.run import parse_vars
 from simulator.errors import EXIT_OK
+from simulator.io import check_output
 
 
 @click.command("generate")
@@ -49,9 +50,9 @@ def generate(spec: Path, output: Path, seed: int | None, engine: str | None, tar
              variables: tuple[str, ...], force: bool, quiet: bool, sshd_config: Path | None,
              progress: bool | None, color: bool | None) -> int:
     """Generate a labelled sshd log corpus from SPEC (exit 0 done, 1 the sshd failed, 2 bad input)."""
+    # imported here: start-up cost: `sshsim generate --help` loads no generator (jinja2, catalogue, targets)
     from simulator.generate import apply_overrides, labels_path_for, load_spec
     from simulator.generate import generate as run_generate
-    from simulator.io import check_output
 
     labels = labels_path_for(output)
     check_output(output, force)
@@ -61,6 +62,7 @@ def generate(spec: Path, output: Path, seed: int | None, engine: str | None, tar
     # The corpus is at the spec's level, so sshsim sets LogLevel in the user's file.
     loaded.sshd_config_file = sshdconfig.load(sshd_config)
     if loaded.sshd_config_file is not None and not quiet:
+        # imported here: start-up cost: as above
         from simulator.target.base import ServerSpec
 
         sshdconfig.say_notice(ServerSpec(config_file=loaded.sshd_config_file, log_level=loaded.log_level))

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from simulator.commands.logio import read_log_lines
-from simulator.errors import EXIT_OK
+from simulator.errors import EXIT_OK, BadInputError
 from simulator.io import atomic_write_text, check_output
 
 
@@ -19,7 +19,7 @@ from simulator.io import atomic_write_text, check_output
 @click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
 def infer(log: Path, output: Path | None, name: str | None, force: bool) -> int:
     """Infer a scenario (profiles, auth, channel requests, expectations) from LOG."""
-    from simulator.errors import BadInputError
+    # imported here: start-up cost: `sshsim infer --help` does not load the catalogue
     from simulator.scenario.infer import infer_scenario, to_yaml
 
     if output is not None:

@@ -16,6 +16,7 @@ import click
 
 from simulator.errors import BadInputError, EnvironmentProblem
 from simulator.io import atomic_write_text, check_output
+from simulator.shipped import shipped
 
 
 def _make_folder(path: Path) -> None:
@@ -38,8 +39,6 @@ def _make_folder(path: Path) -> None:
 @click.option("--force", is_flag=True, help="Overwrite files of the library that are already there.")
 def init(folder: Path, force: bool) -> None:
     """Copy the scenario library (library/, seed/, generate/, compat/) into FOLDER."""
-    from simulator.shipped import shipped
-
     source = shipped("scenarios")
     if source is None:
         raise EnvironmentProblem("the scenario library is not installed with this sshsim (reinstall it)")

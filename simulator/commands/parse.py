@@ -85,6 +85,7 @@ _LEVEL_STYLE = {"FATAL": "bold red", "ERROR": "red", "INFO": "bold", "VERBOSE": 
 
 
 def _write_table(events: Iterator[Event]) -> None:
+    # imported here: start-up cost: rich only for the formats that print with it
     from rich.console import Console
     from rich.text import Text
 
@@ -109,6 +110,7 @@ def _write_table(events: Iterator[Event]) -> None:
 
 
 def _write_summary(events: Iterator[Event]) -> None:
+    # imported here: start-up cost: rich only for the formats that print with it
     from rich.console import Console
 
     done: list[Connection] = []
@@ -138,6 +140,7 @@ def _endpoint(addr: str | None, port: int | None) -> str:
 
 
 def _print_connection(console, conn: Connection) -> None:  # noqa: ANN001 - rich Console
+    # imported here: start-up cost: rich only for the formats that print with it
     from rich.markup import escape
 
     d = conn.to_dict()

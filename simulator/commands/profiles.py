@@ -15,12 +15,14 @@ import click
 @click.argument("names", nargs=-1)
 def profiles(hassh: bool, as_json: bool, names: tuple[str, ...]) -> None:
     """List client profiles (all, or NAMES)."""
+    # imported here: start-up cost: `sshsim profiles --help` loads no profiles; asyncssh only with --hassh
     from simulator.profiles import known_profiles, load_profile
 
     chosen = list(names) or sorted(known_profiles())
     loaded = [load_profile(name) for name in chosen]
     captured: dict[str, str] = {}
     if hassh:
+        # imported here: start-up cost: `sshsim profiles --help` loads no profiles; asyncssh only with --hassh
         from simulator.driver.wire import capture_kexinit
 
         async def capture_all() -> None:

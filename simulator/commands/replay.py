@@ -31,6 +31,7 @@ from simulator.io import atomic_write_text, check_output, write_lines
 def replay(log: Path, log_out: Path | None, scenario_out: Path | None, target: str | None, force: bool,
            sshd_config: Path | None, color: bool | None) -> int:
     """Reproduce LOG's connections against a real sshd; exit 0 when every sshd line of LOG is matched."""
+    # imported here: start-up cost: `sshsim replay --help` does not load the driver (asyncssh), catalogue or scenarios
     from simulator.commands.run import _run_one
     from simulator.scenario.infer import infer_scenario, to_yaml
     from simulator.scenario.loader import scenario_from_data

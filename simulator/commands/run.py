@@ -19,6 +19,7 @@ from simulator.verify.outcome import ScenarioOutcome, render_failures
 
 def parse_vars(pairs: tuple[str, ...]) -> dict[str, Any]:
     """--var NAME=VALUE (VALUE read as YAML, so numbers and lists work; nesting and aliases bounded)."""
+    # imported here: start-up cost: PyYAML only for --var (`verify` and the pytest plugin load this module)
     import yaml
 
     from simulator.yamlread import check_yaml_shape
@@ -57,6 +58,7 @@ def run(scenarios: tuple[Path, ...], log_out: Path | None, log_dir: Path | None,
         report: tuple[tuple[str, Path], ...], target: str | None, variables: tuple[str, ...], force: bool,
         no_verify: bool, sshd_config: Path | None, color: bool | None, progress: bool | None) -> int:
     """Run SCENARIO files against a real sshd; exit 0 if every expectation holds, 1 if not, 2 for bad input."""
+    # imported here: start-up cost: `sshsim run --help` does not load scenarios (jinja2, jsonschema)
     from simulator.scenario import load_scenarios
 
     # Every output is checked (no link, a writable folder; a log not there without --force)
@@ -200,6 +202,7 @@ def _write_results(log_out: Path | None, lines: list[str], report: tuple[tuple[s
                    outcomes: list[Any], force: bool = False) -> tuple[list[str], list[str]]:
     """Write the log and every report, each on its own: one that cannot be written (a full disk)
     does not cost the others. Returns (what was written, one-line problems)."""
+    # imported here: start-up cost: the reports only when writing them
     from simulator.verify.reports import render_report
 
     kept: list[str] = []
@@ -243,6 +246,7 @@ def start_target(scenario: Any, target: str | None) -> Any:
 
     Not in a thread: a cancellation (SIGTERM) must find the target either not started or
     started and then stopped by the caller, never still starting in a thread nobody waits for."""
+    # imported here: start-up cost: the targets (asyncssh) only when a server starts
     from simulator.target.factory import make_target
 
     server = make_target(scenario.server, target or scenario.target)
@@ -254,6 +258,7 @@ async def play(scenario: Any, server: Any, verify: bool, partial: list[str] | No
                started: float | None = None) -> ScenarioOutcome:
     """Play `scenario` against a started `server` and judge what it logged; the caller stops the
     server. Shared by `sshsim run` and the pytest plugin (simulator/pytest_plugin.py)."""
+    # imported here: start-up cost: the driver (asyncssh) and verifier only when a scenario plays
     from simulator.driver.runner import run_scenario
     from simulator.verify.verifier import ParsedLog, verify_run
 

@@ -25,6 +25,7 @@ def load(path: Path | None) -> Any:
     """The user's config (UserConfig) read now, so a bad file fails before anything runs."""
     if path is None:
         return None
+    # imported here: start-up cost: `run`, `sshd`, ... import this module; their --help loads no config checker
     from simulator.target.userconfig import load_user_config
 
     return load_user_config(path, origin=Origin(key="--sshd-config"))
@@ -37,6 +38,7 @@ def use(spec: ServerSpec, config: Any, *, log_level_asked: bool) -> ServerSpec:
     """`spec` running the user's config (None: unchanged); prints the notice once per config."""
     if config is None:
         return spec
+    # imported here: start-up cost: as in `load` above
     from simulator.target.userconfig import check_user_config
 
     spec.config_file = config
@@ -48,6 +50,7 @@ def use(spec: ServerSpec, config: Any, *, log_level_asked: bool) -> ServerSpec:
 
 def say_notice(spec: ServerSpec) -> None:
     """The notice of `spec`'s user config on stderr, once per (file, level) in this process."""
+    # imported here: start-up cost: as in `load` above
     from simulator.target.userconfig import notice
 
     if spec.config_file is None:

@@ -21,6 +21,7 @@ def verify(log: Path, scenario: Path, variables: tuple[str, ...], color: bool | 
 
     The log's connections are paired with the scenario's by client banner and order.
     """
+    # imported here: start-up cost: `sshsim verify --help` does not load scenarios or the catalogue
     from simulator.commands.run import parse_vars
     from simulator.scenario import load_scenario
     from simulator.verify.outcome import ScenarioOutcome, render_failures

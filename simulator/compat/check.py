@@ -21,6 +21,8 @@ from simulator.errors import BadInputError
 from simulator.logs import parse_records
 from simulator.profiles import ClientProfile, known_profiles, load_profile
 from simulator.target.base import ServerSpec, UserSpec
+from simulator.target.factory import make_target
+from simulator.target.userconfig import notice
 
 DEFAULT_MAX_STARTUPS = 10  # sshd's default MaxStartups 10:30:100
 
@@ -105,9 +107,6 @@ def server_spec(config: Any) -> ServerSpec:
 
 async def check(config: Any, profiles: list[ClientProfile], target: str = "local") -> Table:
     """Start one server for `config`, run every profile against it, build the rows."""
-    from simulator.target.factory import make_target
-    from simulator.target.userconfig import notice
-
     started = time.monotonic()
     spec = server_spec(config)
     server = make_target(spec, target)

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import html
 import json
+import shutil
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
+
+from rich.console import Console
+from rich.table import Table as RichTable
 
 from simulator.compat.check import Table
 from simulator.errors import BadInputError
@@ -23,9 +27,6 @@ COMPARED = ("ok", "kex", "host_key", "cipher", "mac", "compression", "session", 
 def render_terminal(table: Table, *, colour: bool) -> str:
     """A rich table: profile x negotiated algorithms, auth, session, SFTP, verdict; then the
     sshd line explaining each failure."""
-    from rich.console import Console
-    from rich.table import Table as RichTable
-
     title = f"{table.config} on {table.target} ({table.sshd_version})"
     grid = RichTable(title=title, title_justify="left", show_lines=False)
     for name in ("profile", "kex", "host key", "cipher", "MAC", "comp", "offered", "auth", "session", "sftp",
@@ -37,7 +38,6 @@ def render_terminal(table: Table, *, colour: bool) -> str:
         grid.add_row(row.profile, row.kex or "-", row.host_key or "-", row.cipher or "-", row.mac or "-",
                      row.compression or "-", ",".join(row.offered) or "-", auth, row.session, row.sftp or "-",
                      f"[{style}]{row.verdict}[/{style}]")
-    import shutil
 
     width = max(160, shutil.get_terminal_size((200, 40)).columns)
     console = Console(record=True, width=width, force_terminal=colour, no_color=not colour, highlight=False)

@@ -29,15 +29,20 @@ from __future__ import annotations
 import asyncio
 import binascii
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncssh
 from asyncssh import auth as _auth_mod
+from asyncssh import compression, encryption, kex, mac, public_key
 from asyncssh import connection as _conn_mod
 from asyncssh.channel import SSHClientChannel
 from asyncssh.constants import (
+    EXTENDED_DATA_STDERR,
+    MSG_CHANNEL_CLOSE,
+    MSG_CHANNEL_EOF,
     MSG_EXT_INFO,
     MSG_GLOBAL_REQUEST,
     MSG_IGNORE,
@@ -47,7 +52,9 @@ from asyncssh.constants import (
 )
 from asyncssh.misc import KeyExchangeFailed
 from asyncssh.packet import Boolean, Byte, NameList, SSHPacket, String, UInt32
+from asyncssh.stream import SSHClientStreamSession, SSHReader, SSHWriter
 
+from simulator import kex as project_kex
 from simulator.errors import EnvironmentProblem
 from simulator.kex.kexinit import MSG_KEXINIT, parse_kexinit
 
@@ -81,11 +88,7 @@ class WireLists:
 
 def implemented_algorithms() -> dict[str, frozenset[bytes]]:
     """What this asyncssh (with the project's registered extras, e.g. sntrup761) can negotiate."""
-    from asyncssh import compression, encryption, kex, mac, public_key
-
     try:
-        from simulator import kex as project_kex
-
         project_kex.register()
     except ImportError:
         pass
@@ -149,8 +152,6 @@ def install_hooks() -> None:
         self._kex_complete = False
         self._rekey_bytes_sent = 0
         if self._rekey_seconds:
-            import time
-
             self._rekey_time = time.monotonic() + self._rekey_seconds
         packet = wire.packet()
         self._client_kexinit = packet
@@ -349,7 +350,6 @@ class ScriptedChannel:
                  session_factory: Any = None) -> None:
         self.conn = conn
         self.chan = SSHClientChannel(conn, conn._loop, "strict", None, "strict", window, max_packet)
-        from asyncssh.stream import SSHClientStreamSession
 
         self.session_factory = session_factory or SSHClientStreamSession
         self.session: Any = None
@@ -367,8 +367,6 @@ class ScriptedChannel:
 
         asyncssh dispatches through `self._packet_handlers`, so an instance copy of the class's
         table with the EOF entry wrapped acts on this channel only."""
-        from asyncssh.constants import MSG_CHANNEL_EOF
-
         chan = self.chan
         original = type(chan)._packet_handlers[MSG_CHANNEL_EOF]
 
@@ -384,8 +382,6 @@ class ScriptedChannel:
         """Drop TCP when the server's CHANNEL_CLOSE comes, instead of asyncssh's CLOSE reply
         (psftp never closes its channel: EOF, then the socket). Same instance-table hook as
         answer_eof."""
-        from asyncssh.constants import MSG_CHANNEL_CLOSE
-
         chan = self.chan
 
         def process_close(this: Any, pkttype: int, pktid: int, packet: SSHPacket) -> Any:
@@ -419,9 +415,6 @@ class ScriptedChannel:
         self.conn.create_task(self.chan._start_reading(), self.chan.logger)
 
     def streams(self) -> tuple[asyncssh.SSHWriter, asyncssh.SSHReader, asyncssh.SSHReader]:
-        from asyncssh.constants import EXTENDED_DATA_STDERR
-        from asyncssh.stream import SSHReader, SSHWriter
-
         return (SSHWriter(self.session, self.chan), SSHReader(self.session, self.chan),
                 SSHReader(self.session, self.chan, EXTENDED_DATA_STDERR))
 

@@ -8,6 +8,8 @@ the way the client ends (PuTTY drops TCP; OpenSSH sends a disconnect message).
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ import asyncssh
 
 from simulator.aio import gather_or_cancel
 from simulator.driver import fidelity
+from simulator.driver.session import run_forward, run_session
 from simulator.driver.tracker import ConnectionTracker, SyncTimeout
 from simulator.profiles import ClientProfile, load_profile
 from simulator.scenario.model import (
@@ -335,8 +338,6 @@ class ScenarioRunner:
             sync = action.sync
             await self._sync(plan.id, sync.connection or plan.id, sync.event, sync.fields, sync.timeout)
         elif isinstance(action, SessionAction):
-            from simulator.driver.session import run_session
-
             forwards = any(isinstance(a, ForwardAction) for a in plan.actions)
             sessions = sum(isinstance(a, SessionAction) for a in plan.actions)
             status, refused = await run_session(conn, profile, action, forwards=forwards,
@@ -344,8 +345,6 @@ class ScenarioRunner:
             result.exit_statuses.append(status)
             result.refused.extend(refused)
         elif isinstance(action, ForwardAction):
-            from simulator.driver.session import run_forward
-
             if await run_forward(conn, action):
                 result.refused.append(f"direct-tcpip {action.host}:{action.port}")
 
@@ -380,9 +379,6 @@ def ending_profile(profile: ClientProfile, plan: ConnectionPlan) -> ClientProfil
 
 def reset_tcp(conn: asyncssh.SSHClientConnection) -> None:
     """End with a TCP reset (paramiko's SFTP teardown): SO_LINGER 0 makes close() send RST."""
-    import socket
-    import struct
-
     sock = conn.get_extra_info("socket")
     if sock is not None:
         try:

@@ -14,6 +14,7 @@ import random
 from typing import Any
 
 import asyncssh
+from asyncssh.sftp import MIN_SFTP_VERSION, start_sftp_client
 
 from simulator.driver.fidelity import ScriptedChannel, request_payload, send_global_request
 from simulator.profiles import ClientProfile
@@ -187,8 +188,6 @@ async def _drain(reader: asyncssh.SSHReader) -> None:
 async def _run_sftp(conn: asyncssh.SSHClientConnection, reader: Any, writer: Any, ops: list[SftpOp],
                     *, close: bool = True) -> None:
     """The SFTP operations; `close` False leaves the channel open (the connection ends under it)."""
-    from asyncssh.sftp import MIN_SFTP_VERSION, start_sftp_client
-
     client = await start_sftp_client(conn, conn._loop, "strict", reader, writer, "utf-8", "strict",
                                      MIN_SFTP_VERSION)
     for op in ops:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import asyncssh
 
+from simulator.driver.runner import connect_profiled
 from simulator.kex.kexinit import hassh, parse_kexinit
 from simulator.limits import MAX_KEXINIT
 from simulator.profiles import ClientProfile
@@ -83,8 +84,6 @@ class KexinitListener:
 
 async def capture_kexinit(profile: ClientProfile, timeout: float = 10.0) -> KexinitCapture:
     """Connect the profiled driver to a one-shot local listener and record its KEXINIT."""
-    from simulator.driver.runner import connect_profiled
-
     async with KexinitListener() as listener:
         attempt = asyncio.ensure_future(connect_profiled("127.0.0.1", listener.port, profile,
                                                          username="capture", client_keys=None))

@@ -26,6 +26,7 @@ from simulator.aio import gather_or_cancel
 from simulator.errors import BadInputError, TargetError
 from simulator.generate.spec import Entry, GenerateSpec, Variant
 from simulator.generate.template import Canonicaliser, Template, TemplateLine, Tokens, connection_labels, gaps
+from simulator.scenario.loader import load_scenarios
 from simulator.scenario.model import Scenario
 from simulator.target.base import ServerSpec, UserSpec
 
@@ -87,8 +88,6 @@ class Recorder:
 
     def prepare(self, job: Job) -> Job:
         """Render the job's scenario and decide the server it needs (its group)."""
-        from simulator.scenario.loader import load_scenarios
-
         spec = self.spec
         users = self.base_users()
         overrides = list(spec.sshd_config)
@@ -144,6 +143,7 @@ class Recorder:
 
     async def _worker(self, server_spec: ServerSpec, jobs: list[Job], queue: asyncio.Queue[int],
                       results: list[Recorded | None]) -> None:
+        # imported here: start-up cost: a generate run served from the cache never starts a target
         from simulator.target.factory import make_target
 
         server = make_target(server_spec, self.target)
@@ -174,6 +174,7 @@ class Recorder:
         outcomes: dict[str, str | None] = {}  # what happened, as the client saw it (None: cannot tell)
         label = f"{job.entry.name} ({job.variant.key or 'default'}, user {job.user or '-'})"
         if job.entry.probe is not None:
+            # imported here: start-up cost: the driver and probes (asyncssh) only when recording
             from simulator.generate.probes import run_probe
 
             source = self._source()
@@ -184,6 +185,7 @@ class Recorder:
             sources["probe"], ports["probe"] = source, port
             outcomes["probe"] = "closed-preauth"
         else:
+            # imported here: start-up cost: the driver and probes (asyncssh) only when recording
             from simulator.driver.runner import ScenarioRunner
 
             scenario = copy.deepcopy(job.scenario)
@@ -212,6 +214,7 @@ class Recorder:
 
     def _template(self, job: Job, conn_id: str, records: list[Any], source: str, port: int | None, server: Any,
                   listener: int | None, host_keys: tuple[str, ...], user_keys: frozenset[str]) -> Template:
+        # imported here: start-up cost: the event catalogue only when recording
         from simulator.logs import parse_records
 
         records = [r for r in records if r.pid is not None and r.program != "sshsim"]
@@ -297,6 +300,7 @@ def _pid_offsets(pids: list[int]) -> list[int]:
 
 def _split(records: list[Any], sources: dict[str, str]) -> dict[str, list[Any]]:
     """A multi-connection scenario's records, per connection (the parser's pid lineage)."""
+    # imported here: start-up cost: the event catalogue only when recording
     from simulator.logs import group_connections, parse_records
 
     kept = [r for r in records if r.pid is not None]
@@ -320,6 +324,7 @@ def _listener_pid(server: Any) -> int | None:
 
 def _host_key_fingerprints(server: Any) -> tuple[str, ...]:
     """SHA256 fingerprints of the server's host keys, where the target exposes its key files."""
+    # imported here: start-up cost: asyncssh only when recording
     import asyncssh
 
     workdir = getattr(server, "workdir", None)
@@ -335,6 +340,7 @@ def _host_key_fingerprints(server: Any) -> tuple[str, ...]:
 
 
 def _user_key_fingerprints(server: Any, job: Job) -> frozenset[str]:
+    # imported here: start-up cost: asyncssh only when recording
     import asyncssh
 
     out = set()

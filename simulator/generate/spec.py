@@ -9,6 +9,7 @@ the spec file, the line and the key, so a typo costs no sshd run.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import ipaddress
 import itertools
 import json
@@ -19,6 +20,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
 import yaml
@@ -36,8 +38,10 @@ from simulator.limits import (
     MAX_REAL_ENGINE_CONNECTIONS,
     QUOTE_CHARS,
 )
+from simulator.profiles import known_profiles
 from simulator.scenario.loader import file_defaults, read_text, render
 from simulator.scenario.template import render_deadline
+from simulator.shipped import shipped
 from simulator.yamlread import load_yaml_with_positions
 
 Position = tuple[str, int, int]
@@ -236,8 +240,6 @@ def _check_schema(raw: dict[str, Any], positions: dict[tuple, Position], path: s
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(k for k in instance if k not in allowed)
         if extra:
-            import difflib
-
             close = difflib.get_close_matches(extra[0], allowed, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(allowed)})"
             raise where.error(f"unknown key {extra[0]!r}{hint}", at + (("key", extra[0]),))
@@ -285,7 +287,6 @@ def parse_timezone(name: str) -> dt.tzinfo:
     if m:
         delta = dt.timedelta(hours=int(m.group(2)), minutes=int(m.group(3)))
         return dt.timezone(-delta if m.group(1) == "-" else delta)
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
         return ZoneInfo(text)
@@ -539,8 +540,6 @@ def _building_block(folder: Path, name: str) -> Path | None:
     """A mix entry's scenario: beside the spec first (a user's own building block wins), else,
     for a bare file name, the one shipped with sshsim (scenarios/generate/, simulator/shipped.py),
     so a spec written anywhere can use `scenario: publickey-shell.yaml`."""
-    from simulator.shipped import shipped
-
     own = (folder / name).resolve()
     if own.is_file():
         return own
@@ -553,8 +552,6 @@ def _building_block(folder: Path, name: str) -> Path | None:
 
 def _entry(item: dict[str, Any], at: tuple, spec: GenerateSpec, folder: Path, where: _Where,
            names: set[str], default_sources: str = "default") -> Entry:
-    from simulator.profiles import known_profiles
-
     if ("scenario" in item) == ("probe" in item):
         raise where.error("an entry gives exactly one of `scenario` and `probe`", at)
     name = item.get("name") or (Path(item["scenario"]).stem if "scenario" in item else item["probe"])
@@ -577,8 +574,6 @@ def _entry(item: dict[str, Any], at: tuple, spec: GenerateSpec, folder: Path, wh
     known = known_profiles()
     for j, profile in enumerate(profiles):
         if profile is not None and profile not in known:
-            import difflib
-
             close = difflib.get_close_matches(profile, sorted(known), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(known))})"
             raise where.error(f"unknown client profile {profile!r}{hint}", at + ("profiles", j))

@@ -21,6 +21,7 @@ _backend: Backend | None = None
 
 def liboqs_available() -> bool:
     """Whether asyncssh loaded liboqs with sntrup761 (then it registered the names itself)."""
+    # imported here: start-up cost: asyncssh only when key exchanges are registered
     from asyncssh.crypto import sntrup_available
 
     return bool(sntrup_available)
@@ -38,11 +39,13 @@ def register(prefill: bool = True) -> Backend:
             if liboqs_available():
                 _backend = "liboqs"
             else:
+                # imported here: start-up cost: the pure-Python KEM only when liboqs is missing
                 from simulator.kex.asyncssh_kex import register_python_kex
 
                 register_python_kex()
                 _backend = "python"
         if _backend == "python" and prefill:
+            # imported here: start-up cost: the pure-Python KEM only when liboqs is missing
             from simulator.kex.asyncssh_kex import keypair_pool
 
             keypair_pool().start()

@@ -30,7 +30,9 @@ from typing import Any
 import yaml
 
 from simulator.loglevels import LEVELS, RANK
+from simulator.logs import group_connections, parse_lines
 from simulator.profiles import known_profiles, load_profile
+from simulator.scenario.loader import scenario_schema
 
 # Client family (banner prefix) -> profile to start from when no banner matches exactly.
 FAMILIES: tuple[tuple[str, str], ...] = (
@@ -229,8 +231,6 @@ def expectations_for(conn: Any, events: list[Any]) -> dict[str, Any]:
 
 def infer_scenario(lines: list[str], name: str = "inferred") -> dict[str, Any]:
     """A scenario (as data, ready for YAML) that replays the connections of a log."""
-    from simulator.logs import group_connections, parse_lines
-
     events = list(parse_lines(lines))
     conns = [c for c in group_connections(events) if c.kind == "connection" and c.client_version]
     by_conn: dict[int, list[Any]] = {}
@@ -344,8 +344,6 @@ def literal_field(value: Any) -> Any:
 
 def _schema_pattern(*path: str) -> re.Pattern[str]:
     """A `pattern` of the scenario schema (the one place it is stated)."""
-    from simulator.scenario.loader import scenario_schema
-
     node: Any = scenario_schema()["$defs"]
     for key in path:
         node = node[key]

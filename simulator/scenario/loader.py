@@ -6,6 +6,7 @@ a user can go straight to it; nothing here ever shows a traceback for bad input.
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import json
 import math
@@ -22,6 +23,8 @@ from jinja2.sandbox import SecurityError
 from simulator import limits
 from simulator.errors import BadInputError
 from simulator.limits import MAX_MATRIX_CELLS, MAX_RENDERED_CHARS, QUOTE_CHARS
+from simulator.profiles import check_override, known_profiles
+from simulator.scenario.events import known_event_names
 from simulator.scenario.model import Scenario, build_scenario
 from simulator.scenario.template import Refusal, SandboxEnvironment, TemplateRefused, read_bounded, render_deadline
 from simulator.target.accounts import RESERVED_NAMES
@@ -203,9 +206,6 @@ _PATTERN_HINTS = {
 
 def _check_meaning(data: dict[str, Any], positions: dict[tuple, Position], path: str) -> None:
     """What the schema cannot say: ids unique and referenced, profiles and events known."""
-    from simulator.profiles import check_override, known_profiles
-    from simulator.scenario.events import known_event_names
-
     def fail(message: str, at: tuple) -> None:
         pos = positions.get(at) or nearest(positions, at)
         raise BadInputError(message, file=path, line=pos[1] if pos else None,
@@ -221,8 +221,6 @@ def _check_meaning(data: dict[str, Any], positions: dict[tuple, Position], path:
 
     def check_event(name: str, at: tuple) -> None:
         if events and name not in events:
-            import difflib
-
             close = difflib.get_close_matches(name, sorted(events), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             fail(f"unknown event {name!r}{hint}", at)
@@ -232,8 +230,6 @@ def _check_meaning(data: dict[str, Any], positions: dict[tuple, Position], path:
         name = profile.get("base") if isinstance(profile, dict) else profile
         at = ("connections", i, "profile") + (("base",) if isinstance(profile, dict) else ())
         if name is not None and name not in profiles:
-            import difflib
-
             close = difflib.get_close_matches(name, sorted(profiles), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(profiles))})"
             fail(f"unknown client profile {name!r}{hint}", at)

@@ -7,10 +7,12 @@ shape of what they get; they only turn it into names the driver and verifier rea
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from simulator.target.base import Origin, ServerSpec, UserSpec
 from simulator.target.chroots import as_chroot_dirs
+from simulator.target.userconfig import load_user_config
 from simulator.yamlread import Position  # where a value came from in the scenario file
 
 
@@ -304,9 +306,7 @@ def _user_config(server_data: dict[str, Any], path: str, positions: dict[tuple, 
     name = server_data.get("sshd_config_file")
     if name is None:
         return None
-    from pathlib import Path
 
-    from simulator.target.userconfig import load_user_config
 
     at = positions.get(("server", "sshd_config_file"))
     origin = Origin(*at, key="server.sshd_config_file") if at else Origin(file=path, key="server.sshd_config_file")

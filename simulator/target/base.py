@@ -7,11 +7,13 @@ the users' client keys and the captured records, so both targets expose the same
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from simulator.capture.syslog import SyslogReceiver
+from simulator.errors import TargetError
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,6 @@ class ManagedTarget:
 
     def identity(self, user: str) -> Path:
         """Path of the private key that logs in as `user`."""
-        from simulator.errors import TargetError
-
         try:
             return self._identities[user]
         except KeyError:
@@ -108,13 +108,9 @@ class ManagedTarget:
         self.stop()
 
     async def __aenter__(self) -> Any:
-        import asyncio
-
         return await asyncio.to_thread(self.start)
 
     async def __aexit__(self, *exc: object) -> None:
-        import asyncio
-
         await asyncio.to_thread(self.stop)
 
 

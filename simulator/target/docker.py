@@ -54,6 +54,7 @@ import time
 from importlib import resources
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from simulator.capture import syslog as syslog_mod
 from simulator.capture.syslog import SyslogReceiver, SyslogRecord
@@ -114,8 +115,6 @@ def connect(timeout: float = 10.0) -> Any:
 def _require_local_engine(address: str) -> None:
     """The container shares this machine's network and mounts its files: a remote engine cannot
     serve it, so refuse before sending it anything."""
-    from urllib.parse import urlsplit
-
     scheme = address.split("://", 1)[0].lower() if "://" in address else "tcp"
     if scheme in ("unix", "npipe"):
         return
@@ -483,6 +482,7 @@ def docker_target(spec: ServerSpec, image: str | None = None, log_path: Path | s
 # -- helpers -----------------------------------------------------------------------------------
 def _stop_container(client: Any, container: Any, timeout: float) -> None:
     """SIGTERM (the entrypoint stops sshd, then rsyslog), SIGKILL after `timeout`, then remove."""
+    # imported here: optional extra: the docker SDK only for --target docker
     import docker.errors
 
     try:
@@ -510,6 +510,7 @@ def _stop_container(client: Any, container: Any, timeout: float) -> None:
 
 
 def _running(container: Any) -> bool:
+    # imported here: optional extra: the docker SDK only for --target docker
     import docker.errors
 
     try:
@@ -525,6 +526,7 @@ def _running(container: Any) -> bool:
 
 def _gone(exc: Exception) -> bool:
     """NotFound, or podman's 500 "no such container" while it is auto-removing one."""
+    # imported here: optional extra: the docker SDK only for --target docker
     import docker.errors
 
     return isinstance(exc, docker.errors.NotFound) or "no such container" in str(exc).lower()

@@ -16,6 +16,7 @@ def make_target(spec: ServerSpec, target: str = "local", *, log_path: Path | str
     if kind == "local":
         if image:
             raise BadInputError(f"target 'local' takes no image (got {target!r})")
+        # imported here: start-up cost: only the chosen target loads (local: asyncssh; docker: the docker SDK)
         from simulator.target.local import LocalSshd
 
         return LocalSshd(spec, log_path=log_path, echo=echo)
@@ -23,6 +24,7 @@ def make_target(spec: ServerSpec, target: str = "local", *, log_path: Path | str
         if spec.config_file is not None:
             raise BadInputError("a user's sshd_config (--sshd-config, server.sshd_config_file) runs on the local "
                                 "target only for now", key="--target")
+        # imported here: start-up cost: only the chosen target loads (local: asyncssh; docker: the docker SDK)
         from simulator.target.docker import docker_target
 
         return docker_target(spec, image or "debian-12", log_path=log_path, echo=echo)

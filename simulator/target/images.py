@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from simulator.errors import BadInputError, EnvironmentProblem, TargetError
+from simulator.progress import status
+from simulator.shipped import shipped
 
 TAG_PREFIX = "sshsim-sshd"
 DEFAULT_IMAGE = "debian-12"
@@ -77,8 +79,6 @@ def resolve(image: str | None) -> tuple[str, ImageInfo | None]:
 
 def docker_dir() -> Path | None:
     """The build context ($SSHSIM_DOCKER_DIR, else the shipped docker/: simulator/shipped.py), if present."""
-    from simulator.shipped import shipped
-
     override = os.environ.get("SSHSIM_DOCKER_DIR")
     candidates = [Path(override)] if override else []
     own = shipped("docker")
@@ -100,9 +100,9 @@ def context_digest(context: Path, info: ImageInfo) -> str:
 
 def ensure_image(client: Any, image: str | None, *, build: bool = True) -> str:
     """Return the reference of a present, current image; build a matrix image when needed."""
+    # imported here: optional extra: the docker SDK only for --target docker
     import docker.errors
 
-    from simulator.progress import status
 
     ref, info = resolve(image)
     present = _get(client, ref)
@@ -156,6 +156,7 @@ def ensure_image(client: Any, image: str | None, *, build: bool = True) -> str:
 
 def _remove_if_untagged(client: Any, image_id: str) -> None:
     """Drop the image a rebuild replaced, unless something else still uses it (disk adds up)."""
+    # imported here: optional extra: the docker SDK only for --target docker
     import docker.errors
 
     try:
@@ -190,6 +191,7 @@ def build_failure(info: ImageInfo, message: str, build_log: Any) -> str:
 
 
 def _get(client: Any, ref: str) -> Any:
+    # imported here: optional extra: the docker SDK only for --target docker
     import docker.errors
 
     try:

@@ -15,10 +15,12 @@ connection would add lines to the log and use a MaxStartups slot (docs/local-tar
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -359,15 +361,11 @@ class LocalSshd(ManagedTarget):
 
 def _supports_penalties(version: str) -> bool:
     """PerSourcePenalties exists from OpenSSH 9.8; on by default there, and loopback is not exempt."""
-    import re
-
     m = re.search(r"OpenSSH_(\d+)\.(\d+)", version)
     return m is not None and (int(m.group(1)), int(m.group(2))) >= (9, 8)
 
 
 def _die_with_parent() -> None:
-    import ctypes
-
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(1, signal.SIGKILL, 0, 0, 0)
 

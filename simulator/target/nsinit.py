@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import ipaddress
 import json
 import os
 import signal
@@ -202,8 +203,6 @@ def run_config_test(spec: dict[str, Any]) -> tuple[str, str] | None:
 
 def _loopback_listen(value: str) -> bool:
     """`127.0.0.1:22`, `[::1]:22` (sshd -T's form, maybe followed by ` rdomain X`) on loopback?"""
-    import ipaddress
-
     address = value.split()[0]
     host = address[1:].split("]", 1)[0] if address.startswith("[") else address.rsplit(":", 1)[0]
     try:

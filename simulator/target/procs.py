@@ -7,6 +7,7 @@ them with host pids and parents, which is all that is needed here.
 from __future__ import annotations
 
 import os
+import time
 
 
 def _ppid_map() -> dict[int, list[int]]:
@@ -47,8 +48,6 @@ def descendants_of(pid: int) -> list[int]:
 def wait_no_descendants(pid: int, deadline: float, settle: float) -> bool:
     """Poll until `pid` has had no live descendant for `settle` seconds (True), or `deadline`
     (a time.monotonic() value) passes (False): every connection of a listener has ended."""
-    import time
-
     quiet_since: float | None = None
     while time.monotonic() < deadline:
         if descendants_of(pid):

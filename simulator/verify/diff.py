@@ -26,6 +26,8 @@ from typing import Any
 import yaml
 
 from simulator.colour import paint
+from simulator.logs import group_connections, normalise_event, parse_lines
+from simulator.logs.normalise import TABLE
 
 STREAM_ORDER = ("listener", "monitor", "preauth", "user", "session", None)
 # difflib may spend this many steps a line of a stream pair. Real pairs take at most ~6 (the
@@ -171,8 +173,6 @@ def _streams(events: list[Any]) -> dict[str | None, list[Any]]:
 
 def diff_events(a_events: list[Any], b_events: list[Any]) -> LogDiff:
     """Compare two parsed logs (events with conn and role set by the connection grouping)."""
-    from simulator.logs import group_connections, normalise_event
-
     a_sshd, b_sshd = _sshd_events(a_events), _sshd_events(b_events)
     a_conns = group_connections(a_events)
     b_conns = group_connections(b_events)
@@ -230,8 +230,6 @@ def _diff_streams(a_ev: list[Any], b_ev: list[Any], normalise: Any) -> list[Stre
 @lru_cache(maxsize=1)
 def _race_patterns() -> tuple[re.Pattern[str], ...]:
     """normalise.yaml's `races` (simulator/logs/normalise.py reads its other sections)."""
-    from simulator.logs.normalise import TABLE
-
     with open(TABLE, encoding="utf-8") as fh:
         data = yaml.safe_load(fh) or {}
     return tuple(re.compile(rule["regex"]) for rule in data.get("races") or ())
@@ -339,8 +337,6 @@ def common_subsequence(a: Sequence[Hashable], b: Sequence[Hashable]) -> list[tup
 
 
 def diff_lines(a_lines: list[str], b_lines: list[str]) -> LogDiff:
-    from simulator.logs import parse_lines
-
     return diff_events(list(parse_lines(a_lines)), list(parse_lines(b_lines)))
 
 

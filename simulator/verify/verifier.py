@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.limits import quote
-from simulator.logs import tags
-from simulator.scenario.model import Expectation, ExpectedEvent, Scenario
+from simulator.logs import group_connections, parse_lines, parse_records, tags
+from simulator.profiles import load_profile
+from simulator.scenario.model import Expectation, ExpectedEvent, ForwardAction, Scenario, SessionAction
 
 
 @dataclass
@@ -46,8 +47,6 @@ class ParsedLog:
 
     @classmethod
     def from_lines(cls, lines: Iterable[str]) -> ParsedLog:
-        from simulator.logs import group_connections, parse_lines
-
         events = list(parse_lines(lines))
         connections = group_connections(events)
         return cls(events, connections)
@@ -56,8 +55,6 @@ class ParsedLog:
     def from_records(cls, records: Iterable[Any], host: str) -> ParsedLog:
         """A capture's records, parsed as they are (no syslog text parsed again); the same
         events as `from_lines` of their classic lines."""
-        from simulator.logs import group_connections, parse_records
-
         events = parse_records(records, host)
         connections = group_connections(events)
         return cls(events, connections)
@@ -297,8 +294,6 @@ def _context(lines: list[str], line: int | None, around: int = 3) -> list[str]:
 def assign_connections(scenario: Scenario, log: ParsedLog,
                        ports: dict[str, int | None] | None = None) -> dict[str, Any]:
     """Scenario connection id -> log connection: by client port after a run, else by banner and order."""
-    from simulator.profiles import load_profile
-
     candidates = [c for c in log.client_connections() if getattr(c, "kind", "connection") == "connection"]
     assigned: dict[str, Any] = {}
     used: set[int] = set()
@@ -397,8 +392,6 @@ def client_side_failures(scenario: Scenario, result: Any) -> list[Failure]:
     refused, so these promises can only be checked against what the driver saw. Connections that
     never got past authentication, or that failed, did not run their actions: nothing to check.
     """
-    from simulator.scenario.model import ForwardAction, SessionAction
-
     failures: list[Failure] = []
     for plan in scenario.connections:
         got = result.connections.get(plan.id)
