@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -71,7 +72,13 @@ def test_start_stop_leaves_nothing_behind() -> None:
     assert _snapshot() == before
 
 
-def test_sigkill_of_parent_leaves_no_sshd(tmp_path: Path) -> None:
+def test_sigkill_of_parent_leaves_no_sshd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A temp folder of the test's own: another sshsim run on the machine sweeps orphaned work
+    # folders in the shared one, and could take the holder's before this test looks for it.
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(private_tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
     script = tmp_path / "holder.py"
     script.write_text(
         "import json, sys, time\n"
