@@ -79,8 +79,9 @@ class LogDiff:
 
     @property
     def complete(self) -> bool:
-        """All of A is in B (B may have more: `sshsim replay` of a truncated capture)."""
-        return self.matched == self.total_a
+        """All of A is in B (B may have more: `sshsim replay` of a truncated capture), apart from
+        A's lines that sshd logs or not by its own timing (normalise.yaml `races`)."""
+        return self.matched >= self.total_a - self._racy("a")
 
     @property
     def both_ways(self) -> bool:
