@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from simulator.io import atomic_write_text
 from simulator.verify.outcome import ScenarioOutcome, render_failures
 from simulator.verify.timeline import as_html
 
@@ -69,6 +67,3 @@ def render_report(fmt: str, outcomes: list[ScenarioOutcome]) -> str:
     return {"json": as_json, "junit": as_junit, "html": as_html,
             "text": lambda o: render_failures([x for x in o if not x.ok]) + "\n"}[fmt](outcomes)
 
-
-def write_report(fmt: str, path: Path, outcomes: list[ScenarioOutcome], *, force: bool = False) -> None:
-    atomic_write_text(path, render_report(fmt, outcomes), force=force)
