@@ -1,0 +1,1 @@
+"""Upstream OpenSSH builds: known versions, their tarballs, and the per-version cache of built sshds."""
