@@ -20,7 +20,6 @@ import dataclasses
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import subprocess
@@ -30,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
+from simulator.builds.features import has_feature
 from simulator.capture.syslog import SyslogReceiver
 from simulator.errors import BadInputError, EnvironmentProblem, SshsimError, TargetError
 from simulator.io import LogStream
@@ -230,7 +230,7 @@ class LocalSshd(ManagedTarget):
                 host_keys=host_keys,
                 pid_file=str(work / "sshd.pid"),
                 max_startups=max_startups(spec),
-                per_source_penalties=_supports_penalties(self.version),
+                per_source_penalties=has_feature(self.version, "per_source_penalties"),
             )
         (work / "sshd_config").write_text(self.config_text)
 
@@ -357,12 +357,6 @@ class LocalSshd(ManagedTarget):
             if said:
                 extra = ": " + " | ".join(said)
         return TargetError(f"sshd failed to start ({stage}): {message}{extra}")
-
-
-def _supports_penalties(version: str) -> bool:
-    """PerSourcePenalties exists from OpenSSH 9.8; on by default there, and loopback is not exempt."""
-    m = re.search(r"OpenSSH_(\d+)\.(\d+)", version)
-    return m is not None and (int(m.group(1)), int(m.group(2))) >= (9, 8)
 
 
 def _die_with_parent() -> None:
