@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO
 
 from simulator.errors import BadInputError, OutputError
-from simulator.limits import MAX_OUTPUT_NAME_CHARS
+from simulator.limits import MAX_OUTPUT_NAME_CHARS, MAX_REPORT_BYTES
 
 _CHUNK = 1 << 16
 
@@ -206,6 +206,24 @@ def write_lines(path: Path, lines: Iterable[str], *, force: bool = False) -> int
             os.close(fd)
         _unlink_quietly(tmp)
     return total
+
+
+def read_report(path: Path, what: str, *, key: str | None = None) -> str:
+    """The text of a JSON report the user names (`diff --report-a`, `compat --baseline`): bounded
+    by MAX_REPORT_BYTES, so /dev/zero or a huge file ends in a one-line error, not in memory."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_REPORT_BYTES + 1)
+    except FileNotFoundError:
+        raise BadInputError(f"{what} not found", file=str(path), key=key) from None
+    except OSError as exc:
+        raise BadInputError(f"cannot read {what}: {_reason(exc)}", file=str(path), key=key) from None
+    if len(raw) > MAX_REPORT_BYTES:
+        raise BadInputError(f"{what} is larger than {MAX_REPORT_BYTES} bytes", file=str(path), key=key)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInputError(f"{what} is not UTF-8 text (byte {exc.start})", file=str(path), key=key) from None
 
 
 class LogStream:

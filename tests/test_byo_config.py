@@ -244,6 +244,8 @@ def test_compat_bad_input_exit_2(tmp_path: Path) -> None:
         (("--sshd-config", str(STOCK), "--profiles", "nosuch"), "unknown profile 'nosuch'"),
         (("--sshd-config", str(STOCK), "--baseline", str(notjson)), f"{notjson}:1:2: not JSON"),
         (("--sshd-config", str(tmp_path / "missing")), "sshd_config file not found"),
+        (("--sshd-config", str(STOCK), "--baseline", "/dev/zero"), "/dev/zero: --baseline: the baseline is larger than"),
+        (("--sshd-config", str(STOCK), "--target", "local,"), "--target: an empty target name in 'local,'"),
     ]:
         done = sshsim("compat", *args)
         assert done.returncode == 2, (args, done.stderr)

@@ -10,7 +10,7 @@ import click
 
 from simulator.colour import colour_option, use_colour
 from simulator.errors import EXIT_FAILED, EXIT_OK, BadInputError
-from simulator.io import atomic_write_text, check_output
+from simulator.io import atomic_write_text, check_output, read_report
 
 
 @click.command("compat")
@@ -19,7 +19,9 @@ from simulator.io import atomic_write_text, check_output
 @click.option("--before", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="With --after: check both configs and report what changed from OLD to NEW.")
 @click.option("--after", type=click.Path(dir_okay=False, path_type=Path), default=None, help="The new config.")
-@click.option("--target", default="local", show_default=True, help="Where sshd runs (local).")
+@click.option("--target", "targets", multiple=True, default=("local",), show_default=True, metavar="TARGET[,TARGET]",
+              help="Where sshd runs: local, local:VERSION, docker:IMAGE; repeat it (or separate with commas) "
+                   "for one table per target, run at the same time.")
 @click.option("--profiles", "profile_spec", default="all", show_default=True, metavar="all|NAME,...",
               help="Client profiles to check (sshsim profiles lists them).")
 @click.option("--report", "report", nargs=2, type=(click.Choice(["json", "junit", "html"]),
@@ -29,7 +31,8 @@ from simulator.io import atomic_write_text, check_output
               help="An earlier compat JSON report: exit 1 only when something changed against it.")
 @click.option("--force", is_flag=True, help="Overwrite report files that exist.")
 @colour_option
-def compat(sshd_config: Path | None, before: Path | None, after: Path | None, target: str, profile_spec: str,
+def compat(sshd_config: Path | None, before: Path | None, after: Path | None, targets: tuple[str, ...],
+           profile_spec: str,
            report: tuple[tuple[str, Path], ...], baseline: Path | None, force: bool, color: bool | None) -> int:
     """Connect every client profile to a private sshd running the config; exit 0 all connect (or
     nothing changed against --baseline / --before), 1 a failure or change, 2 bad input."""
@@ -49,48 +52,71 @@ def compat(sshd_config: Path | None, before: Path | None, after: Path | None, ta
                             key="--sshd-config")
     for _, path in report:
         check_output(path, force)
+    target_list = _targets(targets)
     profiles = select_profiles(profile_spec)
     configs = [sshdconfig.load(p) for p in ([before, after] if before is not None else [sshd_config])]
-    old_rows = load_baseline(_read(baseline), str(baseline)) if baseline is not None else None
+    old_rows = (load_baseline(read_report(baseline, "the baseline", key="--baseline"), str(baseline))
+                if baseline is not None else None)
 
-    async def all_configs() -> list:
-        return list(await asyncio.gather(*(check(c, profiles, target) for c in configs)))
+    async def everything() -> list:
+        return list(await asyncio.gather(*(check(c, profiles, t) for t in target_list for c in configs)))
 
     started = time.monotonic()
-    tables = asyncio.run(all_configs())
+    tables = asyncio.run(everything())
     seconds = time.monotonic() - started
+    # Per target, its config's table (or the --before and --after tables, in that order).
+    per_target = [tables[i:i + len(configs)] for i in range(0, len(tables), len(configs))]
     colour = use_colour(color)
     for table in tables:
         click.echo(table.notice, err=True)
         click.echo(render_terminal(table, colour=colour), color=colour)
-    found: list[str] | None = None
+    found: dict[str, list[str]] | None = None
     if before is not None:
-        found = changes(load_baseline(to_json(tables[:1]), str(before)), tables[1])
+        found = {pair[1].target: changes(load_baseline(to_json([pair[0]]), str(before))[None], pair[1])
+                 for pair in per_target}
     elif old_rows is not None:
-        found = changes(old_rows, tables[0])
+        found = {}
+        for (table,) in per_target:
+            rows = old_rows.get(table.target, old_rows.get(None))
+            if rows is None:
+                raise BadInputError(f"the baseline has no table for target {table.target!r} "
+                                    f"(it has {', '.join(sorted(str(t) for t in old_rows))})", file=str(baseline))
+            found[table.target] = changes(rows, table)
     if found is not None:
-        click.echo(f"{len(found)} change{'s' if len(found) != 1 else ''} against "
-                   f"{before if before is not None else baseline}" + (":" if found else ""))
-        for line in found:
-            click.echo(f"  {line}")
+        total_changes = sum(len(v) for v in found.values())
+        click.echo(f"{total_changes} change{'s' if total_changes != 1 else ''} against "
+                   f"{before if before is not None else baseline}" + (":" if total_changes else ""))
+        for target, lines in found.items():
+            for line in lines:
+                click.echo(f"  {target + ': ' if len(found) > 1 else ''}{line}")
     for fmt, path in report:
-        text = {"json": lambda: to_json(tables, found if before is not None else None),
-                "junit": lambda: to_junit(tables), "html": lambda: to_html(tables, found)}[fmt]()
+        text = {"json": lambda: to_json(tables, found if before is not None else None, per_target=len(configs)),
+                "junit": lambda: to_junit(tables),
+                "html": lambda: to_html(tables, _flat(found))}[fmt]()
         atomic_write_text(path, text, force=force)
     total = sum(len(t.rows) for t in tables)
     click.echo(f"compat: {total} profile run{'s' if total != 1 else ''} on {len(tables)} server"
                f"{'s' if len(tables) != 1 else ''} in {seconds:.1f} s", err=True)
     if found is not None:
-        return EXIT_FAILED if found else EXIT_OK
+        return EXIT_FAILED if any(found.values()) else EXIT_OK
     return EXIT_OK if all(t.ok for t in tables) else EXIT_FAILED
 
 
-def _read(path: Path | None) -> str:
-    assert path is not None
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BadInputError("baseline file not found", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInputError(f"cannot read the baseline: {getattr(exc, 'strerror', None) or exc}",
-                            file=str(path)) from None
+def _targets(given: tuple[str, ...]) -> list[str]:
+    """--target values, comma lists split, in order, each once."""
+    out: list[str] = []
+    for value in given:
+        for name in value.split(","):
+            name = name.strip()
+            if not name:
+                raise BadInputError(f"an empty target name in {value!r}", key="--target")
+            if name not in out:
+                out.append(name)
+    return out
+
+
+def _flat(found: dict[str, list[str]] | None) -> list[str] | None:
+    """Changes as one list, each line naming its target when there are several."""
+    if found is None:
+        return None
+    return [f"{t + ': ' if len(found) > 1 else ''}{line}" for t, lines in found.items() for line in lines]

@@ -10,7 +10,7 @@ import click
 from simulator.colour import colour_option, use_colour
 from simulator.commands.logio import read_log_lines
 from simulator.errors import EXIT_FAILED, EXIT_OK, BadInputError
-from simulator.limits import MAX_REPORT_BYTES
+from simulator.io import read_report
 
 
 @click.command("diff")
@@ -61,16 +61,10 @@ def _report_names(path: Path | None, option: str) -> dict[int, str] | None:
 
     if path is None:
         return None
+    text = read_report(path, "the report", key=option)
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_REPORT_BYTES + 1)
-    except OSError as exc:
-        raise BadInputError(f"cannot read the report: {exc.strerror or exc}", file=str(path), key=option) from None
-    if len(raw) > MAX_REPORT_BYTES:
-        raise BadInputError(f"the report is larger than {MAX_REPORT_BYTES} bytes", file=str(path), key=option)
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        data = json.loads(text)
+    except ValueError as exc:
         line = getattr(exc, "lineno", None)
         raise BadInputError(f"not a JSON report of sshsim run: {getattr(exc, 'msg', exc)}", file=str(path),
                             line=line, key=option) from None

@@ -49,12 +49,19 @@ def render_terminal(table: Table, *, colour: bool) -> str:
     return captured.get().rstrip("\n")
 
 
-def to_json(tables: list[Table], changes: list[str] | None = None) -> str:
-    """One table: the issue's shape. `--before/--after`: {"before", "after", "changes"}."""
-    if len(tables) == 1 and changes is None:
-        return json.dumps(tables[0].to_json(), indent=2) + "\n"
-    return json.dumps({"before": tables[0].to_json(), "after": tables[1].to_json(), "changes": changes or []},
-                      indent=2) + "\n"
+def to_json(tables: list[Table], changes: dict[str, list[str]] | None = None, *, per_target: int = 1) -> str:
+    """One table: the issue's shape. `--before/--after`: {"target", "before", "after", "changes"}.
+    Several targets: {"targets": [one of those per target]}. `per_target`: tables a target has
+    (1, or 2 with --before/--after), in order."""
+    items: list[dict[str, Any]] = []
+    for i in range(0, len(tables), per_target):
+        group = tables[i:i + per_target]
+        if changes is None:
+            items.append(group[0].to_json())
+        else:
+            items.append({"target": group[1].target, "before": group[0].to_json(), "after": group[1].to_json(),
+                          "changes": changes.get(group[1].target, [])})
+    return json.dumps(items[0] if len(items) == 1 else {"targets": items}, indent=2) + "\n"
 
 
 def to_junit(tables: list[Table]) -> str:
@@ -62,10 +69,12 @@ def to_junit(tables: list[Table]) -> str:
     out = ['<?xml version="1.0" encoding="UTF-8"?>', "<testsuites>"]
     for table in tables:
         failures = sum(1 for r in table.rows if not r.ok)
-        out.append(f"  <testsuite name={quoteattr('compat ' + table.config)} tests=\"{len(table.rows)}\" "
+        out.append(f"  <testsuite name={quoteattr(f'compat {table.config} on {table.target}')} "
+                   f"tests=\"{len(table.rows)}\" "
                    f"failures=\"{failures}\" time=\"{table.seconds:.2f}\">")
         for row in table.rows:
-            out.append(f"    <testcase classname={quoteattr(table.config)} name={quoteattr(row.profile)}>")
+            out.append(f"    <testcase classname={quoteattr(f'{table.config} on {table.target}')} "
+                       f"name={quoteattr(row.profile)}>")
             if not row.ok:
                 out.append(f"      <failure message={quoteattr(row.verdict)}>{escape(row.evidence or '')}</failure>")
             out.append("    </testcase>")
@@ -98,18 +107,30 @@ def to_html(tables: list[Table], changes: list[str] | None = None) -> str:
     return "".join(parts)
 
 
-def load_baseline(text: str, name: str) -> dict[str, dict[str, Any]]:
-    """profile -> row of an earlier compat JSON report (a one-line error for anything else)."""
+def load_baseline(text: str, name: str) -> dict[str | None, dict[str, dict[str, Any]]]:
+    """target -> profile -> row of an earlier compat JSON report (a one-line error for anything
+    else). A report of one target is keyed None too: it is the baseline of whatever target runs."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BadInputError(f"not JSON: {exc.msg}", file=name, line=exc.lineno, column=exc.colno) from None
-    if isinstance(data, dict) and "after" in data and "rows" not in data:
-        data = data["after"]  # a --before/--after report: its "after" is the state to compare with
-    rows = data.get("rows") if isinstance(data, dict) else None
-    if not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get("profile"), str) for r in rows):
-        raise BadInputError("not an sshsim compat JSON report (no \"rows\" with a \"profile\" each)", file=name)
-    return {r["profile"]: r for r in rows}
+    items = data.get("targets") if isinstance(data, dict) and "targets" in data else [data]
+    if not isinstance(items, list) or not items:
+        raise BadInputError("not an sshsim compat JSON report (\"targets\" is not a list of tables)", file=name)
+    out: dict[str | None, dict[str, dict[str, Any]]] = {}
+    for item in items:
+        if isinstance(item, dict) and "after" in item and "rows" not in item:
+            item = item["after"]  # a --before/--after report: its "after" is the state to compare with
+        rows = item.get("rows") if isinstance(item, dict) else None
+        if not isinstance(rows, list) or not all(isinstance(r, dict) and isinstance(r.get("profile"), str)
+                                                 for r in rows):
+            raise BadInputError("not an sshsim compat JSON report (no \"rows\" with a \"profile\" each)", file=name)
+        table = {r["profile"]: r for r in rows}
+        target = item.get("target")
+        out[target if isinstance(target, str) else None] = table
+    if len(items) == 1:
+        out[None] = next(iter(out.values()))
+    return out
 
 
 def changes(before: dict[str, dict[str, Any]], after: Table) -> list[str]:
