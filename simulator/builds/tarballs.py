@@ -209,8 +209,10 @@ def from_debian(known: KnownVersion, work: Path, log: IO[str], note: Note) -> Pa
         result = apt.run("apt-get", "source", "--download-only", f"openssh={chosen}", cwd=download)
     orig = download / known.orig_file
     if orig.is_symlink() or not orig.is_file():
+        about = [line.strip() for line in (result.stderr + result.stdout).splitlines()
+                 if line.startswith("E:") and known.orig_file in line]
         raise EnvironmentProblem(f"apt-get source openssh={chosen} did not fetch {known.orig_file}: "
-                                 f"{_last_line(result)}")
+                                 f"{(about or [_last_line(result)])[0]}; pass the release tarball with --tarball FILE")
     digest = sha256_file(orig)
     if digest != known.sha256:
         raise EnvironmentProblem(f"{known.orig_file} from Debian's archive has sha256 {digest}, "
