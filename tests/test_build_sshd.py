@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
+
 from simulator.builds.aptsources import AptSource, debian_mirror, machine_sources, parse_deb822, parse_one_line
 from simulator.builds.build import ensure_sshd, log_path
 from simulator.builds.cache import install_dir, installed_sshd
@@ -206,10 +206,12 @@ def test_tarball_outside_its_version_folder_is_refused(built: tuple[Path, Path, 
 def test_interrupted_build_leaves_no_temp_folder_and_no_process(built: tuple[Path, Path, list[str]],
                                                                 tmp_path: Path) -> None:
     marker = f"sshsim-test-configure-{os.getpid()}"
-    slow = _release_with_configure(built[0], tmp_path, "0.3p1", f"echo configuring\nexec env SSHSIM_TEST_MARKER={marker} sleep 300\n")
+    script = f"echo configuring\nexec env SSHSIM_TEST_MARKER={marker} sleep 300\n"
+    slow = _release_with_configure(built[0], tmp_path, "0.3p1", script)
     cache = tmp_path / "cache"
-    proc = subprocess.Popen([sys.executable, "-m", "simulator", "build-sshd", "0.3p1", "--tarball", str(slow)],
-                            cwd=ROOT, env=_env(cache), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [sys.executable, "-m", "simulator", "build-sshd", "0.3p1", "--tarball", str(slow)]
+    proc = subprocess.Popen(command, cwd=ROOT, env=_env(cache), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     try:
         deadline = time.monotonic() + 60
         while not _sleepers(marker):
