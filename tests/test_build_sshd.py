@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, needs_local_sshd
 
 from simulator.builds.aptsources import AptSource, debian_mirror, machine_sources, parse_deb822, parse_one_line
 from simulator.builds.build import ensure_sshd, log_path
@@ -132,6 +132,7 @@ def test_versions_lists_the_build(built: tuple[Path, Path, list[str]]) -> None:
     assert [VERSION, "built", str(sshd)] in [line.split()[:3] for line in text.splitlines()]
 
 
+@needs_local_sshd
 def test_built_sshd_serves_a_scenario(built: tuple[Path, Path, list[str]], tmp_path: Path) -> None:
     """The installed layout works as a whole: sshd execs its sshd-session and sshd-auth from the
     prefix, chroots into its empty folder, and a password login through PAM is logged by them."""
@@ -228,6 +229,42 @@ def test_interrupted_build_leaves_no_temp_folder_and_no_process(built: tuple[Pat
     assert _sleepers(marker) == []
     assert list((cache / "tmp").iterdir()) == []
     assert installed_sshd_in(cache) == []
+
+
+def test_two_builds_of_one_version_take_turns(built: tuple[Path, Path, list[str]], tmp_path: Path) -> None:
+    """The second build of a version waits for the first one's lock instead of building beside it
+    in the same prefix (here both fail at configure, each in turn)."""
+    marker = f"sshsim-test-lock-{os.getpid()}"
+    tarball = _release_with_configure(built[0], tmp_path, "0.5p1",
+                                      f"env SSHSIM_TEST_MARKER={marker} sleep 3\nexit 1\n")
+    cache = tmp_path / "cache"
+    command = [sys.executable, "-m", "simulator", "build-sshd", "0.5p1", "--tarball", str(tarball)]
+    first = subprocess.Popen(command, cwd=ROOT, env=_env(cache), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not _sleepers(marker):
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            time.sleep(0.05)
+        second = sshsim(*command[3:], cache=cache, timeout=120)
+        _, first_err = first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    assert "waiting for another build of it to finish" in second.stderr
+    assert "waiting" not in first_err
+    for out in (subprocess.CompletedProcess(command, first.returncode, "", first_err), second):
+        assert "configure exited 1" in one_error_line(out)
+
+
+def test_symlinked_tarball_is_refused(tmp_path: Path) -> None:
+    real = tmp_path / "real.tar.gz"
+    _write_tar(real, {"openssh-0.6p1/configure": b"#!/bin/sh\nexit 0\n"})
+    (tmp_path / "link.tar.gz").symlink_to(real)
+    line = one_error_line(sshsim("build-sshd", "0.6p1", "--tarball", str(tmp_path / "link.tar.gz"),
+                                 cache=tmp_path / "cache"))
+    assert line.endswith("link.tar.gz: cannot read the tarball: it is a symbolic link")
 
 
 def test_apt_sources_of_both_formats_read_the_same(tmp_path: Path) -> None:

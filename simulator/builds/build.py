@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from simulator.builds.cache import MANIFEST, cache_root, install_dir, installed_sshd
+from simulator.builds.features import parse_version
 from simulator.builds.locks import exclusive
 from simulator.builds.tarballs import release_tarball, sha256_file
 from simulator.builds.versions import known_versions
@@ -129,7 +130,8 @@ def _build(version: str, tarball: Path | None, progress: Progress) -> Path:
             progress(f"build-sshd {version}: installing into {prefix}")
             _install(tree, prefix, [t for t in targets if t != "sshd"])
             reported = _reported_version(prefix / "sbin" / "sshd")
-            if f"OpenSSH_{version}" not in reported:
+            # 9.2's sshd says "OpenSSH_9.2" without the portable suffix: the release number decides.
+            if parse_version(reported) != parse_version(version):
                 raise BuildFailed(f"the built sshd reports {reported!r}, not OpenSSH_{version}; log: {log_file}")
             seconds = round(time.monotonic() - started, 1)
             manifest = {"version": version, "prefix": str(prefix), "tarball_sha256": digest,
@@ -193,7 +195,10 @@ def _step(command: list[str], cwd: Path, log: IO[str], log_file: Path, version: 
     try:
         status = proc.wait()
     except BaseException:
-        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass  # the group ended on its own (a Ctrl-C reaches it from the terminal too)
         proc.wait()
         raise
     if status != 0:
@@ -211,7 +216,10 @@ def _tail(log_file: Path) -> str:
 
 def _has_target(tree: Path, target: str) -> bool:
     """Whether this release's Makefile builds `target` (sshd-session from 9.8, sshd-auth from 10.0)."""
-    makefile = (tree / "Makefile").read_text(errors="replace")
+    try:
+        makefile = (tree / "Makefile").read_text(errors="replace")
+    except OSError:
+        return False  # no Makefile: make says so, as a failed build
     return re.search(rf"^{re.escape(target)}\$\(EXEEXT\):", makefile, re.M) is not None
 
 

@@ -11,6 +11,7 @@ for its mirror but never changed.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -66,7 +67,7 @@ def copy_given(given: Path, dest: Path) -> str:
     try:
         fd = os.open(given, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
-        reason = "is a symbolic link" if exc.errno == 40 else (exc.strerror or str(exc))
+        reason = "it is a symbolic link" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
         raise BadInputError(f"cannot read the tarball: {reason}", file=str(given)) from None
     with os.fdopen(fd, "rb") as src:
         if not stat.S_ISREG(os.fstat(fd).st_mode):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from simulator.builds.build import ensure_sshd
+from simulator.builds.build import check_version, ensure_sshd
 from simulator.builds.cache import installed_sshd
 from simulator.errors import BadInputError
 
@@ -22,6 +22,7 @@ def build_sshd(versions: tuple[str, ...], tarball: Path | None, force: bool) -> 
     if tarball is not None and len(versions) > 1:
         raise BadInputError("--tarball holds one release: build one VERSION at a time with it")
     for version in versions:
+        check_version(version)
         already = installed_sshd(version) if not force else None
         sshd = ensure_sshd(version, tarball=tarball, force=force)
         click.echo(f"{version}: {'already built' if already else 'built'}: {sshd}")

@@ -84,4 +84,4 @@ def install(wanted: tuple[str, ...]) -> None:
     if result.returncode != 0:
         raise EnvironmentProblem(f"apt-get install {' '.join(missing)} failed; see its output above")
     # The package's own sshd must not be left running on port 22: sshsim runs private ones.
-    click.echo("sshsim setup: installed")
+    click.echo("sshsim setup: done")
