@@ -42,6 +42,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("schema", "Print the JSON Schema of scenario files (--profile: of client profile files)."),
     "setup": ("setup", "Install the system packages the local sshd target needs (as root)."),
     "init": ("init", "Copy the shipped scenario library into a folder of your own."),
+    "build-sshd": ("build_sshd", "Build upstream OpenSSH versions into the per-version cache."),
+    "versions": ("versions", "List the known and the built OpenSSH versions."),
 }
 
 

@@ -70,3 +70,9 @@ GENERATE_YEARS = (1970, 9998)           # the window starts in these years (the 
 MAX_KEXINIT = 35000
 # A JSON run report read back to name a diff's connections (`sshsim diff --names-a/--names-b`).
 MAX_REPORT_BYTES = 16 * 1024 * 1024
+
+# -- OpenSSH source builds (`sshsim build-sshd`) --------------------------------------------
+# An OpenSSH portable release tarball is about 2 MB and unpacks to about 12 MB in 700 files.
+MAX_TARBALL_BYTES = 64 * 1024 * 1024    # a release tarball read, copied or downloaded
+MAX_SOURCE_TREE_BYTES = 256 * 1024 * 1024  # what one tarball unpacks to (a compression bomb stops here)
+MAX_SOURCE_TREE_FILES = 20_000          # members of one tarball

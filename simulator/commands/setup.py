@@ -1,7 +1,9 @@
 """`sshsim setup`: install the system packages the local target (and the tests) need.
 
 Run as root it installs them with apt-get; otherwise it prints exactly what to install, so a
-user without root knows what to ask for.
+user without root knows what to ask for. `--build` adds what `sshsim build-sshd` compiles with;
+`--tests` includes it and then builds the OpenSSH versions CI tests (simulator/data/openssh/
+versions.yaml, `ci: true`), so the suite finds them built.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ RUNTIME_PACKAGES = ("openssh-server", "openssh-client", "xauth")
 # putty-tools: real plink and psftp, against which their impersonations are measured
 # (tests/test_real_clients.py; openssh-client's ssh and sftp come with the base packages).
 TEST_PACKAGES = ("fail2ban", "chromium", "putty-tools")
+# What `sshsim build-sshd` compiles OpenSSH with (PAM, OpenSSL and zlib from the system); dpkg-dev
+# lets `apt-get source` fetch a release tarball from Debian's source archive.
+BUILD_PACKAGES = ("build-essential", "libpam0g-dev", "libssl-dev", "zlib1g-dev", "dpkg-dev")
 
 
 def missing_packages(packages: tuple[str, ...]) -> list[str]:
@@ -34,12 +39,33 @@ def missing_packages(packages: tuple[str, ...]) -> list[str]:
 
 
 @click.command("setup")
+@click.option("--build", is_flag=True,
+              help="Also install what `sshsim build-sshd` compiles OpenSSH with (build-essential, libpam0g-dev, "
+                   "libssl-dev, zlib1g-dev, dpkg-dev).")
 @click.option("--tests", is_flag=True,
               help="Also install what the test suite uses (fail2ban's corpora and fail2ban-regex, chromium, "
-                   "putty-tools).")
-def setup(tests: bool) -> None:
-    """Install openssh-server and xauth (and with --tests, fail2ban, chromium and putty-tools) with apt-get."""
-    wanted = RUNTIME_PACKAGES + (TEST_PACKAGES if tests else ())
+                   "putty-tools, the --build packages) and build the OpenSSH versions CI tests.")
+def setup(build: bool, tests: bool) -> None:
+    """Install openssh-server and xauth (--build: the compilers and headers build-sshd needs; --tests: those,
+    fail2ban, chromium and putty-tools, then build the OpenSSH versions the tests use) with apt-get."""
+    wanted = RUNTIME_PACKAGES + (BUILD_PACKAGES if build or tests else ()) + (TEST_PACKAGES if tests else ())
+    install(wanted)
+    if tests:
+        build_ci_versions()
+
+
+def build_ci_versions() -> None:
+    """Build every version marked for CI (each returns at once when already built)."""
+    # imported here: start-up cost: `sshsim setup` alone does not read the version table
+    from simulator.builds.build import ensure_sshd
+    from simulator.builds.versions import ci_versions
+
+    for version in ci_versions():
+        sshd = ensure_sshd(version)
+        click.echo(f"sshsim setup: OpenSSH {version}: {sshd}")
+
+
+def install(wanted: tuple[str, ...]) -> None:
     missing = missing_packages(wanted)
     if not missing:
         click.echo(f"sshsim setup: already installed: {' '.join(wanted)}")
