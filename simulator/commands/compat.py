@@ -19,7 +19,8 @@ from simulator.io import atomic_write_text, check_output
 @click.option("--before", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="With --after: check both configs and report what changed from OLD to NEW.")
 @click.option("--after", type=click.Path(dir_okay=False, path_type=Path), default=None, help="The new config.")
-@click.option("--target", default="local", show_default=True, help="Where sshd runs: local, or local:VERSION (an upstream build).")
+@click.option("--target", default="local", show_default=True,
+              help="Where sshd runs: local, or local:VERSION (an upstream build).")
 @click.option("--profiles", "profile_spec", default="all", show_default=True, metavar="all|NAME,...",
               help="Client profiles to check (sshsim profiles lists them).")
 @click.option("--report", "report", nargs=2, type=(click.Choice(["json", "junit", "html"]),

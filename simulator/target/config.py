@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -186,6 +187,14 @@ def generic_config_message(message: str) -> str:
     return " | ".join(rows[:3])
 
 
+@cache
+def _template() -> jinja2.Template:
+    """The sshd_config template, compiled once per process (a compile costs more than a render)."""
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+                                        keep_trailing_newline=True)
+    return env.from_string(resources.files("simulator.data").joinpath("sshd/sshd_config.j2").read_text())
+
+
 # Where Debian's package (and so the Docker images) keeps sftp-server.
 DEBIAN_SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 
@@ -203,8 +212,5 @@ def render_config(spec: ServerSpec, *, sftp_server: str = DEBIAN_SFTP_SERVER, **
         target.append(placed(line))
     # The template is ours, but the override lines in it come from a scenario: sandboxed, as every
     # rendering that carries input (simulator/scenario/template.py).
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
-                                        keep_trailing_newline=True)
-    template = env.from_string(resources.files("simulator.data").joinpath("sshd/sshd_config.j2").read_text())
-    return template.render(overrides=overrides, match_blocks=match_blocks, log_level=spec.log_level,
-                           sftp_server=sftp_server, **context)
+    return _template().render(overrides=overrides, match_blocks=match_blocks, log_level=spec.log_level,
+                              sftp_server=sftp_server, **context)

@@ -331,8 +331,8 @@ class DockerSshd(ManagedTarget):
         pam = work / "pam-sshd"
         pam.write_text(resources.files("simulator.data").joinpath(f"pam/{spec.pam_profile}").read_text())
 
-        context = dict(port=self.port, listen=listen, host_keys=host_keys,
-                       pid_file=RUN_IN_CONTAINER + "/sshd.pid", max_startups=max_startups(spec))
+        context: dict[str, Any] = dict(port=self.port, listen=listen, host_keys=host_keys,
+                                       pid_file=RUN_IN_CONTAINER + "/sshd.pid", max_startups=max_startups(spec))
         # Every image of the matrix is 8.7 or later: KbdInteractiveAuthentication alone decides.
         context["kbd_interactive_alone"] = True
         self.config_text = render_config(spec, per_source_penalties=True, **context)

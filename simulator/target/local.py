@@ -70,7 +70,23 @@ def find_sshd() -> str:
     )
 
 
+_versions: dict[tuple[str, int, int], str] = {}
+
+
 def sshd_version(sshd: str) -> str:
+    """`_sshd_version` once per binary (path, inode, mtime) in this process: two programs run
+    at every start otherwise."""
+    try:
+        info = os.stat(sshd)
+    except OSError:
+        return _sshd_version(sshd)
+    key = (sshd, info.st_ino, info.st_mtime_ns)
+    if key not in _versions:
+        _versions[key] = _sshd_version(sshd)
+    return _versions[key]
+
+
+def _sshd_version(sshd: str) -> str:
     """'OpenSSH_9.2p1 Debian-2+deb12u3' style string, from `sshd -V` (9.x) or the usage text.
 
     Only the system's sshd (the package's path) gets the package suffix from the ssh client of
@@ -310,7 +326,9 @@ class LocalSshd(ManagedTarget):
         self._spec_file.write_text(json.dumps(data))
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "simulator.target.nsinit", str(self._spec_file)],
+                # The launcher's file run alone (-I -S: no site, no package import): it needs only
+                # the standard library, and importing the package cost more than sshd's own start.
+                [sys.executable, "-I", "-S", str(Path(__file__).with_name("nsinit.py")), str(self._spec_file)],
                 stdin=subprocess.DEVNULL,
                 pass_fds=(status_w,),
                 # Own session: a terminal's Ctrl-C reaches only us; we stop sshd in order.

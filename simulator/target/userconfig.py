@@ -7,14 +7,15 @@ lines sshsim must own are replaced, each listed in a one-line notice:
 
 - `Port`, `ListenAddress`: ours (loopback, a free port): the sshd runs as root.
 - `PidFile`: ours (readiness comes from it, docs/local-target.md).
-- `HostKey`: always fresh keys of the same types as the file's `HostKey` lines (by the file
-  name, `ssh_host_<type>_key`, else its `.pub`), or sshd's default set (rsa, ecdsa, ed25519)
-  when it has none. The file's own keys are never read: they are a real host's secrets, and a
+- `HostKey`: always sshsim's own keys (kept between runs: simulator/target/hostkeys.py) of the
+  same types as the file's `HostKey` lines (by the file name, `ssh_host_<type>_key`, else its
+  `.pub`), or sshd's default set (rsa, ecdsa, ed25519) when it has none. The file's own keys are never read: they are a real host's secrets, and a
   file from another machine names keys that are not here. `HostCertificate` and
   `HostKeyAgent` go with them (they certify or hold those keys).
 - `PermitRootLogin`: always `no`: root in the private sshd's namespace is the host's root
   (simulator/target/config.py).
-- `Subsystem sftp PATH`: the path becomes the sftp-server of this machine (its arguments stay;
+- `Subsystem sftp PATH`: the path becomes the sftp-server of this machine, or of the upstream
+  build that runs (its arguments stay;
   `internal-sftp` stays as it is), so a Red Hat path works on Debian.
 - `LogLevel`: only when the command or scenario asks for a level (compat reads the negotiated
   algorithms from DEBUG1 lines); otherwise the file's own stays.
@@ -319,7 +320,7 @@ def map_error(message: str, rendered: Rendered, config_path: str, include_dir: s
 def notice(config: UserConfig, log_level: str | None) -> str:
     """The one line that says which lines of the user's file sshsim replaced, and why."""
     parts = ["Port/ListenAddress (loopback only, a free port)", "PidFile",
-             f"HostKey (fresh {', '.join(config.host_key_types())} keys; the file's own are never read)",
+             f"HostKey (sshsim's {', '.join(config.host_key_types())} keys; the file's own are never read)",
              "PermitRootLogin no (root here is the host's root)"]
     replaced = [f"{f.shown} line{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
                 for f in config.files
