@@ -19,8 +19,8 @@ from pathlib import Path
 
 import asyncssh
 import pytest
-
 from conftest import ROOT, needs_local_sshd
+
 from simulator.builds.features import parse_version
 from simulator.target.base import Origin, ServerSpec
 from simulator.target.hostkeys import forget_kept

@@ -9,9 +9,10 @@ lines sshsim must own are replaced, each listed in a one-line notice:
 - `PidFile`: ours (readiness comes from it, docs/local-target.md).
 - `HostKey`: always sshsim's own keys (kept between runs: simulator/target/hostkeys.py) of the
   same types as the file's `HostKey` lines (by the file name, `ssh_host_<type>_key`, else its
-  `.pub`), or sshd's default set (rsa, ecdsa, ed25519) when it has none. The file's own keys are never read: they are a real host's secrets, and a
-  file from another machine names keys that are not here. `HostCertificate` and
-  `HostKeyAgent` go with them (they certify or hold those keys).
+  `.pub`), or sshd's default set (rsa, ecdsa, ed25519) when it has none. The file's own keys
+  are never read: they are a real host's secrets, and a file from another machine names keys
+  that are not here. `HostCertificate` and `HostKeyAgent` go with them (they certify or hold
+  those keys).
 - `PermitRootLogin`: always `no`: root in the private sshd's namespace is the host's root
   (simulator/target/config.py).
 - `Subsystem sftp PATH`: the path becomes the sftp-server of this machine, or of the upstream
