@@ -70,3 +70,6 @@ GENERATE_YEARS = (1970, 9998)           # the window starts in these years (the 
 MAX_KEXINIT = 35000
 # A JSON run report read back to name a diff's connections (`sshsim diff --names-a/--names-b`).
 MAX_REPORT_BYTES = 16 * 1024 * 1024
+# A kept host key read back from sshsim's cache (simulator/target/hostkeys.py): an RSA-16384 key in
+# OpenSSH form is about 12 KiB; anything larger is not one of ours and is made again.
+MAX_HOST_KEY_BYTES = 16384

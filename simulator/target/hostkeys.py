@@ -30,9 +30,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_ssh_private_key
 
 from simulator.builds.cache import cache_root
+from simulator.limits import MAX_HOST_KEY_BYTES
 
 KEY_ALGS = {"rsa": "ssh-rsa", "ecdsa": "ecdsa-sha2-nistp256", "ed25519": "ssh-ed25519"}
-MAX_KEY_BYTES = 16384  # an RSA-16384 key in OpenSSH form is about 12 KiB
 
 # (type, RSA bits) -> (private key file text, public key line): this process's keys.
 _kept: dict[tuple[str, int], tuple[bytes, bytes]] = {}
@@ -75,9 +75,9 @@ def _read_trusted(path: Path, kind: str, bits: int) -> tuple[bytes, bytes] | Non
     with os.fdopen(fd, "rb") as fh:
         info = os.fstat(fh.fileno())
         if (not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid()
-                or stat.S_IMODE(info.st_mode) != 0o600 or info.st_size > MAX_KEY_BYTES):
+                or stat.S_IMODE(info.st_mode) != 0o600 or info.st_size > MAX_HOST_KEY_BYTES):
             return None
-        data = fh.read(MAX_KEY_BYTES + 1)
+        data = fh.read(MAX_HOST_KEY_BYTES + 1)
     try:
         key = load_ssh_private_key(data, None, unsafe_skip_rsa_key_validation=True)
     except (ValueError, TypeError):
