@@ -76,3 +76,6 @@ MAX_REPORT_BYTES = 16 * 1024 * 1024
 MAX_TARBALL_BYTES = 64 * 1024 * 1024    # a release tarball read, copied or downloaded
 MAX_SOURCE_TREE_BYTES = 256 * 1024 * 1024  # what one tarball unpacks to (a compression bomb stops here)
 MAX_SOURCE_TREE_FILES = 20_000          # members of one tarball
+# A kept host key read back from sshsim's cache (simulator/target/hostkeys.py): an RSA-16384 key in
+# OpenSSH form is about 12 KiB; anything larger is not one of ours and is made again.
+MAX_HOST_KEY_BYTES = 16384

@@ -46,7 +46,7 @@ _TOP_KEY = re.compile(r"^(connections|mix):", re.MULTILINE)
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("sshsim", "sshsim scenarios")
     group.addoption("--sshsim-target", default=None, metavar="TARGET",
-                    help="Run collected scenarios on this target: local or docker[:IMAGE] "
+                    help="Run collected scenarios on this target: local, local:VERSION or docker[:IMAGE] "
                          "(default: each scenario's own).")
     group.addoption("--sshsim-var", action="append", default=[], metavar="NAME=VALUE",
                     help="jinja2 variable for collected scenarios, as `sshsim run --var`; repeatable.")

@@ -75,6 +75,22 @@ def local_sshd_factory() -> Iterator["object"]:
             server.stop()
 
 
+@pytest.fixture(scope="session")
+def built_sshd() -> Iterator["object"]:
+    """`built_sshd(version)`: the path of that upstream sshd in sshsim's cache ($SSHSIM_CACHE),
+    built on first use as `--target local:VERSION` would (simulator/builds/build.py)."""
+    from simulator.builds.build import ensure_sshd
+
+    found: dict[str, Path] = {}
+
+    def get(version: str) -> Path:
+        if version not in found:
+            found[version] = ensure_sshd(version)
+        return found[version]
+
+    yield get
+
+
 def docker_engine_problem() -> str | None:
     """Why no Docker Engine API is reachable here, or None when one answers."""
     try:

@@ -27,7 +27,8 @@ from simulator.io import check_output
 @click.option("--engine", type=click.Choice(["synthetic", "real"]), default=None,
               help="synthetic: record each kind of connection once and replay it (fast); "
                    "real: run every connection against the sshd.")
-@click.option("--target", default=None, help="sshd to record against: local (default) or docker[:IMAGE].")
+@click.option("--target", default=None,
+              help="sshd to record against: local (default), local:VERSION (an upstream build) or docker[:IMAGE].")
 @click.option("--format", "fmt", type=click.Choice(["syslog", "rfc3339", "rfc5424", "journal-json", "jsonl"]),
               default=None, help="Output format (default: the spec's, else syslog).")
 @click.option("--log-level", default=None,

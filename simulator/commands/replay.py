@@ -24,7 +24,9 @@ from simulator.io import atomic_write_text, check_output, write_lines
 @click.option("--log-out", type=click.Path(dir_okay=False, path_type=Path), help="Keep the reproduced log here.")
 @click.option("--scenario-out", type=click.Path(dir_okay=False, path_type=Path),
               help="Keep the inferred scenario here.")
-@click.option("--target", default=None, help="local (default) or docker[:IMAGE].")
+@click.option("--target", default=None,
+              help="local (default: the system's sshd), local:VERSION (an upstream build, e.g. local:10.3p1) "
+                   "or docker[:IMAGE].")
 @click.option("--force", is_flag=True, help="Overwrite output files that exist.")
 @sshdconfig.sshd_config_option
 @colour_option

@@ -47,7 +47,9 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, Any]:
               click.Path(dir_okay=False, path_type=Path)), multiple=True, metavar="FORMAT FILE",
               help="Also write a report: json, junit, html or text; repeatable. Replaces the file, "
                    "as pytest's --junitxml does.")
-@click.option("--target", default=None, help="Override the scenarios' target: local or docker[:IMAGE].")
+@click.option("--target", default=None,
+              help="Override the scenarios' target: local, local:VERSION (an upstream OpenSSH build, e.g. "
+                   "local:10.3p1, built on first use) or docker[:IMAGE].")
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE", help="jinja2 variable; repeatable.")
 @click.option("--force", is_flag=True, help="Overwrite --log-out and --log-dir logs that exist.")
 @click.option("--no-verify", is_flag=True, help="Only run and capture; do not check expectations.")

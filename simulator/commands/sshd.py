@@ -29,8 +29,10 @@ from simulator.target.factory import make_target
 @click.option("--user", default="user", show_default=True, help="Login user that exists in the sshd's namespace.")
 @click.option("--password", default=None, help="Give the user this password (key login works anyway).")
 @click.option("--host-name", default="localhost", show_default=True, help="Host name written into log lines.")
-@click.option("--port", type=int, default=None, help="Port to listen on (default: a free one).")
-@click.option("--target", default="local", show_default=True, help="local, or docker[:IMAGE].")
+@click.option("--port", type=int, default=None, help="Port to listen on, 1024-65535 on loopback (default: a free one).")
+@click.option("--target", default="local", show_default=True,
+              help="local (the system's sshd), local:VERSION (an upstream build, e.g. local:10.3p1) "
+                   "or docker[:IMAGE].")
 @click.option("--force", is_flag=True, help="Replace the --log file if it exists.")
 @sshdconfig.sshd_config_option
 def sshd(overrides: tuple[str, ...], log_path: Path | None, as_json: bool, log_level: str | None, user: str,

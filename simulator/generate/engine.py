@@ -72,7 +72,8 @@ def apply_overrides(spec: GenerateSpec, *, seed: int | None = None, engine: str 
     if target is not None:
         kind = target.partition(":")[0]
         if kind not in ("local", "docker"):
-            raise BadInputError(f"unknown target {target!r}: use 'local' or 'docker[:IMAGE]'", key="--target")
+            raise BadInputError(f"unknown target {target!r}: use 'local', 'local:VERSION' or 'docker[:IMAGE]'",
+                                key="--target")
         changes["target"] = target
     if format is not None:
         if format not in FORMATS:

@@ -175,6 +175,9 @@ def build_scenario(data: dict[str, Any], path: str, positions: dict[tuple, Posit
         config_file=_user_config(server_data, path, positions),
         # With a user's sshd_config, LogLevel is sshsim's only when the scenario names one.
         own_log_level="log_level" in server_data,
+        openssh=server_data.get("openssh"),
+        openssh_origin=(Origin(*positions[("server", "openssh")], key="server.openssh")
+                        if ("server", "openssh") in positions else Origin(file=path, key="server.openssh")),
     )
     connections = [
         _connection(c, positions.get(("connections", i))) for i, c in enumerate(data["connections"])

@@ -62,7 +62,12 @@ class ServerSpec:
     # Host name written into the classic log lines (the receiver adds it, as rsyslog does).
     host_name: str = "localhost"
     listen: tuple[str, ...] = ("127.0.0.1", "::1")
+    # A chosen port (`sshsim sshd --port`): a free one of 1024 and above, on loopback only.
     port: int | None = None
+    # The upstream OpenSSH version a scenario asks for (`server.openssh`), and where it said so;
+    # None: the target's own (simulator/target/factory.py decides between it and --target).
+    openssh: str | None = None
+    openssh_origin: Origin | None = None
     # The reference log shows the privsep user as uid 129 (Ubuntu); the private passwd can match.
     privsep_uid: int = 129
     # Pid the listener gets inside its pid namespace (None: a realistic random one; 0: the next).

@@ -2,12 +2,13 @@
 
 sshd runs as root, so its config is checked before it starts:
 - One line per override: a newline inside one would smuggle in lines no check saw.
-- Loopback only: `ListenAddress` lines add to ours (they do not replace them), so a
-  `ListenAddress 0.0.0.0:22` would silently expose the root-run sshd on every interface. Every
-  form sshd accepts is read (any case, `Keyword=value`, quotes, `[::]:22`, bare IPv6, a trailing
-  `rdomain`); only 127.0.0.0/8, ::1 and `localhost` pass. `Port` stays allowed: it adds ports to
-  our loopback addresses only. The launcher checks sshd's own reading of the final config too
-  (`sshd -T`, simulator/target/nsinit.py), which also covers names resolved by sshd.
+- sshsim owns `Port` and `ListenAddress`: sshd adds up every such line (they do not replace
+  ours), so a scenario's `Port 22` made the private sshd listen on the host's 127.0.0.1:22 and
+  a `ListenAddress 0.0.0.0` on every interface. Such an override is written as a comment
+  instead (`# sshsim owns: ...`) and a one-line notice names it (`owned_override_notice`); the
+  sshd listens only on the loopback addresses and the free port sshsim chose. Every form sshd
+  accepts is recognised (any case, `Keyword=value`). The launcher still checks sshd's own
+  reading of the final config (`sshd -T`, simulator/target/nsinit.py): loopback only.
 - No `Include`: it makes root sshd read any host file, and sshd quotes the lines it rejects
   (an `Include /etc/shadow` puts password hashes into the error).
 - No root login: root inside the namespace is the host's root on the host's filesystem (an
@@ -26,9 +27,9 @@ when the user reads the error: `config_error` maps such a line back to the overr
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import shlex
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -41,7 +42,6 @@ from simulator.target.base import Origin, ServerSpec
 REFUSED_KEYWORDS = {
     "include": "Include makes the root-run sshd read host files; write the lines themselves instead",
 }
-LOOPBACK_NAMES = ("localhost",)
 _SSHD_LINE = re.compile(r"^(?P<file>\S*sshd_config)(?::| ) ?line (?P<line>\d+): (?P<what>.*)$")
 
 
@@ -73,25 +73,6 @@ def split_line(line: str) -> tuple[str, list[str]]:
     return keyword.lower(), args
 
 
-def listen_host(value: str) -> str:
-    """The host part of a ListenAddress value: `[::1]:22`, `[::]`, `::1`, `1.2.3.4:22`, `name`."""
-    if value.startswith("["):
-        return value[1:].split("]", 1)[0]
-    if value.count(":") == 1:
-        return value.split(":", 1)[0]
-    return value
-
-
-def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 or the name localhost; anything else (0.0.0.0, ::, a host IP or name) not."""
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
-    except ValueError:
-        return False
-
-
 COMMAND_USER_KEYWORDS = ("authorizedkeyscommanduser", "authorizedprincipalscommanduser")
 
 
@@ -119,11 +100,36 @@ def check_overrides(spec: ServerSpec) -> None:
             raise _error(f"'{line.strip()}': root logins are never allowed (root in the private sshd's "
                          "namespace is the host's root); only 'PermitRootLogin no' may be set", origin)
         check_command_user(keyword, args, line, spec, origin)
-        if keyword == "listenaddress":
-            host = listen_host(args[0]) if args else ""
-            if not is_loopback(host):
-                raise _error(f"'{line.strip()}': the private sshd listens on loopback only (127.0.0.1, ::1, "
-                             "localhost); it runs as root and must not be reachable from the network", origin)
+
+
+# Where the private sshd listens is sshsim's alone (the module's docstring says why).
+OWNED_KEYWORDS = ("port", "listenaddress")
+
+
+def is_owned(line: str) -> bool:
+    """Whether an override line sets what sshsim owns (it is then written as a comment)."""
+    return split_line(line)[0] in OWNED_KEYWORDS
+
+
+def placed(line: str) -> str:
+    """An override as it is written into the config: as given, or commented when sshsim owns it."""
+    return f"# sshsim owns: {line.strip()}" if is_owned(line) else line
+
+
+def _shown(origin: Origin) -> str:
+    if origin.file:
+        return f"{origin.file} line {origin.line}" if origin.line else origin.file
+    return origin.key or "server.sshd_config"
+
+
+def owned_override_notice(spec: ServerSpec) -> str | None:
+    """The one line saying which overrides set Port or ListenAddress and were replaced (None: none)."""
+    replaced = [f"{_shown(origin_of(spec, i))} '{line.strip()}'" for i, line in enumerate(spec.overrides)
+                if is_owned(line)]
+    if not replaced:
+        return None
+    return ("sshsim: note: sshsim owns Port and ListenAddress (the private sshd listens only on loopback, "
+            f"at a free port it chooses); replaced: {'; '.join(replaced)}")
 
 
 DEFAULT_MAX_STARTUPS = "200:30:400"  # many test connections at once must not be dropped
@@ -147,7 +153,7 @@ def override_lines(config_text: str, spec: ServerSpec) -> dict[int, int]:
     # Overrides before the first `Match` come first and the rest last (render_config): the
     # rendered order is the given order.
     for index in range(len(spec.overrides)):
-        wanted = spec.overrides[index]
+        wanted = placed(spec.overrides[index])
         while at < len(lines) and lines[at] != wanted:
             at += 1
         if at == len(lines):
@@ -181,19 +187,30 @@ def generic_config_message(message: str) -> str:
     return " | ".join(rows[:3])
 
 
-def render_config(spec: ServerSpec, **context: Any) -> str:
+@cache
+def _template() -> jinja2.Template:
+    """The sshd_config template, compiled once per process (a compile costs more than a render)."""
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
+                                        keep_trailing_newline=True)
+    return env.from_string(resources.files("simulator.data").joinpath("sshd/sshd_config.j2").read_text())
+
+
+# Where Debian's package (and so the Docker images) keeps sftp-server.
+DEBIAN_SFTP_SERVER = "/usr/lib/openssh/sftp-server"
+
+
+def render_config(spec: ServerSpec, *, sftp_server: str = DEBIAN_SFTP_SERVER, **context: Any) -> str:
     """sshd_config from the data template: overrides first, Match blocks last.
 
-    The overrides are checked first (simulator/target/config.py): loopback only, no Include."""
+    The overrides are checked first (check_overrides): one line each, no Include; the ones
+    that set Port or ListenAddress are written as comments (sshsim owns them)."""
     check_overrides(spec)
     overrides: list[str] = []
     match_blocks: list[str] = []
     for line in spec.overrides:
         target = match_blocks if (match_blocks or line.strip().lower().startswith("match ")) else overrides
-        target.append(line)
+        target.append(placed(line))
     # The template is ours, but the override lines in it come from a scenario: sandboxed, as every
     # rendering that carries input (simulator/scenario/template.py).
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
-                                        keep_trailing_newline=True)
-    template = env.from_string(resources.files("simulator.data").joinpath("sshd/sshd_config.j2").read_text())
-    return template.render(overrides=overrides, match_blocks=match_blocks, log_level=spec.log_level, **context)
+    return _template().render(overrides=overrides, match_blocks=match_blocks, log_level=spec.log_level,
+                              sftp_server=sftp_server, **context)

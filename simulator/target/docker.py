@@ -66,7 +66,7 @@ from simulator.target.base import ManagedTarget, ServerSpec
 from simulator.target.chroots import prepare_chroots
 from simulator.target.config import check_overrides, config_error, max_startups, render_config
 from simulator.target.keys import write_host_keys, write_users
-from simulator.target.listen import free_port, usable_listen_addresses
+from simulator.target.listen import chosen_port, free_port, usable_listen_addresses
 from simulator.target.procs import children_of, wait_no_descendants
 from simulator.target.workdirs import make_workdir
 
@@ -316,7 +316,7 @@ class DockerSshd(ManagedTarget):
         os.chmod(run, 0o755)
         listen = usable_listen_addresses(spec.listen)
         self.host = listen[0] if ":" not in listen[0] else f"[{listen[0]}]"
-        self.port = spec.port or free_port(listen)
+        self.port = chosen_port(spec.port, listen) if spec.port is not None else free_port(listen)
 
         host_keys = write_host_keys(spec, run / "hostkeys", RUN_IN_CONTAINER + "/hostkeys")
         home_root = work / "home"
@@ -331,8 +331,10 @@ class DockerSshd(ManagedTarget):
         pam = work / "pam-sshd"
         pam.write_text(resources.files("simulator.data").joinpath(f"pam/{spec.pam_profile}").read_text())
 
-        context = dict(port=self.port, listen=listen, host_keys=host_keys,
-                       pid_file=RUN_IN_CONTAINER + "/sshd.pid", max_startups=max_startups(spec))
+        context: dict[str, Any] = dict(port=self.port, listen=listen, host_keys=host_keys,
+                                       pid_file=RUN_IN_CONTAINER + "/sshd.pid", max_startups=max_startups(spec))
+        # Every image of the matrix is 8.7 or later: KbdInteractiveAuthentication alone decides.
+        context["kbd_interactive_alone"] = True
         self.config_text = render_config(spec, per_source_penalties=True, **context)
         (run / "sshd_config").write_text(self.config_text)
         # PerSourcePenalties (9.8+) is an error for older sshd; the entrypoint picks this one there.

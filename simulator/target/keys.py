@@ -1,7 +1,8 @@
-"""Key material of a run: fresh host keys for sshd and a client key pair per user.
+"""Key material of a run: host keys for sshd and a fresh client key pair per user.
 
 Both targets write the same files (the container sees the host keys under another path), so
-this is shared; keys are never reused between runs.
+this is shared. Host keys are generated once per type and kept (simulator/target/hostkeys.py
+says where and why); every run gets its own copies. Client keys are always fresh.
 """
 
 from __future__ import annotations
@@ -13,23 +14,21 @@ import asyncssh
 
 from simulator.target.accounts import make_home
 from simulator.target.base import ServerSpec
-
-KEY_ALGS = {"rsa": "ssh-rsa", "ecdsa": "ecdsa-sha2-nistp256", "ed25519": "ssh-ed25519"}
+from simulator.target.hostkeys import host_key
 
 
 def write_host_keys(spec: ServerSpec, keydir: Path, inner: str | None = None) -> list[str]:
-    """Host keys (mode 0600, or sshd ignores them); returns their paths as sshd will see them
-    (under `inner` when given, e.g. inside a container)."""
+    """Copies of the kept host keys of the spec's types (mode 0600, or sshd ignores them);
+    returns their paths as sshd will see them (under `inner` when given, e.g. in a container)."""
     keydir.mkdir(mode=0o700)
     paths = []
     for kind in spec.host_key_types:
-        alg = KEY_ALGS[kind]
-        key = (asyncssh.generate_private_key(alg, key_size=spec.rsa_bits) if kind == "rsa"
-               else asyncssh.generate_private_key(alg))
+        private, public = host_key(kind, spec.rsa_bits)
         path = keydir / f"ssh_host_{kind}_key"
-        key.write_private_key(str(path))
-        key.write_public_key(str(path) + ".pub")
-        os.chmod(path, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(private)
+        (keydir / f"{path.name}.pub").write_bytes(public)
         paths.append(f"{inner}/{path.name}" if inner else str(path))
     return paths
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 
-from simulator.errors import TargetError
+from simulator.errors import BadInputError, TargetError
 
 
 def free_port(addresses: tuple[str, ...]) -> int:
@@ -38,3 +38,20 @@ def usable_listen_addresses(wanted: tuple[str, ...]) -> tuple[str, ...]:
     if not usable:
         raise TargetError(f"none of the listen addresses {', '.join(wanted)} can be bound")
     return usable
+
+
+FIRST_UNPRIVILEGED_PORT = 1024
+
+
+def chosen_port(port: int, addresses: tuple[str, ...]) -> int:
+    """A port the user chose (`sshsim sshd --port`): kept only when it is 1024 or above and free
+    on every loopback address; a privileged port would be a host service's (22 is the host's
+    own sshd), so sshsim never listens there."""
+    if not FIRST_UNPRIVILEGED_PORT <= port <= 65535:
+        raise BadInputError(f"port {port}: the private sshd listens only on a free port from "
+                            f"{FIRST_UNPRIVILEGED_PORT} to 65535 on loopback (leave it out for a free one)",
+                            key="--port")
+    if not all(_port_free(a, port) for a in addresses):
+        raise BadInputError(f"port {port} is in use on loopback; choose another or leave it out for a free one",
+                            key="--port")
+    return port

@@ -36,11 +36,18 @@ from simulator.io import LogStream
 from simulator.target.accounts import write_account_files
 from simulator.target.base import ManagedTarget, ServerSpec
 from simulator.target.chroots import prepare_chroots
-from simulator.target.config import check_overrides, config_error, generic_config_message, max_startups, render_config
+from simulator.target.config import (
+    DEBIAN_SFTP_SERVER,
+    check_overrides,
+    config_error,
+    generic_config_message,
+    max_startups,
+    render_config,
+)
 from simulator.target.keys import write_host_keys, write_users
-from simulator.target.listen import free_port, usable_listen_addresses
+from simulator.target.listen import chosen_port, free_port, usable_listen_addresses
 from simulator.target.procs import children_of, wait_no_descendants
-from simulator.target.userconfig import Rendered, check_user_config, map_error
+from simulator.target.userconfig import Rendered, check_user_config, map_error, sftp_server
 from simulator.target.userconfig import build as build_user_config
 from simulator.target.workdirs import make_workdir
 
@@ -63,11 +70,35 @@ def find_sshd() -> str:
     )
 
 
+_versions: dict[tuple[str, int, int], str] = {}
+
+
 def sshd_version(sshd: str) -> str:
-    """'OpenSSH_9.2p1 Debian-2+deb12u3' style string, from `sshd -V` (9.x) or the usage text."""
+    """`_sshd_version` once per binary (path, inode, mtime) in this process: two programs run
+    at every start otherwise."""
+    try:
+        info = os.stat(sshd)
+    except OSError:
+        return _sshd_version(sshd)
+    key = (sshd, info.st_ino, info.st_mtime_ns)
+    if key not in _versions:
+        _versions[key] = _sshd_version(sshd)
+    return _versions[key]
+
+
+def _sshd_version(sshd: str) -> str:
+    """'OpenSSH_9.2p1 Debian-2+deb12u3' style string, from `sshd -V` (9.x) or the usage text.
+
+    Only the system's sshd (the package's path) gets the package suffix from the ssh client of
+    the same package; an upstream build or SSHSIM_SSHD reports its own `sshd -V` alone (a
+    9.2p1 build beside Debian's 9.2p1 client is not "Debian-2+deb12u10")."""
     out = subprocess.run([sshd, "-V"], capture_output=True, text=True)
     text = (out.stderr or out.stdout).strip().splitlines()
-    short = text[0].split(",")[0] if text else "unknown"
+    # Before 9.x, -V is an unknown option: the version is the usage text's first OpenSSH_ line.
+    named = [row for row in text if row.startswith("OpenSSH_")] or text
+    short = named[0].split(",")[0] if named else "unknown"
+    if sshd not in SSHD_CANDIDATES:
+        return short
     # Debian's sshd -V omits the package suffix that its version string carries; the ssh client
     # of the same source package has it ("OpenSSH_9.2p1 Debian-2+deb12u10").
     try:
@@ -78,9 +109,16 @@ def sshd_version(sshd: str) -> str:
     return full if full.startswith(short) else short
 
 
-def check_environment() -> str:
-    """Raise a one-line EnvironmentProblem when this machine cannot run the local target."""
-    sshd = find_sshd()
+def build_sftp_server(sshd: str) -> str | None:
+    """The sftp-server installed with an upstream build (`<prefix>/libexec/`), if there is one."""
+    candidate = Path(sshd).parent.parent / "libexec" / "sftp-server"
+    return str(candidate) if os.access(candidate, os.X_OK) else None
+
+
+def check_environment(sshd: str | None = None) -> str:
+    """Raise a one-line EnvironmentProblem when this machine cannot run the local target;
+    return the sshd to run (`sshd`, an upstream build's, else the system's)."""
+    sshd = sshd or find_sshd()
     if os.geteuid() != 0:
         raise EnvironmentProblem(
             "the local sshd target needs root (sshd privilege separation and mount namespaces); "
@@ -104,8 +142,12 @@ class LocalSshd(ManagedTarget):
         log_path: Path | str | None = None,
         echo: IO[str] | None = None,
         keep_workdir: bool = False,
+        sshd: str | None = None,
     ) -> None:
+        """`sshd`: an upstream build's sshd (simulator/builds); None: the system's (SSHSIM_SSHD
+        overrides which one that is)."""
         self.spec = spec or ServerSpec()
+        self._sshd = sshd
         self.log_path = Path(log_path) if log_path else None
         self._echo = echo
         self._keep_workdir = keep_workdir
@@ -142,7 +184,7 @@ class LocalSshd(ManagedTarget):
         check_overrides(self.spec)  # bad input fails before anything is made
         if self.spec.config_file is not None:
             check_user_config(self.spec.config_file, self.spec)
-        sshd = check_environment()
+        sshd = check_environment(self._sshd)
         self.version = sshd_version(sshd)
         try:
             self._prepare(sshd)
@@ -196,7 +238,9 @@ class LocalSshd(ManagedTarget):
         work = self.workdir
         listen = usable_listen_addresses(spec.listen)
         self.host = listen[0] if ":" not in listen[0] else f"[{listen[0]}]"
-        self.port = spec.port or free_port(listen)
+        self.port = chosen_port(spec.port, listen) if spec.port is not None else free_port(listen)
+        # An upstream build's own sftp-server goes with its sshd; else the system's.
+        sftp = (build_sftp_server(sshd) if sshd not in SSHD_CANDIDATES else None) or sftp_server()
 
         user_config = spec.config_file
         if user_config is not None:
@@ -218,7 +262,8 @@ class LocalSshd(ManagedTarget):
             include_dir = work / "include"
             include_dir.mkdir(mode=0o700)
             self._rendered = build_user_config(spec, port=self.port, listen=listen, host_keys=host_keys,
-                                               pid_file=str(work / "sshd.pid"), include_dir=include_dir)
+                                               pid_file=str(work / "sshd.pid"), include_dir=include_dir,
+                                               sftp=sftp)
             for name, text in self._rendered.includes.items():
                 (include_dir / name).write_text(text)
             self.config_text = self._rendered.text
@@ -231,6 +276,8 @@ class LocalSshd(ManagedTarget):
                 pid_file=str(work / "sshd.pid"),
                 max_startups=max_startups(spec),
                 per_source_penalties=has_feature(self.version, "per_source_penalties"),
+                kbd_interactive_alone=has_feature(self.version, "kbd_interactive_alone"),
+                sftp_server=sftp or DEBIAN_SFTP_SERVER,
             )
         (work / "sshd_config").write_text(self.config_text)
 
@@ -279,7 +326,9 @@ class LocalSshd(ManagedTarget):
         self._spec_file.write_text(json.dumps(data))
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "simulator.target.nsinit", str(self._spec_file)],
+                # The launcher's file run alone (-I -S: no site, no package import): it needs only
+                # the standard library, and importing the package cost more than sshd's own start.
+                [sys.executable, "-I", "-S", str(Path(__file__).with_name("nsinit.py")), str(self._spec_file)],
                 stdin=subprocess.DEVNULL,
                 pass_fds=(status_w,),
                 # Own session: a terminal's Ctrl-C reaches only us; we stop sshd in order.

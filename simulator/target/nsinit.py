@@ -1,4 +1,4 @@
-"""Start sshd inside private mount and pid namespaces (run as `python -m simulator.target.nsinit`).
+"""Start sshd inside private mount and pid namespaces (run as `python -I -S .../nsinit.py SPEC`).
 
 Why a separate process: the namespaces must be entered before sshd is exec'd, and the mounts
 that give sshd its private world (/dev/log, /etc/passwd, /home, /run/sshd, /var/log, a new devpts)

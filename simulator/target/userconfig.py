@@ -7,14 +7,16 @@ lines sshsim must own are replaced, each listed in a one-line notice:
 
 - `Port`, `ListenAddress`: ours (loopback, a free port): the sshd runs as root.
 - `PidFile`: ours (readiness comes from it, docs/local-target.md).
-- `HostKey`: always fresh keys of the same types as the file's `HostKey` lines (by the file
-  name, `ssh_host_<type>_key`, else its `.pub`), or sshd's default set (rsa, ecdsa, ed25519)
-  when it has none. The file's own keys are never read: they are a real host's secrets, and a
-  file from another machine names keys that are not here. `HostCertificate` and
-  `HostKeyAgent` go with them (they certify or hold those keys).
+- `HostKey`: always sshsim's own keys (kept between runs: simulator/target/hostkeys.py) of the
+  same types as the file's `HostKey` lines (by the file name, `ssh_host_<type>_key`, else its
+  `.pub`), or sshd's default set (rsa, ecdsa, ed25519) when it has none. The file's own keys
+  are never read: they are a real host's secrets, and a file from another machine names keys
+  that are not here. `HostCertificate` and `HostKeyAgent` go with them (they certify or hold
+  those keys).
 - `PermitRootLogin`: always `no`: root in the private sshd's namespace is the host's root
   (simulator/target/config.py).
-- `Subsystem sftp PATH`: the path becomes the sftp-server of this machine (its arguments stay;
+- `Subsystem sftp PATH`: the path becomes the sftp-server of this machine, or of the upstream
+  build that runs (its arguments stay;
   `internal-sftp` stays as it is), so a Red Hat path works on Debian.
 - `LogLevel`: only when the command or scenario asks for a level (compat reads the negotiated
   algorithms from DEBUG1 lines); otherwise the file's own stays.
@@ -44,7 +46,7 @@ from typing import Any
 from simulator.errors import BadInputError
 from simulator.limits import MAX_INCLUDE_DEPTH, MAX_INCLUDED_FILES, MAX_SOURCE_BYTES
 from simulator.target.base import Origin, ServerSpec
-from simulator.target.config import check_command_user, check_overrides, origin_of, split_line
+from simulator.target.config import check_command_user, check_overrides, origin_of, placed, split_line
 
 SFTP_SERVER_CANDIDATES = ("/usr/lib/openssh/sftp-server", "/usr/libexec/openssh/sftp-server",
                           "/usr/libexec/sftp-server", "/usr/lib/ssh/sftp-server")
@@ -247,10 +249,12 @@ def owned_line(keyword: str, log_level: str | None) -> bool:
 
 
 def render_user_config(config: UserConfig, *, header: list[str], log_level: str | None, include_dir: Path,
-                       before: list[tuple[str, Origin]], after: list[tuple[str, Origin]]) -> Rendered:
+                       before: list[tuple[str, Origin]], after: list[tuple[str, Origin]],
+                       sftp: str | None = None) -> Rendered:
     """The user's file with sshsim's `header` first, then the `before` overrides, the file with
-    owned lines commented in place, then the `after` overrides (Match blocks)."""
-    sftp = sftp_server()
+    owned lines commented in place, then the `after` overrides (Match blocks). `sftp`: the
+    sftp-server that goes with the sshd (an upstream build's own), else this machine's."""
+    sftp = sftp or sftp_server()
     names = {i: f"{i:03d}-{f.path.name}" for i, f in enumerate(config.files) if i}
 
     def transform(f: ConfigFile) -> list[str]:
@@ -317,7 +321,7 @@ def map_error(message: str, rendered: Rendered, config_path: str, include_dir: s
 def notice(config: UserConfig, log_level: str | None) -> str:
     """The one line that says which lines of the user's file sshsim replaced, and why."""
     parts = ["Port/ListenAddress (loopback only, a free port)", "PidFile",
-             f"HostKey (fresh {', '.join(config.host_key_types())} keys; the file's own are never read)",
+             f"HostKey (sshsim's {', '.join(config.host_key_types())} keys; the file's own are never read)",
              "PermitRootLogin no (root here is the host's root)"]
     replaced = [f"{f.shown} line{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
                 for f in config.files
@@ -350,7 +354,7 @@ def check_user_config(config: UserConfig, spec: ServerSpec) -> None:
 
 
 def build(spec: ServerSpec, *, port: int, listen: tuple[str, ...], host_keys: list[str], pid_file: str,
-          include_dir: Path) -> Rendered:
+          include_dir: Path, sftp: str | None = None) -> Rendered:
     """The whole config for the user's file in `spec`: sshsim's header (what it owns), the
     scenario's overrides (checked like any override: config.check_overrides), the file."""
     config: UserConfig = spec.config_file
@@ -367,6 +371,7 @@ def build(spec: ServerSpec, *, port: int, listen: tuple[str, ...], host_keys: li
     for index, line in enumerate(spec.overrides):
         # Match blocks run to the end of the file: an override's goes after the user's file.
         target = after if (after or line.strip().lower().startswith("match ")) else before
-        target.append((line, origin_of(spec, index)))
+        # An override's Port or ListenAddress is commented as the file's own are (config.placed).
+        target.append((placed(line), origin_of(spec, index)))
     return render_user_config(config, header=header, log_level=log_level, include_dir=include_dir,
-                              before=before, after=after)
+                              before=before, after=after, sftp=sftp)
