@@ -36,7 +36,14 @@ from simulator.io import LogStream
 from simulator.target.accounts import write_account_files
 from simulator.target.base import ManagedTarget, ServerSpec
 from simulator.target.chroots import prepare_chroots
-from simulator.target.config import check_overrides, config_error, generic_config_message, max_startups, render_config
+from simulator.target.config import (
+    check_overrides,
+    config_error,
+    for_version,
+    generic_config_message,
+    max_startups,
+    render_config,
+)
 from simulator.target.keys import write_host_keys, write_users
 from simulator.target.listen import free_port, usable_listen_addresses
 from simulator.target.procs import children_of, wait_no_descendants
@@ -144,6 +151,8 @@ class LocalSshd(ManagedTarget):
             check_user_config(self.spec.config_file, self.spec)
         sshd = check_environment()
         self.version = sshd_version(sshd)
+        # Scenario lines meant for other versions are left out (`requires:` on an sshd_config line).
+        self.spec = for_version(self.spec, self.version)
         try:
             self._prepare(sshd)
             self._launch()
