@@ -74,11 +74,18 @@ def sshd_version(sshd: str) -> str:
     """'OpenSSH_9.2p1 Debian-2+deb12u3' style string, from `sshd -V` (9.x) or the usage text."""
     out = subprocess.run([sshd, "-V"], capture_output=True, text=True)
     text = (out.stderr or out.stdout).strip().splitlines()
-    short = text[0].split(",")[0] if text else "unknown"
+    # Before 9.0 there is no -V: the usage text after "unknown option -- V" names the version.
+    named = [line for line in text if line.startswith("OpenSSH_")] or text
+    short = named[0].split(",")[0] if named else "unknown"
     # Debian's sshd -V omits the package suffix that its version string carries; the ssh client
     # of the same source package has it ("OpenSSH_9.2p1 Debian-2+deb12u10").
     try:
-        client = subprocess.run(["ssh", "-V"], capture_output=True, text=True, timeout=5)
+        # The client installed beside this sshd (/usr/sbin/sshd -> /usr/bin/ssh) only: an
+        # upstream build (SSHSIM_SSHD) of the same number is not the distribution's package.
+        client_path = Path(sshd).resolve().parent.parent / "bin" / "ssh"
+        if not client_path.is_file():
+            return short
+        client = subprocess.run([str(client_path), "-V"], capture_output=True, text=True, timeout=5)
         full = (client.stderr or client.stdout).strip().split(",")[0]
     except (OSError, subprocess.SubprocessError):
         return short
