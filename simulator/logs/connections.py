@@ -463,7 +463,10 @@ class ConnectionTracker:
         conn: Connection | None = None
         role = "monitor"
         is_listener = pid is not None and (
-            pid in self._listeners or (self._seen_new_programs and ev.program == "sshd")
+            pid in self._listeners or (self._seen_new_programs and ev.program == "sshd"
+                                       # a forked child's lines before it execs sshd-session
+                                       # (9.8+: "rexec start ...") still say "sshd"
+                                       and pid not in self._forked and pid not in self._forked_prev)
         )
         if is_listener and pid is not None:
             role = "listener"
