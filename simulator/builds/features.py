@@ -82,7 +82,8 @@ def missing_because(version: str, name: str) -> str | None:
     parsed = parse_version(version)
     shown = version or "an unknown version"
     if parsed is None:
-        return f"the sshd version ({shown}) is not known: {name} needs {entry.span()}"
+        said = f" ({version})" if version else ""
+        return f"the sshd version{said} is not known: {name} needs {entry.span()}"
     if parsed < entry.since:
         return f"{shown} predates it: {name} needs {entry.span()}"
     if entry.until is not None and parsed >= entry.until:

@@ -79,12 +79,14 @@ def _position_of(scenario: Scenario) -> Position | None:
     return (scenario.path, 1, 1) if scenario.path else None
 
 
-_VERSION_LINE = re.compile(r"sshd version (OpenSSH_\S+?),")
+# sshd's own banner, which each connection logs at DEBUG1 (with a distribution's suffix:
+# "Local version string SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10").
+_VERSION_LINE = re.compile(r"Local version string SSH-2\.0-(OpenSSH_.*?)(?: \[preauth\])?$")
 
 
 def version_in_log(lines: list[str]) -> str:
-    """The sshd version a DEBUG log states at start ("debug1: sshd version OpenSSH_10.3, ..."),
-    or "" when it does not (INFO logs): then every `requires:` is unmet, and says so."""
+    """The sshd version a DEBUG1 log states (its banner, logged by every connection), or ""
+    when it does not (INFO logs): then every `requires:` is unmet, and says so."""
     for line in lines:
         m = _VERSION_LINE.search(line)
         if m is not None:

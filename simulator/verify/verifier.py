@@ -315,7 +315,9 @@ def assign_connections(scenario: Scenario, log: ParsedLog,
         except Exception:
             banner = None
         pick = next((c for c in candidates if c.id not in used and banner and c.client_version == banner), None)
-        pick = pick or next((c for c in candidates if c.id not in used), None)
+        # A raw client may have been turned away at accept: its log connection is then the drop.
+        pool = sorted(by_port, key=lambda c: c.id) if plan.raw is not None else candidates
+        pick = pick or next((c for c in pool if c.id not in used), None)
         if pick is not None:
             assigned[plan.id] = pick
             used.add(pick.id)
