@@ -22,7 +22,6 @@ from typing import Any
 from simulator.capture.syslog import SyslogReceiver, SyslogRecord
 from simulator.logs import Connection, Event, RecordParser, group_connections
 
-
 # Seconds a wait for an event of a connection whose client has ended goes on: the listener's
 # lines about it (child reaped, penalty) follow the client's end by milliseconds.
 AFTERMATH_SECONDS = 2.0

@@ -27,7 +27,6 @@ when the user reads the error: `config_error` maps such a line back to the overr
 from __future__ import annotations
 
 import dataclasses
-
 import ipaddress
 import re
 import shlex
