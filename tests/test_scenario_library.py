@@ -308,3 +308,25 @@ def test_newer_behaviour_is_a_stated_skip_on_the_system_sshd(stem: str, skipped:
         assert entry["status"] == "pass" and "1 passed, 0 failed" in out
         assert out.count("  skipped: ") == len(skipped)
         assert "<system-out>" in junit and "skipped: " in junit
+
+
+def test_verify_decides_requires_by_the_log_s_own_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """`sshsim verify` of real captures (tests/data/versions): the version is the log's banner
+    line unless --sshd-version says otherwise; the same log and scenario pass or skip by it."""
+    data = ROOT / "tests" / "data" / "versions"
+    penalties = str(SCENARIO_DIR / "library" / "per-source-penalties.yaml")
+    code, out, _ = cli(["verify", str(data / "10.3p1" / "per-source-penalties.log"), penalties, "--no-color"], capsys)
+    assert code == 0 and out.startswith("PASS per-source-penalties: every expectation holds"), out
+    code, out, _ = cli(["verify", str(data / "10.3p1" / "per-source-penalties.log"), penalties,
+                        "--sshd-version", "9.2p1", "--no-color"], capsys)
+    assert code == 0 and out == ("SKIP per-source-penalties: PerSourcePenalties arrived in OpenSSH 9.8 "
+                                 "(9.2p1 predates it: per_source_penalties needs OpenSSH >= 9.8)\n"), out
+    grace = str(SCENARIO_DIR / "library" / "login-grace-timeout.yaml")
+    code, out, _ = cli(["verify", str(data / "9.2p1-debian12" / "login-grace-timeout.log"), grace, "--no-color"],
+                       capsys)
+    assert code == 0 and "PASS login-grace-timeout" in out, out
+    assert "Debian 12's fix for CVE-2024-6387" in out and out.count("skipped: ") == 2
+    # The upstream 9.2p1 log has the child's line, which Debian's must not: told apart by version.
+    code, out, err = cli(["verify", str(data / "9.2p1" / "login-grace-timeout.log"), grace,
+                          "--sshd-version", "OpenSSH_9.2p1 Debian-2+deb12u10", "--no-color"], capsys)
+    assert code == 1 and "disconnect.login_grace_timeout must not be logged" in err, (out, err)

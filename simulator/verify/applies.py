@@ -31,7 +31,7 @@ class Skip:
     def headline(self) -> str:
         where = f"{self.position[0]}:{self.position[1]}: " if self.position else ""
         who = f"connection {self.connection!r}: " if self.connection else ""
-        return f"{where}{who}{self.what} skipped: {self.reason}"
+        return f"{where}{who}{self.what}: {self.reason}"
 
 
 def scenario_skip(scenario: Scenario, version: str) -> Skip | None:

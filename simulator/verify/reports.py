@@ -70,7 +70,7 @@ def as_junit(outcomes: list[ScenarioOutcome]) -> str:
         if o.skipped and o.status != "skip":
             # Some expectations did not apply to this version: said beside the result, not as it.
             out = ET.SubElement(case, "system-out")
-            out.text = "\n".join(s.headline() for s in o.skipped) + "\n"
+            out.text = "\n".join(f"skipped: {s.headline()}" for s in o.skipped) + "\n"
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
 
 
