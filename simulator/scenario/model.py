@@ -163,6 +163,7 @@ class Scenario:
     cell: str = ""
     # `requires:`: the OpenSSH versions the whole scenario applies to (None: every version).
     requires: Requirement | None = None
+    requires_at: Position | None = None  # where that `requires:` is in the file
 
     def connection(self, conn_id: str) -> ConnectionPlan:
         for conn in self.connections:
@@ -210,6 +211,7 @@ def build_scenario(data: dict[str, Any], path: str, positions: dict[tuple, Posit
         description=data.get("description", ""),
         variables=dict(variables or {}),
         requires=requirement_from(data["requires"]) if "requires" in data else None,
+        requires_at=positions.get(("requires",)),
     )
 
 

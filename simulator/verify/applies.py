@@ -76,7 +76,7 @@ def _applicable(conn_id: str, events: list[ExpectedEvent], kind: str, version: s
 
 
 def _position_of(scenario: Scenario) -> Position | None:
-    return (scenario.path, 1, 1) if scenario.path else None
+    return scenario.requires_at or ((scenario.path, 1, 1) if scenario.path else None)
 
 
 # sshd's own banner, which each connection logs at DEBUG1 (with a distribution's suffix:
