@@ -157,6 +157,9 @@ class ScenarioItem(pytest.Item):
             # pytest shows the section with the failure only: the whole log sshd wrote.
             self.add_report_section("call", "sshd log", "\n".join(outcome.lines))
             raise ScenarioFailed(outcome)
+        if outcome.status == "skip":
+            # Not for this sshd version (`requires:`): pytest's own skip, with the reason.
+            pytest.skip(outcome.skipped[0].headline())
 
     def teardown(self) -> None:
         if self.server is not None:

@@ -8,6 +8,7 @@ reuse real captures instead of running sshd again.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Callable
@@ -16,6 +17,7 @@ import pytest
 
 from conftest import ROOT, needs_local_sshd
 from simulator.cli import main
+from simulator.target.local import find_sshd, sshd_version
 
 SCENARIO_DIR = ROOT / "scenarios"
 # The shipped, self-contained scenarios. (scenarios/generate holds the building blocks of
@@ -34,6 +36,12 @@ EXPECTED_LIBRARY = {
     "sftp-chroot": "pam.session_opened",
     "exec-exit-status": "channel.channel_request_start.channel_request_confirm",
     "forward-refused": "session.server_request_direct_tcpip.refused_local_port",
+    "per-source-penalties": "listener.penalty_new",
+    "maxstartups-drop": "listener.drop_connection",
+    "login-grace-timeout": "listener.login_grace_timeout",
+    "publickey-then-password": "auth.partial",
+    "keyboard-interactive-pam": "auth.accepted",
+    "closed-before-banner": "connection.kex_exchange_identification",
 }
 
 
@@ -85,9 +93,16 @@ def test_scenario_passes(scenario: Path, tmp_path_factory: pytest.TempPathFactor
     """`sshsim run SCENARIO` exits 0 and says PASS: the server logged what the scenario expects."""
     from simulator.scenario import load_scenario
 
-    name = load_scenario(str(scenario)).name
+    plan = load_scenario(str(scenario))
+    name = plan.name
     log = tmp_path_factory.mktemp("capture") / f"{scenario.stem}.log"
     out = run_scenario(scenario, log, capsys)
+    why = plan.requires.unmet(sshd_version(find_sshd())) if plan.requires else None
+    if why is not None:
+        # Not for this sshd (`requires:`): a stated skip, neither a pass nor a failure.
+        assert re.search(rf"^SKIP {re.escape(name)}: {re.escape(why)}$", out, re.M), out
+        assert "0 passed, 0 failed, 1 skipped" in out
+        return
     assert re.search(rf"^PASS {re.escape(name)} \(", out, re.M), out
     assert "1 passed, 0 failed" in out
     assert log.stat().st_size > 0
@@ -233,3 +248,85 @@ def test_diff_of_two_captures_matches_every_line_after_normalisation(
     matched, total = _matched(out)
     assert code == 0, (out, err)
     assert matched == total == len(first.read_text().splitlines())
+
+
+# -- the same scenarios on another OpenSSH version --------------------------------------------------
+# TODO(local:VERSION): run these through `--target local:10.3p1` once that target is merged; until
+# then the local target takes the upstream build through SSHSIM_SSHD.
+SSHD_10_3 = Path("/tmp/cache/openssh/10.3p1/sbin/sshd")
+VERSIONED = ["per-source-penalties", "closed-before-banner", "login-grace-timeout"]
+
+
+def _json_report(scenario: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, dict, str]:
+    """`sshsim run SCENARIO --report json --report junit`: (stdout, the JSON report's scenario, the JUnit text)."""
+    report, junit = tmp_path / f"{scenario.stem}.json", tmp_path / f"{scenario.stem}.xml"
+    code, out, err = cli(["run", str(scenario), "--no-color", "--report", "json", str(report),
+                          "--report", "junit", str(junit)], capsys)
+    assert code == 0, (out, err)
+    (entry,) = json.loads(report.read_text())["scenarios"]
+    return out, entry, junit.read_text()
+
+
+@needs_local_sshd
+@pytest.mark.skipif(not SSHD_10_3.is_file(), reason="no OpenSSH 10.3p1 build at /tmp/cache/openssh/10.3p1")
+@pytest.mark.parametrize("stem", VERSIONED)
+def test_newer_behaviour_holds_on_10_3(stem: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """On 10.3p1 every expectation of these scenarios applies and holds: none is skipped."""
+    monkeypatch.setenv("SSHSIM_SSHD", str(SSHD_10_3))  # TODO(local:VERSION): --target local:10.3p1
+    scenario = SCENARIO_DIR / "library" / f"{stem}.yaml"
+    out, entry, junit = _json_report(scenario, tmp_path, capsys)
+    assert re.search(rf"^PASS {re.escape(stem)} \(", out, re.M), out
+    assert entry["status"] == "pass" and entry["sshd_version"].startswith("OpenSSH_10.3")
+    # The 9.8+ expectations are checked here, the pre-9.8 one (the child's own timeout line) not.
+    skipped = [s["what"] for s in entry["skipped"]]
+    assert skipped == (["expected disconnect.login_grace_timeout"] if stem == "login-grace-timeout" else []), skipped
+    assert "<skipped" not in junit
+
+
+@needs_local_sshd
+@pytest.mark.parametrize("stem, skipped", [
+    ("per-source-penalties", ["the scenario"]),
+    ("closed-before-banner", ["expected listener.child_exit"]),
+    ("login-grace-timeout", ["expected disconnect.login_grace_timeout", "expected listener.login_grace_timeout"]),
+])
+def test_newer_behaviour_is_a_stated_skip_on_the_system_sshd(stem: str, skipped: list[str], tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """On Debian 12's 9.2p1 the 9.8+ expectations are SKIPPED with the reason, in every report."""
+    version = sshd_version(find_sshd())
+    if not version.startswith("OpenSSH_9.2p1 Debian-2+deb12u"):
+        pytest.skip(f"written for Debian 12's sshd, this is {version}")
+    scenario = SCENARIO_DIR / "library" / f"{stem}.yaml"
+    out, entry, junit = _json_report(scenario, tmp_path, capsys)
+    assert [s["what"] for s in entry["skipped"]] == skipped
+    assert all("OpenSSH_9.2p1 Debian-2+deb12u" in s["reason"] for s in entry["skipped"])
+    if skipped == ["the scenario"]:
+        assert entry["status"] == "skip" and "0 passed, 0 failed, 1 skipped" in out
+        assert re.search(r'<skipped message="PerSourcePenalties arrived in OpenSSH 9.8 \(OpenSSH_9.2p1', junit), junit
+        assert entry["log_lines"] == 0  # not played
+    else:
+        assert entry["status"] == "pass" and "1 passed, 0 failed" in out
+        assert out.count("  skipped: ") == len(skipped)
+        assert "<system-out>" in junit and "skipped: " in junit
+
+
+def test_verify_decides_requires_by_the_log_s_own_version(capsys: pytest.CaptureFixture[str]) -> None:
+    """`sshsim verify` of real captures (tests/data/versions): the version is the log's banner
+    line unless --sshd-version says otherwise; the same log and scenario pass or skip by it."""
+    data = ROOT / "tests" / "data" / "versions"
+    penalties = str(SCENARIO_DIR / "library" / "per-source-penalties.yaml")
+    code, out, _ = cli(["verify", str(data / "10.3p1" / "per-source-penalties.log"), penalties, "--no-color"], capsys)
+    assert code == 0 and out.startswith("PASS per-source-penalties: every expectation holds"), out
+    code, out, _ = cli(["verify", str(data / "10.3p1" / "per-source-penalties.log"), penalties,
+                        "--sshd-version", "9.2p1", "--no-color"], capsys)
+    assert code == 0 and out == ("SKIP per-source-penalties: PerSourcePenalties arrived in OpenSSH 9.8 "
+                                 "(9.2p1 predates it: per_source_penalties needs OpenSSH >= 9.8)\n"), out
+    grace = str(SCENARIO_DIR / "library" / "login-grace-timeout.yaml")
+    code, out, _ = cli(["verify", str(data / "9.2p1-debian12" / "login-grace-timeout.log"), grace, "--no-color"],
+                       capsys)
+    assert code == 0 and "PASS login-grace-timeout" in out, out
+    assert "Debian 12's fix for CVE-2024-6387" in out and out.count("skipped: ") == 2
+    # The upstream 9.2p1 log has the child's line, which Debian's must not: told apart by version.
+    code, out, err = cli(["verify", str(data / "9.2p1" / "login-grace-timeout.log"), grace,
+                          "--sshd-version", "OpenSSH_9.2p1 Debian-2+deb12u10", "--no-color"], capsys)
+    assert code == 1 and "disconnect.login_grace_timeout must not be logged" in err, (out, err)

@@ -187,8 +187,10 @@ class _Results:
     def finish(self) -> tuple[list[str], list[str]]:
         """The summary line, then the log and every report; returns (written, problems)."""
         outcomes = self.outcomes
-        counts = {k: sum(o.status == k for o in outcomes) for k in ("pass", "fail", "error")}
+        counts = {k: sum(o.status == k for o in outcomes) for k in ("pass", "fail", "error", "skip")}
         summary = f"{counts['pass']} passed, {counts['fail']} failed"
+        if counts["skip"]:
+            summary += f", {counts['skip']} skipped"
         if counts["error"]:
             summary += f", {counts['error']} {'error' if counts['error'] == 1 else 'errors'}"
         click.echo(summary)
@@ -227,8 +229,13 @@ def _write_results(log_out: Path | None, lines: list[str], report: tuple[tuple[s
 def _print_outcome(outcome: Any, color: bool | None) -> None:
     mark = outcome.status.upper()
     colour = use_colour(color)
-    mark = paint(mark, colour, fg="green" if outcome.ok else "red", bold=True)
+    mark = paint(mark, colour, fg="yellow" if outcome.status == "skip" else "green" if outcome.ok else "red", bold=True)
+    if outcome.status == "skip":
+        click.echo(f"{mark} {outcome.name}: {outcome.skipped[0].reason}", color=colour)
+        return
     click.echo(f"{mark} {outcome.name} ({outcome.duration:.2f} s, {len(outcome.lines)} log lines)", color=colour)
+    for skip in outcome.skipped:
+        click.echo(f"  skipped: {skip.headline()}", color=colour)
 
 
 async def _run_one(scenario: Any, target: str | None, verify: bool, partial: list[str] | None = None) -> Any:
@@ -262,9 +269,18 @@ async def play(scenario: Any, server: Any, verify: bool, partial: list[str] | No
     server. Shared by `sshsim run` and the pytest plugin (simulator/pytest_plugin.py)."""
     # imported here: start-up cost: the driver (asyncssh) and verifier only when a scenario plays
     from simulator.driver.runner import run_scenario
+    from simulator.verify.applies import for_version, scenario_skip
     from simulator.verify.verifier import ParsedLog, verify_run
 
     started = time.monotonic() if started is None else started
+    version = getattr(server, "version", "") or ""
+    whole = scenario_skip(scenario, version)
+    if whole is not None:
+        # Not for this sshd: nothing is played, and the report says why (not a pass, not a failure).
+        return ScenarioOutcome(name=scenario.name, path=scenario.path, lines=[], duration=time.monotonic() - started,
+                               scenario=base_name(scenario), cell=scenario.cell, plan=scenario, skipped=[whole],
+                               version=version)
+    applicable, skipped = for_version(scenario, version)
     try:
         result = await run_scenario(scenario, server)
         # One snapshot: the classic lines are the log file the user gets (and what failures
@@ -280,7 +296,8 @@ async def play(scenario: Any, server: Any, verify: bool, partial: list[str] | No
                 pass
             partial[:] = server.log.lines()
         raise
-    failures = verify_run(scenario, lines, result, ParsedLog.from_records(records, host)) if verify else []
+    failures = verify_run(applicable, lines, result, ParsedLog.from_records(records, host)) if verify else []
     return ScenarioOutcome(name=scenario.name, path=scenario.path, lines=lines, failures=failures,
                            errors=result.errors, duration=time.monotonic() - started, run=result,
-                           scenario=base_name(scenario), cell=scenario.cell, plan=scenario)
+                           scenario=base_name(scenario), cell=scenario.cell, plan=scenario,
+                           skipped=skipped if verify else [], version=version)

@@ -19,6 +19,7 @@ import asyncssh
 
 from simulator.aio import gather_or_cancel
 from simulator.driver import fidelity
+from simulator.driver.raw import play_raw
 from simulator.driver.session import run_forward, run_session
 from simulator.driver.tracker import ConnectionTracker, SyncTimeout
 from simulator.profiles import ClientProfile, load_profile
@@ -279,6 +280,9 @@ class ScenarioRunner:
             self._done[plan.id].set()
 
     async def _play(self, plan: ConnectionPlan, profile: ClientProfile, result: ConnectionResult) -> None:
+        if plan.raw is not None:
+            await play_raw(self.server.host.strip("[]"), self.server.port, plan, profile, result, self.tracker)
+            return
         before_signed = self._pause_hook(plan, "signed-publickey")
         methods = _auth_methods(plan.auth)
         keys = self._client_keys(plan) if "publickey" in methods else None

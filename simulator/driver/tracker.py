@@ -22,6 +22,10 @@ from typing import Any
 from simulator.capture.syslog import SyslogReceiver, SyslogRecord
 from simulator.logs import Connection, Event, RecordParser, group_connections
 
+# Seconds a wait for an event of a connection whose client has ended goes on: the listener's
+# lines about it (child reaped, penalty) follow the client's end by milliseconds.
+AFTERMATH_SECONDS = 2.0
+
 
 class SyncTimeout(TimeoutError):
     """A wait for a server event (after:, pause, wait_for) ran out; the message says what was
@@ -95,6 +99,7 @@ class ConnectionTracker:
                    cancelled: Callable[[], str | None] = lambda: None) -> Event:
         """Wait until `event` is logged for `conn_id`; SyncTimeout names what was awaited."""
         deadline = time.monotonic() + timeout
+        gone_at: float | None = None
         if conn_id is not None:
             try:
                 await asyncio.wait_for(self.port_event(conn_id).wait(), timeout)
@@ -108,7 +113,11 @@ class ConnectionTracker:
                 return found
             reason = cancelled()
             if reason:
-                raise SyncTimeout(f"{event} of {conn_id!r} will not come: {reason}")
+                # The listener writes some lines of a connection after its client has gone (the
+                # child's exit, a PerSourcePenalties penalty, a grace timeout): they get a moment.
+                gone_at = gone_at or time.monotonic()
+                if time.monotonic() - gone_at >= AFTERMATH_SECONDS:
+                    raise SyncTimeout(f"{event} of {conn_id!r} will not come: {reason}")
             left = deadline - time.monotonic()
             if left <= 0:
                 who = f" of connection {conn_id!r}" if conn_id else ""

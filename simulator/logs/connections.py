@@ -394,6 +394,7 @@ class ConnectionTracker:
         self._pids: dict[int, _PidState] = {}
         self._live: dict[int, Connection] = {}  # id -> connection not yet handed out
         self._listener_conn: dict[int, Connection] = {}
+        self._last_reaped: dict[int, Connection] = {}  # listener pid -> its last `child` line's connection
         self._endpoints: dict[tuple[str, int], Connection] = {}
         self._user_children: list[tuple[int, Connection]] = []  # recent (pid, conn)
         self._monitors: deque[tuple[int, Connection]] = deque(maxlen=64)  # recent (pid, conn)
@@ -462,7 +463,10 @@ class ConnectionTracker:
         conn: Connection | None = None
         role = "monitor"
         is_listener = pid is not None and (
-            pid in self._listeners or (self._seen_new_programs and ev.program == "sshd")
+            pid in self._listeners or (self._seen_new_programs and ev.program == "sshd"
+                                       # a forked child's lines before it execs sshd-session
+                                       # (9.8+: "rexec start ...") still say "sshd"
+                                       and pid not in self._forked and pid not in self._forked_prev)
         )
         if is_listener and pid is not None:
             role = "listener"
@@ -473,8 +477,14 @@ class ConnectionTracker:
                     del self._pids[child]  # pid reused by a new connection
                     state = None
                 conn = state.conn if state is not None else self._conn_of(child, line, "monitor")
+                if flags & tags.CHILD:
+                    self._last_reaped[pid] = conn
             elif flags & tags.DROPPED:
                 conn = self._new_conn()
+            elif flags & tags.REAPED and pid in self._last_reaped:
+                # A penalty names the source, not the connection: it is about the child the
+                # listener has just reaped (its `child` line, DEBUG1 and above, comes first).
+                conn = self._last_reaped[pid]
             else:
                 conn = self._listener_conn.get(pid)
                 if conn is None:

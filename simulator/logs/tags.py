@@ -25,6 +25,7 @@ SESSION_CHILD = 1 << 6  # the user child names one of its session children; fiel
 SESSION = 1 << 7  # only a session child writes it (tells a pid of its own by it)
 ENDS = 1 << 8  # ends its connection (after it, the connection's pids may be reused)
 DROPPED = 1 << 9  # the listener turned a connection away before forking (a connection of one line)
+REAPED = 1 << 15  # a listener line about the child it has just reaped, naming no pid (a penalty)
 # -- outcomes ------------------------------------------------------------------------------
 AUTH_ACCEPTED = 1 << 10  # authentication succeeded
 AUTH_FAILED = 1 << 11  # an authentication attempt (or the user) failed
@@ -43,6 +44,7 @@ TAGS: dict[str, int] = {
     "session": SESSION,
     "ends": ENDS,
     "dropped": DROPPED,
+    "reaped": REAPED,
     "auth-accepted": AUTH_ACCEPTED,
     "auth-failed": AUTH_FAILED,
     "auth-partial": AUTH_PARTIAL,
@@ -54,7 +56,7 @@ NAMES_PID = FORKS | CHILD | USER_CHILD | SESSION_CHILD
 # Tags about the client endpoint: the entry must have a field "addr".
 NAMES_ADDR = ENDPOINT | DROPPED
 # Lines only the listener writes (forks, child and dropped imply listener).
-LISTENER_LINE = LISTENER | FORKS | CHILD | DROPPED
+LISTENER_LINE = LISTENER | FORKS | CHILD | DROPPED | REAPED
 # A pid that writes one of these is a connection's own process (monitor or user child), never
 # PAM's conversation child.
 OWN_PROCESS = STARTS | ENDPOINT | ENDS

@@ -21,6 +21,7 @@ import jinja2
 from jinja2.sandbox import SecurityError
 
 from simulator import limits
+from simulator.builds.features import features
 from simulator.errors import BadInputError
 from simulator.limits import MAX_MATRIX_CELLS, MAX_RENDERED_CHARS, QUOTE_CHARS
 from simulator.profiles import check_override, known_profiles
@@ -285,10 +286,36 @@ def _check_meaning(data: dict[str, Any], positions: dict[tuple, Position], path:
                  f"({', '.join(sorted(RESERVED_NAMES))}); root there is the host's root",
                  ("server", "users", i, "name"))
         users[user["name"]] = i
+    for at, requirement in _requirements(data, ()):
+        name = requirement.get("feature") or requirement.get("without")
+        if name not in features():
+            close = difflib.get_close_matches(name, sorted(features()), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(sorted(features()))})"
+            fail(f"unknown OpenSSH feature {name!r}{hint}", at)
+    for i, conn in enumerate(data["connections"]):
+        if "raw" in conn:
+            mixed = [k for k in ("auth", "actions", "pause", "end") if k in conn]
+            if mixed:
+                fail(f"a raw connection does no SSH: {', '.join(mixed)} cannot apply", ("connections", i, mixed[0]))
     cycle = _wait_cycle(data["connections"])
     if cycle:
         fail("connections wait for each other: " + "; ".join(text for text, _ in cycle) + " (a deadlock)",
              cycle[0][1])
+
+
+def _requirements(node: Any, at: tuple) -> list[tuple[tuple, dict[str, Any]]]:
+    """Every `requires:` mapping in the scenario data, with where it is."""
+    found: list[tuple[tuple, dict[str, Any]]] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "requires" and isinstance(value, dict):
+                found.append((at + (key,), value))
+            else:
+                found.extend(_requirements(value, at + (key,)))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found.extend(_requirements(value, at + (i,)))
+    return found
 
 
 # Events a connection logs only once authenticated (a pause before the signed publickey request

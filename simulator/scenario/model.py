@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from simulator.builds.features import Requirement, requirement_from
 from simulator.target.base import Origin, ServerSpec, UserSpec
 from simulator.target.chroots import as_chroot_dirs
 from simulator.target.userconfig import load_user_config
@@ -90,6 +91,14 @@ Action = SessionAction | ForwardAction | WaitAction | WaitForAction
 
 
 @dataclass
+class RawPlan:
+    """A client that does no SSH (`raw:`): TCP only, the banner line if asked, then a hold."""
+
+    send_banner: bool = False
+    hold: float = 0.0
+
+
+@dataclass
 class ConnectionPlan:
     """One client connection: who it impersonates, how it logs in, what it does, how it ends."""
 
@@ -108,6 +117,7 @@ class ConnectionPlan:
     # before-point -> what to wait for there (e.g. "signed-publickey").
     pauses: dict[str, SyncPoint] = field(default_factory=dict)
     position: Position | None = None
+    raw: RawPlan | None = None
 
 
 @dataclass
@@ -119,6 +129,7 @@ class ExpectedEvent:
     position: Position | None = None
     # Logged somewhere in the connection, in no particular order with the other expected events.
     anywhere: bool = False
+    requires: Requirement | None = None
 
 
 @dataclass
@@ -132,6 +143,7 @@ class Expectation:
     auth: str | None = None  # accepted | failed | none
     outcome: str | None = None  # established | refused | closed
     position: Position | None = None
+    requires: Requirement | None = None
 
 
 @dataclass
@@ -149,6 +161,9 @@ class Scenario:
     # The matrix cell ("user=a,profile=b") this scenario is, or "" outside a matrix: reports
     # name the scenario and the cell apart (JUnit classname and name, pytest item ids).
     cell: str = ""
+    # `requires:`: the OpenSSH versions the whole scenario applies to (None: every version).
+    requires: Requirement | None = None
+    requires_at: Position | None = None  # where that `requires:` is in the file
 
     def connection(self, conn_id: str) -> ConnectionPlan:
         for conn in self.connections:
@@ -161,13 +176,16 @@ def build_scenario(data: dict[str, Any], path: str, positions: dict[tuple, Posit
                    variables: dict[str, Any] | None = None) -> Scenario:
     """Turn validated scenario data into the typed plan."""
     server_data = data.get("server", {})
+    config_items = list(server_data.get("sshd_config", []))
     users = [UserSpec(**{k: v for k, v in u.items()}) for u in server_data.get("users", [])] or [UserSpec()]
     server = ServerSpec(
         users=users,
-        overrides=list(server_data.get("sshd_config", [])),
+        overrides=[item if isinstance(item, str) else item["line"] for item in config_items],
         override_origins=[Origin(*positions[("server", "sshd_config", i)], key="server.sshd_config")
                           if ("server", "sshd_config", i) in positions else Origin(file=path, key="server.sshd_config")
-                          for i in range(len(server_data.get("sshd_config", [])))],
+                          for i in range(len(config_items))],
+        override_requires=[None if isinstance(item, str) else requirement_from(item["requires"])
+                           for item in config_items],
         log_level=server_data.get("log_level", "DEBUG1"),
         host_name=server_data.get("host_name", "localhost"),
         first_pid=server_data.get("first_pid"),
@@ -195,6 +213,8 @@ def build_scenario(data: dict[str, Any], path: str, positions: dict[tuple, Posit
         expectations=expectations,
         description=data.get("description", ""),
         variables=dict(variables or {}),
+        requires=requirement_from(data["requires"]) if "requires" in data else None,
+        requires_at=positions.get(("requires",)),
     )
 
 
@@ -272,6 +292,8 @@ def _connection(data: dict[str, Any], position: Position | None) -> ConnectionPl
         plan.auth = [_auth(step) for step in data["auth"]]
     plan.actions = [_action(a, plan.id) for a in data.get("actions", [])]
     plan.pauses = {p["before"]: _sync(p["until"]) for p in data.get("pause", [])}
+    if "raw" in data:
+        plan.raw = RawPlan(bool(data["raw"].get("send_banner", False)), float(data["raw"].get("hold", 0.0)))
     end = data.get("end", "profile")
     if isinstance(end, dict):
         plan.end = "disconnect"
@@ -286,7 +308,8 @@ def _expected(item: Any, position: Position | None) -> ExpectedEvent:
     if isinstance(item, str):
         return ExpectedEvent(item, position=position)
     return ExpectedEvent(item["event"], dict(item.get("fields", {})), item.get("optional", False),
-                         item.get("role"), position, item.get("anywhere", False))
+                         item.get("role"), position, item.get("anywhere", False),
+                         requirement_from(item["requires"]) if "requires" in item else None)
 
 
 def _expectation(conn_id: str, data: dict[str, Any], positions: dict[tuple, Position],
@@ -300,6 +323,7 @@ def _expectation(conn_id: str, data: dict[str, Any], positions: dict[tuple, Posi
         auth=outcome.get("auth"),
         outcome=outcome.get("connection"),
         position=positions.get(base),
+        requires=requirement_from(data["requires"]) if "requires" in data else None,
     )
 
 

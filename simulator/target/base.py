@@ -58,6 +58,9 @@ class ServerSpec:
     overrides: list[str] = field(default_factory=list)
     # Where each override came from (same order; missing entries: unknown), for error messages.
     override_origins: list[Origin] = field(default_factory=list)
+    # Per override (same order; missing entries: none): the simulator.builds.features.Requirement
+    # the sshd's version must meet for the line to be written (a keyword older sshd rejects).
+    override_requires: list[Any] = field(default_factory=list)
     log_level: str = "DEBUG1"
     # Host name written into the classic log lines (the receiver adds it, as rsyslog does).
     host_name: str = "localhost"

@@ -27,6 +27,7 @@ when the user reads the error: `config_error` maps such a line back to the overr
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 from functools import cache
@@ -130,6 +131,22 @@ def owned_override_notice(spec: ServerSpec) -> str | None:
         return None
     return ("sshsim: note: sshsim owns Port and ListenAddress (the private sshd listens only on loopback, "
             f"at a free port it chooses); replaced: {'; '.join(replaced)}")
+
+
+def for_version(spec: ServerSpec, version: str) -> ServerSpec:
+    """`spec` without the override lines whose `requires:` the sshd of `version` does not meet
+    (a PerSourcePenalties line would stop a 9.2 sshd from starting): the rest keep their origins."""
+    requires = spec.override_requires
+    if not any(requires):
+        return spec
+    keep = [i for i in range(len(spec.overrides))
+            if i >= len(requires) or requires[i] is None or requires[i].unmet(version) is None]
+    return dataclasses.replace(
+        spec,
+        overrides=[spec.overrides[i] for i in keep],
+        override_origins=[spec.override_origins[i] for i in keep if i < len(spec.override_origins)],
+        override_requires=[],
+    )
 
 
 DEFAULT_MAX_STARTUPS = "200:30:400"  # many test connections at once must not be dropped

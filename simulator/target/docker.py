@@ -64,7 +64,7 @@ from simulator.target import images
 from simulator.target.accounts import write_account_files
 from simulator.target.base import ManagedTarget, ServerSpec
 from simulator.target.chroots import prepare_chroots
-from simulator.target.config import check_overrides, config_error, max_startups, render_config
+from simulator.target.config import check_overrides, config_error, for_version, max_startups, render_config
 from simulator.target.keys import write_host_keys, write_users
 from simulator.target.listen import chosen_port, free_port, usable_listen_addresses
 from simulator.target.procs import children_of, wait_no_descendants
@@ -335,10 +335,13 @@ class DockerSshd(ManagedTarget):
                                        pid_file=RUN_IN_CONTAINER + "/sshd.pid", max_startups=max_startups(spec))
         # Every image of the matrix is 8.7 or later: KbdInteractiveAuthentication alone decides.
         context["kbd_interactive_alone"] = True
-        self.config_text = render_config(spec, per_source_penalties=True, **context)
+        # The image's sshd version is known only once it runs: its two configs are decided as for
+        # 9.8 and for 9.7 (a scenario line's `requires:` too; docs/scenario-format.md says so).
+        self.config_text = render_config(for_version(spec, "9.8"), per_source_penalties=True, **context)
         (run / "sshd_config").write_text(self.config_text)
         # PerSourcePenalties (9.8+) is an error for older sshd; the entrypoint picks this one there.
-        (run / "sshd_config.pre-9.8").write_text(render_config(spec, per_source_penalties=False, **context))
+        (run / "sshd_config.pre-9.8").write_text(render_config(for_version(spec, "9.7"), per_source_penalties=False,
+                                                               **context))
 
         classic = self.classic_log
         assert classic is not None

@@ -40,6 +40,7 @@ from simulator.target.config import (
     DEBIAN_SFTP_SERVER,
     check_overrides,
     config_error,
+    for_version,
     generic_config_message,
     max_startups,
     render_config,
@@ -102,7 +103,12 @@ def _sshd_version(sshd: str) -> str:
     # Debian's sshd -V omits the package suffix that its version string carries; the ssh client
     # of the same source package has it ("OpenSSH_9.2p1 Debian-2+deb12u10").
     try:
-        client = subprocess.run(["ssh", "-V"], capture_output=True, text=True, timeout=5)
+        # The client installed beside this sshd (/usr/sbin/sshd -> /usr/bin/ssh) only: an
+        # upstream build (SSHSIM_SSHD) of the same number is not the distribution's package.
+        client_path = Path(sshd).resolve().parent.parent / "bin" / "ssh"
+        if not client_path.is_file():
+            return short
+        client = subprocess.run([str(client_path), "-V"], capture_output=True, text=True, timeout=5)
         full = (client.stderr or client.stdout).strip().split(",")[0]
     except (OSError, subprocess.SubprocessError):
         return short
@@ -186,6 +192,8 @@ class LocalSshd(ManagedTarget):
             check_user_config(self.spec.config_file, self.spec)
         sshd = check_environment(self._sshd)
         self.version = sshd_version(sshd)
+        # Scenario lines meant for other versions are left out (`requires:` on an sshd_config line).
+        self.spec = for_version(self.spec, self.version)
         try:
             self._prepare(sshd)
             self._launch()

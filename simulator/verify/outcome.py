@@ -31,15 +31,25 @@ class ScenarioOutcome:
     cell: str = ""
     # The scenario run itself: the HTML timeline marks its expected events (simulator/verify/timeline.py).
     plan: Any = None
+    # Expectations that do not apply to the target's sshd version (simulator/verify/applies.py
+    # Skip); one with no connection is the whole scenario's: it was not played.
+    skipped: list[Any] = field(default_factory=list)
+    version: str = ""  # the target's sshd version, as `requires:` was decided
 
     @property
     def ok(self) -> bool:
+        """Nothing failed: a skipped scenario is not a failure (nor a pass: `status` says skip)."""
         return not self.failures and not self.errors
 
     @property
     def status(self) -> str:
-        """pass, fail or error (an error wins: the run could not be judged)."""
-        return "error" if self.errors else "fail" if self.failures else "pass"
+        """pass, fail, error (an error wins: the run could not be judged) or skip (the whole
+        scenario does not apply to the target's version)."""
+        if self.errors:
+            return "error"
+        if self.failures:
+            return "fail"
+        return "skip" if any(s.connection is None for s in self.skipped) else "pass"
 
 
 def render_failures(outcomes: list[ScenarioOutcome], color: bool = False) -> str:
@@ -62,3 +72,8 @@ def render_failures(outcomes: list[ScenarioOutcome], color: bool = False) -> str
             for line in failure.context:
                 out.append(("    " + style(line, bold=True)) if ">" in line[:7] else "    " + line)
     return "\n".join(out)
+
+
+def render_skips(outcomes: list[ScenarioOutcome]) -> str:
+    """One line per expectation (or scenario) that does not apply to the sshd's version, and why."""
+    return "\n".join(f"  skipped: {s.headline()}" for o in outcomes for s in o.skipped)

@@ -6,7 +6,8 @@ import json
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from simulator.verify.outcome import ScenarioOutcome, render_failures
+from simulator.verify.applies import skip_dicts
+from simulator.verify.outcome import ScenarioOutcome, render_failures, render_skips
 from simulator.verify.timeline import as_html
 
 
@@ -15,6 +16,7 @@ def as_json(outcomes: list[ScenarioOutcome]) -> str:
         "passed": sum(o.status == "pass" for o in outcomes),
         "failed": sum(o.status == "fail" for o in outcomes),
         "errored": sum(o.status == "error" for o in outcomes),
+        "skipped": sum(o.status == "skip" for o in outcomes),
         "scenarios": [
             {
                 "name": o.name,
@@ -24,6 +26,9 @@ def as_json(outcomes: list[ScenarioOutcome]) -> str:
                 "cell": o.cell,
                 "duration_s": round(o.duration, 3),
                 "log_lines": len(o.lines),
+                "sshd_version": o.version,
+                # expectations that do not apply to this sshd version, with the reason
+                "skipped": skip_dicts(o.skipped),
                 "errors": o.errors,
                 "failures": [
                     {"connection": f.connection, "message": f.message, "expected": f.expected,
@@ -49,6 +54,7 @@ def as_junit(outcomes: list[ScenarioOutcome]) -> str:
     suite = ET.Element("testsuite", name="sshsim", tests=str(len(outcomes)),
                        failures=str(sum(o.status == "fail" for o in outcomes)),
                        errors=str(sum(o.status == "error" for o in outcomes)),
+                       skipped=str(sum(o.status == "skip" for o in outcomes)),
                        time=f"{sum(o.duration for o in outcomes):.3f}")
     for o in outcomes:
         case = ET.SubElement(suite, "testcase", classname=o.scenario or o.name, name=o.name,
@@ -59,11 +65,23 @@ def as_junit(outcomes: list[ScenarioOutcome]) -> str:
         elif o.status == "fail":
             failure = ET.SubElement(case, "failure", message=o.failures[0].headline())
             failure.text = render_failures([o])
+        elif o.status == "skip":
+            ET.SubElement(case, "skipped", message=o.skipped[0].reason)
+        if o.skipped and o.status != "skip":
+            # Some expectations did not apply to this version: said beside the result, not as it.
+            out = ET.SubElement(case, "system-out")
+            out.text = "\n".join(f"skipped: {s.headline()}" for s in o.skipped) + "\n"
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
 
 
 def render_report(fmt: str, outcomes: list[ScenarioOutcome]) -> str:
     """The text of a report in `fmt` (json, junit, html or text)."""
     return {"json": as_json, "junit": as_junit, "html": as_html,
-            "text": lambda o: render_failures([x for x in o if not x.ok]) + "\n"}[fmt](outcomes)
+            "text": _text}[fmt](outcomes)
+
+
+def _text(outcomes: list[ScenarioOutcome]) -> str:
+    """The failures, then what was skipped for the sshd's version (with the reasons)."""
+    parts = [render_failures([x for x in outcomes if not x.ok]), render_skips(outcomes)]
+    return "\n".join(p for p in parts if p) + "\n"
 

@@ -71,7 +71,8 @@ class Mark:
 def as_html(outcomes: list[ScenarioOutcome]) -> str:
     """The whole report: failing scenarios first, each with its failures, timeline and log."""
     ordered = sorted(outcomes, key=lambda o: o.ok)  # stable: failures and errors first, else run order
-    passed = sum(o.ok for o in outcomes)
+    passed = sum(o.status == "pass" for o in outcomes)
+    skipped = sum(o.status == "skip" for o in outcomes)
     legend = "".join(f"<span><i style='background:{c}'></i>{html.escape(p)}</span>"
                      for p, c in PHASE_COLOURS.items())
     legend += ("<span><i style='background:#1e8449;border-radius:6px'></i>expected, matched</span>"
@@ -80,17 +81,25 @@ def as_html(outcomes: list[ScenarioOutcome]) -> str:
     return ("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>sshsim report</title>"
             f"<style>{_CSS}</style></head><body>"
             f"<h1>sshsim report: {passed} passed, {sum(o.status == 'fail' for o in outcomes)} failed, "
-            f"{sum(o.status == 'error' for o in outcomes)} errors</h1>"
+            f"{sum(o.status == 'error' for o in outcomes)} errors"
+            f"{f', {skipped} skipped' if skipped else ''}</h1>"
             f"<p class='legend'>{legend}</p>{body}</body></html>\n")
 
 
 def _scenario(o: ScenarioOutcome, k: int) -> str:
     esc = html.escape
     anchor = f"s{k}-L"  # line n of scenario k: the target of a lane's or a mark's link
-    status = o.status.upper()  # PASS, FAIL or ERROR (the run could not be judged)
+    status = o.status.upper()  # PASS, FAIL, ERROR (the run could not be judged) or SKIP (not this version)
     out = [f"<section class='scenario {o.status}'>"
            f"<h2><span class='mark'>{status}</span> {esc(o.name)} <small>({esc(o.path)}, {o.duration:.2f} s, "
            f"{len(o.lines)} log lines)</small></h2>"]
+    if o.skipped:
+        # What does not apply to this sshd's version, and why (`requires:`).
+        out.append("<div class='skipped'><ul>" + "".join(f"<li>skipped: {esc(s.headline())}</li>"
+                                                         for s in o.skipped) + "</ul></div>")
+    if o.status == "skip":
+        out.append("</section>")
+        return "".join(out)
     if o.failures:
         items = "".join(f"<li>{esc(f.headline())}<pre>{esc(chr(10).join(f.context))}</pre></li>"
                         for f in o.failures)

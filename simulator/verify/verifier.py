@@ -295,11 +295,14 @@ def assign_connections(scenario: Scenario, log: ParsedLog,
                        ports: dict[str, int | None] | None = None) -> dict[str, Any]:
     """Scenario connection id -> log connection: by client port after a run, else by banner and order."""
     candidates = [c for c in log.client_connections() if getattr(c, "kind", "connection") == "connection"]
+    # A connection sshd turned away at accept (MaxStartups, PerSourcePenalties) is its one
+    # "drop connection" line, naming the client port: paired by that port only.
+    by_port = candidates + [c for c in log.client_connections() if getattr(c, "kind", "") == "dropped"]
     assigned: dict[str, Any] = {}
     used: set[int] = set()
     if ports:
         for conn_id, port in ports.items():
-            for c in candidates:
+            for c in by_port:
                 if port is not None and c.port == port and c.id not in used:
                     assigned[conn_id] = c
                     used.add(c.id)
@@ -312,7 +315,9 @@ def assign_connections(scenario: Scenario, log: ParsedLog,
         except Exception:
             banner = None
         pick = next((c for c in candidates if c.id not in used and banner and c.client_version == banner), None)
-        pick = pick or next((c for c in candidates if c.id not in used), None)
+        # A raw client may have been turned away at accept: its log connection is then the drop.
+        pool = sorted(by_port, key=lambda c: c.id) if plan.raw is not None else candidates
+        pick = pick or next((c for c in pool if c.id not in used), None)
         if pick is not None:
             assigned[plan.id] = pick
             used.add(pick.id)
@@ -335,8 +340,19 @@ def verify_lines(scenario: Scenario, lines: list[str], ports: dict[str, int | No
             message = _dropped(lines, port) or f"no connection of the log belongs to it{extra}"
             failures.append(Failure(conn_id, message, position=expectation.position))
             continue
+        if getattr(conn, "kind", "") == "dropped" and not _expects_drop(expectation):
+            port = (ports or {}).get(conn_id)
+            message = _dropped(lines, port) or "sshd dropped it at accept"
+            failures.append(Failure(conn_id, message, position=expectation.position))
+            continue
         failures.extend(check_expectation(expectation, log.events_of(conn), lines))
     return failures
+
+
+def _expects_drop(expectation: Expectation) -> bool:
+    """Whether the scenario expects sshd to turn this connection away (`outcome: {connection:
+    refused}`): else a drop is said as the server limit it is, not as missing events."""
+    return expectation.outcome == "refused"
 
 
 _DROP = re.compile(r"drop connection #(\d+) from \[[^\]]*\]:(\d+) on \[[^\]]*\]:\d+ ?(.*)$")
