@@ -22,12 +22,13 @@ import pytest
 from conftest import ROOT, needs_local_sshd
 
 from simulator.builds.features import parse_version
+from simulator.builds.versions import ci_versions
 from simulator.target.base import Origin, ServerSpec
 from simulator.target.hostkeys import forget_kept
 from simulator.target.local import LocalSshd
 
 # The versions CI builds and tests (issue 20, item 3).
-CI_VERSIONS = ("8.4p1", "9.2p1", "10.0p1", "10.3p1")
+CI_VERSIONS = tuple(ci_versions())  # versions.yaml `ci: true`
 LIBRARY = ROOT / "scenarios" / "library"
 
 
