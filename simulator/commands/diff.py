@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from simulator.colour import colour_option, use_colour
-from simulator.commands.logio import read_log_lines
+from simulator.commands.logio import read_log_lines, read_run_report
 from simulator.errors import EXIT_FAILED, EXIT_OK, BadInputError
-from simulator.limits import MAX_REPORT_BYTES
 
 
 @click.command("diff")
@@ -61,22 +59,8 @@ def _report_names(path: Path | None, option: str) -> dict[int, str] | None:
 
     if path is None:
         return None
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_REPORT_BYTES + 1)
-    except OSError as exc:
-        raise BadInputError(f"cannot read the report: {exc.strerror or exc}", file=str(path), key=option) from None
-    if len(raw) > MAX_REPORT_BYTES:
-        raise BadInputError(f"the report is larger than {MAX_REPORT_BYTES} bytes", file=str(path), key=option)
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        line = getattr(exc, "lineno", None)
-        raise BadInputError(f"not a JSON report of sshsim run: {getattr(exc, 'msg', exc)}", file=str(path),
-                            line=line, key=option) from None
-    scenarios = data.get("scenarios") if isinstance(data, dict) else None
-    if not isinstance(scenarios, list):
-        raise BadInputError("not a JSON report of sshsim run (no `scenarios` list)", file=str(path), key=option)
+    data = read_run_report(path, option)
+    scenarios = data["scenarios"]
     names: dict[int, str] = {}
     for scenario in scenarios:
         connections = scenario.get("connections") if isinstance(scenario, dict) else None

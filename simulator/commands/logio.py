@@ -8,13 +8,15 @@ MAX_HELD_LOG_CHARS characters of it. Either way each line is bounded by the read
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
 from simulator.errors import BadInputError
-from simulator.limits import MAX_HELD_LOG_CHARS, MAX_HELD_LOG_LINES
+from simulator.limits import MAX_HELD_LOG_CHARS, MAX_HELD_LOG_LINES, MAX_REPORT_BYTES
 from simulator.logs.reader import LogReader
 
 
@@ -61,3 +63,24 @@ def read_log_lines(path: Path | str) -> list[str]:
                 file=reader.name, line=len(lines))
     echo_warnings(reader)
     return lines
+
+
+def read_run_report(path: Path, option: str | None = None) -> dict[str, Any]:
+    """A JSON report of `sshsim run` (`--report json FILE`), read back: untrusted, so bounded by
+    MAX_REPORT_BYTES and checked to hold a `scenarios` list (one-line errors)."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_REPORT_BYTES + 1)
+    except OSError as exc:
+        raise BadInputError(f"cannot read the report: {exc.strerror or exc}", file=str(path), key=option) from None
+    if len(raw) > MAX_REPORT_BYTES:
+        raise BadInputError(f"the report is larger than {MAX_REPORT_BYTES} bytes", file=str(path), key=option)
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        line = getattr(exc, "lineno", None)
+        raise BadInputError(f"not a JSON report of sshsim run: {getattr(exc, 'msg', exc)}", file=str(path),
+                            line=line, key=option) from None
+    if not isinstance(data, dict) or not isinstance(data.get("scenarios"), list):
+        raise BadInputError("not a JSON report of sshsim run (no `scenarios` list)", file=str(path), key=option)
+    return data
