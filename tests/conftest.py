@@ -35,6 +35,12 @@ def local_target_problem() -> str | None:
     return None
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--accept-goldens", action="store_true", default=False,
+                     help="tests/test_goldens.py: write the goldens of the selected tests from fresh passing runs "
+                          "(docs/goldens.md).")
+
+
 _PROBLEM = local_target_problem()
 needs_local_sshd = pytest.mark.skipif(_PROBLEM is not None, reason=f"local sshd target unavailable: {_PROBLEM}")
 
