@@ -24,8 +24,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, needs_local_sshd
+
 from simulator.cli import main
 from simulator.commands.logio import read_log_lines, read_run_report
 from simulator.io import atomic_write_text, write_lines
@@ -56,7 +56,8 @@ def version_label(lines: list[str]) -> str | None:
     return None
 
 
-def fresh_run(target: str, scenario: Path, folder: Path, capsys: pytest.CaptureFixture[str]) -> tuple[list[str], list[str]]:
+def fresh_run(target: str, scenario: Path, folder: Path,
+              capsys: pytest.CaptureFixture[str]) -> tuple[list[str], list[str]]:
     """`sshsim run SCENARIO --target TARGET`, which must pass: (its log, its events as JSON lines)."""
     log, report = folder / "fresh.log", folder / "report.json"
     capsys.readouterr()
@@ -85,8 +86,8 @@ def test_golden(label: str, target: str, scenario: Path, tmp_path: Path, capsys:
     accept = request.config.getoption("--accept-goldens")
     if not accept:
         assert golden_log.exists() and golden_events.exists(), (
-            f"no golden for {scenario.stem} on {label}: run pytest {__file__} --accept-goldens -k '{label}-{scenario.stem}'"
-            " and review the files")
+            f"no golden for {scenario.stem} on {label}: run pytest {__file__} --accept-goldens "
+            f"-k '{label}-{scenario.stem}' and review the files")
     same_log = golden_log.exists() and diff_lines(read_log_lines(golden_log), lines).both_ways
     same_events = golden_events.exists() and read_log_lines(golden_events) == events
     if accept:

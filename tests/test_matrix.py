@@ -16,8 +16,8 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
-
 from conftest import ROOT, needs_local_sshd
+
 from simulator.cli import main
 from simulator.commands.logio import read_log_lines, read_run_report
 from simulator.verify.connection_events import connection_events, differences, event_names

@@ -260,7 +260,8 @@ def _cells(run: TargetRun, names: list[str], log_names: dict[int, Path]) -> list
             run.problem = str(exc)
     if run.report is None and not run.problem:
         err = run.output("stderr").strip().splitlines()
-        run.problem = quote(err[-1]) if err else f"the run ended with exit code {run.proc.returncode if run.proc else '?'}"
+        code = run.proc.returncode if run.proc else "?"
+        run.problem = quote(err[-1]) if err else f"the run ended with exit code {code}"
     reported = run.report["scenarios"] if run.report is not None else []
     cells: list[Cell] = []
     for i, name in enumerate(names):
@@ -304,11 +305,12 @@ def _show(names: list[str], runs: list[TargetRun], cells: dict[str, list[Cell]],
     labels = [run.label for run in runs]
     width = max(len("scenario"), *(len(n) for n in names))
     widths = [max(len(label), 5) for label in labels]
-    click.echo("  ".join(["scenario".ljust(width), *(label.ljust(w) for label, w in zip(labels, widths))]).rstrip())
+    header = ["scenario".ljust(width), *(label.ljust(w) for label, w in zip(labels, widths, strict=True))]
+    click.echo("  ".join(header).rstrip())
     shades = {"pass": "green", "fail": "red", "error": "red", "skip": "yellow"}
     for i, name in enumerate(names):
         row = [name.ljust(width)]
-        for label, w in zip(labels, widths):
+        for label, w in zip(labels, widths, strict=True):
             status = cells[label][i].status
             row.append(paint(status.upper(), colour, fg=shades[status], bold=True) + " " * (w - len(status)))
         click.echo("  ".join(row).rstrip(), color=colour)
@@ -361,7 +363,7 @@ def as_junit(names: list[str], runs: list[TargetRun], cells: dict[str, list[Cell
         suite = _read_suite(run)
         if suite is None:
             suite = ET.Element("testsuite", tests=str(len(names)), failures="0", errors=str(len(names)), time="0")
-            for name, cell in zip(names, cells[run.label]):
+            for name, cell in zip(names, cells[run.label], strict=True):
                 case = ET.SubElement(suite, "testcase", classname=name, name=name, time="0")
                 ET.SubElement(case, "error", message=cell.message or run.problem or "did not run")
         suite.set("name", run.label)
