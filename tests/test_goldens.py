@@ -24,9 +24,8 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, needs_local_sshd
+from conftest import ROOT, cli, needs_local_sshd
 
-from simulator.cli import main
 from simulator.commands.logio import read_log_lines, read_run_report
 from simulator.io import atomic_write_text, write_lines
 from simulator.verify.connection_events import connection_events
@@ -60,12 +59,9 @@ def fresh_run(target: str, scenario: Path, folder: Path,
               capsys: pytest.CaptureFixture[str]) -> tuple[list[str], list[str]]:
     """`sshsim run SCENARIO --target TARGET`, which must pass: (its log, its events as JSON lines)."""
     log, report = folder / "fresh.log", folder / "report.json"
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as done:
-        main(["run", str(scenario), "--target", target, "--log-out", str(log), "--report", "json", str(report),
-              "--no-color", "--no-progress"])
-    out, err = capsys.readouterr()
-    assert done.value.code in (0, None), f"{scenario.name} on {target}: expectations failed:\n{out}\n{err}"
+    code, out, err = cli(["run", str(scenario), "--target", target, "--log-out", str(log), "--report", "json",
+                          str(report), "--no-color", "--no-progress"], capsys)
+    assert code == 0, f"{scenario.name} on {target}: expectations failed:\n{out}\n{err}"
     lines = read_log_lines(log)
     connections: dict[str, object] = {}
     for entry in read_run_report(report)["scenarios"]:

@@ -16,22 +16,20 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
-from conftest import ROOT, needs_local_sshd
+from conftest import ROOT, cli, needs_local_sshd
 
-from simulator.cli import main
 from simulator.commands.logio import read_log_lines, read_run_report
 from simulator.verify.connection_events import connection_events, differences, event_names
 
 LIBRARY = ROOT / "scenarios" / "library"
 
 
-def cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as done:
-        main(argv)
-    out, err = capsys.readouterr()
-    code = done.value.code
-    return (code if isinstance(code, int) else (0 if code is None else 1)), out, err
+def wrong_password(path: Path, name: str, server: str, expect: str) -> Path:
+    """A scenario file: one client tries a wrong password as a user sshd does not have."""
+    path.write_text(f"name: {name}\n{server}connections:\n"
+                    "  - {id: scanner, user: mallory, auth: [{password: nope}]}\n"
+                    f"expect:\n  scanner: {expect}\n")
+    return path
 
 
 @needs_local_sshd
@@ -80,13 +78,7 @@ def test_two_identical_targets_pass_alike(tmp_path: Path, capsys: pytest.Capture
 
 @needs_local_sshd
 def test_a_failing_scenario_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    scenario = tmp_path / "wrong.yaml"
-    scenario.write_text(
-        "name: wrong\n"
-        "connections:\n"
-        "  - {id: scanner, user: mallory, auth: [{password: nope}]}\n"
-        "expect:\n"
-        "  scanner: {events: [auth.accepted]}\n")
+    scenario = wrong_password(tmp_path / "wrong.yaml", "wrong", "", "{events: [auth.accepted]}")
     report, junit = tmp_path / "m.json", tmp_path / "m.xml"
     code, out, err = cli(["matrix", str(scenario), str(LIBRARY / "invalid-user.yaml"), "--targets", "local",
                           "--json", str(report), "--junit", str(junit), "--no-color"], capsys)
@@ -128,14 +120,8 @@ def test_a_bad_scenario_exits_2_before_any_target(tmp_path: Path, capsys: pytest
 @needs_local_sshd
 def test_differences_name_the_events_only_some_targets_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The same client at INFO and at DEBUG1: the DEBUG1-only events are what differs."""
-    scenario = tmp_path / "level.yaml"
-    scenario.write_text(
-        "name: level\n"
-        "server: {log_level: '{{ level }}'}\n"
-        "connections:\n"
-        "  - {id: scanner, user: mallory, auth: [{password: nope}]}\n"
-        "expect:\n"
-        "  scanner: {outcome: {auth: failed}}\n")
+    scenario = wrong_password(tmp_path / "level.yaml", "level", "server: {log_level: '{{ level }}'}\n",
+                              "{outcome: {auth: failed}}")
     names = {}
     for level in ("INFO", "DEBUG1"):
         log, report = tmp_path / f"{level}.log", tmp_path / f"{level}.json"

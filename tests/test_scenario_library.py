@@ -14,8 +14,7 @@ from typing import Callable
 
 import pytest
 
-from conftest import ROOT, needs_local_sshd
-from simulator.cli import main
+from conftest import ROOT, cli, needs_local_sshd
 
 SCENARIO_DIR = ROOT / "scenarios"
 # The shipped, self-contained scenarios. (scenarios/generate holds the building blocks of
@@ -35,16 +34,6 @@ EXPECTED_LIBRARY = {
     "exec-exit-status": "channel.channel_request_start.channel_request_confirm",
     "forward-refused": "session.server_request_direct_tcpip.refused_local_port",
 }
-
-
-def cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run `sshsim ARGV` in this process, as the console script does; (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as done:
-        main(argv)
-    out, err = capsys.readouterr()
-    code = done.value.code
-    return (code if isinstance(code, int) else (0 if code is None else 1)), out, err
 
 
 def run_scenario(scenario: Path, log: Path, capsys: pytest.CaptureFixture[str]) -> str:
