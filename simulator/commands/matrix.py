@@ -322,9 +322,9 @@ def _show(names: list[str], runs: list[TargetRun], cells: dict[str, list[Cell]],
             for line in lines:
                 click.echo(f"    {line}")
     counts = {s: sum(c.status == s for column in cells.values() for c in column) for s in STATUSES}
-    click.echo("\n" + ", ".join(f"{counts[s]} {word}" for s, word in
-                                (("pass", "passed"), ("fail", "failed"), ("skip", "skipped"), ("error", "errors"))
-                                if counts[s] or s in ("pass", "fail")))
+    words = {"pass": "passed", "fail": "failed", "skip": "skipped",
+             "error": "error" if counts["error"] == 1 else "errors"}
+    click.echo("\n" + ", ".join(f"{counts[s]} {words[s]}" for s in STATUSES if counts[s] or s in ("pass", "fail")))
     err_colour = use_colour(color, err=True)
     for run in runs:
         if any(c.status in ("fail", "error") for c in cells[run.label]):
