@@ -31,6 +31,7 @@ from simulator.errors import EXIT_INTERNAL, EXIT_OK, Interrupted, SshsimError, e
 COMMANDS: dict[str, tuple[str, str]] = {
     "sshd": ("sshd", "Run a private sshd in the foreground and stream its log."),
     "run": ("run", "Run scenarios against a target sshd and verify its log."),
+    "matrix": ("matrix", "Run scenarios on several targets at once: a table, and what each logs differently."),
     "verify": ("verify", "Check an existing log against a scenario's expectations."),
     "diff": ("diff", "Compare two sshd logs connection by connection, after normalisation."),
     "parse": ("parse", "Parse an sshd log into events grouped into connections."),

@@ -13,6 +13,7 @@ from typing import Iterator
 
 import pytest
 
+from simulator.cli import main
 from simulator.errors import SshsimError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +34,22 @@ def local_target_problem() -> str | None:
     if shutil.which("unshare") is None and not Path("/proc/self/ns/mnt").exists():
         return "no mount namespaces"
     return None
+
+
+def cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run `sshsim ARGV` in this process, as the console script does; (exit code, stdout, stderr)."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    out, err = capsys.readouterr()
+    code = done.value.code
+    return (code if isinstance(code, int) else (0 if code is None else 1)), out, err
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--accept-goldens", action="store_true", default=False,
+                     help="tests/test_goldens.py: write the goldens of the selected tests from fresh passing runs "
+                          "(docs/goldens.md).")
 
 
 _PROBLEM = local_target_problem()

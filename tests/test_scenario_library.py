@@ -15,8 +15,7 @@ from typing import Any, Callable
 
 import pytest
 
-from conftest import ROOT, needs_local_sshd
-from simulator.cli import main
+from conftest import ROOT, cli, needs_local_sshd
 from simulator.target.local import find_sshd, sshd_version
 
 SCENARIO_DIR = ROOT / "scenarios"
@@ -43,16 +42,6 @@ EXPECTED_LIBRARY = {
     "keyboard-interactive-pam": "auth.accepted",
     "closed-before-banner": "connection.kex_exchange_identification",
 }
-
-
-def cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run `sshsim ARGV` in this process, as the console script does; (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as done:
-        main(argv)
-    out, err = capsys.readouterr()
-    code = done.value.code
-    return (code if isinstance(code, int) else (0 if code is None else 1)), out, err
 
 
 def run_scenario(scenario: Path, log: Path, capsys: pytest.CaptureFixture[str]) -> str:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from simulator.colour import colour_option, use_colour
-from simulator.commands.logio import read_log_lines
+from simulator.commands.logio import read_log_lines, read_run_report
 from simulator.errors import EXIT_FAILED, EXIT_OK, BadInputError
-from simulator.io import read_report
 
 
 @click.command("diff")
@@ -61,16 +59,8 @@ def _report_names(path: Path | None, option: str) -> dict[int, str] | None:
 
     if path is None:
         return None
-    text = read_report(path, "the report", key=option)
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        line = getattr(exc, "lineno", None)
-        raise BadInputError(f"not a JSON report of sshsim run: {getattr(exc, 'msg', exc)}", file=str(path),
-                            line=line, key=option) from None
-    scenarios = data.get("scenarios") if isinstance(data, dict) else None
-    if not isinstance(scenarios, list):
-        raise BadInputError("not a JSON report of sshsim run (no `scenarios` list)", file=str(path), key=option)
+    data = read_run_report(path, option)
+    scenarios = data["scenarios"]
     names: dict[int, str] = {}
     for scenario in scenarios:
         connections = scenario.get("connections") if isinstance(scenario, dict) else None

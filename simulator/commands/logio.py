@@ -8,12 +8,15 @@ MAX_HELD_LOG_CHARS characters of it. Either way each line is bounded by the read
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
 from simulator.errors import BadInputError
+from simulator.io import read_report
 from simulator.limits import MAX_HELD_LOG_CHARS, MAX_HELD_LOG_LINES
 from simulator.logs.reader import LogReader
 
@@ -61,3 +64,17 @@ def read_log_lines(path: Path | str) -> list[str]:
                 file=reader.name, line=len(lines))
     echo_warnings(reader)
     return lines
+
+
+def read_run_report(path: Path, option: str | None = None) -> dict[str, Any]:
+    """A JSON report of `sshsim run` (`--report json FILE`), read back: untrusted, so bounded by
+    MAX_REPORT_BYTES and checked to hold a `scenarios` list (one-line errors)."""
+    text = read_report(path, "the report", key=option)
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise BadInputError(f"not a JSON report of sshsim run: {getattr(exc, 'msg', exc)}", file=str(path),
+                            line=getattr(exc, "lineno", None), key=option) from None
+    if not isinstance(data, dict) or not isinstance(data.get("scenarios"), list):
+        raise BadInputError("not a JSON report of sshsim run (no `scenarios` list)", file=str(path), key=option)
+    return data
