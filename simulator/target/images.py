@@ -69,14 +69,20 @@ def load_matrix(text: str, path: str = IMAGES_DATA) -> tuple[str, dict[str, Imag
                         tuple(entry.get("aliases", ())), entry.get("logs", ""))
         for name, entry in data["images"].items()
     }
+    def at(*where: str | int) -> str:
+        file, line, column = positions.get(where) or (path, 0, 0)
+        return f"{file}:{line}:{column}" if line else file
+
     seen: dict[str, str] = {name: name for name in matrix}
     for info in matrix.values():
-        for alias in info.aliases:
+        for index, alias in enumerate(info.aliases):
             if alias in seen:
-                raise BadInputError(f"{path}: images: {info.name}: alias {alias!r} already names {seen[alias]}")
+                raise BadInputError(f"{at('images', info.name, 'aliases', index)}: images.{info.name}.aliases: "
+                                    f"{alias!r} already names {seen[alias]}")
             seen[alias] = info.name
     if data["default"] not in matrix:
-        raise BadInputError(f"{path}: default: {data['default']!r} is not one of the images ({', '.join(matrix)})")
+        raise BadInputError(f"{at('default')}: default: {data['default']!r} is not one of the images "
+                            f"({', '.join(matrix)})")
     return data["default"], matrix
 
 
