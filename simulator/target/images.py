@@ -45,7 +45,6 @@ class ImageInfo:
     # the Ubuntu ones need a reachable registry.
     needs_registry: bool
     aliases: tuple[str, ...] = ()
-    logs: str = ""
 
     @property
     def dockerfile(self) -> str:
@@ -66,7 +65,7 @@ def load_matrix(text: str, path: str = IMAGES_DATA) -> tuple[str, dict[str, Imag
         raise problem
     matrix = {
         name: ImageInfo(name, entry["base"], entry["openssh"], entry["needs_registry"],
-                        tuple(entry.get("aliases", ())), entry.get("logs", ""))
+                        tuple(entry.get("aliases", ())))
         for name, entry in data["images"].items()
     }
     def at(*where: str | int) -> str:
