@@ -11,21 +11,29 @@
 #   - default_ulimits pinned to the hard limit: podman's defaults are above it and every start fails;
 #   - docker.io blocked and no search registries: no pull is ever attempted, builds use local bases;
 #   - base images from Debian's archive (mmdebstrap | podman import), tagged as Docker Hub's
-#     debian:bookworm / debian:trixie so the Dockerfiles build unchanged;
+#     debian:<suite> so the Dockerfiles build unchanged; which suites is read from the
+#     Dockerfiles' own `FROM debian:<suite>` lines, and a suite's -updates and -security parts
+#     are added only where the archive has them (unstable has neither);
 #   - one service per socket: `start` reuses a live service instead of starting a second one;
 #   - CONTAINERS_CONF, CONTAINERS_STORAGE_CONF and CONTAINERS_REGISTRIES_CONF point podman at the
 #     temp directory only, so the machine's /etc/containers and /var/lib/containers stay untouched.
 #
 # Environment:
 #   SSHSIM_ENGINE_DIR   state directory (default ${TMPDIR:-/tmp}/sshsim-podman)
-#   SSHSIM_ENGINE_BASES Debian suites to import as base images (default "bookworm trixie")
+#   SSHSIM_ENGINE_BASES Debian suites to import as base images (default: those the Dockerfiles
+#                       next to this script start FROM, e.g. "bullseye bookworm trixie sid")
 #   DEBIAN_MIRROR       archive to build the bases from (default: the machine's own Debian archive,
 #                       read from its apt sources)
 #   SSHSIM_ENGINE_NO_INSTALL=1  never apt-get install missing tools (fail instead)
 set -euo pipefail
 
 DIR="${SSHSIM_ENGINE_DIR:-${TMPDIR:-/tmp}/sshsim-podman}"
-BASES="${SSHSIM_ENGINE_BASES:-bookworm trixie}"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# The Debian suites the Dockerfiles build on (one fact, kept in the Dockerfiles).
+dockerfile_suites() {
+    sed -nE 's/^FROM[[:space:]]+debian:([a-z]+)([[:space:]].*)?$/\1/p' "$HERE"/Dockerfile.* 2>/dev/null | sort -u | tr '\n' ' '
+}
+BASES="${SSHSIM_ENGINE_BASES:-$(dockerfile_suites)}"
 SOCK="$DIR/podman.sock"
 PIDFILE="$DIR/service.pid"
 
@@ -119,8 +127,21 @@ blocked = true
 EOF
 }
 
+# Does the archive at $1 serve suite $2? (its signed index answers)
+archive_has() {
+    [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 "$1/dists/$2/InRelease")" == 200 ]]
+}
+
+# The date after which apt refuses the suite's index (its Valid-Until), in seconds; empty if none.
+index_valid_until() {
+    local stamp
+    stamp="$(curl -s --max-time 20 "$1/dists/$2/InRelease" | sed -nE 's/^Valid-Until:[[:space:]]*//p' | head -n 1)"
+    [[ -n "$stamp" ]] && date -d "$stamp" +%s 2>/dev/null
+    return 0
+}
+
 import_bases() {
-    local suite tag components
+    local suite tag components until expired
     for suite in $BASES; do
         tag="docker.io/library/debian:$suite"
         if pm image exists "$tag"; then
@@ -128,14 +149,35 @@ import_bases() {
         fi
         [[ -n "$MIRROR" ]] || die "no Debian archive in this machine's apt sources: set DEBIAN_MIRROR"
         say "building base image debian:$suite from the Debian archive"
-        components=("deb $MIRROR $suite main" "deb $MIRROR $suite-updates main")
-        # The security archive sits beside the main one (…/debian -> …/debian-security).
-        components+=("deb ${MIRROR%/debian}/debian-security $suite-security main")
+        components=("deb $MIRROR $suite main")
+        # A release's -updates and -security parts, where the archive has them (unstable has
+        # neither). The security archive sits beside the main one (…/debian -> …/debian-security).
+        if archive_has "$MIRROR" "$suite-updates"; then
+            components+=("deb $MIRROR $suite-updates main")
+        fi
+        if archive_has "${MIRROR%/debian}/debian-security" "$suite-security"; then
+            components+=("deb ${MIRROR%/debian}/debian-security $suite-security main")
+        fi
+        # A mirror that is a frozen copy serves unstable's index past its Valid-Until (a week):
+        # apt refuses it. Then, and only then, the base (and so the Dockerfile's apt-get update)
+        # accepts an expired index; its signature is still checked.
+        expired=()
+        until="$(index_valid_until "$MIRROR" "$suite")"
+        if [[ -n "$until" ]] && (( until < $(date +%s) )); then
+            say "the archive's index of $suite expired on $(date -u -d "@$until" +%F): accepting it for this base (signatures are still checked)"
+            # shellcheck disable=SC2016  # "$1" is for mmdebstrap's hook, not for this shell
+            expired=(--aptopt='Acquire::Check-Valid-Until "false"'
+                     --customize-hook='echo "Acquire::Check-Valid-Until \"false\";" >"$1/etc/apt/apt.conf.d/99sshsim-expired-index"')
+        fi
         # shellcheck disable=SC2016  # "$1" is for mmdebstrap's hook, not for this shell
         mmdebstrap --quiet --variant=minbase --mode=root --format=tar \
-            --aptopt='Acquire::Retries "3"' \
+            --aptopt='Acquire::Retries "3"' "${expired[@]}" \
             --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin' \
-            "$suite" - "${components[@]}" | pm import --quiet - "$tag" >/dev/null
+            "$suite" "$DIR/tmp/base-$suite.tar" "${components[@]}" ||
+            { rm -f "$DIR/tmp/base-$suite.tar"; die "mmdebstrap could not build debian:$suite from $MIRROR"; }
+        # Imported only once whole: a failed build must not leave a tag that looks like a base.
+        pm import --quiet "$DIR/tmp/base-$suite.tar" "$tag" >/dev/null
+        rm -f "$DIR/tmp/base-$suite.tar"
     done
 }
 

@@ -61,15 +61,19 @@ for record in /run/utmp:0664 /var/log/wtmp:0664 /var/log/lastlog:0664 /var/log/b
 done
 
 # "OpenSSH_9.2p1 Debian-2+deb12u7", as in the banner: the client of the same build says it in
-# full; sshd -V (9.x) gives only "OpenSSH_9.2", older sshd print it in their usage text.
+# full; sshd -V gives only "OpenSSH_9.2" in 9.x (in full from 10.x, where Debian's server no
+# longer pulls in the client), older sshd print it in their usage text.
 version="$({ ssh -V; /usr/sbin/sshd -V; } 2>&1 | grep -o 'OpenSSH_[^,]*' | head -n1)"
 if [[ $managed == 1 ]]; then
     echo "$version" >"$RUN/version"
-    # PerSourcePenalties exists from 9.8; sshsim writes a config without it for older servers.
-    if [[ -f "$RUN/sshd_config.pre-9.8" ]]; then
+    # sshsim also writes a config without the options new in SSHSIM_CONFIG_OLDER_BELOW (from its
+    # feature table: PerSourcePenalties, 9.8), for servers older than that.
+    below="${SSHSIM_CONFIG_OLDER_BELOW:-}"
+    if [[ -f "$RUN/sshd_config.older" && "$below" =~ ^[0-9]+\.[0-9]+$ ]]; then
         IFS=._p read -r major minor _ <<<"${version#OpenSSH_}"
-        if (( major < 9 || (major == 9 && minor < 8) )); then
-            config="$RUN/sshd_config.pre-9.8"
+        IFS=. read -r below_major below_minor <<<"$below"
+        if (( major < below_major || (major == below_major && minor < below_minor) )); then
+            config="$RUN/sshd_config.older"
         fi
     fi
 fi

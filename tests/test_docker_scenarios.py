@@ -1,5 +1,6 @@
 """The same scenario files on the Docker target: the reference log on Debian 12 (OpenSSH 9.2p1)
-and Debian 13 (10.0p1, sshd-session and sshd-auth), and the scenario library on both.
+and Debian 13 (10.0p1, sshd-session and sshd-auth), and the scenario library on every image
+the engine builds without a registry (Debian 11, 12, 13 and unstable).
 
 They need a Docker Engine API (CI starts podman's with docker/podman-engine.sh); without one
 they skip, saying so, unless SSHSIM_REQUIRE_DOCKER=1 (then tests/test_docker_target.py fails).
@@ -7,6 +8,7 @@ they skip, saying so, unless SSHSIM_REQUIRE_DOCKER=1 (then tests/test_docker_tar
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +16,20 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, docker_engine_problem
+from simulator.target import images
 
 SEED = ROOT / "scenarios" / "seed" / "motty-secureblackbox.yaml"
 LIBRARY = sorted((ROOT / "scenarios" / "library").glob("*.yaml"))
+MATRIX = [name for name, info in images.IMAGES.items() if not info.needs_registry]
+# Library expectations an image's OpenSSH does not meet, and the verifier's words for why. The
+# scenario states OpenSSH 9.2's behaviour; 8.4p1 does not offer sntrup761x25519-sha512 (in the
+# server's default KexAlgorithms from 8.5), so the client's first choice is not agreed.
+DIFFERS = {
+    "debian-11": {
+        "publickey-shell": "expected kex.algorithm {kex=sntrup761x25519-sha512} after connection.remote_version"
+                           " (line 12), not logged; the log has kex.algorithm with kex=curve25519-sha256",
+    },
+}
 
 
 ENGINE_PROBLEM = docker_engine_problem()
@@ -47,10 +60,19 @@ def test_reference_scenario_passes_on_debian_13(tmp_path: Path) -> None:
     assert "sshd-session[" in text
 
 
-@pytest.mark.parametrize("image", ["debian-12", "debian-13"])
+@pytest.mark.parametrize("image", MATRIX)
 def test_scenario_library_on_image(image: str) -> None:
     if not LIBRARY:
         pytest.fail("the scenario library (scenarios/library) is empty")
     run = sshsim("run", *map(str, LIBRARY), "--target", f"docker:{image}", "--no-color")
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert f"{len(LIBRARY)} passed, 0 failed" in run.stdout
+    differs = DIFFERS.get(image, {})
+    failed = sorted(line.split()[1] for line in run.stdout.splitlines() if line.startswith("FAIL "))
+    assert failed == sorted(differs), run.stdout + run.stderr
+    assert f"{len(LIBRARY) - len(differs)} passed, {len(differs)} failed" in run.stdout
+    assert run.returncode == (1 if differs else 0), run.stdout + run.stderr
+    # Each failure is exactly the stated version difference, and nothing else.
+    for scenario, why in differs.items():
+        # The failures' details go to stderr, one "=== NAME (FILE)" block each.
+        report = run.stderr.split(f"=== {scenario} ", 1)[1].split("\n=== ", 1)[0]
+        problems = [line.strip() for line in report.splitlines() if re.match(r"  \S+\.yaml:\d+: ", line)]
+        assert len(problems) == 1 and why in problems[0], report

@@ -2,7 +2,8 @@
 
 Tests that need an engine skip, saying why, where none answers (DOCKER_HOST unset and no
 /var/run/docker.sock, or a socket nobody serves). CI starts podman's engine, so there they run,
-against the Debian 12 and Debian 13 images (built on first use, a few seconds each).
+against every image whose base needs no registry: Debian 11, 12, 13 and unstable (built on first
+use, 15-25 s each).
 The tests without an engine check the parts that need none: names, messages, the Dockerfiles.
 """
 
@@ -24,6 +25,7 @@ import asyncssh
 import pytest
 
 from conftest import ROOT, docker_engine_problem, client_connect_args
+from simulator.builds.features import has_feature, parse_version
 from simulator.capture import syslog as syslog_mod
 from simulator.errors import BadInputError, EnvironmentProblem, TargetError
 from simulator.target import images
@@ -38,7 +40,8 @@ CLASSIC = re.compile(
 
 ENGINE_PROBLEM = docker_engine_problem()
 needs_engine = pytest.mark.skipif(ENGINE_PROBLEM is not None, reason=f"no Docker engine reachable: {ENGINE_PROBLEM}")
-MATRIX = ("debian-12", "debian-13")
+# Every image the engine can build without a registry (simulator/data/docker/images.yaml).
+MATRIX = tuple(name for name, info in images.IMAGES.items() if not info.needs_registry)
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +107,33 @@ def test_every_matrix_image_has_its_dockerfile() -> None:
     for info in images.IMAGES.values():
         text = (DOCKER_DIR / info.dockerfile).read_text()
         assert re.search(rf"^FROM {re.escape(info.base)}$", text, re.M), info.dockerfile
+    # ...and every Dockerfile is an image of the matrix (adding one means adding its data).
+    assert {p.name for p in DOCKER_DIR.glob("Dockerfile.*")} == {i.dockerfile for i in images.IMAGES.values()}
+
+
+def test_matrix_data_names_what_ci_runs() -> None:
+    assert {"debian-11", "debian-12", "debian-13", "debian-unstable"} <= set(MATRIX)
+    assert images.DEFAULT_IMAGE in images.IMAGES
+    assert images.resolve("bullseye")[1] is images.IMAGES["debian-11"]
+    assert images.resolve("sid")[0] == images.resolve("unstable")[0] == "sshsim-sshd:debian-unstable"
+    # The bases podman-engine.sh builds are Debian suites, read from the Dockerfiles' FROM lines.
+    for name in MATRIX:
+        assert re.fullmatch(r"debian:[a-z]+", images.IMAGES[name].base), name
+
+
+def test_matrix_data_errors_name_their_place() -> None:
+    good = (ROOT / "simulator" / "data" / images.IMAGES_DATA).read_text()
+    assert images.load_matrix(good)[1] == images.IMAGES
+    bad = good.replace('openssh: "8.4p1"', 'openssh: "8.4"')
+    with pytest.raises(BadInputError, match=r"docker/images\.yaml:\d+:\d+: images\.debian-11\.openssh") as err:
+        images.load_matrix(bad)
+    assert "\n" not in str(err.value)
+    with pytest.raises(BadInputError, match="needs_registry"):
+        images.load_matrix(good.replace("    needs_registry: false\n    aliases: [bullseye]", "    aliases: [bullseye]"))
+    with pytest.raises(BadInputError, match=r"images\.yaml:\d+:\d+: images\.debian-unstable\.aliases: 'trixie' already names debian-13"):
+        images.load_matrix(good.replace("aliases: [sid, unstable]", "aliases: [sid, trixie]"))
+    with pytest.raises(BadInputError, match=r"images\.yaml:\d+:\d+: default: 'debian-10' is not one of the images"):
+        images.load_matrix(good.replace("default: debian-12", "default: debian-10"))
 
 
 def test_flush_mark_round_trip_matches_the_receiver() -> None:
@@ -235,11 +265,14 @@ async def test_key_login_and_exec_logs_with_pids(engine: object, image: str, pri
     child = next(int(m.rsplit(" ", 1)[1]) for m in messages if m.startswith("User child is on pid"))
     # The user child runs as uid 1000: its lines reach rsyslog too.
     assert any(r.pid == child and "Starting session: command" in r.message for r in records)
-    if image == "debian-13":
-        assert version.startswith("OpenSSH_10.")
+    # The release's OpenSSH as the data says (unstable moves on: at least that one), and the
+    # processes that version logs as (sshd-session from 9.8: simulator/data/openssh/features.yaml).
+    measured, listed = parse_version(version), parse_version(images.IMAGES[image].openssh)
+    assert measured is not None and listed is not None, version
+    assert measured == listed if image != "debian-unstable" else measured >= listed, version
+    if has_feature(version, "sshd_session"):
         assert any(r.program == "sshd-session" for r in records)
     else:
-        assert version.startswith("OpenSSH_9.2p1")
         assert {r.program for r in records} == {"sshd"}
     assert _container_gone(engine, cid, timeout=5)  # type: ignore[arg-type]
     assert not list(private_tmp.iterdir())

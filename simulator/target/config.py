@@ -230,4 +230,15 @@ def render_config(spec: ServerSpec, *, sftp_server: str = DEBIAN_SFTP_SERVER, **
     # The template is ours, but the override lines in it come from a scenario: sandboxed, as every
     # rendering that carries input (simulator/scenario/template.py).
     return _template().render(overrides=overrides, match_blocks=match_blocks, log_level=spec.log_level,
-                              sftp_server=sftp_server, **context)
+                              sftp_server=sftp_server, kbd_interactive=_kbd_interactive(overrides), **context)
+
+
+def _kbd_interactive(overrides: list[str]) -> str:
+    """What the overrides make of keyboard-interactive ("yes"/"no"; "no", Debian's default, when
+    they say nothing). Before 8.7 sshd needs ChallengeResponseAuthentication to match it: that
+    keyword, not KbdInteractiveAuthentication, enabled PAM's keyboard-interactive device."""
+    for line in overrides:
+        keyword, args = split_line(line)
+        if keyword in ("kbdinteractiveauthentication", "challengeresponseauthentication") and args:
+            return "yes" if args[0].lower() == "yes" else "no"
+    return "no"

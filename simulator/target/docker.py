@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+from simulator.builds.features import features
 from simulator.capture import syslog as syslog_mod
 from simulator.capture.syslog import SyslogReceiver, SyslogRecord
 from simulator.errors import EnvironmentProblem, TargetError
@@ -73,6 +74,9 @@ from simulator.target.workdirs import make_workdir
 # Where the per-run directory appears inside the container (the entrypoint's contract).
 RUN_IN_CONTAINER = "/run/sshsim"
 LOG_IN_CONTAINER = "/var/log/auth.log"
+# The first OpenSSH version whose sshd takes PerSourcePenalties (simulator/data/openssh/features.yaml),
+# as the entrypoint compares it ("9.8").
+_PENALTIES_SINCE = ".".join(map(str, features()["per_source_penalties"].since))
 ENGINE_HINT = (
     "start Docker (systemctl start docker), or podman's Docker API: as root "
     "'eval \"$(docker/podman-engine.sh start)\"', or 'podman system service --time=0 "
@@ -333,15 +337,18 @@ class DockerSshd(ManagedTarget):
 
         context: dict[str, Any] = dict(port=self.port, listen=listen, host_keys=host_keys,
                                        pid_file=RUN_IN_CONTAINER + "/sshd.pid", max_startups=max_startups(spec))
-        # Every image of the matrix is 8.7 or later: KbdInteractiveAuthentication alone decides.
+        # 9.8 and later: KbdInteractiveAuthentication alone decides (since 8.7); the older config
+        # below also writes ChallengeResponseAuthentication, which 8.7+ reads as the same switch.
         context["kbd_interactive_alone"] = True
         # The image's sshd version is known only once it runs: its two configs are decided as for
         # 9.8 and for 9.7 (a scenario line's `requires:` too; docs/scenario-format.md says so).
         self.config_text = render_config(for_version(spec, "9.8"), per_source_penalties=True, **context)
         (run / "sshd_config").write_text(self.config_text)
-        # PerSourcePenalties (9.8+) is an error for older sshd; the entrypoint picks this one there.
-        (run / "sshd_config.pre-9.8").write_text(render_config(for_version(spec, "9.7"), per_source_penalties=False,
-                                                               **context))
+        # PerSourcePenalties is an error for sshd older than the feature table says; the
+        # entrypoint picks this one there (SSHSIM_CONFIG_OLDER_BELOW): the image's own sshd decides.
+        older = dict(context, kbd_interactive_alone=False)  # Debian 11's 8.4p1 among them
+        (run / "sshd_config.older").write_text(render_config(for_version(spec, "9.7"), per_source_penalties=False,
+                                                             **older))
 
         classic = self.classic_log
         assert classic is not None
@@ -395,7 +402,8 @@ class DockerSshd(ManagedTarget):
                 auto_remove=True,
                 mounts=mounts,
                 environment={"SSHSIM_HOSTNAME": self.spec.host_name, "SSHSIM_LOGFILE": LOG_IN_CONTAINER,
-                             "SSHSIM_FIRST_PID": str(self.spec.first_pid or 0)},
+                             "SSHSIM_FIRST_PID": str(self.spec.first_pid or 0),
+                             "SSHSIM_CONFIG_OLDER_BELOW": _PENALTIES_SINCE},
                 labels={"sshsim": "sshd", "sshsim.owner-pid": str(os.getpid())},
             )
         except docker.errors.APIError as exc:
@@ -447,7 +455,7 @@ class DockerSshd(ManagedTarget):
         if at_override is not None:
             return at_override  # type: ignore[return-value]
         if config_lines:
-            detail = re.sub(r"/run/sshsim/sshd_config(\.pre-9\.8)?:?", "sshd_config", config_lines[0])
+            detail = re.sub(r"/run/sshsim/sshd_config(\.older)?:?", "sshd_config", config_lines[0])
             return TargetError(f"sshd in {self.image} rejected the configuration: {detail}")
         # sshd -D reports start-up failures such as a busy port to syslog, not to stderr.
         try:

@@ -1,8 +1,9 @@
 """The sshd test images: which names exist, where their Dockerfiles are, and building them.
 
-`--target docker:debian-13` names an image of the version matrix below; anything else is taken
-as an image reference the user built or pulled (it must follow the same entrypoint contract,
-see docker/sshsim-entrypoint.sh). A matrix image that is missing is built from `docker/`; one
+`--target docker:debian-13` names an image of the version matrix, kept as data in
+simulator/data/docker/images.yaml (checked against simulator/schema/images.schema.json);
+anything else is taken as an image reference the user built or pulled (it must follow the same
+entrypoint contract, see docker/sshsim-entrypoint.sh). A matrix image that is missing is built from `docker/`; one
 whose build files changed since it was built is rebuilt, so an edited entrypoint never runs
 stale. Everything here talks to the engine through the `docker` SDK client it is given.
 """
@@ -11,27 +12,31 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from simulator.errors import BadInputError, EnvironmentProblem, TargetError
 from simulator.progress import status
 from simulator.shipped import shipped
+from simulator.yamlread import load_yaml_with_positions, schema_error
 
 TAG_PREFIX = "sshsim-sshd"
-DEFAULT_IMAGE = "debian-12"
 # A label holding a digest of the build files, to tell a current image from a stale one.
 CONTEXT_LABEL = "sshsim.context"
 # The files of docker/ that go into every image.
 CONTEXT_FILES = ("sshsim-entrypoint.sh", "rsyslog.conf")
+# The image matrix, as data (adding a distribution: an entry there and its Dockerfile).
+IMAGES_DATA = "docker/images.yaml"
 
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """One image of the version matrix."""
+    """One image of the version matrix (an entry of simulator/data/docker/images.yaml)."""
 
     name: str
     base: str
@@ -39,6 +44,7 @@ class ImageInfo:
     # Where the base comes from: podman-engine.sh imports the Debian ones from Debian's archive;
     # the Ubuntu ones need a reachable registry.
     needs_registry: bool
+    aliases: tuple[str, ...] = ()
 
     @property
     def dockerfile(self) -> str:
@@ -49,16 +55,46 @@ class ImageInfo:
         return f"{TAG_PREFIX}:{self.name}"
 
 
-IMAGES: dict[str, ImageInfo] = {
-    info.name: info
-    for info in (
-        ImageInfo("ubuntu-22.04", "ubuntu:22.04", "8.9p1", True),
-        ImageInfo("ubuntu-24.04", "ubuntu:24.04", "9.6p1", True),
-        ImageInfo("debian-12", "debian:bookworm", "9.2p1", False),
-        ImageInfo("debian-13", "debian:trixie", "10.0p1", False),
-    )
-}
-ALIASES = {"jammy": "ubuntu-22.04", "noble": "ubuntu-24.04", "bookworm": "debian-12", "trixie": "debian-13"}
+def load_matrix(text: str, path: str = IMAGES_DATA) -> tuple[str, dict[str, ImageInfo]]:
+    """(default image, images by name) from the YAML of the matrix, checked against its schema
+    and for what a schema cannot say (the default is an image, no name means two images)."""
+    data, positions = load_yaml_with_positions(text, path)
+    schema = json.loads(resources.files("simulator.schema").joinpath("images.schema.json").read_text())
+    problem = schema_error(data, positions, path, schema)
+    if problem is not None:
+        raise problem
+    matrix = {
+        name: ImageInfo(name, entry["base"], entry["openssh"], entry["needs_registry"],
+                        tuple(entry.get("aliases", ())))
+        for name, entry in data["images"].items()
+    }
+    def at(*where: str | int) -> str:
+        file, line, column = positions.get(where) or (path, 0, 0)
+        return f"{file}:{line}:{column}" if line else file
+
+    seen: dict[str, str] = {name: name for name in matrix}
+    for info in matrix.values():
+        for index, alias in enumerate(info.aliases):
+            if alias in seen:
+                raise BadInputError(f"{at('images', info.name, 'aliases', index)}: images.{info.name}.aliases: "
+                                    f"{alias!r} already names {seen[alias]}")
+            seen[alias] = info.name
+    if data["default"] not in matrix:
+        raise BadInputError(f"{at('default')}: default: {data['default']!r} is not one of the images "
+                            f"({', '.join(matrix)})")
+    return data["default"], matrix
+
+
+def _shipped_matrix() -> tuple[str, dict[str, ImageInfo]]:
+    source = resources.files("simulator.data").joinpath(IMAGES_DATA)
+    try:
+        return load_matrix(source.read_text())
+    except BadInputError as exc:
+        raise RuntimeError(f"shipped image matrix is invalid: {exc}") from None  # a bug: exit 3
+
+
+DEFAULT_IMAGE, IMAGES = _shipped_matrix()
+ALIASES = {alias: info.name for info in IMAGES.values() for alias in info.aliases}
 
 
 def resolve(image: str | None) -> tuple[str, ImageInfo | None]:
