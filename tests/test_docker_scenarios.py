@@ -8,7 +8,6 @@ they skip, saying so, unless SSHSIM_REQUIRE_DOCKER=1 (then tests/test_docker_tar
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,17 +20,6 @@ from simulator.target import images
 SEED = ROOT / "scenarios" / "seed" / "motty-secureblackbox.yaml"
 LIBRARY = sorted((ROOT / "scenarios" / "library").glob("*.yaml"))
 MATRIX = [name for name, info in images.IMAGES.items() if not info.needs_registry]
-# Library expectations an image's OpenSSH does not meet, and the verifier's words for why. The
-# scenario states OpenSSH 9.2's behaviour; 8.4p1 does not offer sntrup761x25519-sha512 (in the
-# server's default KexAlgorithms from 8.5), so the client's first choice is not agreed.
-DIFFERS = {
-    "debian-11": {
-        "publickey-shell": "expected kex.algorithm {kex=sntrup761x25519-sha512} after connection.remote_version"
-                           " (line 12), not logged; the log has kex.algorithm with kex=curve25519-sha256",
-    },
-}
-
-
 ENGINE_PROBLEM = docker_engine_problem()
 pytestmark = pytest.mark.skipif(ENGINE_PROBLEM is not None, reason=f"no Docker engine reachable: {ENGINE_PROBLEM}")
 
@@ -62,17 +50,16 @@ def test_reference_scenario_passes_on_debian_13(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("image", MATRIX)
 def test_scenario_library_on_image(image: str) -> None:
+    """Every library scenario passes on every image, or states why it does not apply (a
+    `requires:` the image's OpenSSH does not meet: SKIP with the reason, never FAIL)."""
     if not LIBRARY:
         pytest.fail("the scenario library (scenarios/library) is empty")
     run = sshsim("run", *map(str, LIBRARY), "--target", f"docker:{image}", "--no-color")
-    differs = DIFFERS.get(image, {})
-    failed = sorted(line.split()[1] for line in run.stdout.splitlines() if line.startswith("FAIL "))
-    assert failed == sorted(differs), run.stdout + run.stderr
-    assert f"{len(LIBRARY) - len(differs)} passed, {len(differs)} failed" in run.stdout
-    assert run.returncode == (1 if differs else 0), run.stdout + run.stderr
-    # Each failure is exactly the stated version difference, and nothing else.
-    for scenario, why in differs.items():
-        # The failures' details go to stderr, one "=== NAME (FILE)" block each.
-        report = run.stderr.split(f"=== {scenario} ", 1)[1].split("\n=== ", 1)[0]
-        problems = [line.strip() for line in report.splitlines() if re.match(r"  \S+\.yaml:\d+: ", line)]
-        assert len(problems) == 1 and why in problems[0], report
+    assert run.returncode == 0, run.stdout + run.stderr
+    verdicts = {line.split()[1].rstrip(":"): line.split()[0] for line in run.stdout.splitlines()
+                if line.split() and line.split()[0] in ("PASS", "FAIL", "ERROR", "SKIP")}
+    assert set(verdicts) == {p.stem for p in LIBRARY}, run.stdout
+    assert set(verdicts.values()) <= {"PASS", "SKIP"}, run.stdout + run.stderr
+    for line in run.stdout.splitlines():
+        if line.startswith("SKIP "):
+            assert "predates it" in line or "no longer does it" in line, line

@@ -26,6 +26,8 @@ class Feature:
     until: tuple[int, int] | None = None  # the first release without it (None: still there)
     # (compiled regex on the version text, why): builds that lack it although their number has it
     unless: tuple[tuple[re.Pattern[str], str], ...] = ()
+    # compiled regexes on the version text: builds that have it before `since` (a distribution's backport)
+    also: tuple[re.Pattern[str], ...] = ()
 
     def span(self) -> str:
         """"OpenSSH >= 9.8" or "OpenSSH 7.0 to 9.7": the releases that have it, for messages."""
@@ -56,7 +58,8 @@ def features() -> dict[str, Feature]:
         assert since is not None  # the schema's pattern
         until = parse_version(entry["until"]) if "until" in entry else None
         unless = tuple((re.compile(u["pattern"]), u["reason"]) for u in entry.get("unless", []))
-        out[name] = Feature(name, since, " ".join(entry["description"].split()), until, unless)
+        also = tuple(re.compile(a["pattern"]) for a in entry.get("also", []))
+        out[name] = Feature(name, since, " ".join(entry["description"].split()), until, unless, also)
     return out
 
 
@@ -84,7 +87,7 @@ def missing_because(version: str, name: str) -> str | None:
     if parsed is None:
         said = f" ({version})" if version else ""
         return f"the sshd version{said} is not known: {name} needs {entry.span()}"
-    if parsed < entry.since:
+    if parsed < entry.since and not any(p.search(version) for p in entry.also):
         return f"{shown} predates it: {name} needs {entry.span()}"
     if entry.until is not None and parsed >= entry.until:
         return f"{shown} no longer does it: {name} is {entry.span()}"

@@ -121,6 +121,22 @@ def build_sftp_server(sshd: str) -> str | None:
     return str(candidate) if os.access(candidate, os.X_OK) else None
 
 
+def _reachable_copy(program: str, work: Path) -> str:
+    """`program` placed in the run's folder: the session runs it as the scenario's user, who
+    cannot pass through root's 0700 home, where the build cache usually is
+    (~/.cache/sshsim). A hard link where the file system allows it, else a copy."""
+    folder = work / "libexec"
+    folder.mkdir(mode=0o755)
+    os.chmod(folder, 0o755)
+    placed = folder / Path(program).name
+    try:
+        os.link(program, placed)
+    except OSError:
+        shutil.copy2(program, placed)
+    os.chmod(placed, 0o755)
+    return str(placed)
+
+
 def check_environment(sshd: str | None = None) -> str:
     """Raise a one-line EnvironmentProblem when this machine cannot run the local target;
     return the sshd to run (`sshd`, an upstream build's, else the system's)."""
@@ -248,7 +264,8 @@ class LocalSshd(ManagedTarget):
         self.host = listen[0] if ":" not in listen[0] else f"[{listen[0]}]"
         self.port = chosen_port(spec.port, listen) if spec.port is not None else free_port(listen)
         # An upstream build's own sftp-server goes with its sshd; else the system's.
-        sftp = (build_sftp_server(sshd) if sshd not in SSHD_CANDIDATES else None) or sftp_server()
+        built = build_sftp_server(sshd) if sshd not in SSHD_CANDIDATES else None
+        sftp = _reachable_copy(built, work) if built else sftp_server()
 
         user_config = spec.config_file
         if user_config is not None:
