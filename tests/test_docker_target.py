@@ -351,14 +351,18 @@ def test_rejected_config_is_one_line_and_leaves_nothing(engine: object, private_
 
 
 @needs_engine
-def test_container_that_exits_early_shows_its_log(engine: object) -> None:
+def test_container_that_exits_early_shows_its_log(engine: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    from simulator.target import docker as docker_target
     from simulator.target.docker import DockerSshd
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        server = DockerSshd(ServerSpec(port=port, listen=("127.0.0.1",)), "debian-12", client=engine)
+        # A port taken between sshsim's choice and sshd's bind (a named --port in use is refused
+        # before anything starts): sshd in the container cannot listen and exits.
+        monkeypatch.setattr(docker_target, "free_port", lambda addresses: port)
+        server = DockerSshd(ServerSpec(listen=("127.0.0.1",)), "debian-12", client=engine)
         with pytest.raises(TargetError, match="exited early") as failure:
             server.start()
     assert "Address already in use" in str(failure.value)
