@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 from pathlib import Path
 
 import asyncssh
@@ -251,3 +252,35 @@ def test_compat_bad_input_exit_2(tmp_path: Path) -> None:
         assert done.returncode == 2, (args, done.stderr)
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("sshsim: error: ") and words in lines[0], lines
+
+
+@needs_local_sshd
+def test_compat_several_targets_one_table_each(tmp_path: Path, built_sshd: Any) -> None:
+    """`--target local,local:10.3p1`: the hardened config on the system's 9.2 and on upstream
+    10.3p1 at once, one table per target, and a baseline compared target by target."""
+    built_sshd("10.3p1")
+    built_sshd("9.2p1")
+    out = tmp_path / "two.json"
+    done = sshsim("compat", "--sshd-config", str(HARDENED), "--target", "local,local:10.3p1",
+                  "--profiles", "openssh-9.2-debian,secureblackbox", "--report", "json", str(out))
+    assert done.returncode == 1, done.stderr  # SecureBlackbox is locked out on both
+    report = json.loads(out.read_text())
+    tables = {t["target"]: t for t in report["targets"]}
+    assert set(tables) == {"local", "local:10.3p1"}
+    assert tables["local:10.3p1"]["sshd_version"].startswith("OpenSSH_10.3")
+    assert tables["local"]["sshd_version"].startswith("OpenSSH_9.2p1 Debian")
+    for table in tables.values():
+        rows = {r["profile"]: r for r in table["rows"]}
+        assert rows["openssh-9.2-debian"]["ok"] and not rows["secureblackbox"]["ok"]
+    # The terminal names each target and its sshd.
+    assert "on local:10.3p1 (OpenSSH_10.3" in done.stdout and "on local (OpenSSH_9.2p1" in done.stdout
+    assert "compat: 4 profile runs on 2 servers in" in done.stderr
+    # The two-target report is its own baseline: nothing changed, target by target.
+    again = sshsim("compat", "--sshd-config", str(HARDENED), "--target", "local", "--target", "local:10.3p1",
+                   "--profiles", "openssh-9.2-debian,secureblackbox", "--baseline", str(out))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "0 changes against" in again.stdout
+    # A target the baseline has no table for is named.
+    other = sshsim("compat", "--sshd-config", str(HARDENED), "--target", "local:9.2p1",
+                   "--profiles", "openssh-9.2-debian", "--baseline", str(out))
+    assert other.returncode == 2 and "the baseline has no table for target 'local:9.2p1'" in other.stderr

@@ -97,3 +97,14 @@ def test_sshd_config_lines_for_other_versions_are_left_out() -> None:
                       override_requires=[None, Requirement("per_source_penalties")])
     assert for_version(spec, "OpenSSH_9.2p1 Debian-2+deb12u10").overrides == ["LoginGraceTime 2"]
     assert for_version(spec, "OpenSSH_10.3p1").overrides == spec.overrides
+
+
+def test_backports_count_as_the_feature() -> None:
+    """`also`: distribution builds that have a feature before its upstream release (Terrapin's
+    strict key exchange, backported by Debian 11/12 and Ubuntu 22.04), by their real version strings."""
+    assert has_feature("OpenSSH_9.2p1 Debian-2+deb12u10", "strict_kex")
+    assert has_feature("OpenSSH_8.4p1 Debian-5+deb11u7", "strict_kex")
+    assert has_feature("OpenSSH_8.9p1 Ubuntu-3ubuntu0.6", "strict_kex")  # the reference log's server
+    assert not has_feature("OpenSSH_8.9p1 Ubuntu-3ubuntu0.5", "strict_kex")
+    assert not has_feature("OpenSSH_9.2", "strict_kex")  # upstream 9.2p1's own -V
+    assert has_feature("OpenSSH_9.6p1", "strict_kex")
