@@ -42,12 +42,13 @@ def verify(log: Path, scenario: Path, variables: tuple[str, ...], sshd_version: 
     applicable, skipped = for_version(plan, version)
     failures = verify_lines(applicable, lines)
     outcome = ScenarioOutcome(plan.name, str(scenario), lines, failures, plan=plan, skipped=skipped)
-    if skipped:
-        click.echo(render_skips([outcome]))
+    # The verdict first, then what did not apply (as `run` prints them).
     if failures:
         colour = use_colour(color, err=True)
         click.echo(render_failures([outcome], color=colour), err=True, color=colour)
         click.echo(f"FAIL {plan.name}: {len(failures)} expectation(s) not met")
-        return EXIT_FAILED
-    click.echo(f"PASS {plan.name}: every expectation holds ({len(lines)} lines)")
-    return EXIT_OK
+    else:
+        click.echo(f"PASS {plan.name}: every expectation holds ({len(lines)} lines)")
+    if skipped:
+        click.echo(render_skips([outcome]))
+    return EXIT_FAILED if failures else EXIT_OK
