@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
-import json
+import marshal
 import os
 import random
 import shutil
@@ -318,7 +318,7 @@ class LocalSshd(ManagedTarget):
                                   on_record=self._on_record if (self._echo or self._log_stream) else None)
         self.log.start()
 
-        self._spec_file = work / "nsinit.json"
+        self._spec_file = work / "nsinit.spec"  # marshal: the launcher reads it without importing json
         self._spec_data = {
             "sshd": sshd,
             "config": str(work / "sshd_config"),
@@ -348,7 +348,7 @@ class LocalSshd(ManagedTarget):
         os.set_blocking(status_r, False)
         self._status_r = status_r
         data = dict(self._spec_data, status_fd=status_w)
-        self._spec_file.write_text(json.dumps(data))
+        self._spec_file.write_bytes(marshal.dumps(data))
         try:
             self._proc = subprocess.Popen(
                 # The launcher's file run alone (-I -S: no site, no package import): it needs only
@@ -372,9 +372,13 @@ class LocalSshd(ManagedTarget):
         except BlockingIOError:
             pass
         events = []
-        while b"\n" in self._status_buf:
-            line, self._status_buf = self._status_buf.split(b"\n", 1)
-            events.append(json.loads(line))
+        # nsinit.Status's frames: a 4-byte length, then a marshalled dict
+        while len(self._status_buf) >= 4:
+            size = int.from_bytes(self._status_buf[:4], "big")
+            if len(self._status_buf) < 4 + size:
+                break
+            events.append(marshal.loads(self._status_buf[4:4 + size]))
+            self._status_buf = self._status_buf[4 + size:]
         return events
 
     def _wait_ready(self, timeout: float) -> None:

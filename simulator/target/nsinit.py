@@ -22,14 +22,18 @@ The spec is a JSON file given as the only argument; progress and errors go to th
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import ipaddress
-import json
+import marshal
 import os
 import signal
 import stat
 import sys
-from typing import Any
+
+# Imports cost the launcher's start at every run (the ready time, benchmarks/bench_versions.py):
+# typing (~2 ms) is for the type checker only, and the spec and status go as marshal, not JSON
+# (json pulls in re, ~5 ms): both ends are this Python (LocalSshd runs sys.executable).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWPID = 0x20000000
@@ -42,7 +46,9 @@ MS_REC = 16384
 MS_PRIVATE = 1 << 18
 PR_SET_PDEATHSIG = 1
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# The process's own symbols, libc's among them: ctypes.util.find_library would run `ldconfig -p`
+# (a fork and exec, ~5 ms of every start).
+_libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 _libc.unshare.argtypes = [ctypes.c_int]
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
@@ -72,14 +78,15 @@ def die_with_parent() -> None:
 
 
 class Status:
-    """JSON lines to the caller over the status pipe."""
+    """Events to the caller over the status pipe: each a 4-byte length and a marshalled dict."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
 
     def send(self, **fields: Any) -> None:
         try:
-            os.write(self.fd, (json.dumps(fields) + "\n").encode())
+            body = marshal.dumps(fields)
+            os.write(self.fd, len(body).to_bytes(4, "big") + body)
         except OSError:
             pass
 
@@ -205,6 +212,9 @@ def _loopback_listen(value: str) -> bool:
     """`127.0.0.1:22`, `[::1]:22` (sshd -T's form, maybe followed by ` rdomain X`) on loopback?"""
     address = value.split()[0]
     host = address[1:].split("]", 1)[0] if address.startswith("[") else address.rsplit(":", 1)[0]
+    # imported here: start-up cost of the launcher (only a config with addresses reaches this)
+    import ipaddress
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -311,8 +321,8 @@ def outer_main(spec: dict[str, Any]) -> int:
 
 
 def main() -> None:
-    with open(sys.argv[1]) as f:
-        spec = json.load(f)
+    with open(sys.argv[1], "rb") as f:
+        spec = marshal.load(f)
     sys.exit(outer_main(spec))
 
 
