@@ -15,7 +15,6 @@ connection would add lines to the log and use a MaxStartups slot (docs/local-tar
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import marshal
 import os
@@ -347,7 +346,7 @@ class LocalSshd(ManagedTarget):
         status_r, status_w = os.pipe()
         os.set_blocking(status_r, False)
         self._status_r = status_r
-        data = dict(self._spec_data, status_fd=status_w)
+        data = dict(self._spec_data, status_fd=status_w, parent=os.getpid())
         self._spec_file.write_bytes(marshal.dumps(data))
         try:
             self._proc = subprocess.Popen(
@@ -358,7 +357,6 @@ class LocalSshd(ManagedTarget):
                 pass_fds=(status_w,),
                 # Own session: a terminal's Ctrl-C reaches only us; we stop sshd in order.
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
                 env=_child_env(),
             )
         finally:
@@ -435,11 +433,6 @@ class LocalSshd(ManagedTarget):
             if said:
                 extra = ": " + " | ".join(said)
         return TargetError(f"sshd failed to start ({stage}): {message}{extra}")
-
-
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL, 0, 0, 0)
 
 
 def _child_env() -> dict[str, str]:
