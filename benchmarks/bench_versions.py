@@ -5,7 +5,7 @@ For each version marked `ci: true` in simulator/data/openssh/versions.yaml:
 
 - build_s_<version>: `ensure_sshd` from the release tarball already in the cache (fetched first
   when it is not: fetching is not timed) into an empty temp cache: configure, make, install.
-- ready_ms_<version>: a LocalSshd with that sshd (SSHSIM_SSHD), from start() to ready.
+- ready_ms_<version>: a LocalSshd with that sshd (as `--target local:VERSION` makes), from start() to ready.
 - conn_ms_<version>: scenarios/library/password-success.yaml (one password login through PAM and
   one command) run through the ScenarioRunner against a started LocalSshd, until sshd has logged
   it all.
@@ -65,29 +65,22 @@ def cold_build(version: str, tarball: Path, cache: Path) -> tuple[float, Path]:
     return clock.wall, sshd
 
 
-def with_sshd(sshd: str | None) -> None:
-    """Make LocalSshd use `sshd` (None: the system's), as `local:VERSION` will."""
-    if sshd is None:
-        os.environ.pop("SSHSIM_SSHD", None)
-    else:
-        os.environ["SSHSIM_SSHD"] = sshd
-
-
-def ready_ms() -> float:
+def ready_ms(sshd: str | None) -> float:
+    """Median start-to-ready of `sshd` (None: the system's)."""
     times = []
-    LocalSshd(ServerSpec(log_level="INFO")).start().stop()  # warm-up: imports, the kept host keys read
+    LocalSshd(ServerSpec(log_level="INFO"), sshd=sshd).start().stop()  # warm-up: imports, the kept host keys read
     for _ in range(STARTS):
         with Clock() as clock:
-            server = LocalSshd(ServerSpec(log_level="INFO")).start()
+            server = LocalSshd(ServerSpec(log_level="INFO"), sshd=sshd).start()
         times.append(clock.wall * 1000)
         server.stop()
     return median(times)
 
 
-def conn_ms() -> float:
+def conn_ms(sshd: str | None) -> float:
     scenario = load_scenarios(str(SCENARIO))[0]
     times = []
-    with LocalSshd(scenario.server) as server:
+    with LocalSshd(scenario.server, sshd=sshd) as server:
         asyncio.run(run_scenario(scenario, server))  # warm-up: imports, key loading
         for _ in range(CONNECTIONS):
             with Clock() as clock:
@@ -119,20 +112,17 @@ def main() -> None:
             seconds, sshd = cold_build(version, local_tarball(version), Path(temp_cache))
             emit(f"build_s_{version}", seconds, 1)
             sshds[version] = str(sshd)
-        with_sshd(None)
-        base_ready, base_conn = ready_ms(), conn_ms()
+        base_ready, base_conn = ready_ms(None), conn_ms(None)
         print(f"# median of {STARTS} starts and {CONNECTIONS} connections ({SCENARIO.name}) each; "
               f"{os.cpu_count()} cores")
         emit("ready_ms_system", base_ready)
         emit("conn_ms_system", base_conn)
         for version, sshd in sshds.items():
-            with_sshd(sshd)
-            ready, conn = ready_ms(), conn_ms()
+            ready, conn = ready_ms(sshd), conn_ms(sshd)
             emit(f"ready_ms_{version}", ready)
             emit(f"conn_ms_{version}", conn)
             emit(f"ratio_ready_{version}", ready / base_ready)
             emit(f"ratio_conn_{version}", conn / base_conn)
-        with_sshd(None)
 
 
 if __name__ == "__main__":

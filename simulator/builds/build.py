@@ -27,12 +27,11 @@ from simulator.builds.cache import MANIFEST, cache_root, install_dir, installed_
 from simulator.builds.features import parse_version
 from simulator.builds.locks import exclusive
 from simulator.builds.tarballs import release_tarball, sha256_file
-from simulator.builds.versions import known_versions
+from simulator.builds.versions import is_release, known_versions
 from simulator.errors import BadInputError, EnvironmentProblem
 from simulator.io import atomic_write_text
 from simulator.limits import MAX_SOURCE_TREE_BYTES, MAX_SOURCE_TREE_FILES
 
-VERSION_FORMAT = re.compile(r"^[0-9]+\.[0-9]+p[0-9]+$")
 STAGES = ("fetching", "configuring", "compiling", "installing")
 # The headers configure needs from the system, and the Debian package that has each.
 BUILD_HEADERS = {"security/pam_appl.h": "libpam0g-dev", "openssl/evp.h": "libssl-dev", "zlib.h": "zlib1g-dev"}
@@ -58,7 +57,7 @@ def configure_flags(prefix: Path) -> list[str]:
 
 
 def check_version(version: str) -> None:
-    if not VERSION_FORMAT.match(version):
+    if not is_release(version):
         raise BadInputError(f"{version!r} is not an OpenSSH portable version (like 10.3p1)")
 
 

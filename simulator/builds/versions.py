@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -16,6 +17,14 @@ from importlib import resources
 from simulator.yamlread import load_yaml_with_positions, schema_error
 
 DATA = "openssh/versions.yaml"
+# The form of an upstream portable release ("10.3p1"), checked before the name becomes a folder of
+# the cache. The scenario and versions schemas state the same form for their data.
+RELEASE = re.compile(r"[0-9]{1,2}\.[0-9]{1,2}p[0-9]{1,2}")
+
+
+def is_release(text: str) -> bool:
+    """Whether `text` is written as an upstream release (not whether it is known or built)."""
+    return RELEASE.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)

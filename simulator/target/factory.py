@@ -12,7 +12,6 @@ Which version runs (docs/local-target.md):
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,10 +19,6 @@ from simulator.errors import BadInputError
 from simulator.target.base import Origin, ServerSpec
 from simulator.target.config import owned_override_notice
 from simulator.target.notices import say_once
-
-# The form of an upstream release ("10.3p1"); the scenario schema's server.openssh has the same
-# pattern. Checked before the name becomes a folder of the cache.
-UPSTREAM_VERSION = re.compile(r"[0-9]{1,2}\.[0-9]{1,2}p[0-9]{1,2}")
 
 
 def _where(origin: Origin | None) -> str:
@@ -36,7 +31,10 @@ def local_version(spec: ServerSpec, asked: str | None) -> str | None:
     """The upstream version the local target runs (None: the system's sshd)."""
     if asked is None:
         return spec.openssh
-    if not UPSTREAM_VERSION.fullmatch(asked):
+    # imported here: start-up cost (the version table's loader brings yaml and jsonschema)
+    from simulator.builds.versions import is_release
+
+    if not is_release(asked):
         raise BadInputError(f"'local:{asked}': not an OpenSSH release (write it as e.g. local:10.3p1)",
                             key="--target")
     if spec.openssh is not None and spec.openssh != asked:
