@@ -22,8 +22,9 @@
 #   SSHSIM_ENGINE_DIR   state directory (default ${TMPDIR:-/tmp}/sshsim-podman)
 #   SSHSIM_ENGINE_BASES Debian suites to import as base images (default: those the Dockerfiles
 #                       next to this script start FROM, e.g. "bullseye bookworm trixie sid")
-#   DEBIAN_MIRROR       archive to build the bases from (default: the machine's own Debian archive,
-#                       read from its apt sources)
+#   SSHSIM_DEBIAN_MIRROR  archive to build the bases from (default: the machine's own Debian
+#                       archive, read from its apt sources by sshsim's simulator/builds/aptsources.py)
+#   SSHSIM_PYTHON       the Python that runs that reader (default: python3)
 #   SSHSIM_ENGINE_NO_INSTALL=1  never apt-get install missing tools (fail instead)
 set -euo pipefail
 
@@ -40,19 +41,14 @@ PIDFILE="$DIR/service.pid"
 say() { echo "podman-engine: $*" >&2; }
 die() { say "$*"; exit 1; }
 
-# The Debian archive this machine's apt uses (deb822 .sources URIs or one-line `deb` entries):
-# the first URI whose path ends in /debian (not -security, -backports or a third party's).
+# The Debian archive this machine's apt uses: sshsim's own reader of the apt sources (one rule,
+# the one `sshsim build-sshd` uses; it honours $SSHSIM_DEBIAN_MIRROR), from this source tree or
+# the installed package. Empty when there is none: the base build then says what to set.
 machine_mirror() {
-  local files=() f
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-    [[ -f "$f" ]] && files+=("$f")
-  done
-  [[ ${#files[@]} -gt 0 ]] || return 0
-  sed -nE -e 's/^[[:space:]]*URIs:[[:space:]]*//p' \
-          -e 's/^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+).*/\2/p' "${files[@]}" |
-    tr ' ' '\n' | grep -E '^https?://[^[:space:]]+/debian/?$' | head -n 1 | sed 's#/$##'
+  PYTHONPATH="$HERE/..${PYTHONPATH:+:$PYTHONPATH}" "${SSHSIM_PYTHON:-python3}" -c \
+    'from simulator.builds.aptsources import debian_mirror; print(debian_mirror()[0])' 2>/dev/null || true
 }
-MIRROR="${DEBIAN_MIRROR:-$(machine_mirror)}"
+MIRROR="$(machine_mirror)"
 
 podman_env() {
     export CONTAINERS_CONF="$DIR/containers.conf"
@@ -147,7 +143,7 @@ import_bases() {
         if pm image exists "$tag"; then
             continue
         fi
-        [[ -n "$MIRROR" ]] || die "no Debian archive in this machine's apt sources: set DEBIAN_MIRROR"
+        [[ -n "$MIRROR" ]] || die "no Debian archive in this machine's apt sources: set SSHSIM_DEBIAN_MIRROR"
         say "building base image debian:$suite from the Debian archive"
         components=("deb $MIRROR $suite main")
         # A release's -updates and -security parts, where the archive has them (unstable has
