@@ -79,4 +79,5 @@ def test_old_versions_and_distributions_are_known() -> None:
     for text, ev in seen.items():
         assert ev.known and ev.spec is not None, text
         assert ev.spec.level in (wanted[text], "VARIES"), (text, ev.spec.level)
-    assert seen["Found matching RSA key: f1:2e:b2:44:38:81:8f:27:a1:e1:2f:5b:33:e5:42:e7"].spec.versions.startswith("5.0")
+    old = seen["Found matching RSA key: f1:2e:b2:44:38:81:8f:27:a1:e1:2f:5b:33:e5:42:e7"]
+    assert old.spec is not None and old.spec.versions.startswith("5.0")

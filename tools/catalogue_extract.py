@@ -54,6 +54,9 @@ CLIENT_ONLY = {
     "scard-opensc.c", "roaming_client.c", "ssh-rand-helper.c", "kexdhc.c", "kexecdhc.c",
     "kexc25519c.c", "kexgssc.c", "ssh-pkcs11-uri.c",
 }
+# Files in the object lists whose code is compiled out of every portable build: J-PAKE
+# (5.2-6.6) sits under #ifdef JPAKE, which configure never defines.
+NEVER_BUILT = {"jpake.c", "schnorr.c", "auth2-jpake.c"}
 OBJ_LISTS = ("LIBSSH_OBJS", "LIBOPENSSH_OBJS", "SSHDOBJS", "SSHD_SESSION_OBJS", "SSHD_AUTH_OBJS")
 
 CALL = re.compile(
@@ -130,7 +133,8 @@ def server_files(makefile: str, tree: dict[str, str]) -> list[str]:
         m = re.search(rf"^{var}\s*=(.*?)(?:\n\n|\n[A-Z_]+\s*=)", makefile, re.S | re.M)
         if m:
             objs |= set(re.findall(r"([\w.-]+)\.o\b", m.group(1)))
-    files = sorted(f"{o}.c" for o in objs if f"{o}.c" not in CLIENT_ONLY and f"{o}.c" in tree)
+    files = sorted(f"{o}.c" for o in objs
+                   if f"{o}.c" not in CLIENT_ONLY and f"{o}.c" not in NEVER_BUILT and f"{o}.c" in tree)
     compat = sorted(p for p in tree if re.fullmatch(r"openbsd-compat/(?:port|bsd)-[^/]*\.c", p))
     return files + compat
 
@@ -336,7 +340,7 @@ def extract_all(repo: Repo, tags: list[str]) -> dict[str, Any]:
     out: dict[tuple[str, str], dict[str, Any]] = {}
     done: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for tag in tags:
-        ver = "%d.%d" % version_of(tag)
+        ver = "{}.{}".format(*version_of(tag))
         tree = repo.tree(tag)
         disconnect = disconnect_prefix(repo.blob(tree.get("packet.c", "")))
         for path in server_files(repo.blob(tree.get("Makefile.in", "")), tree):
@@ -349,7 +353,7 @@ def extract_all(repo: Repo, tags: list[str]) -> dict[str, Any]:
                     d["versions"].append(ver)
                 d["file"], d["func"] = e["file"], e["func"]  # the newest version names the source
         print(tag, len(out), file=sys.stderr)
-    return {"versions": ["%d.%d" % version_of(t) for t in tags], "entries": list(out.values())}
+    return {"versions": ["{}.{}".format(*version_of(t)) for t in tags], "entries": list(out.values())}
 
 
 HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@ ?(.*)$")
@@ -552,7 +556,8 @@ def write_yaml(d: dict[str, Any], out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("git_dir", nargs="?", help="openssh-portable git directory (bare or a clone's .git) with release tags")
+    ap.add_argument("git_dir", nargs="?",
+                    help="openssh-portable git directory (bare or a clone's .git) with release tags")
     ap.add_argument("--patches", action="append", default=[], metavar="VERSION=DIR",
                     help="a distribution's patch folder (debian/patches) for that upstream version")
     ap.add_argument("--name", default="debian", help="with --patches: the output's name (source/NAME.yaml)")
@@ -562,8 +567,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.patches:
         known = set()
-        for f in args.out.glob("*.yaml"):
-            if f.stem != args.name:
+        for f in args.out.glob("*.yaml"):  # the upstream files only (not another distribution's)
+            if f.read_text(encoding="utf-8").startswith(HEADER.split("\n")[0]):
                 known |= {skeleton(e["pattern"]) for e in yaml.safe_load(f.read_text()) or [] if "pattern" in e}
         sets = [(v, Path(p)) for v, _, p in (a.partition("=") for a in args.patches)]
         write_patch_yaml(extract_patches(sets, known), args.out, args.name, args.package or args.name)
