@@ -4,9 +4,10 @@ Each corpus file holds real lines (public posts, distribution packages, captures
 source named before them) with a ``# sshsim: {"event": ..., "connection": ...}`` annotation before
 each. The parser must give every line its annotated event, and must group the lines into
 connections as the labels do (two lines share a label exactly when they share a connection; null:
-no connection). Where today's grouping is known to differ from the truth, the annotation keeps
-the truth in "connection" and today's answer in "parser": the test holds the parser to that
-answer, so that a fix shows up as a failing line to re-annotate, and a regression too.
+no connection). Where today's answer is known to differ from the truth, the annotation keeps the
+truth in "event"/"connection" and today's answer in "parser_event"/"parser": the test holds the
+parser to that answer, so that a fix shows up as a failing line to re-annotate, and a regression
+too.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ def test_the_corpus_is_there() -> None:
 def test_every_line_is_the_annotated_event(path: Path) -> None:
     entries = annotate.read(path)
     events = annotate.parsed(path)
-    wrong = [(line, note["event"], ev.event) for (note, _, line), ev in zip(entries, events, strict=True)
-             if ev.event != note["event"]]
+    wrong = [(line, note.get("parser_event", note["event"]), ev.event)
+             for (note, _, line), ev in zip(entries, events, strict=True)
+             if ev.event != note.get("parser_event", note["event"])]
     assert not wrong, f"{len(wrong)} lines (line, annotated, parsed): {wrong[:5]}"
 
 

@@ -9,10 +9,11 @@ and which connection it belongs to (a label, the same for every line of one conn
 a line of no connection). ``# source: ...`` comments say where the following lines come from
 (a URL, a package, or how they were captured here); an annotation may carry its own "source".
 
-Annotating writes what the parser says now; the annotations are then read by a person (an event
-the parser gets wrong is corrected by hand or, better, in the catalogue) and kept as the
-expected answer: tests/test_corpus.py checks every one. Without --force, an existing annotation
-is kept and only missing ones are added.
+Annotating writes what the parser says now; the annotations are then read by a person and kept
+as the expected answer: tests/test_corpus.py checks every one. An event the parser gets wrong is
+fixed in the catalogue; where the fix is elsewhere (a prefix format, grouping), the annotation
+keeps the truth in "event"/"connection" and today's answer in "parser_event"/"parser". Without
+--force, an existing annotation is kept and only missing ones are added.
 """
 
 from __future__ import annotations
