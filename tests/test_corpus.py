@@ -1,0 +1,85 @@
+"""The annotated corpus of real sshd log lines (tests/data/corpus): every line's event and connection.
+
+Each corpus file holds real lines (public posts, distribution packages, captures made here; the
+source named before them) with a ``# sshsim: {"event": ..., "connection": ...}`` annotation before
+each. The parser must give every line its annotated event, and must group the lines into
+connections as the labels do (two lines share a label exactly when they share a connection; null:
+no connection). Where today's answer is known to differ from the truth, the annotation keeps the
+truth in "event"/"connection" and today's answer in "parser_event"/"parser": the test holds the
+parser to that answer, so that a fix shows up as a failing line to re-annotate, and a regression
+too.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
+sys.path.insert(0, str(CORPUS))
+import annotate  # noqa: E402  (the corpus's own reader, next to the files it reads)
+
+FILES = sorted(CORPUS.glob("*.log"))
+
+
+def test_the_corpus_is_there() -> None:
+    assert len(FILES) >= 10
+    sources = set()
+    for path in FILES:
+        entries = annotate.read(path)
+        assert entries, path.name
+        assert all(note is not None for note, _, _ in entries), f"{path.name}: a line without annotation"
+        assert all(source for _, source, _ in entries), f"{path.name}: a line without a source"
+        sources |= {source for _, source, _ in entries}
+    assert len(sources) >= 20
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+def test_every_line_is_the_annotated_event(path: Path) -> None:
+    entries = annotate.read(path)
+    events = annotate.parsed(path)
+    wrong = [(line, note.get("parser_event", note["event"]), ev.event)
+             for (note, _, line), ev in zip(entries, events, strict=True)
+             if ev.event != note.get("parser_event", note["event"])]
+    assert not wrong, f"{len(wrong)} lines (line, annotated, parsed): {wrong[:5]}"
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+def test_lines_group_into_the_annotated_connections(path: Path) -> None:
+    entries = annotate.read(path)
+    events = annotate.parsed(path)
+    label_of: dict[str, int | None] = {}
+    conn_of: dict[int, str | None] = {}
+    for (note, _, line), ev in zip(entries, events, strict=True):
+        label = note.get("parser", note["connection"])
+        if label is None:
+            assert ev.conn is None, f"in no connection: {line}"
+            continue
+        assert ev.conn is not None, f"in connection {label}: {line}"
+        assert label_of.setdefault(label, ev.conn) == ev.conn, f"not with the other lines of {label}: {line}"
+        assert conn_of.setdefault(ev.conn, label) == label, f"grouped with {conn_of[ev.conn]}, not {label}: {line}"
+
+
+def test_old_versions_and_distributions_are_known() -> None:
+    """The lines the 5.x extraction and the distributions' entries are for (each a real line)."""
+    wanted = {
+        "Found matching RSA key: f1:2e:b2:44:38:81:8f:27:a1:e1:2f:5b:33:e5:42:e7": "VERBOSE",
+        "debug1: trying public key file /root/.ssh/authorized_keys": "DEBUG1",
+        "debug1: Checking blacklist file /etc/ssh/blacklist.RSA-2047": "DEBUG1",
+        "Public key ab:27:13:51:60:84:fc:53:3d:71:42:b0:e8:a8:83:b1 blacklisted (see ssh-vulnkey(1))": "INFO",
+        "debug1: Windows authentication failed for user: NOUSER domain: . error: 1326": "DEBUG1",
+    }
+    seen = {}
+    for path in FILES:
+        for ev in annotate.parsed(path):
+            for text in wanted:
+                if ev.raw.endswith(text):
+                    seen[text] = ev
+    assert set(seen) == set(wanted)
+    for text, ev in seen.items():
+        assert ev.known and ev.spec is not None, text
+        assert ev.spec.level in (wanted[text], "VARIES"), (text, ev.spec.level)
+    old = seen["Found matching RSA key: f1:2e:b2:44:38:81:8f:27:a1:e1:2f:5b:33:e5:42:e7"]
+    assert old.spec is not None and old.spec.versions.startswith("5.0")
