@@ -1,0 +1,202 @@
+"""The capturing endpoint of `sshsim learn`: an asyncssh SSH server on 127.0.0.1 that records.
+
+It plays a permissive server so that a client shows everything it does: any public key is
+accepted (and the host-bound form OpenSSH uses when offered), the password is the one printed
+(a wrong one is refused, so a client's retry is recorded too), keyboard-interactive asks one
+"Password: " prompt and takes the same password. Sessions get what a real server gives without
+running anything: exec answers a line and exit status 0, a shell echoes its input until "exit"
+or EOF, pty, env, x11-req and agent requests are accepted, `subsystem sftp` is asyncssh's SFTP
+server confined to an empty folder of the run, direct-tcpip is refused, and global requests are
+answered as asyncssh does (refused when a reply is wanted). It names itself like OpenSSH's sshd
+(`SERVER_VERSION`) because clients choose behaviour by the server's banner (OpenSSH sends
+no-more-sessions only to OpenSSH servers; PuTTY applies its bug workarounds by it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from simulator.learn.hook import Recorder, attach
+
+SERVER_VERSION = "OpenSSH_9.2p1 sshsim-learn"
+DEFAULT_USER = "user"
+DEFAULT_PASSWORD = "sshsim-learn"
+KBDINT_PROMPT = "Password: "
+
+
+@dataclass
+class Recording:
+    """One client connection as recorded: its packets and where it came from."""
+
+    number: int
+    peer: str
+    recorder: Recorder
+
+
+class _Server(asyncssh.SSHServer):
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self.recording: Recording | None = None
+        self.conn: asyncssh.SSHServerConnection | None = None
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self.conn = conn
+        recorder = attach(conn)
+        peer = conn.get_extra_info("peername") or ("?", 0)
+        self.recording = self.endpoint._opened(recorder, f"{peer[0]}:{peer[1]}")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.recording is None:
+            return
+        recorder = self.recording.recorder
+        version = str(self.conn and self.conn.get_extra_info("client_version") or "")
+        recorder.client_version = version.split("-", 2)[2] if version.count("-") >= 2 else version
+        if any(p.direction == "in" and p.msg == 1 for p in recorder.packets):
+            recorder.ended = "disconnect"
+        elif isinstance(exc, ConnectionResetError):
+            recorder.ended = "reset"
+        else:
+            recorder.ended = "drop"
+        self.endpoint._closed(self.recording)
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return True
+
+    def validate_password(self, username: str, password: str) -> bool:
+        return password == self.endpoint.password
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        return True
+
+    def kbdint_auth_supported(self) -> bool:
+        return True
+
+    def get_kbdint_challenge(self, username: str, lang: str, submethods: str) -> Any:
+        return "", "", "", [(KBDINT_PROMPT, False)]
+
+    def validate_kbdint_response(self, username: str, responses: Any) -> bool:
+        return list(responses) == [self.endpoint.password]
+
+    def connection_requested(self, dest_host: str, dest_port: int, orig_host: str, orig_port: int) -> bool:
+        return False  # direct-tcpip: recorded, then refused (nothing is forwarded anywhere)
+
+    def server_requested(self, listen_host: str, listen_port: int) -> bool:
+        return False
+
+
+async def _session(process: asyncssh.SSHServerProcess) -> None:
+    """exec: one line and status 0; a shell: echo until `exit` or EOF."""
+    try:
+        if process.command is not None:
+            process.stdout.write("sshsim learn: exec recorded\r\n" if process.get_terminal_type()
+                                 else "sshsim learn: exec recorded\n")
+            process.exit(0)
+            return
+        process.stdout.write("sshsim learn: shell recorded; type exit to end\r\n")
+        while True:
+            line = await process.stdin.readline()
+            if not line or line.strip() == "exit":
+                break
+            process.stdout.write(line)
+        process.exit(0)
+    except (asyncssh.BreakReceived, asyncssh.TerminalSizeChanged, asyncssh.SignalReceived):
+        process.exit(0)
+    except (OSError, asyncssh.Error):
+        process.close()
+
+
+class Endpoint:
+    """The server, started with `async with Endpoint(...) as endpoint`; `recordings` in order.
+
+    `on_close(recording)` is called as each connection ends (the command counts sessions there).
+    The run folder (`workdir`) holds the SFTP root and, for clients run by the tests, the host
+    key's public half and a client key; it is removed on exit."""
+
+    def __init__(self, *, port: int = 0, user: str = DEFAULT_USER, password: str = DEFAULT_PASSWORD,
+                 on_close: Callable[[Recording], None] | None = None) -> None:
+        self.port = port
+        self.host = "127.0.0.1"
+        self.user = user
+        self.password = password
+        self.on_close = on_close
+        self.recordings: list[Recording] = []
+        self.open = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.host_key = asyncssh.generate_private_key("ssh-ed25519")
+        self._server: Any = None
+        self.workdir = Path(tempfile.mkdtemp(prefix="sshsim-learn-"))
+
+    @property
+    def fingerprint(self) -> str:
+        return str(self.host_key.get_fingerprint("sha256"))
+
+    def identity(self, user: str) -> Path:
+        """A client key file (OpenSSH format), for clients that need one to log in (the tests)."""
+        path = self.workdir / "client_key"
+        if not path.exists():
+            asyncssh.generate_private_key("ssh-ed25519").write_private_key(str(path))
+            path.chmod(0o600)
+        return path
+
+    async def __aenter__(self) -> Endpoint:
+        root = self.workdir / "sftp-root"
+        root.mkdir()
+        keys = self.workdir / "hostkeys"
+        keys.mkdir()
+        self.host_key.write_public_key(str(keys / "ssh_host_ed25519_key.pub"))
+        try:
+            self._server = await asyncssh.create_server(
+                lambda: _Server(self), self.host, self.port, server_host_keys=[self.host_key],
+                server_version=SERVER_VERSION, process_factory=_session,
+                sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(root)),
+                allow_scp=False, x11_forwarding=True, agent_forwarding=True, encoding="utf-8",
+                line_editor=False, keepalive_interval=0)
+        except BaseException:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            raise
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        try:
+            if self._server is not None:
+                self._server.close()
+                await self._server.wait_closed()
+        finally:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _opened(self, recorder: Recorder, peer: str) -> Recording:
+        recording = Recording(len(self.recordings) + 1, peer, recorder)
+        self.recordings.append(recording)
+        self.open += 1
+        self.idle.clear()
+        return recording
+
+    def _closed(self, recording: Recording) -> None:
+        self.open -= 1
+        if self.open == 0:
+            self.idle.set()
+        if self.on_close is not None:
+            self.on_close(recording)
+
+    async def wait_idle(self, timeout: float = 10.0) -> None:
+        """Until every connection so far has ended (at most `timeout` seconds)."""
+        try:
+            await asyncio.wait_for(self.idle.wait(), timeout)
+        except TimeoutError:
+            pass
