@@ -30,6 +30,7 @@ SERVER_VERSION = "OpenSSH_9.2p1 sshsim-learn"
 DEFAULT_USER = "user"
 DEFAULT_PASSWORD = "sshsim-learn"
 KBDINT_PROMPT = "Password: "
+EXEC_SECONDS = 0.2
 
 
 @dataclass
@@ -98,13 +99,25 @@ class _Server(asyncssh.SSHServer):
         return False
 
 
+def _finish(process: asyncssh.SSHServerProcess) -> None:
+    """End a session as sshd does: EOF, exit-status 0, CLOSE (a client's answer to the EOF shows)."""
+    try:
+        process.stdout.write_eof()
+    except (OSError, asyncssh.Error):
+        pass
+    process.exit(0)
+
+
 async def _session(process: asyncssh.SSHServerProcess) -> None:
     """exec: one line and status 0; a shell: echo until `exit` or EOF."""
     try:
         if process.command is not None:
+            # As long as a short command runs under sshd: a client that ends its input by
+            # itself (stdin at its end) sends its EOF before the server's.
+            await asyncio.sleep(EXEC_SECONDS)
             process.stdout.write("sshsim learn: exec recorded\r\n" if process.get_terminal_type()
                                  else "sshsim learn: exec recorded\n")
-            process.exit(0)
+            _finish(process)
             return
         process.stdout.write("sshsim learn: shell recorded; type exit to end\r\n")
         while True:
@@ -112,9 +125,9 @@ async def _session(process: asyncssh.SSHServerProcess) -> None:
             if not line or line.strip() == "exit":
                 break
             process.stdout.write(line)
-        process.exit(0)
+        _finish(process)
     except (asyncssh.BreakReceived, asyncssh.TerminalSizeChanged, asyncssh.SignalReceived):
-        process.exit(0)
+        _finish(process)
     except (OSError, asyncssh.Error):
         process.close()
 
@@ -163,7 +176,7 @@ class Endpoint:
             self._server = await asyncssh.create_server(
                 lambda: _Server(self), self.host, self.port, server_host_keys=[self.host_key],
                 server_version=SERVER_VERSION, process_factory=_session,
-                sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(root)),
+                sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(root).encode()),
                 allow_scp=False, x11_forwarding=True, agent_forwarding=True, encoding="utf-8",
                 line_editor=False, keepalive_interval=0)
         except BaseException:

@@ -79,6 +79,7 @@ _installed = False
 
 
 def _recorder_of(handler: Any) -> Recorder | None:
+    conn: Any
     if isinstance(handler, _connection.SSHConnection):
         conn = handler
     elif isinstance(handler, (_channel.SSHChannel, _auth.Auth, _kex.Kex)):
@@ -88,7 +89,7 @@ def _recorder_of(handler: Any) -> Recorder | None:
     return getattr(conn, "_sshsim_recorder", None)
 
 
-class _ServerHostboundAuth(_auth._ServerPublicKeyAuth):  # type: ignore[misc]  # asyncssh internal
+class _ServerHostboundAuth(_auth._ServerPublicKeyAuth):
     """OpenSSH's publickey-hostbound-v00 request: publickey's fields plus the server host key
     (PROTOCOL 3.1), before the signature. Any key is accepted on a recording connection."""
 
@@ -152,5 +153,5 @@ def attach(conn: asyncssh.SSHServerConnection) -> Recorder:
     install()
     recorder = Recorder()
     conn._sshsim_recorder = recorder  # type: ignore[attr-defined]  # the mark the hook looks for
-    conn._extensions_to_send[HOSTBOUND_EXTENSION] = b"0"  # type: ignore[attr-defined]
+    conn._extensions_to_send[HOSTBOUND_EXTENSION] = b"0"
     return recorder

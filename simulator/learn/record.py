@@ -199,9 +199,10 @@ def _read_in(facts: ConnectionFacts, packet: Packet, packets: list[Packet], inde
         facts.channels.append(channel)
         pending_opens.append(channel)
     elif 93 <= msg <= 100:
-        channel = by_ours.get(body.get_uint32())
-        if channel is None:
+        found = by_ours.get(body.get_uint32())
+        if found is None:
             return
+        channel = found
         if msg == 93:
             channel.window_adjusts.append(body.get_uint32())
         elif msg == 96:
@@ -247,6 +248,6 @@ def _read_out(facts: ConnectionFacts, packet: Packet, by_ours: dict[int, Channel
         theirs = body.get_uint32()
         pending_opens[:] = [c for c in pending_opens if c.id != theirs]
     elif msg in (96, 97):
-        channel = by_theirs.get(body.get_uint32())
-        if channel is not None:
-            channel.teardown.append("server EOF" if msg == 96 else "server CLOSE")
+        theirs_channel = by_theirs.get(body.get_uint32())
+        if theirs_channel is not None:
+            theirs_channel.teardown.append("server EOF" if msg == 96 else "server CLOSE")
