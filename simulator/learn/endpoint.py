@@ -123,6 +123,9 @@ async def _session(process: asyncssh.SSHServerProcess) -> None:
         while True:
             line = await process.stdin.readline()
             if not line or line.strip() == "exit":
+                # A shell takes a moment to exit: what the client sends right after its input
+                # (an EOF) arrives before the server's EOF, as it does with sshd.
+                await asyncio.sleep(EXEC_SECONDS)
                 break
             process.stdout.write(line)
         _finish(process)

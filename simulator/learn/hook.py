@@ -11,13 +11,16 @@ them there once records, in order, each packet of a connection that carries a re
 exactly as asyncssh made it. SFTP's handlers log their own packets through the same methods:
 they are not connection-layer packets and are skipped.
 
-Also here, because it is asyncssh internals too: a server handler for OpenSSH's
+Also here, because they are asyncssh internals too: a repeated `ssh-userauth` service request
+is accepted as sshd accepts it (asyncssh disconnects), so paramiko's retry can be recorded;
+and a server handler for OpenSSH's
 `publickey-hostbound-v00@openssh.com` method (asyncssh has none), so that a client which uses it
 when the server's EXT_INFO offers `publickey-hostbound@openssh.com` (OpenSSH >= 8.9) can be
 recorded doing so and log in; it accepts any key, as the endpoint does for `publickey`, and is
 active only on recording connections.
 
-Checked against asyncssh 2.24.1 (connection.py `_recv_packet`, `send_packet`, `data_received`;
+Checked against asyncssh 2.24.1 (connection.py `_recv_packet`, `send_packet`, `data_received`,
+`_packet_handlers[MSG_SERVICE_REQUEST]`;
 packet.py `SSHPacketLogger`; auth.py `_server_auth_handlers`, `_ServerPublicKeyAuth`).
 `install()` refuses another asyncssh version the driver does not support (check_asyncssh).
 """
@@ -37,6 +40,8 @@ from asyncssh import packet as _packet
 
 from simulator.driver.fidelity import check_asyncssh
 
+_SERVICE_REQUEST = 5
+_SERVICE_ACCEPT = 6
 HOSTBOUND_METHOD = b"publickey-hostbound-v00@openssh.com"
 HOSTBOUND_EXTENSION = b"publickey-hostbound@openssh.com"
 # Packets kept per connection: a client that streams data for ever must not fill memory.
@@ -140,6 +145,23 @@ def install() -> None:
             recorder.batch += 1
         original_data(self, data, datatype)
 
+    handlers = _connection.SSHConnection._packet_handlers
+    original_service = handlers[_SERVICE_REQUEST]
+
+    def process_service_request(self: Any, pkttype: int, pktid: int, packet: Any) -> Any:
+        # sshd accepts ssh-userauth again while authentication goes on (paramiko asks before
+        # every attempt); asyncssh accepts it once and disconnects after.
+        if (getattr(self, "_sshsim_recorder", None) is not None and self._next_service is None
+                and self._auth_in_progress and not self._auth_complete):
+            service = packet.get_string()
+            packet.check_end()
+            if service == b"ssh-userauth":
+                self.send_packet(_SERVICE_ACCEPT, _packet.String(service))
+                return None
+            raise asyncssh.ServiceNotAvailable("Unexpected service in service request")
+        return original_service(self, pkttype, pktid, packet)
+
+    handlers[_SERVICE_REQUEST] = process_service_request
     logger_cls.log_received_packet = log_received_packet  # type: ignore[method-assign]
     logger_cls.log_sent_packet = log_sent_packet  # type: ignore[method-assign]
     _connection.SSHConnection.data_received = data_received  # type: ignore[method-assign]

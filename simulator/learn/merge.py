@@ -138,8 +138,8 @@ def client_and_version(banner: str) -> tuple[str, str]:
 
 
 def merge_order(sequences: list[list[str]]) -> list[str] | None:
-    """One order consistent with every sequence (names in first-seen order when free), or None
-    when two sequences put two names in opposite orders."""
+    """One order consistent with every sequence (names in first-seen order when free, the final
+    shell/exec/subsystem last), or None when two sequences put two names in opposite orders."""
     after: dict[str, set[str]] = {}
     names: list[str] = []
     for seq in sequences:
@@ -153,8 +153,10 @@ def merge_order(sequences: list[list[str]]) -> list[str] | None:
         ready = [n for n in left if not any(n in after.get(m, set()) for m in left if m != n)]
         if not ready:
             return None
-        order.append(ready[0])
-        left.remove(ready[0])
+        # A session ends in one final request: free names go before the finals.
+        pick = next((n for n in ready if n not in FINAL), ready[0])
+        order.append(pick)
+        left.remove(pick)
     return order
 
 
