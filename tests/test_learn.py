@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import datetime
 import os
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +205,130 @@ def test_learned_profile_has_the_real_clients_fingerprint_and_channels(case: str
     for d in diffs:
         print(f"FINDING {case}: {d}")
     assert _facts(case, diffs) == KNOWN.get(case, set()), [str(d) for d in diffs]
+
+
+def test_sessions_that_differ_become_a_condition(tmp_path: Path) -> None:
+    """plink without forwarding (simple mode) and with X11 forwarding open different windows:
+    the learned profile says so as a `when:` on forwarding, and it agrees with the shipped one."""
+    plink_x11 = (["plink", "-batch", "-X", "-hostkey", "{fingerprint}", "-P", "{port}", "-pw", harness.PASSWORD,
+                  "user@127.0.0.1", "true"], None, {"DISPLAY": ":0"})
+    conns = asyncio.run(_record_with_fingerprint("putty", ("exec", "shell"), tmp_path, [plink_x11]))
+    learned, profile = learned_profile(conns, "learned-plink-x11", tmp_path)
+    assert not learned.conflicts, learned.conflicts
+    assert [list(entry["if"]) for entry in learned.data["when"]] == [["forwarding"]]
+    simple = profile.for_session(kind="exec", pty=False, forwarding=False)
+    forwarding = profile.for_session(kind="exec", pty=False, forwarding=True)
+    assert (simple.window, forwarding.window) == (2147483647, 16384)
+    assert "x11-req" in forwarding.session_requests
+    shipped = load_profile("plink-0.78")
+    _, diffs = compare(shipped, conns, learned)
+    assert not [d for d in diffs if "window" in d.fact or "max_packet" in d.fact], [str(d) for d in diffs]
+
+
+async def _record_with_fingerprint(client: str, flows: tuple[str, ...], work: Path,
+                                   extra: list[tuple[list[str], str | None, dict[str, str]]]) -> list[ConnectionFacts]:
+    spec = harness.CLIENTS[client]
+    async with Endpoint(password=harness.PASSWORD) as endpoint:
+        for flow in flows:
+            argv, stdin, env = harness.real_command(spec, flow, endpoint, work)
+            await _run_client(argv, stdin, env)
+            await endpoint.wait_idle()
+        for argv, stdin, env in extra:
+            argv = [a.replace("{port}", str(endpoint.port)).replace("{fingerprint}", endpoint.fingerprint)
+                    for a in argv]
+            await _run_client(argv, stdin, env)
+            await endpoint.wait_idle()
+        return recorded(endpoint)
+
+
+def test_two_clients_in_one_recording_are_a_conflict_not_a_guess(tmp_path: Path) -> None:
+    """Connections of two different clients cannot be one profile: each differing fact is
+    reported with the session that showed it, and the first session's value is kept."""
+    asyncssh_client = ([sys.executable, str(harness.HERE / "asyncssh_flow.py"), "exec", "127.0.0.1", "{port}",
+                        "user", "{key}", harness.PASSWORD], None, {})
+    paramiko_client = ([str(harness.venv_python("paramiko-3.4")), str(harness.HERE / "paramiko_flow.py"), "exec",
+                        "127.0.0.1", "{port}", "user", "{key}", harness.PASSWORD], None, {})
+
+    async def both() -> list[ConnectionFacts]:
+        async with Endpoint(password=harness.PASSWORD) as endpoint:
+            key = str(endpoint.identity("user"))
+            for argv, stdin, env in (asyncssh_client, paramiko_client):
+                await _run_client([a.replace("{port}", str(endpoint.port)).replace("{key}", key) for a in argv],
+                                  stdin, env)
+                await endpoint.wait_idle()
+            return recorded(endpoint)
+
+    learned = build_profile(asyncio.run(both()), "two-clients", TODAY)
+    assert "banner differs: connection 1 AsyncSSH_2.24.1, connection 2 paramiko_3.4.0" in learned.conflicts
+    assert any(c.startswith("kex differs: connection 1 [mlkem768x25519-sha256") for c in learned.conflicts)
+    assert any(c.startswith("auth.none_first differs: connection 1 True, connection 2 False")
+               for c in learned.conflicts)
+    assert learned.data["banner"] == "AsyncSSH_2.24.1"
+    assert "# CONFLICT (first session's value kept): banner differs" in to_yaml(learned)
+
+
+def _sshsim(*args: str, env: dict[str, str] | None = None, **kw: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "simulator", *args], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, **kw)
+
+
+def test_learn_command_writes_checks_and_runs_a_learned_profile(tmp_path: Path) -> None:
+    """The three commands of the README: learn from the real ssh, check the learned profile's
+    impersonation, and load it by name for a scenario; paths refused as any output is."""
+    out = tmp_path / "profiles" / "my-ssh.yaml"
+    out.parent.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", "learn", "--name", "my-ssh", "-o", str(out),
+                             "--sessions", "1", "--password", harness.PASSWORD], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stderr is not None
+        shown = []
+        for line in proc.stderr:
+            shown.append(line)
+            if "host key:" in line:
+                break
+        text = "".join(shown)
+        port = re.search(r"port (\d+)", text)
+        assert port, text
+        key = tmp_path / "id"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+        subprocess.run(["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o",
+                        "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-i", str(key), "-p", port.group(1),
+                        "user@127.0.0.1", "true"], check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       timeout=60)
+        rest = proc.communicate(timeout=60)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, rest
+    assert f"wrote {out}" in rest
+    written = out.read_text()
+    profile = validate(written, str(out))
+    assert profile.hassh == load_profile("openssh-9.2-debian").hassh
+    assert "learned " in profile.sources[0] and "from OpenSSH_9.2p1" in profile.sources[0]
+    assert "sftp" in profile.data["unobserved"]
+    # Check: the learned profile's impersonation reproduces the recording (exit 0) ...
+    checked = _sshsim("learn", "--check", str(out))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "0 differ" in checked.stdout
+    # ... another client's does not (exit 1, the differing facts listed).
+    other = _sshsim("learn", "--check", "paramiko-3.4", "--against", str(out))
+    assert other.returncode == 1, other.stdout + other.stderr
+    assert "differs  banner: recorded client 'OpenSSH_9.2p1 Debian-2+deb12u10', impersonation 'paramiko_3.4.0'" \
+        in other.stdout
+    # The learned profile is a name scenarios can use, from the folders of $SSHSIM_PROFILE_PATH.
+    loaded = subprocess.run([sys.executable, "-c", "from simulator.profiles import load_profile; "
+                             "print(load_profile('my-ssh').hassh)"], capture_output=True, text=True, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "SSHSIM_PROFILE_PATH": str(out.parent)})
+    assert loaded.stdout.strip() == profile.hassh, loaded.stderr
+    # Never over an existing file without --force; a path that cannot be written: one line, exit 2.
+    again = _sshsim("learn", "-o", str(out), "--sessions", "1")
+    assert again.returncode == 2 and again.stderr.count("\n") == 1, again.stderr
+    assert "exists; not overwriting it (use --force)" in again.stderr
+    assert out.read_text() == written
+    missing = _sshsim("learn", "-o", str(tmp_path / "no" / "such.yaml"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr and missing.stderr.count("\n") == 1
+    bad = _sshsim("learn", "--check", str(tmp_path / "absent.yaml"))
+    assert bad.returncode == 2 and "profile file not found" in bad.stderr
