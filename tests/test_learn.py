@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from simulator.driver.session import channel_size
 from simulator.driver.wire import KexinitListener
 from simulator.learn.check import compare, impersonate, recorded, replay_plans
 from simulator.learn.endpoint import Endpoint
@@ -218,7 +219,8 @@ def test_sessions_that_differ_become_a_condition(tmp_path: Path) -> None:
     assert [list(entry["if"]) for entry in learned.data["when"]] == [["forwarding"]]
     simple = profile.for_session(kind="exec", pty=False, forwarding=False)
     forwarding = profile.for_session(kind="exec", pty=False, forwarding=True)
-    assert (simple.window, forwarding.window) == (2147483647, 16384)
+    assert (channel_size(simple, pty=False, sftp=False)[0],
+            channel_size(forwarding, pty=False, sftp=False)[0]) == (2147483647, 16384)
     assert "x11-req" in forwarding.session_requests
     shipped = load_profile("plink-0.78")
     _, diffs = compare(shipped, conns, learned)
