@@ -334,3 +334,25 @@ def test_learn_command_writes_checks_and_runs_a_learned_profile(tmp_path: Path) 
     assert missing.returncode == 2 and "does not exist" in missing.stderr and missing.stderr.count("\n") == 1
     bad = _sshsim("learn", "--check", str(tmp_path / "absent.yaml"))
     assert bad.returncode == 2 and "profile file not found" in bad.stderr
+
+
+def test_openssh_shell_with_pty_and_x11_merges_with_exec(tmp_path: Path) -> None:
+    """ssh -X -tt beside a plain exec: one profile, X11 in the request order where the real ssh
+    puts it (the shipped profile's order), the payload shapes kept, nothing in conflict."""
+    key = tmp_path / "id"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    ssh_x11 = (["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "LogLevel=ERROR", "-i", str(key), "-X", "-tt", "-p", "{port}", "user@127.0.0.1"], "exit\n",
+               {"DISPLAY": ":0"})
+    conns = asyncio.run(_record_with_fingerprint("openssh", ("exec",), tmp_path, [ssh_x11]))
+    learned, profile = learned_profile(conns, "learned-ssh-x11", tmp_path)
+    assert not learned.conflicts, learned.conflicts
+    order = learned.data["session"]["request_order"]
+    assert order.index("x11-req") < order.index("pty-req") < order.index("shell")
+    observations = learned.data["learned"]["observations"]
+    assert any(o.startswith("x11-req payload: single_connection False, protocol MIT-MAGIC-COOKIE-1, "
+                            "cookie_hex_chars 32") for o in observations), observations
+    assert any(o.startswith("pty-req payload: term ") for o in observations), observations
+    same, diffs = compare(load_profile("openssh-9.2-debian"), conns, learned)
+    assert "connection 2 shell (pty, x11): requests" in same, [str(d) for d in diffs]
+    assert not diffs, [str(d) for d in diffs]

@@ -367,6 +367,15 @@ def _channels(b: _Builder, numbered: list[tuple[int, ConnectionFacts]]) -> None:
             b.learned("sftp.requests")
     else:
         b.unobserved("sftp")
+    shapes: dict[str, list[str]] = {}
+    for _, _, ch in sessions:
+        for r in ch.requests:
+            if r.shape:
+                text = ", ".join(f"{k} {v}" for k, v in r.shape.items())
+                if text not in shapes.setdefault(r.name, []):
+                    shapes[r.name].append(text)
+    for request_name, texts in shapes.items():
+        b.out.observations.append(f"{request_name} payload: {'; '.join(texts)}")
     winadj = sorted({r.name for _, _, ch in sessions for r in ch.requests if r.name.startswith("winadj@")})
     if winadj:
         channel["window_adjust_request"] = winadj[0]
