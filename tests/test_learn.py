@@ -32,7 +32,8 @@ from simulator.learn.endpoint import Endpoint
 from simulator.learn.merge import Learned, build_profile
 from simulator.learn.output import to_yaml, validate
 from simulator.learn.record import ConnectionFacts
-from simulator.profiles import ClientProfile, load_profile
+from simulator.profiles import PROFILE_PATH_ENV, ClientProfile, _user_profiles, load_profile
+from tests.conftest import needs_local_sshd
 from tests.realclients import harness
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -269,6 +270,11 @@ def test_two_clients_in_one_recording_are_a_conflict_not_a_guess(tmp_path: Path)
     assert "# CONFLICT (first session's value kept): banner differs" in to_yaml(learned)
 
 
+def _folder(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
 def _sshsim(*args: str, env: dict[str, str] | None = None, **kw: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "simulator", *args], capture_output=True, text=True, timeout=120,
                           cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, **kw)
@@ -356,3 +362,34 @@ def test_openssh_shell_with_pty_and_x11_merges_with_exec(tmp_path: Path) -> None
     same, diffs = compare(load_profile("openssh-9.2-debian"), conns, learned)
     assert "connection 2 shell (pty, x11): requests" in same, [str(d) for d in diffs]
     assert not diffs, [str(d) for d in diffs]
+
+
+@needs_local_sshd
+def test_learned_openssh_profile_scores_like_the_real_client(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The learned profile in use: against a private sshd at DEBUG1, its impersonation of the ssh
+    flows scores against the real ssh at least what two real runs score against each other."""
+    flows = ("exec", "shell", "password")
+    conns = asyncio.run(record_real("openssh", flows, _folder(tmp_path / "learn")))
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    learned = build_profile(conns, "learned-openssh", TODAY)
+    (folder / "learned-openssh.yaml").write_text(to_yaml(learned))
+    monkeypatch.setenv(PROFILE_PATH_ENV, str(folder))
+    _user_profiles.cache_clear()
+    try:
+        spec = harness.CLIENTS["openssh"]
+        learned_client = harness.Client("openssh", "learned-openssh", "learned-openssh", flows)
+        # A folder each: the askpass of the password flow keeps its state (wrong, then right) there.
+        reals = [harness.run_real(spec, flows, "DEBUG1", _folder(tmp_path / f"real-{i}")) for i in range(2)]
+        fake = harness.run_impersonation(learned_client, flows, "DEBUG1")
+    finally:
+        monkeypatch.delenv(PROFILE_PATH_ENV)
+        _user_profiles.cache_clear()
+    real_vs_real = harness.flow_scores(reals[0], reals[1], flows)
+    against = [harness.flow_scores(real, fake, flows) for real in reals]
+    for flow in flows:
+        best = max(scores[flow] for scores in against)
+        print(f"SCORE learned-openssh {flow} DEBUG1 real-vs-impersonation {best:.3f} "
+              f"real-vs-real {real_vs_real[flow]:.3f}")
+        assert best >= real_vs_real[flow], (flow, best, real_vs_real[flow])
