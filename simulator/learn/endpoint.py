@@ -181,6 +181,9 @@ class Endpoint:
                 server_version=SERVER_VERSION, process_factory=_session,
                 sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(root).encode()),
                 allow_scp=False, x11_forwarding=True, agent_forwarding=True, encoding="utf-8",
+                # asyncssh records each accepted X11 request's cookie in an xauth file: the run's,
+                # never the user's ~/.Xauthority.
+                x11_auth_path=str(self.workdir / "Xauthority"),
                 line_editor=False, keepalive_interval=0)
         except BaseException:
             shutil.rmtree(self.workdir, ignore_errors=True)
