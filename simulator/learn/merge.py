@@ -351,8 +351,9 @@ def _channels(b: _Builder, numbered: list[tuple[int, ConnectionFacts]]) -> None:
         else:
             b.unobserved("channel.no_pty_window")
     elif plain:
+        # Only sessions without a pty: their sizes stand for all (what a pty changes is unknown).
         sizes(plain, "channel", "window", "max_packet")
-        b.unobserved("channel.window with a pty")
+        b.unobserved("channel.window (with a pty)")
     else:
         channel.update(window=2 * 1024 * 1024, max_packet=32768)
         b.unobserved("channel.window")
@@ -410,6 +411,7 @@ def _requests(b: _Builder, numbered: list[tuple[int, ConnectionFacts]],
     else:
         session["requests"] = ["pty-req", "shell"]
         b.unobserved("session.request_order")
+        b.unobserved("session.requests")
     want: dict[str, bool] = {}
     for i, c, ch in sessions:
         for r in ch.requests:
