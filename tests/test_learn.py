@@ -211,9 +211,10 @@ def test_learned_profile_has_the_real_clients_fingerprint_and_channels(case: str
 
 def test_sessions_that_differ_become_a_condition(tmp_path: Path) -> None:
     """plink without forwarding (simple mode) and with X11 forwarding open different windows:
-    the learned profile says so as a `when:` on forwarding, and it agrees with the shipped one."""
+    the learned profile says so as a `when:` on forwarding, and it agrees with the shipped one.
+    A megabyte of output (`sshsim-learn-data`) shows how plink reopens its window."""
     plink_x11 = (["plink", "-batch", "-X", "-hostkey", "{fingerprint}", "-P", "{port}", "-pw", harness.PASSWORD,
-                  "user@127.0.0.1", "true"], None, {"DISPLAY": ":0"})
+                  "user@127.0.0.1", "sshsim-learn-data 1048576"], None, {"DISPLAY": ":0"})
     conns = asyncio.run(_record_with_fingerprint("putty", ("exec", "shell"), tmp_path, [plink_x11]))
     learned, profile = learned_profile(conns, "learned-plink-x11", tmp_path)
     assert not learned.conflicts, learned.conflicts
@@ -224,6 +225,9 @@ def test_sessions_that_differ_become_a_condition(tmp_path: Path) -> None:
             channel_size(forwarding, pty=False, sftp=False)[0]) == (2147483647, 16384)
     assert "x11-req" in forwarding.session_requests
     shipped = load_profile("plink-0.78")
+    assert learned.data["channel"]["window_adjust_request"] == shipped.data["channel"]["window_adjust_request"]
+    adjusts = [o for o in learned.data["learned"]["observations"] if "window adjust(s) of 16384, 32768" in o]
+    assert adjusts and adjusts[0].startswith("connection 3 exec (x11): "), learned.data["learned"]["observations"]
     _, diffs = compare(shipped, conns, learned)
     assert not [d for d in diffs if "window" in d.fact or "max_packet" in d.fact], [str(d) for d in diffs]
 

@@ -142,8 +142,8 @@ def _instructions(endpoint: Any, prompt: str, sessions: int | None, until_idle: 
         f"  password:    {endpoint.password} (a wrong one is refused, so a retry is recorded)\n"
         f"  public key:  any key is accepted, host-bound signatures too\n"
         f"  keyboard-interactive: one prompt {prompt.strip()!r}, answered by the password\n"
-        f"  sessions:    exec answers a line and exit 0; a shell echoes until 'exit'; SFTP sees an empty "
-        f"folder; forwarding is refused\n"
+        f"  sessions:    exec answers a line and exit 0 ('sshsim-learn-data N': N bytes, to record window "
+        f"adjusts); a shell echoes until 'exit'; SFTP sees an empty folder; forwarding is refused\n"
         f"  writes the profile {until}", err=True)
 
 

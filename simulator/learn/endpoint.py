@@ -4,7 +4,8 @@ It plays a permissive server so that a client shows everything it does: any publ
 accepted (and the host-bound form OpenSSH uses when offered), the password is the one printed
 (a wrong one is refused, so a client's retry is recorded too), keyboard-interactive asks one
 "Password: " prompt and takes the same password. Sessions get what a real server gives without
-running anything: exec answers a line and exit status 0, a shell echoes its input until "exit"
+running anything: exec answers a line and exit status 0 (`sshsim-learn-data N`: N bytes, so
+the client's window adjusts show), a shell echoes its input until "exit"
 or EOF, pty, env, x11-req and agent requests are accepted, `subsystem sftp` is asyncssh's SFTP
 server confined to an empty folder of the run, direct-tcpip is refused, and global requests are
 answered as asyncssh does (refused when a reply is wanted). It names itself like OpenSSH's sshd
@@ -15,6 +16,7 @@ no-more-sessions only to OpenSSH servers; PuTTY applies its bug workarounds by i
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -25,6 +27,7 @@ from typing import Any
 import asyncssh
 
 from simulator.learn.hook import Recorder, attach
+from simulator.limits import MAX_LEARN_DATA_OUTPUT
 
 SERVER_VERSION = "OpenSSH_9.2p1 sshsim-learn"
 DEFAULT_USER = "user"
@@ -111,6 +114,17 @@ def _finish(process: asyncssh.SSHServerProcess) -> None:
 async def _session(process: asyncssh.SSHServerProcess) -> None:
     """exec: one line and status 0; a shell: echo until `exit` or EOF."""
     try:
+        bulk = re.fullmatch(r"sshsim-learn-data (\d{1,9})", (process.command or "").strip())
+        if bulk is not None:
+            # Output to record how the client opens its window (WINDOW_ADJUST, PuTTY's winadj@).
+            left = min(int(bulk.group(1)), MAX_LEARN_DATA_OUTPUT)
+            while left > 0:
+                chunk = min(left, 32768)
+                process.stdout.write("x" * chunk)
+                await process.stdout.drain()
+                left -= chunk
+            _finish(process)
+            return
         if process.command is not None:
             # As long as a short command runs under sshd: a client that ends its input by
             # itself (stdin at its end) sends its EOF before the server's.

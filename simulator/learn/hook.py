@@ -39,15 +39,14 @@ from asyncssh import kex as _kex
 from asyncssh import packet as _packet
 
 from simulator.driver.fidelity import check_asyncssh
+from simulator.limits import LEARN_DATA_BYTES, MAX_LEARN_PACKETS, MAX_LEARN_PAYLOAD
+
+_DATA = (94, 95)
 
 _SERVICE_REQUEST = 5
 _SERVICE_ACCEPT = 6
 HOSTBOUND_METHOD = b"publickey-hostbound-v00@openssh.com"
 HOSTBOUND_EXTENSION = b"publickey-hostbound@openssh.com"
-# Packets kept per connection: a client that streams data for ever must not fill memory.
-MAX_RECORDED_PACKETS = 20_000
-# Bytes of each payload kept (a KEXINIT is a few KB; channel data is summarised by its length).
-MAX_KEPT_PAYLOAD = 64 * 1024
 
 
 @dataclass
@@ -71,13 +70,14 @@ class Recorder:
     client_version: str = ""
     ended: str = ""          # "disconnect", "drop" (TCP closed), "reset" (TCP RST)
     batch: int = 0
-    dropped: int = 0         # packets not kept past MAX_RECORDED_PACKETS
+    dropped: int = 0         # packets not kept past MAX_LEARN_PACKETS
 
     def add(self, direction: str, msg: int, payload: bytes) -> None:
-        if len(self.packets) >= MAX_RECORDED_PACKETS:
+        if len(self.packets) >= MAX_LEARN_PACKETS:
             self.dropped += 1
             return
-        self.packets.append(Packet(direction, msg, bytes(payload[:MAX_KEPT_PAYLOAD]), self.batch, time.monotonic()))
+        keep = LEARN_DATA_BYTES if msg in _DATA else MAX_LEARN_PAYLOAD
+        self.packets.append(Packet(direction, msg, bytes(payload[:keep]), self.batch, time.monotonic()))
 
 
 _installed = False
