@@ -76,7 +76,7 @@ MAX_LEARN_PACKETS = 20_000
 MAX_LEARN_PAYLOAD = 35000
 LEARN_DATA_BYTES = 16
 # `sshsim learn`'s exec of `sshsim-learn-data N` answers N bytes (to record a client's window
-# adjusts) up to this.
+# adjusts) up to this; its SFTP server takes as much in uploads, all connections together.
 MAX_LEARN_DATA_OUTPUT = 16 * 1024 * 1024
 # A JSON run report read back to name a diff's connections (`sshsim diff --names-a/--names-b`).
 MAX_REPORT_BYTES = 16 * 1024 * 1024

@@ -397,3 +397,34 @@ def test_learned_openssh_profile_scores_like_the_real_client(tmp_path: Path,
         print(f"SCORE learned-openssh {flow} DEBUG1 real-vs-impersonation {best:.3f} "
               f"real-vs-real {real_vs_real[flow]:.3f}")
         assert best >= real_vs_real[flow], (flow, best, real_vs_real[flow])
+
+
+def test_endpoint_sftp_stays_in_its_folder(tmp_path: Path) -> None:
+    """The endpoint runs as root and takes any key: its SFTP sees only the run's empty folder,
+    refuses links (which could point anywhere), and the folder is gone when it stops."""
+    import asyncssh
+
+    async def probe() -> tuple[list[str], str, str, Path]:
+        async with Endpoint(password=harness.PASSWORD) as endpoint:
+            async with asyncssh.connect(endpoint.host, endpoint.port, username="user", known_hosts=None,
+                                        client_keys=[asyncssh.generate_private_key("ssh-ed25519")],
+                                        agent_path=None) as conn:
+                async with conn.start_sftp_client() as sftp:
+                    names = sorted(await sftp.listdir("/../../.."))
+                    try:
+                        await sftp.symlink("/etc/passwd", "passwd")
+                        linked = "made"
+                    except asyncssh.SFTPError as exc:
+                        linked = type(exc).__name__
+                    try:
+                        await sftp.stat("../../../etc/passwd")
+                        outside = "found"
+                    except asyncssh.SFTPError as exc:
+                        outside = type(exc).__name__
+            return names, linked, outside, endpoint.workdir
+
+    names, linked, outside, workdir = asyncio.run(probe())
+    assert names == [".", ".."]
+    assert linked == "SFTPPermissionDenied"
+    assert outside == "SFTPNoSuchFile"
+    assert not workdir.exists()

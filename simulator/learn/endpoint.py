@@ -111,6 +111,26 @@ def _finish(process: asyncssh.SSHServerProcess) -> None:
     process.exit(0)
 
 
+class _ConfinedSFTP(asyncssh.SFTPServer):
+    """asyncssh's SFTP server in the run's empty folder (its chroot maps every path there), with
+    no way out and a bounded size: the endpoint runs as root and takes any key, so no client may
+    make a link to elsewhere or fill the disk."""
+
+    written = 0
+
+    def symlink(self, oldpath: bytes, newpath: bytes) -> None:
+        raise asyncssh.SFTPPermissionDenied("links are refused by sshsim learn")
+
+    def link(self, oldpath: bytes, newpath: bytes) -> None:
+        raise asyncssh.SFTPPermissionDenied("links are refused by sshsim learn")
+
+    def write(self, file_obj: object, offset: int, data: bytes) -> Any:
+        _ConfinedSFTP.written += len(data)
+        if _ConfinedSFTP.written > MAX_LEARN_DATA_OUTPUT:
+            raise asyncssh.SFTPFailure(f"sshsim learn keeps at most {MAX_LEARN_DATA_OUTPUT} bytes of uploads")
+        return super().write(file_obj, offset, data)
+
+
 async def _session(process: asyncssh.SSHServerProcess) -> None:
     """exec: one line and status 0; a shell: echo until `exit` or EOF."""
     try:
@@ -193,7 +213,7 @@ class Endpoint:
             self._server = await asyncssh.create_server(
                 lambda: _Server(self), self.host, self.port, server_host_keys=[self.host_key],
                 server_version=SERVER_VERSION, process_factory=_session,
-                sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(root).encode()),
+                sftp_factory=lambda chan: _ConfinedSFTP(chan, chroot=str(root).encode()),
                 allow_scp=False, x11_forwarding=True, agent_forwarding=True, encoding="utf-8",
                 # asyncssh records each accepted X11 request's cookie in an xauth file: the run's,
                 # never the user's ~/.Xauthority.
