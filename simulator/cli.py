@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diff": ("diff", "Compare two sshd logs connection by connection, after normalisation."),
     "parse": ("parse", "Parse an sshd log into events grouped into connections."),
     "profiles": ("profiles", "List the client profiles (with --hassh, the fingerprint sent on the wire)."),
+    "learn": ("learn", "Record a real client on a loopback SSH endpoint and write its profile (--check: test one)."),
     "infer": ("infer", "Write a scenario that reproduces the connections of a real log."),
     "replay": ("replay", "Infer a scenario from a log, run it and diff the result with the log."),
     "generate": ("generate", "Generate a realistic, labelled sshd log corpus."),

@@ -68,6 +68,16 @@ GENERATE_YEARS = (1970, 9998)           # the window starts in these years (the 
 # A client KEXINIT read by the capture listener (simulator/driver/wire.py): RFC 4253 section 6.1
 # says implementations need only take packets of 35000 bytes.
 MAX_KEXINIT = 35000
+# `sshsim learn` (simulator/learn/hook.py): what one recorded connection keeps. A client that
+# streams for ever must not fill memory: packets past the count are counted, not kept; channel
+# data is kept as its first bytes (only its length matters), any other packet up to the cap (a
+# KEXINIT is a few KB).
+MAX_LEARN_PACKETS = 20_000
+MAX_LEARN_PAYLOAD = 35000
+LEARN_DATA_BYTES = 16
+# `sshsim learn`'s exec of `sshsim-learn-data N` answers N bytes (to record a client's window
+# adjusts) up to this; its SFTP server takes as much in uploads, all connections together.
+MAX_LEARN_DATA_OUTPUT = 16 * 1024 * 1024
 # A JSON run report read back to name a diff's connections (`sshsim diff --names-a/--names-b`).
 MAX_REPORT_BYTES = 16 * 1024 * 1024
 

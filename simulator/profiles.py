@@ -11,17 +11,23 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from simulator.errors import BadInputError
+from simulator.io import read_report
 from simulator.kex.kexinit import hassh
 from simulator.yamlread import Position, key_path, load_yaml_with_positions, nearest, schema_error
 
 _FOLDER = "profiles"
+# Folders (':'-separated) of the user's own profile files, e.g. ones `sshsim learn` wrote; a
+# scenario names them as it names a shipped profile. A shipped name is never shadowed.
+PROFILE_PATH_ENV = "SSHSIM_PROFILE_PATH"
 # Schema keyword marking a key the driver does not act on yet (its description says so too).
 _UNPERFORMED = "x-sshsim-performed"
 
@@ -210,18 +216,54 @@ def parse_profile(text: str, path: str) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=1)
-def known_profiles() -> frozenset[str]:
-    """Names of all profiles shipped with the product."""
+def shipped_profiles() -> frozenset[str]:
+    """Names of the profiles shipped with the product."""
     return frozenset(e.name.rsplit(".", 1)[0] for e in _folder().iterdir()
                      if e.name.endswith(".yaml") and not e.name.startswith("_"))
+
+
+@lru_cache(maxsize=1)
+def _user_profiles() -> dict[str, Path]:
+    """name -> file of each profile in the folders of $SSHSIM_PROFILE_PATH (shipped names left out)."""
+    found: dict[str, Path] = {}
+    for folder in filter(None, os.environ.get(PROFILE_PATH_ENV, "").split(":")):
+        if not os.path.isdir(folder):
+            continue
+        for entry in sorted(Path(folder).glob("*.yaml")):
+            name = entry.name[:-len(".yaml")]
+            if name not in shipped_profiles() and name not in found and not entry.is_symlink():
+                found[name] = entry
+    return found
+
+
+def known_profiles() -> frozenset[str]:
+    """Names of all profiles: the shipped ones and those in $SSHSIM_PROFILE_PATH."""
+    return shipped_profiles() | frozenset(_user_profiles())
 
 
 @cache
 def _raw(name: str) -> dict[str, Any]:
     if name not in known_profiles():
         raise BadInputError(f"unknown client profile {name!r} (known: {', '.join(sorted(known_profiles()))})")
-    entry = _folder().joinpath(f"{name}.yaml")
-    return parse_profile(entry.read_text(encoding="utf-8"), str(entry))
+    if name in shipped_profiles():
+        entry = _folder().joinpath(f"{name}.yaml")
+        return parse_profile(entry.read_text(encoding="utf-8"), str(entry))
+    return _read_file(_user_profiles()[name])
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    return parse_profile(read_report(path, "profile file"), str(path))
+
+
+def load_profile_file(path: Path) -> ClientProfile:
+    """A profile from a file the user names (`sshsim learn --check FILE`), checked like any."""
+    data = _read_file(path)
+    return _from_data(str(data.get("name") or Path(path).stem), data)
+
+
+def profile_from_data(name: str, data: dict[str, Any]) -> ClientProfile:
+    """A profile from data already checked by parse_profile (a profile `sshsim learn` made)."""
+    return _from_data(name, data)
 
 
 def load_profile(spec: str | dict[str, Any]) -> ClientProfile:

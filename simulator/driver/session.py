@@ -68,6 +68,19 @@ def request_order(profile: ClientProfile, action: SessionAction) -> list[tuple[s
     return plan
 
 
+def channel_size(profile: ClientProfile, *, pty: bool, sftp: bool) -> tuple[int, int]:
+    """(window, max packet) of the session CHANNEL_OPEN, for a profile as it applies to the
+    session (for_session): the pty values, the no-pty ones without a pty, SFTP's for SFTP."""
+    window, max_packet = profile.window, profile.max_packet
+    if not pty:
+        window = profile.no_pty_window or window
+        max_packet = profile.no_pty_max_packet or max_packet
+    if sftp:
+        window = profile.sftp_window or window
+        max_packet = profile.sftp_max_packet or max_packet
+    return window, max_packet
+
+
 async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile,
                       action: SessionAction, *, forwards: bool = False,
                       only_session: bool = False) -> tuple[int | None, list[str]]:
@@ -80,13 +93,7 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
     profile = profile.for_session(kind=action.kind, pty=action.pty,
                                   forwarding=forwards or action.x11 or action.agent)
     sftp = action.kind == "subsystem" and (action.subsystem or "sftp") == "sftp"
-    window, max_packet = profile.window, profile.max_packet
-    if not action.pty:
-        window = profile.no_pty_window or window
-        max_packet = profile.no_pty_max_packet or max_packet
-    if sftp:
-        window = profile.sftp_window or window
-        max_packet = profile.sftp_max_packet or max_packet
+    window, max_packet = channel_size(profile, pty=action.pty, sftp=sftp)
     channel = ScriptedChannel(conn, window, max_packet)
     await channel.open()
     if only_session and profile.global_requests and not getattr(conn, "_sshsim_globals_sent", False):

@@ -38,6 +38,19 @@ def parse_kexinit(payload: bytes) -> KexinitLists:
     Raises ValueError on anything else (a short packet, a list running past the end, non-ASCII
     names): the bytes come from the network.
     """
+    return _walk(payload)[0]
+
+
+def first_kex_packet_follows(payload: bytes) -> bool:
+    """The KEXINIT's first_kex_packet_follows flag (the byte after the ten name-lists)."""
+    _, pos = _walk(payload)
+    if pos >= len(payload):
+        raise ValueError("KEXINIT ends before first_kex_packet_follows")
+    return payload[pos] != 0
+
+
+def _walk(payload: bytes) -> tuple[KexinitLists, int]:
+    """The ten name-lists and the offset just past them."""
     if not payload or payload[0] != MSG_KEXINIT:
         raise ValueError("not a KEXINIT packet")
     pos = 1 + _COOKIE
@@ -52,7 +65,7 @@ def parse_kexinit(payload: bytes) -> KexinitLists:
         text = payload[pos:pos + length].decode("ascii")
         pos += length
         lists.append(text.split(",") if text else [])
-    return KexinitLists(*lists)
+    return KexinitLists(*lists), pos
 
 
 def hassh(kex: Sequence[str], encryption: Sequence[str], mac: Sequence[str], compression: Sequence[str]) -> str:
