@@ -26,6 +26,7 @@ import pytest
 
 from simulator.generate import apply_overrides, generate, load_spec
 from simulator.logs import group_connections, parse_file
+from simulator.target.local import sshd_version
 
 from conftest import needs_local_sshd
 
@@ -115,6 +116,18 @@ def test_fail2ban_finds_exactly_the_labelled_failures_per_source(corpus: Corpus)
     assert done.returncode == 0, done.stderr
     found = collections.Counter(line.strip() for line in done.stdout.splitlines() if line.strip())
     assert found == expected
+    # per line too: the lines fail2ban matches are exactly the labels' failure_lines
+    done = subprocess.run([regex, "--print-all-matched", "--print-no-missed", str(corpus.log),
+                           "/etc/fail2ban/filter.d/sshd.conf"], capture_output=True, text=True, timeout=300)
+    matched = collections.Counter(line[3:] for line in done.stdout.splitlines() if line.startswith("|  ")
+                                  and line[3:4].isalpha() and " sshd[" in line)
+    lines = corpus.log.read_text().splitlines()
+    labelled = collections.Counter(lines[n - 1] for label in corpus.labels for n in label["failure_lines"])
+    assert matched == labelled
+    # and the labels name the sshd they were recorded against, and the format
+    system = sshd_version("/usr/sbin/sshd")
+    assert system.startswith("OpenSSH_")
+    assert {(l["openssh"], l["format"]) for l in corpus.labels} == {(system, "syslog")}
     # the corpus has what a filter must catch: bursts, invalid users, MaxAuthTries
     assert len(expected) >= 5
     scenarios = {l["scenario"] for l in corpus.labels if l["fail2ban_failures"]}
@@ -228,7 +241,9 @@ def test_other_formats_carry_the_same_lines(corpus: Corpus, tmp_path: Path, fmt:
     other = list(parse_file(log, input_format=input_format))
     assert all(e.known for e in other)
     assert [(e.event, e.pid, e.message, e.host) for e in other] == [(e.event, e.pid, e.message, e.host) for e in classic]
-    assert read_labels(log) == corpus.labels
+    # the labels say which format their line numbers are of; everything else is the same
+    assert {l["format"] for l in read_labels(log)} == {fmt}
+    assert [dict(l, format=None) for l in read_labels(log)] == [dict(l, format=None) for l in corpus.labels]
 
 
 def test_json_lines_format(corpus: Corpus, tmp_path: Path) -> None:

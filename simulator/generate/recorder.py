@@ -255,6 +255,8 @@ class Recorder:
             tlines.append(TemplateLine(r.program, pid_slot, r.priority, text, ev.event, gap, hold))
         labels = connection_labels((ev.event, ev.fields if ev.spec is not None else {}) for ev in events)
         labels["unknown_lines"] = sum(1 for ev in events if ev.spec is None)
+        # the sshd's own version string (`sshd -V`, or the image's): what the labels assume
+        labels["openssh"] = getattr(server, "version", "") or None
         profile = None
         if job.scenario is not None:
             plan = job.scenario.connection(conn_id)
