@@ -295,3 +295,26 @@ def test_command_line_progress_force_and_atomic_rename(corpus: Corpus, tmp_path:
     assert again.returncode == 2 and "--force" in again.stderr
     forced = subprocess.run(cmd + ["--force", "-q"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert forced.returncode == 0 and forced.stderr == ""
+
+
+def test_several_formats_from_one_recording(corpus: Corpus, tmp_path: Path) -> None:
+    """`--format syslog,rfc5424,journal-json`: OUT.FORMAT each, from the one recording, each the
+    bytes a run of its own format gives (the syslog one: the fixture's corpus)."""
+    out = tmp_path / "multi.log"
+    cmd = [sys.executable, "-m", "simulator", "generate", str(corpus.spec), "-o", str(out), "-q",
+           "--recordings", str(corpus.recordings), "--format", "syslog,rfc5424,journal-json"]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"multi.log.{f}{x}" for f in ("syslog", "rfc5424", "journal-json") for x in ("", ".labels.jsonl"))
+    assert (tmp_path / "multi.log.syslog").read_bytes() == corpus.log.read_bytes()
+    single = tmp_path / "single" / "one.log"
+    single.parent.mkdir()
+    generate(apply_overrides(load_spec(corpus.spec), format="rfc5424"), single, recordings=corpus.recordings)
+    assert (tmp_path / "multi.log.rfc5424").read_bytes() == single.read_bytes()
+    for fmt in ("rfc5424", "journal-json"):
+        labels = read_labels(tmp_path / f"multi.log.{fmt}")
+        assert [dict(l, format=None) for l in labels] == [dict(l, format=None) for l in corpus.labels]
+    # an unknown format among them is bad input, before anything is written
+    again = subprocess.run(cmd[:-1] + ["syslog,rfc5242"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert again.returncode == 2 and "unknown format 'rfc5242'" in again.stderr

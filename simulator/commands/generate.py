@@ -29,8 +29,10 @@ from simulator.io import check_output
                    "real: run every connection against the sshd.")
 @click.option("--target", default=None,
               help="sshd to record against: local (default), local:VERSION (an upstream build) or docker[:IMAGE].")
-@click.option("--format", "fmt", type=click.Choice(["syslog", "rfc3339", "rfc5424", "journal-json", "jsonl"]),
-              default=None, help="Output format (default: the spec's, else syslog).")
+@click.option("--format", "fmt", default=None, metavar="FORMAT[,FORMAT...]",
+              help="Output format: syslog, rfc3339, rfc5424, journal-json or jsonl (default: the spec's, else "
+                   "syslog). Several, comma-separated, come from one recording, each to OUTPUT.FORMAT "
+                   "(day.log.syslog, day.log.rfc5424, ...) with its own labels file.")
 @click.option("--log-level", default=None,
               type=click.Choice(["QUIET", "FATAL", "ERROR", "INFO", "VERBOSE", "DEBUG", "DEBUG1", "DEBUG2", "DEBUG3"],
                                 case_sensitive=False),
@@ -50,16 +52,19 @@ def generate(spec: Path, output: Path, seed: int | None, engine: str | None, tar
              fmt: str | None, log_level: str | None, parallel: int, recordings: Path | None,
              variables: tuple[str, ...], force: bool, quiet: bool, sshd_config: Path | None,
              progress: bool | None, color: bool | None) -> int:
-    """Generate a labelled sshd log corpus from SPEC (exit 0 done, 1 the sshd failed, 2 bad input)."""
+    """Generate a labelled sshd log corpus from SPEC (exit 0 done, 1 the sshd failed, 2 bad input).
+
+    `--format syslog,rfc5424` writes one output per format, from one recording."""
     # imported here: start-up cost: `sshsim generate --help` loads no generator (jinja2, catalogue, targets)
-    from simulator.generate import apply_overrides, labels_path_for, load_spec
+    from simulator.generate import apply_overrides, load_spec, output_paths, parse_formats
     from simulator.generate import generate as run_generate
 
-    labels = labels_path_for(output)
-    check_output(output, force)
-    check_output(labels, force)
+    formats = parse_formats(fmt) if fmt is not None else None
+    for _, log_path, labels_path in output_paths(output, formats or ["syslog"]):
+        check_output(log_path, force)
+        check_output(labels_path, force)
     loaded = apply_overrides(load_spec(str(spec), parse_vars(variables)), seed=seed, engine=engine, target=target,
-                             format=fmt, log_level=log_level)
+                             format=formats[0] if formats else None, log_level=log_level)
     # The corpus is at the spec's level, so sshsim sets LogLevel in the user's file.
     loaded.sshd_config_file = sshdconfig.load(sshd_config)
     if loaded.sshd_config_file is not None and not quiet:
@@ -78,10 +83,12 @@ def generate(spec: Path, output: Path, seed: int | None, engine: str | None, tar
     # On a terminal (or with --progress) the counted steps are bars; messages still print above.
     display.configure(False if quiet else progress, color)
     with display.Steps() as bars:
-        result = run_generate(loaded, output, force=force, parallel=parallel, progress=say, labels=labels,
+        result = run_generate(loaded, output, force=force, parallel=parallel, progress=say, formats=formats,
                               recordings=recordings, steps=bars.update if bars.active else None)
+    logs = ", ".join(str(log_path) for _, log_path, _ in result.outputs)
+    labels = ", ".join(str(labels_path) for _, _, labels_path in result.outputs)
     click.echo(f"wrote {result.lines} lines, {result.connections} connections ({result.recordings} "
                f"{'recordings' if result.engine == 'synthetic' else 'sshd runs'}, {result.engine} engine, "
-               f"seed {loaded.seed}) to {result.log} in {time.monotonic() - started:.1f} s; labels: {result.labels}")
+               f"seed {loaded.seed}) to {logs} in {time.monotonic() - started:.1f} s; labels: {labels}")
     return EXIT_OK
 
