@@ -189,17 +189,21 @@ def generate(spec: GenerateSpec, out: Path, *, force: bool = False, parallel: in
     for name, log_path, labels_path in outputs:
         # each format replays the same templates with the same seed: the same lines, times and labels
         fmt = make_format(name, spec.host, spec.timezone, spec.seed)
-        step = "writing the window (%)" if len(outputs) == 1 else f"writing {name} (%)"
-        on_progress = (
-            (lambda fraction, lines, step=step: steps(step, round(fraction * 100, 1), 100)) if steps
-            else _throttled(lambda fraction, lines, what=step.replace(" the window (%)", "").replace(" (%)", ""): say(
-                f"{what}: {fraction * 100:.0f}% of the window, {lines} lines")))
+        on_progress = _write_progress("writing" if len(outputs) == 1 else f"writing {name}", steps, say)
         emitter = Emitter(spec, fmt, spec.seed, templates, tindex, progress=on_progress)
         write_corpus(emitter, planned, log_path, labels_path, force)
         written = emitter.lines_written
     timings["write"] = time.monotonic() - t0
     return Result(outputs[0][1], outputs[0][2], written, len(planned), len(jobs), spec.engine, timings,
                   outputs=outputs)
+
+
+def _write_progress(what: str, steps: Steps | None, say: Progress) -> Callable[[float, int], None]:
+    """Progress of writing one output: a bar's step, or a message at most once a second."""
+    if steps is not None:
+        step = "writing the window (%)" if what == "writing" else f"{what} (%)"
+        return lambda fraction, lines: steps(step, round(fraction * 100, 1), 100)
+    return _throttled(lambda fraction, lines: say(f"{what}: {fraction * 100:.0f}% of the window, {lines} lines"))
 
 
 def _throttled(report: Callable[[Any, Any], None], every: float = 1.0) -> Callable[[Any, Any], None]:
