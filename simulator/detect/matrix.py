@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.detect import crowdsec, fail2ban
-from simulator.detect.score import Score, bucket_alerts, jail_bans, score
+from simulator.detect.score import Score, bucket_alerts, jail_bans, score, score_sources
 from simulator.detect.truth import Truth, load_truth
 from simulator.errors import BadInputError
 from simulator.generate import GenerateSpec, apply_overrides, generate
@@ -75,7 +75,7 @@ def score_fail2ban(truth: Truth, log: Path, tool: Tool) -> tuple[Score, Score, s
         found[address].append(when)
     banned = jail_bans({k: sorted(v) for k, v in found.items()}, maxretry, findtime)
     expected = jail_bans(truth.failures_by_source(), maxretry, findtime)
-    return lines, score(expected, banned), f"maxretry {maxretry} in findtime {findtime:g} s"
+    return lines, score_sources(expected, banned), f"maxretry {maxretry} in findtime {findtime:g} s"
 
 
 def score_crowdsec(truth: Truth, log: Path) -> tuple[Score, Score, str]:
@@ -87,7 +87,7 @@ def score_crowdsec(truth: Truth, log: Path) -> tuple[Score, Score, str]:
     for bucket in crowdsec.buckets():
         expected |= bucket_alerts(by_source, bucket.capacity, bucket.leakspeed)
         rules.append(f"{bucket.name.split('/')[-1]} capacity {bucket.capacity} leak {bucket.leakspeed:g} s")
-    return lines, score(expected, result.alerted), "; ".join(rules)
+    return lines, score_sources(expected, result.alerted), "; ".join(rules)
 
 
 def run_matrix(spec: GenerateSpec, tools: list[Tool], targets: list[str], formats: list[str], folder: Path, *,

@@ -21,6 +21,8 @@ class Score:
     expected: int
     found: int
     hit: int
+    missed: tuple[str, ...] = ()  # sources only: expected, not found
+    extra: tuple[str, ...] = ()  # sources only: found, not expected
 
     @property
     def recall(self) -> float | None:
@@ -30,9 +32,12 @@ class Score:
     def precision(self) -> float | None:
         return self.hit / self.found if self.found else None
 
-    def to_dict(self) -> dict[str, float | int | None]:
-        return {"expected": self.expected, "found": self.found, "hit": self.hit,
-                "recall": _rounded(self.recall), "precision": _rounded(self.precision)}
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"expected": self.expected, "found": self.found, "hit": self.hit,
+                               "recall": _rounded(self.recall), "precision": _rounded(self.precision)}
+        if self.missed or self.extra:
+            out.update(missed=list(self.missed), extra=list(self.extra))
+        return out
 
 
 def _rounded(value: float | None) -> float | None:
@@ -41,6 +46,12 @@ def _rounded(value: float | None) -> float | None:
 
 def score(expected: set[Any], found: set[Any]) -> Score:
     return Score(len(expected), len(found), len(expected & found))
+
+
+def score_sources(expected: set[str], found: set[str]) -> Score:
+    """As `score`, naming the sources missed and the ones found beyond the labels."""
+    return Score(len(expected), len(found), len(expected & found), tuple(sorted(expected - found)),
+                 tuple(sorted(found - expected)))
 
 
 def jail_bans(times: dict[str, list[float]], maxretry: int, findtime: float) -> set[str]:
