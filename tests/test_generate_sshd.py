@@ -318,3 +318,40 @@ def test_several_formats_from_one_recording(corpus: Corpus, tmp_path: Path) -> N
     # an unknown format among them is bad input, before anything is written
     again = subprocess.run(cmd[:-1] + ["syslog,rfc5242"], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert again.returncode == 2 and "unknown format 'rfc5242'" in again.stderr
+
+
+def test_export_fail2ban_sample_log(corpus: Corpus, tmp_path: Path) -> None:
+    """`--export fail2ban DIR`: fail2ban's sample-log layout, checked by the real fail2ban-regex:
+    the lines it matches are exactly the ones marked `"match": true`, with the marked host."""
+    regex = shutil.which("fail2ban-regex")
+    if regex is None:
+        pytest.skip("fail2ban-regex not installed (apt-get install fail2ban)")
+    out = tmp_path / "fixture.log"
+    cmd = [sys.executable, "-m", "simulator", "generate", str(corpus.spec), "-o", str(out), "-q",
+           "--recordings", str(corpus.recordings), "--export", "fail2ban", str(tmp_path)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    sample = tmp_path / "logs" / "sshd"
+    rows = sample.read_text().splitlines()
+    marked: list[tuple[dict[str, Any], str]] = []
+    for note, line in zip(rows[1::2], rows[2::2], strict=True):
+        assert note.startswith("# failJSON: ")
+        marked.append((json.loads(note[len("# failJSON: "):]), line))
+    assert [line for _, line in marked] == out.read_text().splitlines()
+    must = [(n, line) for n, line in marked if n["match"]]
+    assert len(must) == sum(l["fail2ban_failures"] for l in corpus.labels) > 50
+    assert all(n["time"].startswith("2024-03-11T") and n["time"][11:19] == line[7:15] for n, line in must)
+    found = subprocess.run([regex, "--print-all-matched", "--print-no-missed", str(sample), "sshd"],
+                           capture_output=True, text=True, timeout=300)
+    matched = [row[3:] for row in found.stdout.splitlines() if row.startswith("|  ") and " sshd[" in row]
+    assert collections.Counter(matched) == collections.Counter(line for _, line in must)
+    hosts = subprocess.run([regex, "-o", "ip", str(sample), "sshd"], capture_output=True, text=True, timeout=300)
+    assert collections.Counter(hosts.stdout.split()) == collections.Counter(n["host"] for n, _ in must)
+    # the fixture is not overwritten without --force; other formats are refused before any work
+    again = subprocess.run(cmd[:6] + [str(tmp_path / "other.log")] + cmd[7:], capture_output=True, text=True,
+                           cwd=ROOT, timeout=300)
+    assert again.returncode == 2 and "--force" in again.stderr
+    json_export = subprocess.run(cmd[:6] + [str(tmp_path / "j.log"), "--format", "jsonl"] + cmd[7:],
+                                 capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert json_export.returncode == 2 and "syslog" in json_export.stderr
+    assert not (tmp_path / "j.log").exists()

@@ -43,6 +43,11 @@ from simulator.io import check_output
               help="Keep recordings in this folder and reuse them (identical output at DEBUG levels too).")
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE",
               help="jinja2 variable of the spec; repeatable.")
+@click.option("--export", "export", nargs=2, type=(str, click.Path(file_okay=False, path_type=Path)), default=None,
+              metavar="fail2ban DIR",
+              help="Also write the corpus as test fixtures in a tool's layout: fail2ban's sample log DIR/logs/sshd "
+                   "(a `# failJSON` line before each line: match true, host and time where the sshd filter must "
+                   "count a failure, match false elsewhere); from a syslog or rfc3339 output.")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT and its labels file if they exist.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @sshdconfig.sshd_config_option
@@ -50,7 +55,8 @@ from simulator.io import check_output
 @colour_option
 def generate(spec: Path, output: Path, seed: int | None, engine: str | None, target: str | None,
              fmt: str | None, log_level: str | None, parallel: int, recordings: Path | None,
-             variables: tuple[str, ...], force: bool, quiet: bool, sshd_config: Path | None,
+             variables: tuple[str, ...], export: tuple[str, Path] | None, force: bool, quiet: bool,
+             sshd_config: Path | None,
              progress: bool | None, color: bool | None) -> int:
     """Generate a labelled sshd log corpus from SPEC (exit 0 done, 1 the sshd failed, 2 bad input).
 
@@ -65,6 +71,11 @@ def generate(spec: Path, output: Path, seed: int | None, engine: str | None, tar
         check_output(labels_path, force)
     loaded = apply_overrides(load_spec(str(spec), parse_vars(variables)), seed=seed, engine=engine, target=target,
                              format=formats[0] if formats else None, log_level=log_level)
+    if export is not None:
+        # imported here: start-up cost: as above
+        from simulator.generate.export import check_export
+
+        check_export(export[0], export[1], loaded.format, force)
     # The corpus is at the spec's level, so sshsim sets LogLevel in the user's file.
     loaded.sshd_config_file = sshdconfig.load(sshd_config)
     if loaded.sshd_config_file is not None and not quiet:
@@ -85,6 +96,12 @@ def generate(spec: Path, output: Path, seed: int | None, engine: str | None, tar
     with display.Steps() as bars:
         result = run_generate(loaded, output, force=force, parallel=parallel, progress=say, formats=formats,
                               recordings=recordings, steps=bars.update if bars.active else None)
+    if export is not None:
+        # imported here: start-up cost: as above
+        from simulator.generate.export import export_fail2ban
+
+        fixture = export_fail2ban(result.log, result.labels, loaded.format, loaded.start.year, export[1], force=force)
+        say(f"fail2ban sample log: {fixture}")
     logs = ", ".join(str(log_path) for _, log_path, _ in result.outputs)
     labels = ", ".join(str(labels_path) for _, _, labels_path in result.outputs)
     click.echo(f"wrote {result.lines} lines, {result.connections} connections ({result.recordings} "
