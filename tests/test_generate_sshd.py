@@ -15,7 +15,9 @@ from __future__ import annotations
 import collections
 import json
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -355,3 +357,69 @@ def test_export_fail2ban_sample_log(corpus: Corpus, tmp_path: Path) -> None:
                                  capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert json_export.returncode == 2 and "syslog" in json_export.stderr
     assert not (tmp_path / "j.log").exists()
+
+
+# What a hub checkout's .tests/ folder holds besides the tests: the templates `cscli hubtest`
+# builds each test's runtime from (Debian's hub snapshot has none). sshsim's own, minimal ones.
+HUBTEST_CONFIG = """common: {daemonize: false, log_media: stdout, log_level: warning, working_dir: .}
+config_paths: {config_dir: ./runtime/, data_dir: ./runtime/data/, simulation_path: ./runtime/simulation.yaml,
+               hub_dir: ./runtime/hub/, index_path: ./runtime/hub/.index.json}
+crowdsec_service: {parser_routines: 1}
+db_config: {type: sqlite, db_path: ./runtime/data/crowdsec.db}
+api:
+  client: {credentials_path: ./runtime/local_api_credentials.yaml}
+  server: {listen_uri: "127.0.0.1:PORT", profiles_path: ./runtime/profiles.yaml}
+prometheus: {enabled: false}
+"""
+HUBTEST_PROFILES = """name: default_ip_remediation
+filters: ['Alert.Remediation == true && Alert.GetScope() == "Ip"']
+decisions: [{type: ban, duration: 4h}]
+on_success: break
+"""
+
+
+def test_export_crowdsec_hubtest(corpus: Corpus, tmp_path: Path) -> None:
+    """`--export crowdsec DIR`: a hubtest that the real `cscli hubtest run` passes on the
+    system's 9.2 corpus, in a hub made of the snapshot Debian's crowdsec package ships."""
+    cscli, hub_snapshot = shutil.which("cscli"), Path("/usr/share/crowdsec/hub")
+    if cscli is None or not hub_snapshot.is_dir():
+        pytest.skip("crowdsec not installed (sshsim setup --tests)")
+    export = tmp_path / "export"
+    export.mkdir()
+    out = tmp_path / "fixture.log"
+    done = subprocess.run([sys.executable, "-m", "simulator", "generate", str(corpus.spec), "-o", str(out), "-q",
+                           "--recordings", str(corpus.recordings), "--export", "crowdsec", str(export)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    test = export / ".tests" / "sshsim-spec"
+    assert sorted(p.name for p in test.iterdir()) == ["config.yaml", "parser.assert", "scenario.assert",
+                                                        "sshsim-spec.log"]
+    assert (test / "sshsim-spec.log").read_bytes() == out.read_bytes()
+    parser_asserts = (test / "parser.assert").read_text().splitlines()
+    assert len(parser_asserts) == 2 * sum(l["fail2ban_failures"] for l in corpus.labels)
+    hub = tmp_path / "hub"
+    shutil.copytree(hub_snapshot, hub, symlinks=True)
+    shutil.copytree(export / ".tests", hub / ".tests")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (hub / ".tests" / "template_config.yaml").write_text(HUBTEST_CONFIG.replace("PORT", str(port)))
+    (hub / ".tests" / "template_profiles.yaml").write_text(HUBTEST_PROFILES)
+    (hub / ".tests" / "template_simulation.yaml").write_text("simulation: off\n")
+    run = [cscli, "-c", str(hub / ".tests" / "template_config.yaml"), "hubtest", "run", "sshsim-spec", "--hub",
+           str(hub), "--clean"]
+    first = subprocess.run(run, capture_output=True, text=True, cwd=hub, timeout=300, stdin=subprocess.DEVNULL)
+    # Measured: the hub's sshd parser does not read "maximum authentication attempts exceeded",
+    # which the labels (as fail2ban) count: exactly those lines' assertions fail.
+    assert first.returncode == 1
+    lines = out.read_text().splitlines()
+    failing = {int(m) for m in re.findall(r'🔴  => results\["s01-parse"\]\["crowdsecurity/sshd-logs"\]\[(\d+)\]',
+                                          first.stdout + first.stderr)}
+    assert failing and all("maximum authentication attempts exceeded" in lines[i] for i in failing)
+    assert len(failing) == sum("maximum authentication attempts exceeded" in line for line in lines)
+    # without them, the fixture passes: every other labelled failure line is ssh_failed-auth from its source
+    kept = [a for a in parser_asserts if int(re.search(r"\]\[(\d+)\]", a).group(1)) not in failing]
+    (hub / ".tests" / "sshsim-spec" / "parser.assert").write_text("\n".join(kept) + "\n")
+    passed = subprocess.run(run, capture_output=True, text=True, cwd=hub, timeout=300, stdin=subprocess.DEVNULL)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert f"({len(kept) + 1} assertions)" in passed.stdout + passed.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,6 +18,21 @@ from simulator.commands import sshdconfig
 from simulator.commands.run import parse_vars
 from simulator.errors import EXIT_OK
 from simulator.io import check_output
+
+
+def write_export(kind: str, folder: Path, log: Path, labels: Path, spec: Any, force: bool) -> Path:
+    """The corpus as fixtures in a tool's own test layout (simulator/generate/export.py)."""
+    # imported here: start-up cost: only with --export
+    from simulator.generate.export import export_crowdsec, export_fail2ban
+
+    if kind == "fail2ban":
+        return export_fail2ban(log, labels, spec.format, spec.start.year, folder, force=force)
+    # imported here: start-up cost: the detection tools' knowledge only for a crowdsec export
+    from simulator.detect.matrix import crowdsec_expected
+    from simulator.detect.truth import load_truth
+
+    alerts, _ = crowdsec_expected(load_truth(log, labels, spec.format, spec.start.year))
+    return export_crowdsec(log, labels, spec.format, spec.name, folder, len(alerts), force=force)
 
 
 @click.command("generate")
@@ -44,10 +60,11 @@ from simulator.io import check_output
 @click.option("--var", "variables", multiple=True, metavar="NAME=VALUE",
               help="jinja2 variable of the spec; repeatable.")
 @click.option("--export", "export", nargs=2, type=(str, click.Path(file_okay=False, path_type=Path)), default=None,
-              metavar="fail2ban DIR",
+              metavar="fail2ban|crowdsec DIR",
               help="Also write the corpus as test fixtures in a tool's layout: fail2ban's sample log DIR/logs/sshd "
                    "(a `# failJSON` line before each line: match true, host and time where the sshd filter must "
-                   "count a failure, match false elsewhere); from a syslog or rfc3339 output.")
+                   "count a failure, match false elsewhere), or crowdsec's hubtest DIR/.tests/sshsim-NAME/ (log, "
+                   "config.yaml, parser.assert, scenario.assert); from a syslog or rfc3339 output.")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT and its labels file if they exist.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @sshdconfig.sshd_config_option
@@ -75,7 +92,7 @@ def generate(spec: Path, output: Path, seed: int | None, engine: str | None, tar
         # imported here: start-up cost: as above
         from simulator.generate.export import check_export
 
-        check_export(export[0], export[1], loaded.format, force)
+        check_export(export[0], export[1], loaded.format, force, loaded.name)
     # The corpus is at the spec's level, so sshsim sets LogLevel in the user's file.
     loaded.sshd_config_file = sshdconfig.load(sshd_config)
     if loaded.sshd_config_file is not None and not quiet:
@@ -98,10 +115,8 @@ def generate(spec: Path, output: Path, seed: int | None, engine: str | None, tar
                               recordings=recordings, steps=bars.update if bars.active else None)
     if export is not None:
         # imported here: start-up cost: as above
-        from simulator.generate.export import export_fail2ban
-
-        fixture = export_fail2ban(result.log, result.labels, loaded.format, loaded.start.year, export[1], force=force)
-        say(f"fail2ban sample log: {fixture}")
+        fixture = write_export(export[0], export[1], result.log, result.labels, loaded, force)
+        say(f"{export[0]} fixture: {fixture}")
     logs = ", ".join(str(log_path) for _, log_path, _ in result.outputs)
     labels = ", ".join(str(labels_path) for _, _, labels_path in result.outputs)
     click.echo(f"wrote {result.lines} lines, {result.connections} connections ({result.recordings} "

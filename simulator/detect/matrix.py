@@ -78,16 +78,22 @@ def score_fail2ban(truth: Truth, log: Path, tool: Tool) -> tuple[Score, Score, s
     return lines, score_sources(expected, banned), f"maxretry {maxretry} in findtime {findtime:g} s"
 
 
-def score_crowdsec(truth: Truth, log: Path) -> tuple[Score, Score, str]:
-    result = crowdsec.replay(log)
-    lines = score(truth.failure_lines, set(truth.numbers_of(result.matched)))
+def crowdsec_expected(truth: Truth) -> tuple[set[str], str]:
+    """The sources the labels' failures overflow one of the scenarios' buckets for, and the rule."""
     by_source = truth.failures_by_source()
     expected: set[str] = set()
     rules = []
     for bucket in crowdsec.buckets():
         expected |= bucket_alerts(by_source, bucket.capacity, bucket.leakspeed)
         rules.append(f"{bucket.name.split('/')[-1]} capacity {bucket.capacity} leak {bucket.leakspeed:g} s")
-    return lines, score_sources(expected, result.alerted), "; ".join(rules)
+    return expected, "; ".join(rules)
+
+
+def score_crowdsec(truth: Truth, log: Path) -> tuple[Score, Score, str]:
+    result = crowdsec.replay(log)
+    lines = score(truth.failure_lines, set(truth.numbers_of(result.matched)))
+    expected, rule = crowdsec_expected(truth)
+    return lines, score_sources(expected, result.alerted), rule
 
 
 def run_matrix(spec: GenerateSpec, tools: list[Tool], targets: list[str], formats: list[str], folder: Path, *,
