@@ -14,6 +14,7 @@ The assertions are the measured truth per cell (README, "Detection table"):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -27,6 +28,7 @@ from simulator.detect.crowdsec import buckets
 from simulator.detect.fail2ban import jail_settings
 from simulator.detect.score import bucket_alerts, jail_bans
 from simulator.errors import BadInputError
+from simulator.limits import MAX_DETECT_LINES
 from simulator.generate import load_spec
 
 from conftest import needs_local_sshd
@@ -129,3 +131,13 @@ def test_command_table_report_and_exit_codes(measured: tuple[dict, Path], tmp_pa
     assert strict.returncode == 1, strict.stderr
     bad = subprocess.run(cmd[:5] + ["--tool", "snort"], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "snort" in bad.stderr
+
+
+def test_corpus_too_large_to_score_is_bad_input(measured: tuple[dict, Path], tmp_path: Path) -> None:
+    """MAX_DETECT_LINES: a corpus is generated (from the fixture's recordings), found too large,
+    refused with the spec's line, and nothing runs a tool on it."""
+    _, recordings = measured
+    spec = dataclasses.replace(load_spec(SPEC), rate_per_s=20.0)
+    with pytest.raises(BadInputError) as caught:
+        run_matrix(spec, [parse_tool("crowdsec")], ["local"], ["syslog"], tmp_path, recordings=recordings)
+    assert f"at most {MAX_DETECT_LINES:,}" in str(caught.value) and "detect-bruteforce.yaml" in str(caught.value)

@@ -20,7 +20,9 @@ from simulator.detect.score import Score, bucket_alerts, jail_bans, score, score
 from simulator.detect.truth import Truth, load_truth
 from simulator.errors import BadInputError
 from simulator.generate import GenerateSpec, apply_overrides, generate
+from simulator.generate.spec import volume_error
 from simulator.io import safe_file_name
+from simulator.limits import MAX_DETECT_LINES
 
 TOOLS = ("fail2ban", "crowdsec")
 
@@ -110,6 +112,9 @@ def run_matrix(spec: GenerateSpec, tools: list[Tool], targets: list[str], format
         say(f"{target}: generating {', '.join(formats)}")
         result = generate(spec_t, where / "corpus.log", formats=formats, parallel=parallel, recordings=recordings,
                           force=True)
+        if result.lines > MAX_DETECT_LINES:
+            raise volume_error(spec, f"the corpus has {result.lines:,} lines; sshsim detect scores at most "
+                                     f"{MAX_DETECT_LINES:,} (lower the rate or the window)")
         for fmt, log, labels in result.outputs:
             truth = load_truth(log, labels, fmt, spec.start.year)
             for tool in tools:
