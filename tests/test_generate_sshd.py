@@ -129,7 +129,8 @@ def test_fail2ban_finds_exactly_the_labelled_failures_per_source(corpus: Corpus)
     # and the labels name the sshd they were recorded against, and the format
     system = sshd_version("/usr/sbin/sshd")
     assert system.startswith("OpenSSH_")
-    assert {(l["openssh"], l["format"]) for l in corpus.labels} == {(system, "syslog")}
+    assert {(l["openssh"], l["format"], l["failures_as"]) for l in corpus.labels} == {
+        (system, "syslog", "fail2ban sshd filter (filter.d/sshd.conf), mode normal, as of fail2ban 1.0")}
     # the corpus has what a filter must catch: bursts, invalid users, MaxAuthTries
     assert len(expected) >= 5
     scenarios = {l["scenario"] for l in corpus.labels if l["fail2ban_failures"]}

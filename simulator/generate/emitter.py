@@ -122,7 +122,8 @@ def compile_template(tpl: Template, out: OutputFormat) -> Compiled:
             f'"auth_failures":{labels.get("auth_failures", 0)},'
             f'"fail2ban_failures":{labels.get("fail2ban_failures", 0)},'
             f'"invalid_user":{json.dumps(labels.get("invalid_user"))},'
-            f'"openssh":{json.dumps(labels.get("openssh"))},"format":{json.dumps(out.name)},"user":')
+            f'"openssh":{json.dumps(labels.get("openssh"))},"format":{json.dumps(out.name)},'
+            f'"failures_as":{json.dumps(data("fail2ban.yaml")["assumes"])},"user":')
     return Compiled(
         template=tpl,
         fmt=fmt if names else fmt.replace("%%", "%"),
