@@ -23,7 +23,8 @@ from simulator.generate.recorder import Job
 from simulator.generate.spec import data
 from simulator.generate.template import Template
 
-FORMAT_VERSION = 5  # the template format (5: labels carry failure_index and openssh), the canonicalisation
+FORMAT_VERSION = 5  # the template format (5: labels carry failure_index, penalty_index
+# and openssh), the canonicalisation
 # rules (template.py), the probes
 
 

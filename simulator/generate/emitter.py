@@ -88,6 +88,7 @@ class Compiled:
     vols: dict[str, tuple]  # ranges of the vol slots in use: (low, high[, decimals])
     label_head: str  # the label's fields that come from the recording
     failure_index: list[int]  # which of its lines a failure detector must match (0-based)
+    penalty_index: list[int]  # which are the listener's penalty and drop lines
     user_json: str | None  # the recorded user, when the template has no user slot
 
 
@@ -135,6 +136,7 @@ def compile_template(tpl: Template, out: OutputFormat) -> Compiled:
         vols={n: tpl.ranges[n] for n in dict.fromkeys(names) if n.startswith("vol")},
         label_head=head,
         failure_index=list(labels.get("failure_index", ())),
+        penalty_index=list(labels.get("penalty_index", ())),
         user_json=json.dumps(tpl.user) if tpl.user is not None else None,
     )
 
@@ -202,6 +204,8 @@ class Emitter:
         self.lines_written = 0
         self._failure_index: list[list[int]] = []
         self._has_failures = np.zeros(1, dtype=bool)
+        self._penalty_index: list[list[int]] = []
+        self._has_penalties = np.zeros(1, dtype=bool)
 
     def run(self, plan: Plan, log: IO[bytes], labels: IO[bytes]) -> None:
         """Write every planned connection's lines in time order, and one label line each
@@ -233,6 +237,8 @@ class Emitter:
         compiled = [compile_template(t, out) for t in self.templates]
         self._failure_index = [c.failure_index for c in compiled]
         self._has_failures = np.array([bool(c.failure_index) for c in compiled] or [False], dtype=bool)
+        self._penalty_index = [c.penalty_index for c in compiled]
+        self._has_penalties = np.array([bool(c.penalty_index) for c in compiled] or [False], dtype=bool)
         nlines_of = np.array([c.nlines for c in compiled], dtype=np.int64)
         lines = [ln for t in self.templates for ln in t.lines]
         uid_of = {u.name: str(u.uid) for u in spec.users}
@@ -404,14 +410,13 @@ class Emitter:
         state.pending_h = list(gather(all_h, rest_l)) if all_h is not None else []
 
     # -- 4. label -------------------------------------------------------------------------
-    def _failure_lines(self, state: _State, first: int, ready: int) -> list[str]:
-        """Per connection first..ready-1, the numbers of its lines a failure detector must match
-        ("" for most). A connection's lines are written in its own order (its times never go
-        back, and the sort is stable), so they are its written line numbers at the template's
-        failure positions."""
+    def _picked(self, state: _State, first: int, ready: int, index: list[list[int]], has: np.ndarray) -> list[str]:
+        """Per connection first..ready-1, the numbers of its lines at the template's positions
+        `index` (failure or penalty lines; "" for most). A connection's lines are written in its
+        own order (its times never go back, and the sort is stable), so they are its written
+        line numbers at those positions."""
         out = [""] * (ready - first)
-        index = self._failure_index
-        for k in np.flatnonzero(self._has_failures[self.template_index[first:ready]]).tolist():
+        for k in np.flatnonzero(has[self.template_index[first:ready]]).tolist():
             numbers = state.frags[first + k].split(",")
             out[k] = ",".join(numbers[i] for i in index[int(self.template_index[first + k])])
         return out
@@ -449,7 +454,10 @@ class Emitter:
         isos = self.out.clock.iso_many(np.concatenate((state.start_us[first:ready], state.end_us[first:ready])))
         write_text(labels, interleave(state.heads[first:ready], ',"start":"', isos[:m], '","end":"', isos[m:],
                                       '","lines":[', state.frags[first:ready], '],"failure_lines":[',
-                                      self._failure_lines(state, first, ready), "]}\n", n=m))
+                                      self._picked(state, first, ready, self._failure_index, self._has_failures),
+                                      '],"penalty_lines":[',
+                                      self._picked(state, first, ready, self._penalty_index, self._has_penalties),
+                                      "]}\n", n=m))
         state.heads[first:ready] = [""] * m
         state.frags[first:ready] = [""] * m
         state.next_label = ready

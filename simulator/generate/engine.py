@@ -110,6 +110,9 @@ def apply_overrides(spec: GenerateSpec, *, seed: int | None = None, engine: str 
     spec = replace(spec, **changes)
     if "engine" in changes:
         check_volume(spec)  # the real engine takes fewer connections
+        if spec.per_source_penalties is not None and spec.engine != "real":
+            raise BadInputError("the spec's per_source_penalties needs the real engine", file=spec.path,
+                                key="--engine")
     return spec
 
 
@@ -136,7 +139,7 @@ def _job(spec: GenerateSpec, p: Planned | None, entry: Any, variant: int, kind: 
     uids = {u.name: u.uid for u in spec.users}
     valid = user if user in uids else first.name
     return Job(p.id if p is not None else (entry.name, variant, kind), entry, entry.variants[variant], user, valid,
-               uids.get(valid, first.uid), kind, False)
+               uids.get(valid, first.uid), kind, False, source_key=p.source if p is not None else None)
 
 
 def preflight(spec: GenerateSpec, recorder: Recorder, synthetic: bool) -> None:

@@ -24,7 +24,8 @@ from simulator.generate.spec import data
 
 MARK = "\x00"
 _FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
-_PORT = re.compile(r"(?<=port )(\d{1,5})(?!\d)")
+# "port 22", and the listener's "[addr]:port" (a connection it drops)
+_PORT = re.compile(r"(?:(?<=port )|(?<=\]:))(\d{1,5})(?!\d)")
 
 
 @dataclass(slots=True)
@@ -214,6 +215,10 @@ def gaps(events: list[tuple[str, dict[str, Any]]]) -> list[tuple[tuple[float, fl
     return out
 
 
+# What sshd's listener logs when PerSourcePenalties (or MaxStartups) turns a source away.
+PENALTY_EVENTS = frozenset(("listener.penalty_new", "listener.penalty_activated", "listener.drop_connection"))
+
+
 def connection_labels(events: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     """What a rule author scores against: outcome, failed attempts, fail2ban's failure count, and
     which of the connection's lines (0-based, in its own order) a failure detector must match."""
@@ -222,6 +227,7 @@ def connection_labels(events: Iterable[tuple[str, dict[str, Any]]]) -> dict[str,
     auth_failures = 0
     f2b = 0
     failure_index: list[int] = []
+    penalty_index: list[int] = []  # the listener's PerSourcePenalties and drop lines
     names: list[str] = []
     invalid: bool | None = None  # None: sshd never named a user
     for i, (event, fields) in enumerate(events):
@@ -237,6 +243,8 @@ def connection_labels(events: Iterable[tuple[str, dict[str, Any]]]) -> dict[str,
         if any(rule_matches(r, event, fields) for r in failures_rules):
             f2b += 1
             failure_index.append(i)
+        if event in PENALTY_EVENTS:
+            penalty_index.append(i)
     if outcome is None:
         if auth_failures or "auth.invalid_user" in names or "auth.max_attempts" in names:
             outcome = "failed"
@@ -247,4 +255,4 @@ def connection_labels(events: Iterable[tuple[str, dict[str, Any]]]) -> dict[str,
         else:
             outcome = "closed-preauth"
     return {"outcome": outcome, "auth_failures": auth_failures, "fail2ban_failures": f2b, "invalid_user": invalid,
-            "failure_index": failure_index}
+            "failure_index": failure_index, "penalty_index": penalty_index}
