@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "infer": ("infer", "Write a scenario that reproduces the connections of a real log."),
     "replay": ("replay", "Infer a scenario from a log, run it and diff the result with the log."),
     "generate": ("generate", "Generate a realistic, labelled sshd log corpus."),
+    "detect": ("detect", "Score fail2ban and crowdsec on generated corpora: per tool, OpenSSH version and format."),
     "compat": ("compat", "Check which client profiles still connect to an sshd_config, and why not."),
     "schema": ("schema", "Print the JSON Schema of scenario files (--profile: of client profile files)."),
     "setup": ("setup", "Install the system packages the local sshd target needs (as root)."),

@@ -64,6 +64,9 @@ MAX_POOL_HOSTS = 100_000                # `hosts` of one source pool
 MAX_GENERATE_SECONDS = 366 * 86400.0    # a window, a session held open, a gap within a burst
 MAX_GENERATE_WEIGHT = 1e6               # a weight or curve value (only their ratios matter)
 GENERATE_YEARS = (1970, 9998)           # the window starts in these years (the log's time stamps)
+# `sshsim detect` reads a corpus whole, and crowdsec's dump of what each parser made of each line
+# (about 3 kB a line, read as one YAML document): 200,000 lines keep a cell below about 1 GB.
+MAX_DETECT_LINES = 200_000
 
 # A client KEXINIT read by the capture listener (simulator/driver/wire.py): RFC 4253 section 6.1
 # says implementations need only take packets of 35000 bytes.

@@ -15,7 +15,9 @@ from __future__ import annotations
 import collections
 import json
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ import pytest
 
 from simulator.generate import apply_overrides, generate, load_spec
 from simulator.logs import group_connections, parse_file
+from simulator.target.local import sshd_version
 
 from conftest import needs_local_sshd
 
@@ -115,6 +118,19 @@ def test_fail2ban_finds_exactly_the_labelled_failures_per_source(corpus: Corpus)
     assert done.returncode == 0, done.stderr
     found = collections.Counter(line.strip() for line in done.stdout.splitlines() if line.strip())
     assert found == expected
+    # per line too: the lines fail2ban matches are exactly the labels' failure_lines
+    done = subprocess.run([regex, "--print-all-matched", "--print-no-missed", str(corpus.log),
+                           "/etc/fail2ban/filter.d/sshd.conf"], capture_output=True, text=True, timeout=300)
+    matched = collections.Counter(line[3:] for line in done.stdout.splitlines() if line.startswith("|  ")
+                                  and line[3:4].isalpha() and " sshd[" in line)
+    lines = corpus.log.read_text().splitlines()
+    labelled = collections.Counter(lines[n - 1] for label in corpus.labels for n in label["failure_lines"])
+    assert matched == labelled
+    # and the labels name the sshd they were recorded against, and the format
+    system = sshd_version("/usr/sbin/sshd")
+    assert system.startswith("OpenSSH_")
+    assert {(l["openssh"], l["format"], l["failures_as"]) for l in corpus.labels} == {
+        (system, "syslog", "fail2ban sshd filter (filter.d/sshd.conf), mode normal, as of fail2ban 1.0")}
     # the corpus has what a filter must catch: bursts, invalid users, MaxAuthTries
     assert len(expected) >= 5
     scenarios = {l["scenario"] for l in corpus.labels if l["fail2ban_failures"]}
@@ -228,7 +244,9 @@ def test_other_formats_carry_the_same_lines(corpus: Corpus, tmp_path: Path, fmt:
     other = list(parse_file(log, input_format=input_format))
     assert all(e.known for e in other)
     assert [(e.event, e.pid, e.message, e.host) for e in other] == [(e.event, e.pid, e.message, e.host) for e in classic]
-    assert read_labels(log) == corpus.labels
+    # the labels say which format their line numbers are of; everything else is the same
+    assert {l["format"] for l in read_labels(log)} == {fmt}
+    assert [dict(l, format=None) for l in read_labels(log)] == [dict(l, format=None) for l in corpus.labels]
 
 
 def test_json_lines_format(corpus: Corpus, tmp_path: Path) -> None:
@@ -280,3 +298,129 @@ def test_command_line_progress_force_and_atomic_rename(corpus: Corpus, tmp_path:
     assert again.returncode == 2 and "--force" in again.stderr
     forced = subprocess.run(cmd + ["--force", "-q"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert forced.returncode == 0 and forced.stderr == ""
+
+
+def test_several_formats_from_one_recording(corpus: Corpus, tmp_path: Path) -> None:
+    """`--format syslog,rfc5424,journal-json`: OUT.FORMAT each, from the one recording, each the
+    bytes a run of its own format gives (the syslog one: the fixture's corpus)."""
+    out = tmp_path / "multi.log"
+    cmd = [sys.executable, "-m", "simulator", "generate", str(corpus.spec), "-o", str(out), "-q",
+           "--recordings", str(corpus.recordings), "--format", "syslog,rfc5424,journal-json"]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"multi.log.{f}{x}" for f in ("syslog", "rfc5424", "journal-json") for x in ("", ".labels.jsonl"))
+    assert (tmp_path / "multi.log.syslog").read_bytes() == corpus.log.read_bytes()
+    single = tmp_path / "single" / "one.log"
+    single.parent.mkdir()
+    generate(apply_overrides(load_spec(corpus.spec), format="rfc5424"), single, recordings=corpus.recordings)
+    assert (tmp_path / "multi.log.rfc5424").read_bytes() == single.read_bytes()
+    for fmt in ("rfc5424", "journal-json"):
+        labels = read_labels(tmp_path / f"multi.log.{fmt}")
+        assert [dict(l, format=None) for l in labels] == [dict(l, format=None) for l in corpus.labels]
+    # an unknown format among them is bad input, before anything is written
+    again = subprocess.run(cmd[:-1] + ["syslog,rfc5242"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert again.returncode == 2 and "unknown format 'rfc5242'" in again.stderr
+
+
+def test_export_fail2ban_sample_log(corpus: Corpus, tmp_path: Path) -> None:
+    """`--export fail2ban DIR`: fail2ban's sample-log layout, checked by the real fail2ban-regex:
+    the lines it matches are exactly the ones marked `"match": true`, with the marked host."""
+    regex = shutil.which("fail2ban-regex")
+    if regex is None:
+        pytest.skip("fail2ban-regex not installed (apt-get install fail2ban)")
+    out = tmp_path / "fixture.log"
+    cmd = [sys.executable, "-m", "simulator", "generate", str(corpus.spec), "-o", str(out), "-q",
+           "--recordings", str(corpus.recordings), "--export", "fail2ban", str(tmp_path)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    sample = tmp_path / "logs" / "sshd"
+    rows = sample.read_text().splitlines()
+    marked: list[tuple[dict[str, Any], str]] = []
+    for note, line in zip(rows[1::2], rows[2::2], strict=True):
+        assert note.startswith("# failJSON: ")
+        marked.append((json.loads(note[len("# failJSON: "):]), line))
+    assert [line for _, line in marked] == out.read_text().splitlines()
+    must = [(n, line) for n, line in marked if n["match"]]
+    assert len(must) == sum(l["fail2ban_failures"] for l in corpus.labels) > 50
+    assert all(n["time"].startswith("2024-03-11T") and n["time"][11:19] == line[7:15] for n, line in must)
+    found = subprocess.run([regex, "--print-all-matched", "--print-no-missed", str(sample), "sshd"],
+                           capture_output=True, text=True, timeout=300)
+    matched = [row[3:] for row in found.stdout.splitlines() if row.startswith("|  ") and " sshd[" in row]
+    assert collections.Counter(matched) == collections.Counter(line for _, line in must)
+    hosts = subprocess.run([regex, "-o", "ip", str(sample), "sshd"], capture_output=True, text=True, timeout=300)
+    assert collections.Counter(hosts.stdout.split()) == collections.Counter(n["host"] for n, _ in must)
+    # the fixture is not overwritten without --force; other formats are refused before any work
+    again = subprocess.run(cmd[:6] + [str(tmp_path / "other.log")] + cmd[7:], capture_output=True, text=True,
+                           cwd=ROOT, timeout=300)
+    assert again.returncode == 2 and "--force" in again.stderr
+    json_export = subprocess.run(cmd[:6] + [str(tmp_path / "j.log"), "--format", "jsonl"] + cmd[7:],
+                                 capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert json_export.returncode == 2 and "syslog" in json_export.stderr
+    assert not (tmp_path / "j.log").exists()
+
+
+# What a hub checkout's .tests/ folder holds besides the tests: the templates `cscli hubtest`
+# builds each test's runtime from (Debian's hub snapshot has none). sshsim's own, minimal ones.
+HUBTEST_CONFIG = """common: {daemonize: false, log_media: stdout, log_level: warning, working_dir: .}
+config_paths: {config_dir: ./runtime/, data_dir: ./runtime/data/, simulation_path: ./runtime/simulation.yaml,
+               hub_dir: ./runtime/hub/, index_path: ./runtime/hub/.index.json}
+crowdsec_service: {parser_routines: 1}
+db_config: {type: sqlite, db_path: ./runtime/data/crowdsec.db}
+api:
+  client: {credentials_path: ./runtime/local_api_credentials.yaml}
+  server: {listen_uri: "127.0.0.1:PORT", profiles_path: ./runtime/profiles.yaml}
+prometheus: {enabled: false}
+"""
+HUBTEST_PROFILES = """name: default_ip_remediation
+filters: ['Alert.Remediation == true && Alert.GetScope() == "Ip"']
+decisions: [{type: ban, duration: 4h}]
+on_success: break
+"""
+
+
+def test_export_crowdsec_hubtest(corpus: Corpus, tmp_path: Path) -> None:
+    """`--export crowdsec DIR`: a hubtest that the real `cscli hubtest run` passes on the
+    system's 9.2 corpus, in a hub made of the snapshot Debian's crowdsec package ships."""
+    cscli, hub_snapshot = shutil.which("cscli"), Path("/usr/share/crowdsec/hub")
+    if cscli is None or not hub_snapshot.is_dir():
+        pytest.skip("crowdsec not installed (sshsim setup --tests)")
+    export = tmp_path / "export"
+    export.mkdir()
+    out = tmp_path / "fixture.log"
+    done = subprocess.run([sys.executable, "-m", "simulator", "generate", str(corpus.spec), "-o", str(out), "-q",
+                           "--recordings", str(corpus.recordings), "--export", "crowdsec", str(export)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr
+    test = export / ".tests" / "sshsim-spec"
+    assert sorted(p.name for p in test.iterdir()) == ["config.yaml", "parser.assert", "scenario.assert",
+                                                        "sshsim-spec.log"]
+    assert (test / "sshsim-spec.log").read_bytes() == out.read_bytes()
+    parser_asserts = (test / "parser.assert").read_text().splitlines()
+    assert len(parser_asserts) == 2 * sum(l["fail2ban_failures"] for l in corpus.labels)
+    hub = tmp_path / "hub"
+    shutil.copytree(hub_snapshot, hub, symlinks=True)
+    shutil.copytree(export / ".tests", hub / ".tests")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (hub / ".tests" / "template_config.yaml").write_text(HUBTEST_CONFIG.replace("PORT", str(port)))
+    (hub / ".tests" / "template_profiles.yaml").write_text(HUBTEST_PROFILES)
+    (hub / ".tests" / "template_simulation.yaml").write_text("simulation: off\n")
+    run = [cscli, "-c", str(hub / ".tests" / "template_config.yaml"), "hubtest", "run", "sshsim-spec", "--hub",
+           str(hub), "--clean"]
+    first = subprocess.run(run, capture_output=True, text=True, cwd=hub, timeout=300, stdin=subprocess.DEVNULL)
+    # Measured: the hub's sshd parser does not read "maximum authentication attempts exceeded",
+    # which the labels (as fail2ban) count: exactly those lines' assertions fail.
+    assert first.returncode == 1
+    lines = out.read_text().splitlines()
+    failing = {int(m) for m in re.findall(r'🔴  => results\["s01-parse"\]\["crowdsecurity/sshd-logs"\]\[(\d+)\]',
+                                          first.stdout + first.stderr)}
+    assert failing and all("maximum authentication attempts exceeded" in lines[i] for i in failing)
+    assert len(failing) == sum("maximum authentication attempts exceeded" in line for line in lines)
+    # without them, the fixture passes: every other labelled failure line is ssh_failed-auth from its source
+    kept = [a for a in parser_asserts if int(re.search(r"\]\[(\d+)\]", a).group(1)) not in failing]
+    (hub / ".tests" / "sshsim-spec" / "parser.assert").write_text("\n".join(kept) + "\n")
+    passed = subprocess.run(run, capture_output=True, text=True, cwd=hub, timeout=300, stdin=subprocess.DEVNULL)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert f"({len(kept) + 1} assertions)" in passed.stdout + passed.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import click
 
@@ -21,7 +22,13 @@ RUNTIME_PACKAGES = ("openssh-server", "openssh-client", "xauth")
 # chromium: the HTML report is checked as a browser draws it (tests/test_html_report.py).
 # putty-tools: real plink and psftp, against which their impersonations are measured
 # (tests/test_real_clients.py; openssh-client's ssh and sftp come with the base packages).
-TEST_PACKAGES = ("fail2ban", "chromium", "putty-tools")
+# crowdsec: `sshsim detect` replays corpora through it (tests/test_detect.py). Its postinst
+# registers with the Central API over the network unless an opt-out file exists first
+# (README.Debian): without network the install fails, so setup writes that file when it is absent.
+# `sshsim detect` never uses the system's crowdsec (a private config and loopback port of its own);
+# where systemd runs, Debian starts crowdsec.service as it does for any install.
+TEST_PACKAGES = ("fail2ban", "chromium", "putty-tools", "crowdsec")
+CROWDSEC_CAPI = Path("/etc/crowdsec/online_api_credentials.yaml")
 # What `sshsim build-sshd` compiles OpenSSH with (PAM, OpenSSL and zlib from the system); dpkg-dev
 # lets `apt-get source` fetch a release tarball from Debian's source archive.
 BUILD_PACKAGES = ("build-essential", "libpam0g-dev", "libssl-dev", "zlib1g-dev", "dpkg-dev")
@@ -44,14 +51,24 @@ def missing_packages(packages: tuple[str, ...]) -> list[str]:
                    "libssl-dev, zlib1g-dev, dpkg-dev).")
 @click.option("--tests", is_flag=True,
               help="Also install what the test suite uses (fail2ban's corpora and fail2ban-regex, chromium, "
-                   "putty-tools, the --build packages) and build the OpenSSH versions CI tests.")
+                   "putty-tools, crowdsec, the --build packages) and build the OpenSSH versions CI tests.")
 def setup(build: bool, tests: bool) -> None:
     """Install openssh-server and xauth (--build: the compilers and headers build-sshd needs; --tests: those,
-    fail2ban, chromium and putty-tools, then build the OpenSSH versions the tests use) with apt-get."""
+    fail2ban, chromium, putty-tools and crowdsec, then build the OpenSSH versions the tests use) with apt-get."""
     wanted = RUNTIME_PACKAGES + (BUILD_PACKAGES if build or tests else ()) + (TEST_PACKAGES if tests else ())
+    if tests and os.geteuid() == 0 and "crowdsec" in missing_packages(("crowdsec",)):
+        crowdsec_offline()
     install(wanted)
     if tests:
         build_ci_versions()
+
+
+def crowdsec_offline() -> None:
+    """Debian's documented opt-out of crowdsec's Central API registration (a file holding a
+    comment, written before the install), kept if the admin wrote one."""
+    if not CROWDSEC_CAPI.exists():
+        CROWDSEC_CAPI.parent.mkdir(parents=True, exist_ok=True)
+        CROWDSEC_CAPI.write_text("# sshsim setup: no Central API registration (offline install; README.Debian)\n")
 
 
 def build_ci_versions() -> None:

@@ -10,7 +10,16 @@ Modules: `spec` (reading and checking specs), `timeline` (when connections start
 synthetic and real engines end to end).
 """
 
-from simulator.generate.engine import Result, apply_overrides, generate, labels_path_for, plan
+from simulator.generate.engine import (
+    Result,
+    apply_overrides,
+    generate,
+    labels_path_for,
+    output_paths,
+    parse_formats,
+    plan,
+)
 from simulator.generate.spec import GenerateSpec, load_spec
 
-__all__ = ["GenerateSpec", "Result", "apply_overrides", "generate", "labels_path_for", "load_spec", "plan"]
+__all__ = ["GenerateSpec", "Result", "apply_overrides", "generate", "labels_path_for", "load_spec", "output_paths",
+           "parse_formats", "plan"]

@@ -23,7 +23,9 @@ from simulator.generate.recorder import Job
 from simulator.generate.spec import data
 from simulator.generate.template import Template
 
-FORMAT_VERSION = 4  # the template format, the canonicalisation rules (template.py), the probes
+FORMAT_VERSION = 5  # the template format (5: labels carry failure_index, penalty_index
+# and openssh), the canonicalisation
+# rules (template.py), the probes
 
 
 def job_hash(job: Job, log_level: str, target: str, synthetic: bool) -> str:

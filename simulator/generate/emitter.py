@@ -87,6 +87,8 @@ class Compiled:
     span: int  # pids the connection takes
     vols: dict[str, tuple]  # ranges of the vol slots in use: (low, high[, decimals])
     label_head: str  # the label's fields that come from the recording
+    failure_index: list[int]  # which of its lines a failure detector must match (0-based)
+    penalty_index: list[int]  # which are the listener's penalty and drop lines
     user_json: str | None  # the recorded user, when the template has no user slot
 
 
@@ -120,7 +122,9 @@ def compile_template(tpl: Template, out: OutputFormat) -> Compiled:
             f'"profile":{json.dumps(tpl.profile)},"outcome":{json.dumps(labels.get("outcome"))},'
             f'"auth_failures":{labels.get("auth_failures", 0)},'
             f'"fail2ban_failures":{labels.get("fail2ban_failures", 0)},'
-            f'"invalid_user":{json.dumps(labels.get("invalid_user"))},"user":')
+            f'"invalid_user":{json.dumps(labels.get("invalid_user"))},'
+            f'"openssh":{json.dumps(labels.get("openssh"))},"format":{json.dumps(out.name)},'
+            f'"failures_as":{json.dumps(data("fail2ban.yaml")["assumes"])},"user":')
     return Compiled(
         template=tpl,
         fmt=fmt if names else fmt.replace("%%", "%"),
@@ -131,6 +135,8 @@ def compile_template(tpl: Template, out: OutputFormat) -> Compiled:
         span=(offsets[-1] + 1) if offsets else 0,
         vols={n: tpl.ranges[n] for n in dict.fromkeys(names) if n.startswith("vol")},
         label_head=head,
+        failure_index=list(labels.get("failure_index", ())),
+        penalty_index=list(labels.get("penalty_index", ())),
         user_json=json.dumps(tpl.user) if tpl.user is not None else None,
     )
 
@@ -196,6 +202,10 @@ class Emitter:
         self.pids = PidAllocator(spec, self.rng, listener + int(self.rng.integers(50, 400)), listener)
         self.hold_default = tuple(float(x) for x in data("timing.yaml")["hold"]["seconds"])
         self.lines_written = 0
+        self._failure_index: list[list[int]] = []
+        self._has_failures = np.zeros(1, dtype=bool)
+        self._penalty_index: list[list[int]] = []
+        self._has_penalties = np.zeros(1, dtype=bool)
 
     def run(self, plan: Plan, log: IO[bytes], labels: IO[bytes]) -> None:
         """Write every planned connection's lines in time order, and one label line each
@@ -225,6 +235,10 @@ class Emitter:
     def _corpus(self, plan: Plan) -> _Corpus:
         spec, out = self.spec, self.out
         compiled = [compile_template(t, out) for t in self.templates]
+        self._failure_index = [c.failure_index for c in compiled]
+        self._has_failures = np.array([bool(c.failure_index) for c in compiled] or [False], dtype=bool)
+        self._penalty_index = [c.penalty_index for c in compiled]
+        self._has_penalties = np.array([bool(c.penalty_index) for c in compiled] or [False], dtype=bool)
         nlines_of = np.array([c.nlines for c in compiled], dtype=np.int64)
         lines = [ln for t in self.templates for ln in t.lines]
         uid_of = {u.name: str(u.uid) for u in spec.users}
@@ -396,6 +410,17 @@ class Emitter:
         state.pending_h = list(gather(all_h, rest_l)) if all_h is not None else []
 
     # -- 4. label -------------------------------------------------------------------------
+    def _picked(self, state: _State, first: int, ready: int, index: list[list[int]], has: np.ndarray) -> list[str]:
+        """Per connection first..ready-1, the numbers of its lines at the template's positions
+        `index` (failure or penalty lines; "" for most). A connection's lines are written in its
+        own order (its times never go back, and the sort is stable), so they are its written
+        line numbers at those positions."""
+        out = [""] * (ready - first)
+        for k in np.flatnonzero(has[self.template_index[first:ready]]).tolist():
+            numbers = state.frags[first + k].split(",")
+            out[k] = ",".join(numbers[i] for i in index[int(self.template_index[first + k])])
+        return out
+
     @staticmethod
     def _line_numbers(state: _State, conns: np.ndarray, numbers: np.ndarray) -> None:
         """Add written line numbers to their connections' label text ("3,4,9")."""
@@ -428,7 +453,11 @@ class Emitter:
         m = ready - first
         isos = self.out.clock.iso_many(np.concatenate((state.start_us[first:ready], state.end_us[first:ready])))
         write_text(labels, interleave(state.heads[first:ready], ',"start":"', isos[:m], '","end":"', isos[m:],
-                                      '","lines":[', state.frags[first:ready], "]}\n", n=m))
+                                      '","lines":[', state.frags[first:ready], '],"failure_lines":[',
+                                      self._picked(state, first, ready, self._failure_index, self._has_failures),
+                                      '],"penalty_lines":[',
+                                      self._picked(state, first, ready, self._penalty_index, self._has_penalties),
+                                      "]}\n", n=m))
         state.heads[first:ready] = [""] * m
         state.frags[first:ready] = [""] * m
         state.next_label = ready

@@ -53,11 +53,35 @@ class Result:
     recordings: int
     engine: str
     seconds: dict[str, float] = field(default_factory=dict)
+    outputs: list[tuple[str, Path, Path]] = field(default_factory=list)  # (format, log, labels) each
 
 
 def labels_path_for(out: Path) -> Path:
     """OUT.labels.jsonl beside OUT."""
     return out.with_name(out.name + ".labels.jsonl")
+
+
+def parse_formats(text: str) -> list[str]:
+    """`syslog,rfc5424,journal-json` -> the formats in order, each once; bad input names the
+    unknown one."""
+    formats: list[str] = []
+    for name in (part.strip() for part in text.split(",")):
+        if name not in FORMATS:
+            raise BadInputError(f"unknown format {name!r} (one of {', '.join(FORMATS)}; several: "
+                                "comma-separated)", key="--format")
+        if name not in formats:
+            formats.append(name)
+    return formats
+
+
+def output_paths(out: Path, formats: list[str]) -> list[tuple[str, Path, Path]]:
+    """(format, log, labels) per format: OUT itself for one format; OUT.FORMAT for each of
+    several (day.log.syslog, day.log.rfc5424, ...), each with its labels beside it."""
+    out = Path(out)
+    if len(formats) == 1:
+        return [(formats[0], out, labels_path_for(out))]
+    return [(f, out.with_name(f"{out.name}.{f}"), labels_path_for(out.with_name(f"{out.name}.{f}")))
+            for f in formats]
 
 
 def apply_overrides(spec: GenerateSpec, *, seed: int | None = None, engine: str | None = None,
@@ -86,6 +110,9 @@ def apply_overrides(spec: GenerateSpec, *, seed: int | None = None, engine: str 
     spec = replace(spec, **changes)
     if "engine" in changes:
         check_volume(spec)  # the real engine takes fewer connections
+        if spec.per_source_penalties is not None and spec.engine != "real":
+            raise BadInputError("the spec's per_source_penalties needs the real engine", file=spec.path,
+                                key="--engine")
     return spec
 
 
@@ -112,7 +139,7 @@ def _job(spec: GenerateSpec, p: Planned | None, entry: Any, variant: int, kind: 
     uids = {u.name: u.uid for u in spec.users}
     valid = user if user in uids else first.name
     return Job(p.id if p is not None else (entry.name, variant, kind), entry, entry.variants[variant], user, valid,
-               uids.get(valid, first.uid), kind, False)
+               uids.get(valid, first.uid), kind, False, source_key=p.source if p is not None else None)
 
 
 def preflight(spec: GenerateSpec, recorder: Recorder, synthetic: bool) -> None:
@@ -124,17 +151,22 @@ def preflight(spec: GenerateSpec, recorder: Recorder, synthetic: bool) -> None:
 
 def generate(spec: GenerateSpec, out: Path, *, force: bool = False, parallel: int = 8,
              progress: Progress | None = None, labels: Path | None = None,
-             recordings: Path | None = None, steps: Steps | None = None) -> Result:
+             recordings: Path | None = None, steps: Steps | None = None,
+             formats: list[str] | None = None) -> Result:
     """Write the corpus to `out` and its labels beside it (temp files renamed when complete).
 
-    `recordings`: a folder where recordings are kept and reused (see cache.py). `steps`: where
-    the counted steps go as (step, done, total) for a progress bar; without it they are
-    messages to `progress`, at most one a second.
+    `formats`: several output formats from the one recording (names: output_paths); default
+    the spec's. `recordings`: a folder where recordings are kept and reused (see cache.py).
+    `steps`: where the counted steps go as (step, done, total) for a progress bar; without it
+    they are messages to `progress`, at most one a second.
     """
     out = Path(out)
-    labels = labels or labels_path_for(out)
-    check_output(out, force)
-    check_output(labels, force)
+    outputs = output_paths(out, formats or [spec.format])
+    if labels is not None and len(outputs) == 1:
+        outputs = [(outputs[0][0], out, labels)]
+    for _, log_path, labels_path in outputs:
+        check_output(log_path, force)
+        check_output(labels_path, force)
     say = progress or (lambda message: None)
     synthetic = spec.engine == "synthetic"
     timings: dict[str, float] = {}
@@ -156,14 +188,25 @@ def generate(spec: GenerateSpec, out: Path, *, force: bool = False, parallel: in
     check_lines(spec, int(np.asarray([len(t.lines) for t in templates], dtype=np.int64)[tindex].sum()))
 
     t0 = time.monotonic()
-    fmt = make_format(spec.format, spec.host, spec.timezone, spec.seed)
-    on_progress = (
-        (lambda fraction, lines: steps("writing the window (%)", round(fraction * 100, 1), 100)) if steps
-        else _throttled(lambda fraction, lines: say(f"writing: {fraction * 100:.0f}% of the window, {lines} lines")))
-    emitter = Emitter(spec, fmt, spec.seed, templates, tindex, progress=on_progress)
-    write_corpus(emitter, planned, out, labels, force)
+    written = 0
+    for name, log_path, labels_path in outputs:
+        # each format replays the same templates with the same seed: the same lines, times and labels
+        fmt = make_format(name, spec.host, spec.timezone, spec.seed)
+        on_progress = _write_progress("writing" if len(outputs) == 1 else f"writing {name}", steps, say)
+        emitter = Emitter(spec, fmt, spec.seed, templates, tindex, progress=on_progress)
+        write_corpus(emitter, planned, log_path, labels_path, force)
+        written = emitter.lines_written
     timings["write"] = time.monotonic() - t0
-    return Result(out, labels, emitter.lines_written, len(planned), len(jobs), spec.engine, timings)
+    return Result(outputs[0][1], outputs[0][2], written, len(planned), len(jobs), spec.engine, timings,
+                  outputs=outputs)
+
+
+def _write_progress(what: str, steps: Steps | None, say: Progress) -> Callable[[float, int], None]:
+    """Progress of writing one output: a bar's step, or a message at most once a second."""
+    if steps is not None:
+        step = "writing the window (%)" if what == "writing" else f"{what} (%)"
+        return lambda fraction, lines: steps(step, round(fraction * 100, 1), 100)
+    return _throttled(lambda fraction, lines: say(f"{what}: {fraction * 100:.0f}% of the window, {lines} lines"))
 
 
 def _throttled(report: Callable[[Any, Any], None], every: float = 1.0) -> Callable[[Any, Any], None]:
@@ -336,4 +379,4 @@ def _remove(temps: list[str]) -> None:
 
 
 
-__all__ = ["Result", "apply_overrides", "generate", "labels_path_for", "plan"]
+__all__ = ["Result", "apply_overrides", "generate", "labels_path_for", "output_paths", "parse_formats", "plan"]

@@ -263,3 +263,26 @@ OUTPUT_FORMATS: dict[str, type[OutputFormat]] = {
 
 def make_format(name: str, host: str, tz: dt.tzinfo, seed: int) -> OutputFormat:
     return OUTPUT_FORMATS[name](host, Clock(tz), seed)
+
+
+def line_seconds(name: str, line: str, year: int) -> float | None:
+    """What the stamp of a line written in format `name` says, as seconds since the epoch (the
+    reverse of the stamps above; None: not a line of that format). Syslog stamps carry no year:
+    `year` gives it (the window's). `sshsim detect` times failures with it, for ban windows."""
+    try:
+        if name == "syslog":
+            month = MONTHS.index(line[:3]) + 1
+            when = dt.datetime(year, month, int(line[4:6]), int(line[7:9]), int(line[10:12]), int(line[13:15]),
+                               tzinfo=dt.UTC)
+            return when.timestamp()
+        if name in ("rfc3339", "rfc5424"):
+            stamp = line.split(" ", 2)[0 if name == "rfc3339" else 1]
+            return dt.datetime.fromisoformat(stamp).timestamp()
+        if name in ("journal-json", "jsonl"):
+            row = json.loads(line)
+            if name == "jsonl":
+                return dt.datetime.fromisoformat(row["time"]).timestamp()
+            return int(row["__REALTIME_TIMESTAMP"]) / 1e6
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    return None

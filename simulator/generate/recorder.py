@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.aio import gather_or_cancel
+from simulator.builds.features import Requirement
 from simulator.errors import BadInputError, TargetError
 from simulator.generate.spec import Entry, GenerateSpec, Variant
 from simulator.generate.template import Canonicaliser, Template, TemplateLine, Tokens, connection_labels, gaps
@@ -56,6 +57,7 @@ class Job:
     scenario: Scenario | None = None
     server: ServerSpec | None = None
     group: tuple = ()
+    source_key: str | None = None  # the planned source (real engine): with penalties, one address and sshd
 
 
 @dataclass
@@ -77,6 +79,8 @@ class Recorder:
         self.synthetic = synthetic
         self.progress = progress
         self._source_counter = itertools.count(1)
+        self._source_of: dict[str, str] = {}  # planned source -> its recording address (penalties)
+        self.penalties = spec.per_source_penalties is not None and not synthetic
         self._done = 0
         self._total = 0
 
@@ -111,7 +115,14 @@ class Recorder:
             overrides += scenario.server.overrides
             chroot = list(scenario.server.chroot_dirs)
             job.scenario = scenario
-        job.server = ServerSpec(users=users, overrides=overrides, log_level=spec.log_level,
+        requires: list[Any] = []
+        if self.penalties:
+            # sshsim's own sshd_config switches them off; a first line wins. Versions before 9.8
+            # have no such keyword: the target leaves the line out for them (requires).
+            requires = [None] * len(overrides) + [Requirement("per_source_penalties", reason="PerSourcePenalties "
+                                                              "arrived in OpenSSH 9.8")]
+            overrides.append(f"PerSourcePenalties {spec.per_source_penalties}")
+        job.server = ServerSpec(users=users, overrides=overrides, override_requires=requires, log_level=spec.log_level,
                                 host_name="recorder", first_pid=FIRST_PID, chroot_dirs=chroot,
                                 host_key_types=("rsa", "ecdsa", "ed25519"),
                                 config_file=spec.sshd_config_file, own_log_level=True)
@@ -136,8 +147,21 @@ class Recorder:
                 queue.put_nowait(i)
             server_spec = jobs[indexes[0]].server
             assert server_spec is not None, "record() takes prepared jobs"
-            for _ in range(min(self.parallel, len(indexes))):
-                tasks.append(asyncio.ensure_future(self._worker(server_spec, jobs, queue, results)))
+            workers = min(self.parallel, len(indexes))
+            if not self.penalties:
+                for _ in range(workers):
+                    tasks.append(asyncio.ensure_future(self._worker(server_spec, jobs, queue, results)))
+                continue
+            # Penalties build up in one sshd over one address's connections: each source's
+            # connections go, in plan order, to one worker (its own sshd).
+            queues: list[asyncio.Queue[int]] = [asyncio.Queue() for _ in range(workers)]
+            owner: dict[str | None, int] = {}
+            for i in indexes:
+                key = jobs[i].source_key
+                queues[owner.setdefault(key, len(owner) % workers)].put_nowait(i)
+            for own in queues:
+                if not own.empty():
+                    tasks.append(asyncio.ensure_future(self._worker(server_spec, jobs, own, results)))
         await gather_or_cancel(tasks)
         return [r for r in results if r is not None]
 
@@ -160,6 +184,15 @@ class Recorder:
                     self.progress(self._done, self._total)
         finally:
             await asyncio.to_thread(server.stop)
+
+    def _source_for(self, job: Job, connections: int) -> str:
+        """A fresh loopback address; with penalties, one per planned source (of a
+        one-connection scenario), so sshd penalises it as it would the real address."""
+        if not self.penalties or job.source_key is None or connections != 1:
+            return self._source()
+        if job.source_key not in self._source_of:
+            self._source_of[job.source_key] = self._source()
+        return self._source_of[job.source_key]
 
     def _source(self) -> str:
         n = next(self._source_counter)
@@ -191,10 +224,10 @@ class Recorder:
             scenario = copy.deepcopy(job.scenario)
             assert scenario is not None
             for conn in scenario.connections:
-                conn.source = sources[conn.id] = self._source()
+                conn.source = sources[conn.id] = self._source_for(job, len(scenario.connections))
             result = await ScenarioRunner(scenario, server).run()
             for conn_id, res in result.connections.items():
-                if res.error:
+                if res.error and not (self.penalties and _turned_away(server.log.records[before:], sources[conn_id])):
                     raise TargetError(f"recording {label}: connection {conn_id}: {res.error}",
                                       file=str(job.entry.scenario))
                 ports[conn_id] = res.port
@@ -230,9 +263,10 @@ class Recorder:
                         pids.add(value)
         if port is None:
             for r in records:
-                m = re.search(re.escape(source) + r" port (\d+)", r.message)
+                # "from ADDR port N"; a connection the listener dropped: "from [ADDR]:N"
+                m = re.search(re.escape(source) + r" port (\d+)|\[" + re.escape(source) + r"\]:(\d+)", r.message)
                 if m:
-                    port = int(m.group(1))
+                    port = int(m.group(1) or m.group(2))
                     break
         tokens = Tokens(
             client_addr=source,
@@ -255,6 +289,8 @@ class Recorder:
             tlines.append(TemplateLine(r.program, pid_slot, r.priority, text, ev.event, gap, hold))
         labels = connection_labels((ev.event, ev.fields if ev.spec is not None else {}) for ev in events)
         labels["unknown_lines"] = sum(1 for ev in events if ev.spec is None)
+        # the sshd's own version string (`sshd -V`, or the image's): what the labels assume
+        labels["openssh"] = getattr(server, "version", "") or None
         profile = None
         if job.scenario is not None:
             plan = job.scenario.connection(conn_id)
@@ -276,6 +312,13 @@ class Recorder:
             ranges=dict(canon.ranges),
             pid_offsets=_pid_offsets(tokens.pids),
         )
+
+
+def _turned_away(records: list[Any], source: str) -> bool:
+    """Whether the listener dropped a connection from `source` (a PerSourcePenalties penalty or
+    MaxStartups): the client then sees its connection end before any banner."""
+    mark = f"from [{source}]:"
+    return any(r.message.startswith("drop connection #") and mark in r.message for r in records)
 
 
 def _client_outcome(result: Any) -> str | None:

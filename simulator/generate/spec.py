@@ -151,6 +151,8 @@ class GenerateSpec:
     volume_at: tuple = ()  # the key a volume error points at: what asks for the most connections
     # `generate --sshd-config`: a user's own sshd_config (simulator/target/userconfig.py UserConfig).
     sshd_config_file: Any = None
+    # server.per_source_penalties: the PerSourcePenalties value ("yes": sshd's defaults), None: off
+    per_source_penalties: str | None = None
 
     def entries(self) -> list[Entry]:
         """Every entry, the mix's and the bursts'."""
@@ -386,6 +388,10 @@ def _build(raw: dict[str, Any], positions: dict[tuple, Position], path: str) -> 
     if listener_pid is not None and listener_pid >= pid_max:
         raise where.error(f"listener_pid must be below pid_max ({pid_max})", ("server", "listener_pid"))
 
+    penalties = server.get("per_source_penalties", False)
+    if penalties is not False and raw.get("engine", "synthetic") != "real":
+        raise where.error("per_source_penalties needs `engine: real` (penalties build up over a source's "
+                          "connections to one sshd)", ("server", "per_source_penalties"))
     level = raw.get("log_level", "INFO")
     spec = GenerateSpec(
         path=path,
@@ -402,6 +408,7 @@ def _build(raw: dict[str, Any], positions: dict[tuple, Position], path: str) -> 
         listener_pid=listener_pid,
         pid_max=pid_max,
         sshd_config=list(server.get("sshd_config", [])),
+        per_source_penalties=None if penalties is False else ("yes" if penalties is True else str(penalties)),
         start=start,
         duration=duration,
         timezone=tz,

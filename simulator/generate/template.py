@@ -24,7 +24,8 @@ from simulator.generate.spec import data
 
 MARK = "\x00"
 _FINGERPRINT = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
-_PORT = re.compile(r"(?<=port )(\d{1,5})(?!\d)")
+# "port 22", and the listener's "[addr]:port" (a connection it drops)
+_PORT = re.compile(r"(?:(?<=port )|(?<=\]:))(\d{1,5})(?!\d)")
 
 
 @dataclass(slots=True)
@@ -214,15 +215,22 @@ def gaps(events: list[tuple[str, dict[str, Any]]]) -> list[tuple[tuple[float, fl
     return out
 
 
+# What sshd's listener logs when PerSourcePenalties (or MaxStartups) turns a source away.
+PENALTY_EVENTS = frozenset(("listener.penalty_new", "listener.penalty_activated", "listener.drop_connection"))
+
+
 def connection_labels(events: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    """What a rule author scores against: outcome, failed attempts, fail2ban's failure count."""
+    """What a rule author scores against: outcome, failed attempts, fail2ban's failure count, and
+    which of the connection's lines (0-based, in its own order) a failure detector must match."""
     failures_rules = data("fail2ban.yaml")["failures"]
     outcome = None
     auth_failures = 0
     f2b = 0
+    failure_index: list[int] = []
+    penalty_index: list[int] = []  # the listener's PerSourcePenalties and drop lines
     names: list[str] = []
     invalid: bool | None = None  # None: sshd never named a user
-    for event, fields in events:
+    for i, (event, fields) in enumerate(events):
         names.append(event)
         if event == "auth.invalid_user" or (event.startswith("auth.") and fields.get("invalid")):
             invalid = True
@@ -234,6 +242,9 @@ def connection_labels(events: Iterable[tuple[str, dict[str, Any]]]) -> dict[str,
             auth_failures += 1
         if any(rule_matches(r, event, fields) for r in failures_rules):
             f2b += 1
+            failure_index.append(i)
+        if event in PENALTY_EVENTS:
+            penalty_index.append(i)
     if outcome is None:
         if auth_failures or "auth.invalid_user" in names or "auth.max_attempts" in names:
             outcome = "failed"
@@ -243,4 +254,5 @@ def connection_labels(events: Iterable[tuple[str, dict[str, Any]]]) -> dict[str,
             outcome = "dropped"
         else:
             outcome = "closed-preauth"
-    return {"outcome": outcome, "auth_failures": auth_failures, "fail2ban_failures": f2b, "invalid_user": invalid}
+    return {"outcome": outcome, "auth_failures": auth_failures, "fail2ban_failures": f2b, "invalid_user": invalid,
+            "failure_index": failure_index, "penalty_index": penalty_index}
