@@ -21,6 +21,11 @@ PASSWORD = "Real-clients-1"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sshsim-real-clients"
 PARAMIKO = {"paramiko-3.4": "3.4.0", "paramiko-5.1": "5.1.0"}
 FLOWS = ("exec", "shell", "sftp", "password")
+# The shell flow forwards X11 (issue 14: "shell with PTY and X11"). No X server runs: the display
+# is a name only. sshd never connects to it (nothing in the session opens an X11 channel), and
+# each client, finding no cookie for it in an empty Xauthority, sends a made-up one, as it does
+# for any display it has no entry for.
+X11_DISPLAY = ":42"
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,9 @@ def real_command(client: Client, flow: str, server: Any, work: Path) -> tuple[li
         if flow == "exec":
             return ["ssh", *base, "-p", port, f"user@{host}", "true"], None, {}
         if flow == "shell":
-            return ["ssh", *base, "-tt", "-p", port, f"user@{host}"], "exit\n", {}
+            # Debian's ForwardX11Trusted yes: no cookie for the display, so ssh makes one up
+            # ("Warning: No xauth data; using fake authentication data for X11 forwarding").
+            return ["ssh", *base, "-X", "-tt", "-p", port, f"user@{host}"], "exit\n", _x11_env(work)
         batch = work / "sftp.batch"
         batch.write_text("ls\n")
         return ["sftp", *base, "-b", str(batch), "-P", port, f"user@{host}"], None, {}
@@ -94,14 +101,21 @@ def real_command(client: Client, flow: str, server: Any, work: Path) -> tuple[li
         if flow == "exec":
             return ["plink", *common, f"user@{host}", "true"], None, {}
         if flow == "shell":
-            return ["plink", *common, "-t", f"user@{host}"], "exit\n", {}
+            # -X leaves simple mode (a forwarding): window 16384, no simple@putty request.
+            return ["plink", *common, "-X", "-t", f"user@{host}"], "exit\n", _x11_env(work)
         batch = work / "psftp.batch"
         batch.write_text("ls\n")
         return ["psftp", *common, "-b", str(batch), f"user@{host}"], None, {}
+    env = _x11_env(work) if flow == "shell" else {}
     if client.name in PARAMIKO:
         return [str(venv_python(client.name)), str(HERE / "paramiko_flow.py"), flow, host, port, "user", key,
-                PASSWORD], None, {}
-    return [sys.executable, str(HERE / "asyncssh_flow.py"), flow, host, port, "user", key, PASSWORD], None, {}
+                PASSWORD], None, env
+    return [sys.executable, str(HERE / "asyncssh_flow.py"), flow, host, port, "user", key, PASSWORD], None, env
+
+
+def _x11_env(work: Path) -> dict[str, str]:
+    """The shell flow's X11 display, with an Xauthority that has no entry for it."""
+    return {"DISPLAY": X11_DISPLAY, "XAUTHORITY": str(work / "Xauthority")}
 
 
 def impersonation_plan(client: Client, flow: str, index: int) -> Any:
@@ -120,7 +134,7 @@ def impersonation_plan(client: Client, flow: str, index: int) -> Any:
     if flow in ("exec", "password"):
         action = SessionAction(kind="exec", command="true", env=env)
     elif flow == "shell":
-        action = SessionAction(kind="shell", pty=True, input="exit\n", env=env)
+        action = SessionAction(kind="shell", pty=True, x11=True, input="exit\n", env=env)
     else:
         action = SessionAction(kind="subsystem", subsystem="sftp", sftp=[SftpOp("ls", ".")], env=env)
     profile = client.sftp_profile if flow == "sftp" else client.profile

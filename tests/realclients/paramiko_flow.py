@@ -29,7 +29,13 @@ if flow == "exec":
     _, out, _ = client.exec_command("true")
     out.channel.recv_exit_status()
 elif flow == "shell":
-    chan = client.invoke_shell()
+    # What SSHClient.invoke_shell does, with X11 forwarding added by hand as paramiko's users
+    # must: a session, its pty, the x11-req (request_x11 makes up a MIT-MAGIC-COOKIE-1 cookie
+    # and waits for the reply), then the shell.
+    chan = client.get_transport().open_session()
+    chan.get_pty()
+    chan.request_x11()
+    chan.invoke_shell()
     chan.sendall(b"exit\n")
     while chan.recv(4096):
         pass
