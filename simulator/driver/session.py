@@ -24,6 +24,12 @@ FINAL_REQUESTS = ("shell", "exec", "subsystem")
 # Seconds a client that ends the connection right after its last channel packets leaves them to
 # reach the socket (asyncssh queues a CLOSE behind the EOF); a reset would discard them.
 TEARDOWN_FLUSH = 0.02
+# Seconds between CHANNEL_EOF and CHANNEL_CLOSE when a client sends both as it ends (`send`:
+# paramiko's Channel.close, two messages each written by its transport thread): sshd reads and
+# acts on the EOF before the CLOSE comes (measured at DEBUG3 against the real paramiko 3.4's
+# SFTP: the sftp-server's exit and sshd's own EOF are logged between "rcvd eof" and "rcvd
+# close"); sent together, sshd reads both at once and tears the channel down another way.
+EOF_CLOSE_GAP = 0.005
 # Seconds a client that waits for the server's EOF before dropping TCP waits at most.
 TEARDOWN_WAIT = 2.0
 
@@ -132,6 +138,7 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
                 channel.drop_on_close()
             channel.chan.write_eof()
             if profile.channel_close == "send":
+                await asyncio.sleep(EOF_CLOSE_GAP)
                 channel.chan.close()
                 await asyncio.sleep(TEARDOWN_FLUSH)
             else:
@@ -145,6 +152,10 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
         # PuTTY answers the server's EOF before the CLOSE; a client that ends with EOF (and
         # CLOSE) without waiting has sent it by the time the server's CLOSE is read.
         channel.answer_eof()
+    if profile.channel_close == "none" and action.close == "wait":
+        # The connection ends under the server's CLOSE, unanswered (paramiko's close() after a
+        # shell, before its transport thread has read that CLOSE), the way the profile ends.
+        channel.drop_on_close(reset=profile.close == "reset")
     drain = asyncio.gather(_drain(reader), _drain(stderr))
     try:
         if action.input:
@@ -167,6 +178,8 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
         if profile.channel_close in ("send", "eof"):
             if not eof_sent:
                 channel.chan.write_eof()
+                if profile.channel_close == "send":
+                    await asyncio.sleep(EOF_CLOSE_GAP)
             if profile.channel_close == "send":
                 channel.chan.close()
                 await asyncio.sleep(TEARDOWN_FLUSH)

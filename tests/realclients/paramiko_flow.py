@@ -19,8 +19,11 @@ if flow == "password":
     except paramiko.AuthenticationException:
         pass
     transport.auth_password(user, password)
+    # Then what SSHClient.exec_command does on this transport: the command, and its stdin file
+    # dropped unused (closing it sends CHANNEL_EOF), as in the exec flow.
     chan = transport.open_session()
     chan.exec_command("true")
+    chan.makefile_stdin("wb").close()
     chan.recv_exit_status()
     transport.close()
     sys.exit(0)
