@@ -97,6 +97,8 @@ def real_command(client: Client, flow: str, server: Any, work: Path) -> Command:
             askpass.write_text("#!/bin/sh\nif [ -e %s ]; then echo '%s'; else : > %s; echo wrong; fi\n"
                                % (state, PASSWORD, state))
             askpass.chmod(0o700)
+            # Each run starts at the wrong password (the runs share the folder).
+            state.unlink(missing_ok=True)
             env = {"SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ":0"}
             return Command(["ssh", *base, "-o", "PreferredAuthentications=password", "-o",
                             "NumberOfPasswordPrompts=2", "-p", port, f"user@{host}", "true"], env=env)
