@@ -399,7 +399,7 @@ class ScriptedChannel:
         # Nor does this side close the channel first: asyncssh's SFTP client closes its writer
         # when it reads the server's EOF, which would send a CLOSE before the server's comes
         # (measured: 1 run in 6 of psftp's impersonation at DEBUG3).
-        setattr(chan, "close", lambda: None)
+        chan.close = lambda: None  # type: ignore[method-assign]  # this channel instance only
 
     async def server_eof(self, timeout: float) -> None:
         """Until the server's CHANNEL_EOF (or CLOSE) has been read, at most `timeout` seconds
