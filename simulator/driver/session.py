@@ -103,6 +103,9 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
     refused: list[str] = []
     pending: list[tuple[str, asyncio.Future]] = []
     final_ok = True
+    eof_sent = action.close == "eof" or (action.close == "wait" and action.kind in profile.eof_kinds)
+    # With no input to send first, the EOF goes out as the session starts.
+    eof_at_start = eof_sent and not action.input and not sftp
     for name, arg in request_order(profile, action):
         payload = request_payload(name, term=action.term, cols=action.cols, rows=action.rows,
                                   command=action.command, subsystem=action.subsystem,
@@ -110,6 +113,8 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
         waiter = channel.send(name, payload, profile.reply_wanted(name))
         if waiter is None:
             continue
+        if name in FINAL_REQUESTS and eof_at_start:
+            channel.eof_when_started()
         if profile.pipelined:
             pending.append((name, waiter))
         elif not await waiter:
@@ -146,7 +151,6 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
                 # then TCP is dropped with no CLOSE from this side.
                 await channel.server_eof(TEARDOWN_WAIT)
         return None, refused
-    eof_sent = action.close == "eof" or (action.close == "wait" and action.kind in profile.eof_kinds)
 
     if (profile.eof_on_server_eof or profile.channel_close in ("send", "eof")) and not eof_sent:
         # PuTTY answers the server's EOF before the CLOSE; a client that ends with EOF (and
@@ -160,7 +164,7 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
     try:
         if action.input:
             writer.write(action.input.encode())
-        if eof_sent:
+        if eof_sent and channel.chan._send_state == "open":
             writer.write_eof()
     except BrokenPipeError:
         pass  # the server ended the session first (a command that exits at once); not an error
