@@ -467,6 +467,10 @@ def request_payload(request: str, *, term: str = "xterm", cols: int = 80, rows: 
     if request == "pty-req":
         return [String(term), UInt32(cols), UInt32(rows), UInt32(0), UInt32(0), String(PTY_OP_END)]
     if request == "x11-req":
+        # What ssh -X (Debian: trusted, a fake cookie when xauth has none), plink -X, paramiko's
+        # request_x11 and asyncssh's x11_forwarding send for a display with no Xauthority entry:
+        # not single-connection, MIT-MAGIC-COOKIE-1, 16 random bytes in hex, screen 0. sshd logs
+        # none of these fields, at any level (tests/test_real_clients.py's shell flow).
         cookie = x11_cookie or os.urandom(16)
         return [Boolean(False), String(b"MIT-MAGIC-COOKIE-1"), String(binascii.b2a_hex(cookie)), UInt32(0)]
     if request == "env":
