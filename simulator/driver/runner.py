@@ -8,8 +8,6 @@ the way the client ends (PuTTY drops TCP; OpenSSH sends a disconnect message).
 from __future__ import annotations
 
 import asyncio
-import socket
-import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -359,7 +357,7 @@ async def end_connection(conn: asyncssh.SSHClientConnection, plan: ConnectionPla
     if how == "drop":
         conn.abort()
     elif how == "reset":
-        reset_tcp(conn)
+        fidelity.reset_tcp(conn)
     else:
         code = plan.disconnect_code if plan.disconnect_code is not None else profile.disconnect_code
         text = plan.disconnect_text if plan.disconnect_text is not None else profile.disconnect_text
@@ -379,17 +377,6 @@ def ending_profile(profile: ClientProfile, plan: ConnectionPlan) -> ClientProfil
     last = sessions[-1]
     forwards = any(isinstance(a, ForwardAction) for a in plan.actions)
     return profile.for_session(kind=last.kind, pty=last.pty, forwarding=forwards or last.x11 or last.agent)
-
-
-def reset_tcp(conn: asyncssh.SSHClientConnection) -> None:
-    """End with a TCP reset (paramiko's SFTP teardown): SO_LINGER 0 makes close() send RST."""
-    sock = conn.get_extra_info("socket")
-    if sock is not None:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
-    conn.abort()
 
 
 def _auth_methods(steps: list[AuthStep]) -> list[str]:

@@ -24,6 +24,12 @@ FINAL_REQUESTS = ("shell", "exec", "subsystem")
 # Seconds a client that ends the connection right after its last channel packets leaves them to
 # reach the socket (asyncssh queues a CLOSE behind the EOF); a reset would discard them.
 TEARDOWN_FLUSH = 0.02
+# Seconds between CHANNEL_EOF and CHANNEL_CLOSE when a client sends both as it ends (`send`:
+# paramiko's Channel.close, two messages each written by its transport thread): sshd reads and
+# acts on the EOF before the CLOSE comes (measured at DEBUG3 against the real paramiko 3.4's
+# SFTP: the sftp-server's exit and sshd's own EOF are logged between "rcvd eof" and "rcvd
+# close"); sent together, sshd reads both at once and tears the channel down another way.
+EOF_CLOSE_GAP = 0.005
 # Seconds a client that waits for the server's EOF before dropping TCP waits at most.
 TEARDOWN_WAIT = 2.0
 
@@ -104,6 +110,9 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
     refused: list[str] = []
     pending: list[tuple[str, asyncio.Future]] = []
     final_ok = True
+    eof_sent = action.close == "eof" or (action.close == "wait" and action.kind in profile.eof_kinds)
+    # With no input to send first, the EOF goes out as the session starts.
+    eof_at_start = eof_sent and not action.input and not sftp
     for name, arg in request_order(profile, action):
         payload = request_payload(name, term=action.term, cols=action.cols, rows=action.rows,
                                   command=action.command, subsystem=action.subsystem,
@@ -111,6 +120,8 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
         waiter = channel.send(name, payload, profile.reply_wanted(name))
         if waiter is None:
             continue
+        if name in FINAL_REQUESTS and eof_at_start:
+            channel.eof_when_started()
         if profile.pipelined:
             pending.append((name, waiter))
         elif not await waiter:
@@ -139,6 +150,7 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
                 channel.drop_on_close()
             channel.chan.write_eof()
             if profile.channel_close == "send":
+                await asyncio.sleep(EOF_CLOSE_GAP)
                 channel.chan.close()
                 await asyncio.sleep(TEARDOWN_FLUSH)
             else:
@@ -146,17 +158,20 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
                 # then TCP is dropped with no CLOSE from this side.
                 await channel.server_eof(TEARDOWN_WAIT)
         return None, refused
-    eof_sent = action.close == "eof" or (action.close == "wait" and action.kind in profile.eof_kinds)
 
     if (profile.eof_on_server_eof or profile.channel_close in ("send", "eof")) and not eof_sent:
         # PuTTY answers the server's EOF before the CLOSE; a client that ends with EOF (and
         # CLOSE) without waiting has sent it by the time the server's CLOSE is read.
         channel.answer_eof()
+    if profile.channel_close == "none" and action.close == "wait":
+        # The connection ends under the server's CLOSE, unanswered (paramiko's close() after a
+        # shell, before its transport thread has read that CLOSE), the way the profile ends.
+        channel.drop_on_close(reset=profile.close == "reset")
     drain = asyncio.gather(_drain(reader), _drain(stderr))
     try:
         if action.input:
             writer.write(action.input.encode())
-        if eof_sent:
+        if eof_sent and channel.chan._send_state == "open":
             writer.write_eof()
     except BrokenPipeError:
         pass  # the server ended the session first (a command that exits at once); not an error
@@ -174,6 +189,8 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
         if profile.channel_close in ("send", "eof"):
             if not eof_sent:
                 channel.chan.write_eof()
+                if profile.channel_close == "send":
+                    await asyncio.sleep(EOF_CLOSE_GAP)
             if profile.channel_close == "send":
                 channel.chan.close()
                 await asyncio.sleep(TEARDOWN_FLUSH)

@@ -26,7 +26,8 @@ async def main(flow: str, host: str, port: str, user: str, key: str, password: s
         if flow == "exec":
             await conn.run("true")
         elif flow == "shell":
-            await conn.run(input="exit\n", term_type="xterm")
+            # X11 to $DISPLAY; no Xauthority entry for it, so asyncssh makes up the cookie.
+            await conn.run(input="exit\n", term_type="xterm", x11_forwarding=True)
         elif flow == "sftp":
             async with conn.start_sftp_client() as sftp:
                 await sftp.listdir(".")

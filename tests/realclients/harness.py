@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pty
+import select
 import subprocess
+import time
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +24,11 @@ PASSWORD = "Real-clients-1"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sshsim-real-clients"
 PARAMIKO = {"paramiko-3.4": "3.4.0", "paramiko-5.1": "5.1.0"}
 FLOWS = ("exec", "shell", "sftp", "password")
+# The shell flow forwards X11 (issue 14: "shell with PTY and X11"). No X server runs: the display
+# is a name only. sshd never connects to it (nothing in the session opens an X11 channel), and
+# each client, finding no cookie for it in an empty Xauthority, sends a made-up one, as it does
+# for any display it has no entry for.
+X11_DISPLAY = ":42"
 
 
 @dataclass(frozen=True)
@@ -35,8 +43,8 @@ class Client:
 
 CLIENTS = {
     "openssh": Client("openssh", "openssh-9.2-debian", "openssh-9.2-debian", FLOWS),
-    # plink -pw gives one password and -batch never prompts: no wrong-then-right flow.
-    "putty": Client("putty", "plink-0.78", "psftp-0.78", ("exec", "shell", "sftp"), login="password"),
+    # The password flow types a wrong then the right password at plink's terminal prompt.
+    "putty": Client("putty", "plink-0.78", "psftp-0.78", FLOWS, login="password"),
     "paramiko-3.4": Client("paramiko-3.4", "paramiko-3.4", "paramiko-3.4", FLOWS),
     "paramiko-5.1": Client("paramiko-5.1", "paramiko-5.1", "paramiko-5.1", FLOWS),
     "asyncssh": Client("asyncssh", "asyncssh-2.24.1", "asyncssh-2.24.1", FLOWS),
@@ -67,8 +75,19 @@ def _host_key_fingerprint(server: Any) -> str:
     return line.split()[1]
 
 
-def real_command(client: Client, flow: str, server: Any, work: Path) -> tuple[list[str], str | None, dict[str, str]]:
-    """(argv, stdin text, extra environment) for one flow of the real client."""
+@dataclass(frozen=True)
+class Command:
+    """One flow of a real client: its argv, what it reads on stdin (None: /dev/null), extra
+    environment, and the passwords typed at its terminal prompts (a pty is its terminal)."""
+
+    argv: list[str]
+    stdin: str | None = None
+    env: dict[str, str] | None = None
+    typed: tuple[str, ...] = ()
+
+
+def real_command(client: Client, flow: str, server: Any, work: Path) -> Command:
+    """How the real client runs one flow."""
     host, port, key = server.host, str(server.port), str(server.identity("user"))
     if client.name == "openssh":
         base = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
@@ -78,30 +97,49 @@ def real_command(client: Client, flow: str, server: Any, work: Path) -> tuple[li
             askpass.write_text("#!/bin/sh\nif [ -e %s ]; then echo '%s'; else : > %s; echo wrong; fi\n"
                                % (state, PASSWORD, state))
             askpass.chmod(0o700)
+            # Each run starts at the wrong password (the runs share the folder).
+            state.unlink(missing_ok=True)
             env = {"SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ":0"}
-            return (["ssh", *base, "-o", "PreferredAuthentications=password", "-o", "NumberOfPasswordPrompts=2",
-                     "-p", port, f"user@{host}", "true"], None, env)
+            return Command(["ssh", *base, "-o", "PreferredAuthentications=password", "-o",
+                            "NumberOfPasswordPrompts=2", "-p", port, f"user@{host}", "true"], env=env)
         base += ["-o", "BatchMode=yes", "-i", key]
         if flow == "exec":
-            return ["ssh", *base, "-p", port, f"user@{host}", "true"], None, {}
+            return Command(["ssh", *base, "-p", port, f"user@{host}", "true"])
         if flow == "shell":
-            return ["ssh", *base, "-tt", "-p", port, f"user@{host}"], "exit\n", {}
+            # Debian's ForwardX11Trusted yes: no cookie for the display, so ssh makes one up
+            # ("Warning: No xauth data; using fake authentication data for X11 forwarding").
+            return Command(["ssh", *base, "-X", "-tt", "-p", port, f"user@{host}"], "exit\n", _x11_env(work))
         batch = work / "sftp.batch"
         batch.write_text("ls\n")
-        return ["sftp", *base, "-b", str(batch), "-P", port, f"user@{host}"], None, {}
+        return Command(["sftp", *base, "-b", str(batch), "-P", port, f"user@{host}"])
     if client.name == "putty":
-        common = ["-batch", "-hostkey", _host_key_fingerprint(server), "-P", port, "-pw", PASSWORD]
+        hostkey = ["-hostkey", _host_key_fingerprint(server), "-P", port]
+        if flow == "password":
+            # -pw gives one password and -batch refuses prompts: plink asks at its terminal
+            # ("user@host's password: ", again after "Access denied"); the command's stdin
+            # stays /dev/null, as in the exec flow.
+            return Command([sys.executable, str(HERE / "on_tty.py"), "{tty}", "plink", *hostkey,
+                            f"user@{host}", "true"], typed=("wrong-" + PASSWORD, PASSWORD))
+        common = ["-batch", *hostkey, "-pw", PASSWORD]
         if flow == "exec":
-            return ["plink", *common, f"user@{host}", "true"], None, {}
+            return Command(["plink", *common, f"user@{host}", "true"])
         if flow == "shell":
-            return ["plink", *common, "-t", f"user@{host}"], "exit\n", {}
+            # -X leaves simple mode (a forwarding): window 16384, no simple@putty request.
+            return Command(["plink", *common, "-X", "-t", f"user@{host}"], "exit\n", _x11_env(work))
         batch = work / "psftp.batch"
         batch.write_text("ls\n")
-        return ["psftp", *common, "-b", str(batch), f"user@{host}"], None, {}
+        return Command(["psftp", *common, "-b", str(batch), f"user@{host}"])
+    env = _x11_env(work) if flow == "shell" else {}
     if client.name in PARAMIKO:
-        return [str(venv_python(client.name)), str(HERE / "paramiko_flow.py"), flow, host, port, "user", key,
-                PASSWORD], None, {}
-    return [sys.executable, str(HERE / "asyncssh_flow.py"), flow, host, port, "user", key, PASSWORD], None, {}
+        return Command([str(venv_python(client.name)), str(HERE / "paramiko_flow.py"), flow, host, port, "user",
+                        key, PASSWORD], env=env)
+    return Command([sys.executable, str(HERE / "asyncssh_flow.py"), flow, host, port, "user", key, PASSWORD],
+                   env=env)
+
+
+def _x11_env(work: Path) -> dict[str, str]:
+    """The shell flow's X11 display, with an Xauthority that has no entry for it."""
+    return {"DISPLAY": X11_DISPLAY, "XAUTHORITY": str(work / "Xauthority")}
 
 
 def impersonation_plan(client: Client, flow: str, index: int) -> Any:
@@ -120,7 +158,7 @@ def impersonation_plan(client: Client, flow: str, index: int) -> Any:
     if flow in ("exec", "password"):
         action = SessionAction(kind="exec", command="true", env=env)
     elif flow == "shell":
-        action = SessionAction(kind="shell", pty=True, input="exit\n", env=env)
+        action = SessionAction(kind="shell", pty=True, x11=True, input="exit\n", env=env)
     else:
         action = SessionAction(kind="subsystem", subsystem="sftp", sftp=[SftpOp("ls", ".")], env=env)
     profile = client.sftp_profile if flow == "sftp" else client.profile
@@ -139,28 +177,59 @@ def run_real(client: Client, flows: tuple[str, ...], level: str, work: Path) -> 
 
     with LocalSshd(_spec(level)) as server:
         for flow in flows:
-            argv, stdin, env = real_command(client, flow, server, work)
-            # Typed input (the shell's "exit") comes from a pipe left open until the client
-            # ends, as a terminal would be: closing it would make the client send CHANNEL_EOF.
-            proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                    env={**os.environ, **env})
-            if stdin is not None:
-                assert proc.stdin is not None
-                proc.stdin.write(stdin)
-                proc.stdin.flush()
-            try:
-                proc.wait(timeout=60)
-            finally:
-                if proc.returncode is None:
-                    proc.kill()
-                    proc.wait()
-                if proc.stdin is not None:
-                    proc.stdin.close()
-            err = proc.stderr.read() if proc.stderr else ""
-            assert proc.returncode == 0, f"{client.name} {flow}: {argv[0]} exited {proc.returncode}: {err[-500:]}"
+            _run_one(client.name, flow, real_command(client, flow, server, work))
             server.wait_idle()
         return server.log.lines()
+
+
+def _run_one(name: str, flow: str, command: Command) -> None:
+    """Run one real client's flow to its end; fail unless it exits 0."""
+    master, slave = pty.openpty() if command.typed else (-1, -1)
+    argv = [os.ttyname(slave) if arg == "{tty}" else arg for arg in command.argv]
+    try:
+        # Typed input (the shell's "exit") comes from a pipe left open until the client
+        # ends, as a terminal would be: closing it would make the client send CHANNEL_EOF.
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE if command.stdin is not None else subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, **(command.env or {})})
+        if command.stdin is not None:
+            assert proc.stdin is not None
+            proc.stdin.write(command.stdin)
+            proc.stdin.flush()
+        try:
+            if command.typed:
+                _answer_prompts(proc, master, list(command.typed))
+            proc.wait(timeout=60)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                proc.wait()
+            if proc.stdin is not None:
+                proc.stdin.close()
+        err = proc.stderr.read() if proc.stderr else ""
+        assert proc.returncode == 0, f"{name} {flow}: {argv[0]} exited {proc.returncode}: {err[-500:]}"
+    finally:
+        if command.typed:
+            os.close(master)
+            os.close(slave)
+
+
+def _answer_prompts(proc: subprocess.Popen, master: int, typed: list[str]) -> None:
+    """Type each password at the client's terminal when it prompts for one, until it exits.
+
+    The parent keeps the pty's slave open, so reading the master never fails before the client
+    has opened its terminal."""
+    seen = b""
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if not ready:
+            continue
+        seen = (seen + os.read(master, 4096))[-256:]
+        if typed and seen.rstrip().endswith(b"password:"):
+            os.write(master, (typed.pop(0) + "\r").encode())
+            seen = b""
+    assert not typed, f"the client did not ask for {len(typed)} more password(s): {seen!r}"
 
 
 def run_impersonation(client: Client, flows: tuple[str, ...], level: str) -> list[str]:

@@ -19,8 +19,11 @@ if flow == "password":
     except paramiko.AuthenticationException:
         pass
     transport.auth_password(user, password)
+    # Then what SSHClient.exec_command does on this transport: the command, and its stdin file
+    # dropped unused (closing it sends CHANNEL_EOF), as in the exec flow.
     chan = transport.open_session()
     chan.exec_command("true")
+    chan.makefile_stdin("wb").close()
     chan.recv_exit_status()
     transport.close()
     sys.exit(0)
@@ -29,7 +32,13 @@ if flow == "exec":
     _, out, _ = client.exec_command("true")
     out.channel.recv_exit_status()
 elif flow == "shell":
-    chan = client.invoke_shell()
+    # What SSHClient.invoke_shell does, with X11 forwarding added by hand as paramiko's users
+    # must: a session, its pty, the x11-req (request_x11 makes up a MIT-MAGIC-COOKIE-1 cookie
+    # and waits for the reply), then the shell.
+    chan = client.get_transport().open_session()
+    chan.get_pty()
+    chan.request_x11()
+    chan.invoke_shell()
     chan.sendall(b"exit\n")
     while chan.recv(4096):
         pass
