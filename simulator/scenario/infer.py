@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import re
 import subprocess
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 import yaml
 
+from simulator.errors import BadInputError, SshsimError
 from simulator.loglevels import LEVELS, RANK
 from simulator.logs import group_connections, parse_lines
 from simulator.profiles import known_profiles, load_profile
@@ -129,6 +131,9 @@ def profile_for(conn: Any) -> str | dict[str, Any]:
         moved = _front(key, getattr(base, attr), value)
         if moved is not None:
             override[key] = moved
+    signed = signed_method(conn)
+    if signed is not None and signed != base.signed_method:
+        override["auth"] = {"signed_method": signed}
     if conn.channels:
         first = conn.channels[0]
         channel = {}
@@ -163,16 +168,51 @@ def auth_steps(conn: Any) -> tuple[list[Any], bool]:
             elif outcome == "failed":
                 failures += 1
                 steps.append({"password": f"wrong-{failures}"})
-        elif method == "keyboard-interactive" and outcome == "accepted":
+        elif method.startswith("keyboard-interactive") and outcome == "accepted":
             steps.append({"keyboard-interactive": [PASSWORD]})
             needs_password = True
+        elif method.startswith("keyboard-interactive") and outcome == "failed":
+            failures += 1
+            steps.append({"keyboard-interactive": [f"wrong-{failures}"]})
     return steps or ["publickey"], needs_password
 
 
-def session_actions(conn: Any) -> list[dict[str, Any]]:
-    actions = []
+def signed_method(conn: Any) -> str | None:
+    """The method name of the client's signed publickey request, when the log shows one:
+    `publickey-hostbound-v00@openssh.com` (OpenSSH 8.9+ against a server offering it) or plain
+    `publickey` after a postponed query; None when the log does not tell."""
+    methods = [m for m, _ in conn.auth]
+    if any(m.startswith("publickey-hostbound") for m in methods):
+        return "publickey-hostbound-v00@openssh.com"
+    if methods.count("publickey") >= 2 and any(o == "accepted" for m, o in conn.auth if m == "publickey"):
+        # query then signed request, both plain publickey: a client without hostbound support
+        return "publickey" if conn.ext_info else None
+    return None
+
+
+def session_actions(conn: Any, events: list[Any] | None = None) -> list[dict[str, Any]]:
+    """The connection's sessions and forwardings, in the order its channels were opened."""
+    actions: list[dict[str, Any]] = []
     sessions = list(conn.sessions)
+    # DEBUG3: "mm_audit_run_command entering command CMD" names each exec's command (the
+    # monitor's audit hook); without it the command is not in the log and 'true' stands in.
+    commands = [e.fields.get("command") for e in events or () if e.event == _RUN_COMMAND]
+    forwards = [e for e in events or () if e.event == "channel.direct_tcpip"]
+    refused_forwards = sum(1 for e in events or () if e.event == "channel.open_failure"
+                           and e.fields.get("ctype") == "direct-tcpip")
+    refused_forwards += sum(1 for e in events or () if e.event.startswith("session.server_request_direct_tcpip.refused"))
     for channel in conn.channels:
+        if channel.ctype == "direct-tcpip":
+            fwd = forwards.pop(0) if forwards else None
+            port = fwd.fields.get("target_port") if fwd is not None else None
+            host = fwd.fields.get("host") if fwd is not None else None
+            spec: dict[str, Any] = {"host": host if isinstance(host, str) and _LOOPBACK.fullmatch(host) else "127.0.0.1",
+                                    "port": port if isinstance(port, int) and 0 < port < 65536 else 9}
+            if refused_forwards:
+                refused_forwards -= 1
+                spec["expect_refused"] = True
+            actions.append({"forward": spec})
+            continue
         if channel.ctype != "session":
             continue
         requests = list(channel.requests)
@@ -190,7 +230,8 @@ def session_actions(conn: Any) -> list[dict[str, Any]]:
             m = re.search(r"subsystem '([^']+)'", started)
             session["subsystem"] = m.group(1) if m else "sftp"
         elif "exec" in requests:
-            session["exec"] = "true"  # the command is not in the log at these levels
+            command = commands.pop(0) if commands else None
+            session["exec"] = command if isinstance(command, str) and command else "true"
         elif "shell" in requests:
             session["shell"] = True
             session["input"] = "exit\n"
@@ -198,6 +239,10 @@ def session_actions(conn: Any) -> list[dict[str, Any]]:
             continue
         actions.append({"session": session})
     return actions
+
+
+_RUN_COMMAND = "monitor.mm_audit_run_command.entering_command"
+_LOOPBACK = re.compile(r"127\.[0-9.]+|localhost|::1")
 
 
 def expectations_for(conn: Any, events: list[Any]) -> dict[str, Any]:
@@ -229,10 +274,35 @@ def expectations_for(conn: Any, events: list[Any]) -> dict[str, Any]:
     return expectation
 
 
+class NoConnectionFound(BadInputError):
+    """The log shows no sshd connection to replay (the command names the log: `exc.file`)."""
+
+
+@dataclass
+class Inferred:
+    """A scenario inferred from a log, and the notes that explain it (written as comments)."""
+
+    scenario: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
 def infer_scenario(lines: list[str], name: str = "inferred") -> dict[str, Any]:
     """A scenario (as data, ready for YAML) that replays the connections of a log."""
+    return infer(lines, name).scenario
+
+
+def infer(lines: list[str], name: str = "inferred") -> Inferred:
+    """The scenario that replays a log's connections, with notes on what was inferred and why.
+
+    Raises NoConnectionFound when the log has no client connection (no client banner at DEBUG1,
+    no authentication line at INFO)."""
     events = list(parse_lines(lines))
-    conns = [c for c in group_connections(events) if c.kind == "connection" and c.client_version]
+    conns = [c for c in group_connections(events) if c.kind == "connection" and (c.client_version or c.auth)]
+    if not conns:
+        formats = sorted({e.format for e in events if e.format and e.format != "none"})
+        counted = sum(1 for line in lines if line.strip())
+        raise NoConnectionFound(f"no sshd connection found ({counted} lines; formats seen: "
+                                f"{', '.join(formats) or 'none'})")
     by_conn: dict[int, list[Any]] = {}
     for event in events:
         if event.conn is not None:  # looked up by connection id only
@@ -244,6 +314,7 @@ def infer_scenario(lines: list[str], name: str = "inferred") -> dict[str, Any]:
         host = "localhost"
     user_name = _schema_pattern("user", "properties", "name")
     users: dict[str, bool] = {}
+    key_types: dict[str, str] = {}
     connections = []
     expect = {}
     first_ts = None
@@ -257,13 +328,16 @@ def infer_scenario(lines: list[str], name: str = "inferred") -> dict[str, Any]:
             # (A name the server could not have as an account, "admin{{x}}", stays the client's
             # login name only.)
             users[user] = users.get(user, False) or needs_password
+            key_type = user_key_type(by_conn.get(conn.id, []))
+            if key_type is not None:
+                key_types.setdefault(user, key_type)
         plan: dict[str, Any] = {"id": conn_id, "profile": profile_for(conn), "user": user, "auth": steps}
         start = _seconds(conn.start)
         if start is not None:
             first_ts = start if first_ts is None else first_ts
             if start - first_ts > 0:
                 plan["start"] = round(start - first_ts, 3)
-        actions = session_actions(conn) if accepted else []
+        actions = session_actions(conn, by_conn.get(conn.id, [])) if accepted else []
         if actions:
             plan["actions"] = actions
         end_event = conn.end or ""
@@ -274,11 +348,215 @@ def infer_scenario(lines: list[str], name: str = "inferred") -> dict[str, Any]:
         connections.append(plan)
         expect[conn_id] = expectations_for(conn, by_conn.get(conn.id, []))
     _infer_interleaving(conns, connections, by_conn)
-    server: dict[str, Any] = {"log_level": level, "host_name": host,
-                              "users": [{"name": u, "uid": 1000 + i, **({"password": PASSWORD} if pw else {})}
-                                        for i, (u, pw) in enumerate(sorted(users.items()))] or [{"name": "user"}]}
-    return {"name": name, "description": f"inferred from a log of {len(conns)} connection(s)",
-            "server": server, "connections": connections, "expect": expect}
+    notes: list[str] = []
+    server: dict[str, Any] = {"log_level": level, "host_name": host}
+    version = server_version(events, conns)
+    openssh, why = choose_openssh(version)
+    if openssh is not None:
+        server["openssh"] = openssh
+    notes.append(why)
+    config, config_notes = server_config(events, level)
+    notes.extend(config_notes)
+    if config:
+        server["sshd_config"] = config
+    server["users"] = [{"name": u, "uid": 1000 + i, **({"password": PASSWORD} if pw else {}),
+                        **({"key_type": key_types[u]} if key_types.get(u, "ssh-ed25519") != "ssh-ed25519" else {})}
+                       for i, (u, pw) in enumerate(sorted(users.items()))] or [{"name": "user"}]
+    scenario = {"name": name, "description": f"inferred from a log of {len(conns)} connection(s)",
+                "server": server, "connections": connections, "expect": expect}
+    return Inferred(scenario, notes)
+
+
+# The user key types a scenario can give a user (users[].key_type), by the names sshd logs.
+_KEY_TYPES = {"ED25519": "ssh-ed25519", "ssh-ed25519": "ssh-ed25519", "RSA": "ssh-rsa", "ssh-rsa": "ssh-rsa",
+              "rsa-sha2-256": "ssh-rsa", "rsa-sha2-512": "ssh-rsa", "ECDSA": "ecdsa-sha2-nistp256",
+              "ecdsa-sha2-nistp256": "ecdsa-sha2-nistp256"}
+
+
+def user_key_type(events: list[Any]) -> str | None:
+    """The type of the key the client logged in with (or offered), as users[].key_type names it."""
+    for event in events:
+        if event.event in ("auth.pubkey_test", "auth.key_accepted", "auth.key_match"):
+            found = _KEY_TYPES.get(str(event.fields.get("keytype") or event.fields.get("algorithm")))
+            if found:
+                return found
+        if event.event in ("auth.accepted", "auth.partial", "auth.postponed") and \
+                str(event.fields.get("method") or "").startswith("publickey"):
+            info = str(event.fields.get("info") or "").split()
+            if info and info[0] in _KEY_TYPES:
+                return _KEY_TYPES[info[0]]
+    return None
+
+
+_VERSION = re.compile(r"OpenSSH_(\d+)\.(\d+)(?:p(\d+))?")
+
+
+def server_version(events: list[Any], conns: list[Any]) -> str | None:
+    """The server's own OpenSSH version string as the log states it: its banner ("Local version
+    string"), else `sshd version` of a debug start-up."""
+    for conn in conns:
+        if conn.server_version and _VERSION.search(conn.server_version):
+            return str(conn.server_version).removeprefix("SSH-2.0-")
+    for event in events:
+        if event.event == "connection.main.sshd_version":
+            return str(event.fields.get("ssh_version") or "") or None
+    return None
+
+
+def _release(text: str) -> tuple[int, int, int] | None:
+    m = _VERSION.search(text)
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 1)) if m else None
+
+
+def choose_openssh(version: str | None) -> tuple[str | None, str]:
+    """`server.openssh` for a log whose server states `version`: the system's sshd when it is that
+    release, else an upstream build of it, else the nearest of the built ones and the system's.
+    Returns (the key's value or None for the system's sshd, the reason, for a comment)."""
+    # imported here: start-up cost: the version table and the sshd probe only when inferring
+    from simulator.builds.cache import installed_sshd
+    from simulator.builds.versions import known_versions
+
+    system = _system_version()
+    system_release = _release(system) if system else None
+    built = {v: r for v in known_versions() if (r := _release("OpenSSH_" + v)) and installed_sshd(v) is not None}
+    wanted = _release(version) if version else None
+    if wanted is None:
+        return None, ("the log does not state the server's OpenSSH version: the target is the system's sshd"
+                      + (f" ({system})" if system else ""))
+    if system_release == wanted:
+        return None, f"the log's server is {version}: the system's sshd is that release ({system})"
+    exact = next((v for v, r in built.items() if r == wanted), None)
+    if exact is not None:
+        return exact, f"the log's server is {version}: an upstream build of that release (server.openssh: {exact})"
+    candidates: list[tuple[tuple[int, int, int], str | None]] = [(r, v) for v, r in built.items()]
+    if system_release is not None:
+        candidates.append((system_release, None))
+    if not candidates:
+        return None, f"the log's server is {version}; no build of it here: the system's sshd"
+
+    def distance(release: tuple[int, int, int]) -> tuple[int, int]:
+        return (abs((release[0] * 100 + release[1]) - (wanted[0] * 100 + wanted[1])), -release[0] * 100 - release[1])
+
+    release, pick = min(candidates, key=lambda c: distance(c[0]))
+    label = f"{release[0]}.{release[1]}p{release[2]}"
+    if pick is None:
+        return None, (f"the log's server is {version}; no build of it here: the nearest is the system's sshd "
+                      f"({system}); `sshsim build-sshd` a release to run it")
+    return pick, (f"the log's server is {version}; no build of it here: the nearest built release is "
+                  f"{label} (server.openssh: {pick}); `sshsim build-sshd` a release to run it")
+
+
+@cache
+def _system_version() -> str | None:
+    """The system sshd's version (the local target's default), None when there is none."""
+    # imported here: start-up cost: the target package only to name the system's sshd
+    from simulator.target.local import find_sshd, sshd_version
+
+    try:
+        return sshd_version(find_sshd())
+    except (OSError, SshsimError, subprocess.SubprocessError):  # no system sshd to name
+        return None
+
+
+# sshd_config keywords the scenario may set from what the log shows; the rest of a dumped
+# configuration (DEBUG3 "FILE:N setting KEY VALUE") is sshsim's or the machine's own.
+_CONFIG_KEYS = {k.lower(): k for k in (
+    "HostKeyAlgorithms", "PubkeyAcceptedAlgorithms", "PubkeyAcceptedKeyTypes", "AuthorizedKeysFile", "UsePAM",
+    "X11Forwarding", "PasswordAuthentication", "KbdInteractiveAuthentication", "PubkeyAuthentication",
+    "AuthenticationMethods", "AllowTcpForwarding", "PermitTTY", "MaxAuthTries", "Ciphers", "MACs",
+    "KexAlgorithms", "AllowAgentForwarding", "PermitUserEnvironment", "Compression")}
+# Keywords sshsim writes itself (Port, ListenAddress, HostKey, PidFile, LogLevel, ...): noted only.
+_OWNED_KEYS = {"port", "listenaddress", "hostkey", "pidfile", "loglevel", "syslogfacility", "subsystem",
+               "permitrootlogin", "maxstartups"}
+_NOT_IN_ALGORITHMS = re.compile(
+    r"(?:key type|signature algorithm) (?P<alg>\S+) not in (?P<option>PubkeyAcceptedAlgorithms|PubkeyAcceptedKeyTypes)")
+
+
+def server_config(events: list[Any], level: str) -> tuple[list[str], list[str]]:
+    """sshd_config lines for what the log shows of its server, and notes on the rest.
+
+    Only what a line states: a dumped configuration (DEBUG3 with -d), the host key algorithms
+    the server offered (list_hostkey_types), a key type refused by PubkeyAcceptedAlgorithms, the
+    authorized_keys files tried, PAM's lines (or their absence at DEBUG1 and above), X11 refused.
+    """
+    lines: dict[str, str] = {}
+    notes: list[str] = []
+    listening: list[str] = []
+    host_keys: list[str] = []
+    dumped: dict[str, str] = {}
+    keys_files: list[str] = []
+    pam = False
+    auth_seen = False
+    refused_algs: list[str] = []
+    for event in events:
+        name = event.event
+        fields = event.fields
+        if name == "listener.listening":
+            where = f"{fields.get('laddr')} port {fields.get('lport')}"
+            if where not in listening:
+                listening.append(where)
+        elif name == "connection.main.host_key":
+            kt = str(fields.get("keytype"))
+            if kt not in host_keys:
+                host_keys.append(kt)
+        elif name == "kex.host_key_types" and "HostKeyAlgorithms" not in lines:
+            offered = [a for a in str(fields.get("types") or "").split(",") if a]
+            known = openssh_names("host_key")
+            offered = [a for a in offered if known is None or a in known]
+            if offered:
+                lines["HostKeyAlgorithms"] = ",".join(offered)
+        elif name == "config.process_server_config_line_depth.setting":
+            key, value = str(fields.get("arg") or ""), str(fields.get("cp") or "")
+            if key.lower() not in dumped:
+                dumped[key.lower()] = f"{key} {value}"
+        elif name == "auth.key_file":
+            path = str(fields.get("path") or "")
+            if path and path not in keys_files:
+                keys_files.append(path)
+        elif name.startswith("pam.") and event.program and event.program.startswith("sshd"):
+            pam = True
+        elif name == "auth.request":
+            auth_seen = True
+        elif name == "session.session_setup_x11fwd.x11_forwarding_disabled":
+            lines.setdefault("X11Forwarding", "no")
+        elif name == "unknown" and event.message:
+            m = _NOT_IN_ALGORITHMS.search(event.message)
+            if m and m.group("alg") not in refused_algs:
+                refused_algs.append(m.group("alg"))
+    if listening:
+        notes.append("the log's server listened on " + ", ".join(listening)
+                     + "; sshsim owns Port and ListenAddress (loopback, a free port)")
+    if host_keys:
+        notes.append("the log's server had host keys " + ", ".join(host_keys)
+                     + "; sshsim writes fresh ones (rsa, ecdsa, ed25519)")
+    for key, line in dumped.items():
+        if key in _CONFIG_KEYS:
+            keyword = _CONFIG_KEYS[key]
+            lines.setdefault(keyword, line.split(" ", 1)[1] if " " in line else "")
+        elif key in _OWNED_KEYS:
+            notes.append(f"the log's configuration says `{line}`: sshsim owns that keyword")
+    if refused_algs and "PubkeyAcceptedAlgorithms" not in lines:
+        lines["PubkeyAcceptedAlgorithms"] = "-" + ",".join(refused_algs)
+    if keys_files and "AuthorizedKeysFile" not in lines:
+        relative = [_home_relative(p) for p in keys_files]
+        if all(relative) and ".ssh/authorized_keys" in relative and relative != [".ssh/authorized_keys"]:
+            lines["AuthorizedKeysFile"] = " ".join(r for r in relative if r)
+        elif not all(relative):
+            notes.append("the log's server read authorized keys from " + ", ".join(keys_files)
+                         + "; the replay keeps them in the user's ~/.ssh/authorized_keys")
+    if "UsePAM" not in lines:
+        if pam:
+            lines["UsePAM"] = "yes"
+        elif auth_seen and RANK.get(level, 0) >= RANK["DEBUG1"]:
+            lines["UsePAM"] = "no"  # sshd logs "PAM: initializing" at DEBUG1 whenever PAM is on
+    notes.append(f"LogLevel {level}: the most verbose level of the log's lines")
+    return [f"{key} {value}" for key, value in lines.items()], notes
+
+
+def _home_relative(path: str) -> str | None:
+    """`/home/alice/.ssh/authorized_keys2` -> `.ssh/authorized_keys2`; None outside a home."""
+    m = re.fullmatch(r"/(?:home/[^/]+|root)/(\.ssh/[^/\s]+)", path)
+    return m.group(1) if m else None
 
 
 def _infer_interleaving(conns: list[Any], plans: list[dict[str, Any]], by_conn: dict[int, list[Any]]) -> None:
@@ -311,12 +589,14 @@ def _seconds(ts: str | None) -> float | None:
     return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
 
 
-def to_yaml(scenario: dict[str, Any], source: str, *, escape: bool = True) -> str:
+def to_yaml(scenario: dict[str, Any], source: str, *, escape: bool = True, notes: list[str] | None = None) -> str:
     """The scenario as a file `sshsim run` reads: escaped for jinja2 (see the module docstring),
-    unless `escape` is false (text never rendered, for positions)."""
+    unless `escape` is false (text never rendered, for positions). `notes` become comments."""
     header = (f"# Inferred by `sshsim infer` from {' '.join(source.split())}.\n"
               "# Stand-ins for what a log does not show: exec commands ('true'), shell input ('exit'),\n"
               f"# passwords ({PASSWORD!r}), environment values. Edit freely.\n")
+    for note in notes or ():
+        header += "# " + " ".join(note.split()) + "\n"
     text = header + yaml.safe_dump(scenario, sort_keys=False, width=110, allow_unicode=True)
     return template_escape(text) if escape else text
 
