@@ -9,7 +9,8 @@ syslog has one stream a process: the two would not compare line for line. So suc
 replayed by an sshd logging the same way on the local target: `-d` (repeated for DEBUG2/3, one
 connection, no fork) when the log shows debug mode and one connection, else `-e` at the log's
 level, and the two merged streams are compared. Lines only debug mode writes about itself (its
-re-exec arguments, "will not fork") are counted on neither side.
+re-exec arguments, "will not fork", and with -ddd its configuration file read line by line,
+whose paths and line numbers are the machine's) are counted on neither side.
 """
 
 from __future__ import annotations
@@ -102,13 +103,18 @@ def replay(log: Path, log_out: Path | None, scenario_out: Path | None, target: s
         write_lines(log_out, replayed, force=force)
     b_events = list(parse_lines(replayed))
     if stream_args:
-        a_events = [e for e in a_events if e.event not in DEBUG_MODE_EVENTS]
-        b_events = [e for e in b_events if e.event not in DEBUG_MODE_EVENTS]
+        a_events = [e for e in a_events if not debug_mode_line(e)]
+        b_events = [e for e in b_events if not debug_mode_line(e)]
     result = diff_events(a_events, b_events)
     colour = use_colour(color)
     names = run_names(outcome.run.connections) if outcome.run is not None else None
     click.echo(render(result, str(log), "replay", color=colour, b_names=names), color=colour)
     return EXIT_OK if result.complete else EXIT_FAILED
+
+
+def debug_mode_line(event: Any) -> bool:
+    """A line sshd's debug mode writes about itself, not about a connection (not compared)."""
+    return event.event in DEBUG_MODE_EVENTS or event.event.startswith("config.")
 
 
 def stderr_args(events: list[Any], connections: int, level: str, target: str | None) -> tuple[str, ...]:

@@ -107,13 +107,41 @@ def _front(kind: str, names: tuple[str, ...], chosen: str | None) -> list[str] |
     return [chosen] + [n for n in names if n != chosen]
 
 
-def profile_for(conn: Any) -> str | dict[str, Any]:
+_PROPOSAL_KEYS = {"KEX algorithms": "kex", "host key algorithms": "host_key", "ciphers ctos": "encryption",
+                  "MACs ctos": "mac", "compression ctos": "compression"}
+
+
+def client_proposal(events: list[Any]) -> dict[str, list[str]]:
+    """The client's KEXINIT lists as sshd prints them at DEBUG2 ("peer client KEXINIT proposal"),
+    by profile key; empty below DEBUG2."""
+    out: dict[str, list[str]] = {}
+    inside = False
+    for event in events:
+        if event.event == "kex.kex_choose_conf.peer_kexinit_proposal":
+            inside = not out
+        elif inside and event.event == "kex.proposal":
+            key = _PROPOSAL_KEYS.get(str(event.fields.get("what")))
+            if key is not None:
+                out[key] = [n for n in str(event.fields.get("list") or "").split(",") if n]
+        elif inside and event.event.startswith("kex.kex_buf2prop"):
+            inside = False
+    return out
+
+
+def profile_for(conn: Any, events: list[Any] | None = None) -> str | dict[str, Any]:
     """A profile name, or an inline override of one, that reproduces what the log shows."""
     base_name = choose_profile(conn.client_version)
     base = load_profile(base_name)
     override: dict[str, Any] = {}
     if conn.client_version and conn.client_version != base.banner:
         override["banner"] = conn.client_version
+    proposal = client_proposal(events or [])
+    if proposal:
+        # DEBUG2 shows the client's lists as sent: taken whole, nothing to predict.
+        for key, names in proposal.items():
+            if names and names != list(getattr(base, key)):
+                override[key] = names
+        return _with_auth_and_channel(conn, base, base_name, override)
     kex = list(base.kex)
     if conn.kex:
         kex = _front("kex", tuple(kex), conn.kex) or kex
@@ -131,6 +159,11 @@ def profile_for(conn: Any) -> str | dict[str, Any]:
         moved = _front(key, getattr(base, attr), value)
         if moved is not None:
             override[key] = moved
+    return _with_auth_and_channel(conn, base, base_name, override)
+
+
+def _with_auth_and_channel(conn: Any, base: Any, base_name: str, override: dict[str, Any]) -> str | dict[str, Any]:
+    """`override` with the signed publickey method and the first channel's numbers the log shows."""
     signed = signed_method(conn)
     if signed is not None and signed != base.signed_method:
         override["auth"] = {"signed_method": signed}
@@ -331,7 +364,7 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
             key_type = user_key_type(by_conn.get(conn.id, []))
             if key_type is not None:
                 key_types.setdefault(user, key_type)
-        plan: dict[str, Any] = {"id": conn_id, "profile": profile_for(conn), "user": user, "auth": steps}
+        plan: dict[str, Any] = {"id": conn_id, "profile": profile_for(conn, by_conn.get(conn.id, [])), "user": user, "auth": steps}
         start = _seconds(conn.start)
         if start is not None:
             first_ts = start if first_ts is None else first_ts
@@ -519,6 +552,9 @@ def server_config(events: list[Any], level: str) -> tuple[list[str], list[str]]:
             auth_seen = True
         elif name == "session.session_setup_x11fwd.x11_forwarding_disabled":
             lines.setdefault("X11Forwarding", "no")
+        elif name.startswith("session.server_request_direct_tcpip.refused"):
+            # sshd refuses a local forward by configuration (or an authorized_keys option)
+            lines.setdefault("AllowTcpForwarding", "no")
         elif name == "unknown" and event.message:
             m = _NOT_IN_ALGORITHMS.search(event.message)
             if m and m.group("alg") not in refused_algs:
