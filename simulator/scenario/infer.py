@@ -107,6 +107,7 @@ def _front(kind: str, names: tuple[str, ...], chosen: str | None) -> list[str] |
     return [chosen] + [n for n in names if n != chosen]
 
 
+_ALGORITHM_NAME = re.compile(r"[\x21-\x2b\x2d-\x7e]{1,64}")  # an SSH algorithm name (RFC 4251 section 6)
 _PROPOSAL_KEYS = {"KEX algorithms": "kex", "host key algorithms": "host_key", "ciphers ctos": "encryption",
                   "MACs ctos": "mac", "compression ctos": "compression"}
 
@@ -122,7 +123,11 @@ def client_proposal(events: list[Any]) -> dict[str, list[str]]:
         elif inside and event.event == "kex.proposal":
             key = _PROPOSAL_KEYS.get(str(event.fields.get("what")))
             if key is not None:
-                out[key] = [n for n in str(event.fields.get("list") or "").split(",") if n]
+                names = str(event.fields.get("list") or "").split(",")
+                if names and " " in names[-1]:
+                    # syslog cuts a long line (sshd's message buffer): the last name is partial
+                    names = names[:-1]
+                out[key] = [n for n in names if _ALGORITHM_NAME.fullmatch(n)]
         elif inside and event.event.startswith("kex.kex_buf2prop"):
             inside = False
     return out
@@ -165,7 +170,7 @@ def profile_for(conn: Any, events: list[Any] | None = None) -> str | dict[str, A
 def _with_auth_and_channel(conn: Any, base: Any, base_name: str, override: dict[str, Any]) -> str | dict[str, Any]:
     """`override` with the signed publickey method and the first channel's numbers the log shows."""
     signed = signed_method(conn)
-    if signed is not None and signed != base.signed_method:
+    if signed is not None and signed != (base.signed_method or "publickey"):
         override["auth"] = {"signed_method": signed}
     if conn.channels:
         first = conn.channels[0]
@@ -334,7 +339,7 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
     if not conns:
         formats = sorted({e.format for e in events if e.format and e.format != "none"})
         counted = sum(1 for line in lines if line.strip())
-        raise NoConnectionFound(f"no sshd connection found ({counted} lines; formats seen: "
+        raise NoConnectionFound(f"no sshd connection found ({counted} line{'s' if counted != 1 else ''}; formats seen: "
                                 f"{', '.join(formats) or 'none'})")
     by_conn: dict[int, list[Any]] = {}
     for event in events:
@@ -501,9 +506,6 @@ _CONFIG_KEYS = {k.lower(): k for k in (
 # Keywords sshsim writes itself (Port, ListenAddress, HostKey, PidFile, LogLevel, ...): noted only.
 _OWNED_KEYS = {"port", "listenaddress", "hostkey", "pidfile", "loglevel", "syslogfacility", "subsystem",
                "permitrootlogin", "maxstartups"}
-_NOT_IN_ALGORITHMS = re.compile(
-    r"(?:key type|signature algorithm) (?P<alg>\S+) not in (?P<option>PubkeyAcceptedAlgorithms|PubkeyAcceptedKeyTypes)")
-
 
 def server_config(events: list[Any], level: str) -> tuple[list[str], list[str]]:
     """sshd_config lines for what the log shows of its server, and notes on the rest.
@@ -521,6 +523,7 @@ def server_config(events: list[Any], level: str) -> tuple[list[str], list[str]]:
     pam = False
     auth_seen = False
     refused_algs: list[str] = []
+    pubkey_keyword = "PubkeyAcceptedAlgorithms"
     for event in events:
         name = event.event
         fields = event.fields
@@ -555,10 +558,12 @@ def server_config(events: list[Any], level: str) -> tuple[list[str], list[str]]:
         elif name.startswith("session.server_request_direct_tcpip.refused"):
             # sshd refuses a local forward by configuration (or an authorized_keys option)
             lines.setdefault("AllowTcpForwarding", "no")
-        elif name == "unknown" and event.message:
-            m = _NOT_IN_ALGORITHMS.search(event.message)
-            if m and m.group("alg") not in refused_algs:
-                refused_algs.append(m.group("alg"))
+        elif name.startswith(("auth.userauth_pubkey.key_type_not", "auth.userauth_pubkey.signature_algorithm_not")):
+            alg = fields.get("keytype") or fields.get("pkalg")
+            if isinstance(alg, str) and _ALGORITHM_NAME.fullmatch(alg) and alg not in refused_algs:
+                refused_algs.append(alg)
+            if "PubkeyAcceptedKeyTypes" in (event.message or ""):  # its name before OpenSSH 8.5
+                pubkey_keyword = "PubkeyAcceptedKeyTypes"
     if listening:
         notes.append("the log's server listened on " + ", ".join(listening)
                      + "; sshsim owns Port and ListenAddress (loopback, a free port)")
@@ -571,8 +576,8 @@ def server_config(events: list[Any], level: str) -> tuple[list[str], list[str]]:
             lines.setdefault(keyword, line.split(" ", 1)[1] if " " in line else "")
         elif key in _OWNED_KEYS:
             notes.append(f"the log's configuration says `{line}`: sshsim owns that keyword")
-    if refused_algs and "PubkeyAcceptedAlgorithms" not in lines:
-        lines["PubkeyAcceptedAlgorithms"] = "-" + ",".join(refused_algs)
+    if refused_algs and not {"PubkeyAcceptedAlgorithms", "PubkeyAcceptedKeyTypes"} & set(lines):
+        lines[pubkey_keyword] = "-" + ",".join(refused_algs)
     if keys_files and "AuthorizedKeysFile" not in lines:
         relative = [_home_relative(p) for p in keys_files]
         if all(relative) and ".ssh/authorized_keys" in relative and relative != [".ssh/authorized_keys"]:
