@@ -276,7 +276,26 @@ def session_actions(conn: Any, events: list[Any] | None = None) -> list[dict[str
         else:
             continue
         actions.append({"session": session})
+    if not any(c.ctype == "session" for c in conn.channels):
+        # VERBOSE and INFO: no channel lines, but "Starting session: shell on pts/0 ..." says
+        # what each session was
+        for started in sessions:
+            actions.append({"session": _session_from_start(started, commands)})
     return actions
+
+
+def _session_from_start(started: str, commands: list[Any]) -> dict[str, Any]:
+    """A session from its "Starting session" kind: "shell on pts/0", "command", "subsystem 'sftp'"."""
+    m = re.search(r"subsystem '([^']+)'", started)
+    if m:
+        return {"subsystem": m.group(1)}
+    session: dict[str, Any] = {"pty": True} if " on " in started else {}
+    if started.startswith("shell"):
+        session.update({"shell": True, "input": "exit\n"})
+    else:
+        command = commands.pop(0) if commands else None
+        session["exec"] = command if isinstance(command, str) and command else "true"
+    return session
 
 
 _RUN_COMMAND = "monitor.mm_audit_run_command.entering_command"
@@ -466,14 +485,16 @@ def choose_openssh(version: str | None) -> tuple[str | None, str]:
     exact = next((v for v, r in built.items() if r == wanted), None)
     if exact is not None:
         return exact, f"the log's server is {version}: an upstream build of that release (server.openssh: {exact})"
-    candidates: list[tuple[tuple[int, int, int], str | None]] = [(r, v) for v, r in built.items()]
-    if system_release is not None:
-        candidates.append((system_release, None))
+    # The system's sshd first: of two as near, the distribution's package (patched as most
+    # logs' servers are) beats an upstream build of the same release.
+    candidates: list[tuple[tuple[int, int, int], str | None]] = [(system_release, None)] if system_release else []
+    candidates += [(r, v) for v, r in built.items()]
     if not candidates:
         return None, f"the log's server is {version}; no build of it here: the system's sshd"
 
     def distance(release: tuple[int, int, int]) -> tuple[int, int]:
-        return (abs((release[0] * 100 + release[1]) - (wanted[0] * 100 + wanted[1])), -release[0] * 100 - release[1])
+        # releases apart (a minor number runs 0-9: 8.9 is followed by 9.0); a tie goes to the newer
+        return (abs((release[0] * 10 + release[1]) - (wanted[0] * 10 + wanted[1])), -release[0] * 10 - release[1])
 
     release, pick = min(candidates, key=lambda c: distance(c[0]))
     label = f"{release[0]}.{release[1]}p{release[2]}"
