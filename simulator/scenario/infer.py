@@ -236,15 +236,18 @@ def session_actions(conn: Any, events: list[Any] | None = None) -> list[dict[str
     # monitor's audit hook); without it the command is not in the log and 'true' stands in.
     commands = [e.fields.get("command") for e in events or () if e.event == _RUN_COMMAND]
     forwards = [e for e in events or () if e.event == "channel.direct_tcpip"]
-    refused_forwards = sum(1 for e in events or () if e.event == "channel.open_failure"
-                           and e.fields.get("ctype") == "direct-tcpip")
-    refused_forwards += sum(1 for e in events or () if e.event.startswith("session.server_request_direct_tcpip.refused"))
+    # A refused forward: "server_input_channel_open: failure direct-tcpip" (DEBUG1), "refused
+    # local port forward" (INFO, a refusal by configuration); one refusal may log both.
+    refused_forwards = max(
+        sum(1 for e in events or () if e.event == "channel.open_failure" and e.fields.get("ctype") == "direct-tcpip"),
+        sum(1 for e in events or () if e.event.startswith("session.server_request_direct_tcpip.refused")))
     for channel in conn.channels:
         if channel.ctype == "direct-tcpip":
             fwd = forwards.pop(0) if forwards else None
             port = fwd.fields.get("target_port") if fwd is not None else None
             host = fwd.fields.get("host") if fwd is not None else None
-            spec: dict[str, Any] = {"host": host if isinstance(host, str) and _LOOPBACK.fullmatch(host) else "127.0.0.1",
+            loopback = isinstance(host, str) and _LOOPBACK.fullmatch(host) is not None
+            spec: dict[str, Any] = {"host": host if loopback else "127.0.0.1",
                                     "port": port if isinstance(port, int) and 0 < port < 65536 else 9}
             if refused_forwards:
                 refused_forwards -= 1
@@ -388,7 +391,8 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
             key_type = user_key_type(by_conn.get(conn.id, []))
             if key_type is not None:
                 key_types.setdefault(user, key_type)
-        plan: dict[str, Any] = {"id": conn_id, "profile": profile_for(conn, by_conn.get(conn.id, [])), "user": user, "auth": steps}
+        plan: dict[str, Any] = {"id": conn_id, "profile": profile_for(conn, by_conn.get(conn.id, [])),
+                                "user": user, "auth": steps}
         start = _seconds(conn.start)
         if start is not None:
             first_ts = start if first_ts is None else first_ts
