@@ -215,6 +215,21 @@ def auth_steps(conn: Any) -> tuple[list[Any], bool]:
     return steps or ["publickey"], needs_password
 
 
+def unlogged_failures(conn: Any, events: list[Any], steps: list[Any]) -> list[Any]:
+    """`steps` with the failed attempts only PAM logged put first: at INFO a wrong password or
+    keyboard-interactive answer leaves "PAM: Authentication failure for USER from ADDR" and no
+    "Failed ..." line. They are taken as attempts of the method that got in (else password)."""
+    pam_failures = sum(1 for e in events if e.event == "pam.auth_failure")
+    logged = sum(1 for m, o in conn.auth if o == "failed" and m.startswith(("password", "keyboard-interactive")))
+    extra = pam_failures - logged
+    if extra <= 0:
+        return steps
+    kbd = any(isinstance(s, dict) and "keyboard-interactive" in s for s in steps)
+    added = [{"keyboard-interactive": [f"wrong-pam-{i}"]} if kbd else {"password": f"wrong-pam-{i}"}
+             for i in range(1, extra + 1)]
+    return added + steps
+
+
 def signed_method(conn: Any) -> str | None:
     """The method name of the client's signed publickey request, when the log shows one:
     `publickey-hostbound-v00@openssh.com` (OpenSSH 8.9+ against a server offering it) or plain
@@ -382,6 +397,7 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
         family = (conn.client_version or "client").split("_")[0]
         conn_id = f"c{index}-" + re.sub(r"[^A-Za-z0-9]+", "-", family).strip("-").lower()
         steps, needs_password = auth_steps(conn)
+        steps = unlogged_failures(conn, by_conn.get(conn.id, []), steps)
         user = conn.user or "user"
         accepted = conn.outcome == "accepted"
         if (accepted or any(m == "password" for m, _ in conn.auth)) and user_name.fullmatch(user):
@@ -403,7 +419,7 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
             plan["actions"] = actions
         end_event = conn.end or ""
         if end_event.startswith("disconnect.received"):
-            plan["end"] = "disconnect"
+            plan["end"] = _disconnect(by_conn.get(conn.id, []))
         elif end_event:
             plan["end"] = "drop"
         connections.append(plan)
@@ -426,6 +442,17 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
     scenario = {"name": name, "description": f"inferred from a log of {len(conns)} connection(s)",
                 "server": server, "connections": connections, "expect": expect}
     return Inferred(scenario, notes)
+
+
+def _disconnect(events: list[Any]) -> str | dict[str, Any]:
+    """How the client said goodbye: the code and text of its SSH_MSG_DISCONNECT as the log shows
+    them ("Received disconnect from A port P:11: disconnected by user"), else the profile's own."""
+    for event in events:
+        if event.event.startswith("disconnect.received"):
+            code, text = event.fields.get("code"), event.fields.get("reason")
+            if isinstance(code, int) and 0 <= code <= 0xFFFFFFFF and isinstance(text, str) and len(text) <= 1024:
+                return {"disconnect": {"code": code, "text": text}}
+    return "disconnect"
 
 
 # The user key types a scenario can give a user (users[].key_type), by the names sshd logs.
@@ -549,6 +576,7 @@ def server_config(events: list[Any], level: str) -> tuple[list[str], list[str]]:
     auth_seen = False
     refused_algs: list[str] = []
     pubkey_keyword = "PubkeyAcceptedAlgorithms"
+    kbd_interactive = False
     for event in events:
         name = event.event
         fields = event.fields
@@ -578,6 +606,9 @@ def server_config(events: list[Any], level: str) -> tuple[list[str], list[str]]:
             pam = True
         elif name == "auth.request":
             auth_seen = True
+        elif name in ("auth.postponed", "auth.failed", "auth.accepted", "auth.partial") and \
+                str(fields.get("method") or "").startswith("keyboard-interactive"):
+            kbd_interactive = True
         elif name == "session.session_setup_x11fwd.x11_forwarding_disabled":
             lines.setdefault("X11Forwarding", "no")
         elif name.startswith("session.server_request_direct_tcpip.refused"):
@@ -610,6 +641,8 @@ def server_config(events: list[Any], level: str) -> tuple[list[str], list[str]]:
         elif not all(relative):
             notes.append("the log's server read authorized keys from " + ", ".join(keys_files)
                          + "; the replay keeps them in the user's ~/.ssh/authorized_keys")
+    if kbd_interactive and "KbdInteractiveAuthentication" not in lines:
+        lines["KbdInteractiveAuthentication"] = "yes"  # sshd went on with the method: it was on
     if "UsePAM" not in lines:
         if pam:
             lines["UsePAM"] = "yes"
