@@ -66,7 +66,7 @@ def test_infer_sshd_ddd_output_the_command_and_the_server() -> None:
     data = inferred.scenario
     (conn,) = data["connections"]
     assert conn["actions"] == [{"session": {"exec": "exit 3"}}]
-    assert conn["end"] == "disconnect"
+    assert conn["end"] == {"disconnect": {"code": 11, "text": "disconnected by user"}}
     server = data["server"]
     assert server["log_level"] == "DEBUG3"
     config = server["sshd_config"]
@@ -217,3 +217,13 @@ def test_replay_a_recorded_sshd_dd_log_counts_no_debug_mode_lines() -> None:
     assert "rexec_argv" not in out.stdout and "will not fork" not in out.stdout, out.stdout[-3000:]
     m = re.search(r"score ([\d.]+)%", out.stdout)
     assert m and float(m.group(1)) >= 95.0, out.stdout[-3000:] + out.stderr
+
+
+def test_info_log_pam_failure_and_disconnect() -> None:
+    """INFO: a wrong keyboard-interactive answer leaves only PAM's "Authentication failure"; the
+    client's disconnect text is the log's."""
+    data = infer((DATA / "keyboard-interactive-pam.info.syslog.log").read_text().splitlines()).scenario
+    (conn,) = data["connections"]
+    assert conn["auth"] == [{"keyboard-interactive": ["wrong-pam-1"]}, {"keyboard-interactive": ["sshsim-password"]}]
+    assert conn["end"] == {"disconnect": {"code": 11, "text": "disconnected by user"}}
+    assert "KbdInteractiveAuthentication yes" in data["server"]["sshd_config"]
