@@ -227,3 +227,14 @@ def test_info_log_pam_failure_and_disconnect() -> None:
     assert conn["auth"] == [{"keyboard-interactive": ["wrong-pam-1"]}, {"keyboard-interactive": ["sshsim-password"]}]
     assert conn["end"] == {"disconnect": {"code": 11, "text": "disconnected by user"}}
     assert "KbdInteractiveAuthentication yes" in data["server"]["sshd_config"]
+
+
+def test_a_version_bound_from_the_program_names() -> None:
+    """INFO logs state no version, but `sshd-session` lines mean OpenSSH 9.8 or later."""
+    lines = (DATA / "keyboard-interactive-pam.info.syslog.log").read_text().replace("sshd[", "sshd-session[")
+    inferred = infer(lines.splitlines())
+    (why,) = [n for n in inferred.notes if "the log's server is" in n]
+    assert "OpenSSH_9.8 or later (sshd-session)" in why
+    pick = inferred.scenario["server"].get("openssh")
+    built_later = [v for v in ("10.0p1", "10.3p1") if installed_sshd(v) is not None]
+    assert pick == (built_later[0] if built_later else None)

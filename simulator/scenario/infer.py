@@ -428,6 +428,11 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
     notes: list[str] = []
     server: dict[str, Any] = {"log_level": level, "host_name": host}
     version = server_version(events, conns)
+    if version is None:
+        # no version line (INFO, VERBOSE): the programs' names still bound it
+        programs = {e.program for e in events}
+        version = ("OpenSSH_10.0 or later (sshd-auth)" if "sshd-auth" in programs else
+                   "OpenSSH_9.8 or later (sshd-session)" if "sshd-session" in programs else None)
     openssh, why = choose_openssh(version)
     if openssh is not None:
         server["openssh"] = openssh
@@ -511,6 +516,16 @@ def choose_openssh(version: str | None) -> tuple[str | None, str]:
     if wanted is None:
         return None, ("the log does not state the server's OpenSSH version: the target is the system's sshd"
                       + (f" ({system})" if system else ""))
+    if version and " or later" in version:
+        # only a lower bound: the oldest release here that meets it
+        later = sorted([(r, v) for v, r in built.items() if r >= wanted]
+                       + ([(system_release, None)] if system_release and system_release >= wanted else []),
+                       key=lambda c: (c[0], c[1] is not None))
+        if not later:
+            return None, f"the log's server is {version}; no such build here: the system's sshd ({system})"
+        release, pick = later[0]
+        return pick, (f"the log's server is {version}: the oldest such release here, "
+                      + (f"server.openssh: {pick}" if pick else f"the system's sshd ({system})"))
     if system_release == wanted:
         return None, f"the log's server is {version}: the system's sshd is that release ({system})"
     exact = next((v for v, r in built.items() if r == wanted), None)
