@@ -244,3 +244,13 @@ def test_a_version_bound_from_the_program_names() -> None:
     built_later = sorted((v for v in known_versions() if release(v) >= (9, 8) and installed_sshd(v) is not None),
                          key=release)
     assert pick == (built_later[0] if built_later else None)
+
+
+def test_an_invalid_user_gets_no_account_and_info_stays_info() -> None:
+    """"Failed password for invalid user mallory": no account for mallory (sshd had none), and
+    the outcome line, logged at INFO for a password, does not make the log VERBOSE."""
+    data = infer((DATA / "invalid-user.info.syslog.log").read_text().splitlines()).scenario
+    assert data["server"]["log_level"] == "INFO"
+    assert [u["name"] for u in data["server"]["users"]] == ["user"]  # the placeholder account only
+    (conn,) = data["connections"]
+    assert conn["user"] == "mallory" and conn["auth"] == [{"password": "wrong-1"}]

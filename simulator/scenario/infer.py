@@ -349,6 +349,9 @@ def expectations_for(conn: Any, events: list[Any]) -> dict[str, Any]:
     return expectation
 
 
+_AUTHLOG = frozenset({"auth.accepted", "auth.failed", "auth.postponed", "auth.partial"})
+
+
 class NoConnectionFound(BadInputError):
     """The log shows no sshd connection to replay (the command names the log: `exc.file`)."""
 
@@ -382,13 +385,20 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
     for event in events:
         if event.conn is not None:  # looked up by connection id only
             by_conn.setdefault(event.conn, []).append(event)
-    levels = {e.level for e in events if e.level}
+    # auth2.c's outcome lines (Accepted, Failed, Postponed, Partial) go out at INFO or VERBOSE
+    # depending on the method and the attempt: they alone do not make a log VERBOSE
+    levels = {e.level for e in events if e.level and e.event not in _AUTHLOG}
     level = max((lv for lv in levels if lv in LEVEL_ORDER), key=LEVEL_ORDER.index, default="INFO")
     host = next((e.host for e in events if e.host), "localhost")
     if not _schema_pattern("server", "properties", "host_name").fullmatch(host):
         host = "localhost"
     user_name = _schema_pattern("user", "properties", "name")
     users: dict[str, bool] = {}
+    # names sshd said have no account ("Invalid user X from ...", "Failed password for invalid user X")
+    invalid = {str(e.fields.get("user")) for e in events
+               if e.event == "auth.invalid_user" or (e.event in _AUTHLOG and e.fields.get("invalid"))}
+    # uids the log shows ("session opened for user X(uid=N)"), kept where the schema allows them
+    uids = {str(e.fields.get("user")): e.fields.get("uid") for e in events if e.event == "pam.session_opened"}
     key_types: dict[str, str] = {}
     connections = []
     expect = {}
@@ -400,7 +410,8 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
         steps = unlogged_failures(conn, by_conn.get(conn.id, []), steps)
         user = conn.user or "user"
         accepted = conn.outcome == "accepted"
-        if (accepted or any(m == "password" for m, _ in conn.auth)) and user_name.fullmatch(user):
+        if (accepted or any(m == "password" for m, _ in conn.auth)) and user_name.fullmatch(user) \
+                and user not in invalid:
             # (A name the server could not have as an account, "admin{{x}}", stays the client's
             # login name only.)
             users[user] = users.get(user, False) or needs_password
@@ -441,7 +452,14 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
     notes.extend(config_notes)
     if config:
         server["sshd_config"] = config
-    server["users"] = [{"name": u, "uid": 1000 + i, **({"password": PASSWORD} if pw else {}),
+    taken = {uid for uid in uids.values() if isinstance(uid, int)}
+    free = (uid for uid in range(1000, 60001) if uid not in taken)
+
+    def uid_of(name: str) -> int:
+        uid = uids.get(name)
+        return uid if isinstance(uid, int) and 1000 <= uid <= 60000 else next(free)
+
+    server["users"] = [{"name": u, "uid": uid_of(u), **({"password": PASSWORD} if pw else {}),
                         **({"key_type": key_types[u]} if key_types.get(u, "ssh-ed25519") != "ssh-ed25519" else {})}
                        for i, (u, pw) in enumerate(sorted(users.items()))] or [{"name": "user"}]
     scenario = {"name": name, "description": f"inferred from a log of {len(conns)} connection(s)",
