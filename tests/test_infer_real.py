@@ -254,3 +254,14 @@ def test_an_invalid_user_gets_no_account_and_info_stays_info() -> None:
     assert [u["name"] for u in data["server"]["users"]] == ["user"]  # the placeholder account only
     (conn,) = data["connections"]
     assert conn["user"] == "mallory" and conn["auth"] == [{"password": "wrong-1"}]
+
+
+def test_two_factor_login_gives_authentication_methods() -> None:
+    lines = (DATA / "publickey-then-password.debug1.syslog.log").read_text().splitlines()
+    data = infer(lines).scenario
+    assert "AuthenticationMethods publickey,password" in data["server"]["sshd_config"]
+    (conn,) = data["connections"]
+    assert conn["auth"] == ["publickey", {"password": "sshsim-password"}]
+    # without sshd's own list (below DEBUG1), the Partial-then-Accepted chain says the same
+    without = [x for x in lines if "authentication methods list" not in x]
+    assert "AuthenticationMethods publickey,password" in infer(without).scenario["server"]["sshd_config"]

@@ -349,6 +349,7 @@ def expectations_for(conn: Any, events: list[Any]) -> dict[str, Any]:
     return expectation
 
 
+_METHODS_LIST = re.compile(r"[a-z-]+(?::[a-z]+)?(?:,[a-z-]+(?::[a-z]+)?)*")
 _AUTHLOG = frozenset({"auth.accepted", "auth.failed", "auth.postponed", "auth.partial"})
 
 
@@ -610,6 +611,8 @@ def server_config(events: list[Any], level: str) -> tuple[list[str], list[str]]:
     refused_algs: list[str] = []
     pubkey_keyword = "PubkeyAcceptedAlgorithms"
     kbd_interactive = False
+    method_lists: list[str] = []
+    chains: dict[int, list[str]] = {}
     for event in events:
         name = event.event
         fields = event.fields
@@ -639,7 +642,16 @@ def server_config(events: list[Any], level: str) -> tuple[list[str], list[str]]:
             pam = True
         elif name == "auth.request":
             auth_seen = True
-        elif name in ("auth.postponed", "auth.failed", "auth.accepted", "auth.partial") and \
+        elif name == "auth.auth2_setup_methods_lists.authentication_methods_list":
+            listed = str(fields.get("i") or "")
+            if _METHODS_LIST.fullmatch(listed) and listed not in method_lists:
+                method_lists.append(listed)
+        elif name in ("auth.partial", "auth.accepted") and isinstance(event.conn, int):
+            chain = chains.setdefault(event.conn, [])
+            method = str(fields.get("method") or "")
+            if _METHODS_LIST.fullmatch(method) and (not chain or chain[-1] != "."):
+                chain.append(method if name == "auth.partial" else method + ".")
+        if name in ("auth.postponed", "auth.failed", "auth.accepted", "auth.partial") and \
                 str(fields.get("method") or "").startswith("keyboard-interactive"):
             kbd_interactive = True
         elif name == "session.session_setup_x11fwd.x11_forwarding_disabled":
@@ -674,6 +686,15 @@ def server_config(events: list[Any], level: str) -> tuple[list[str], list[str]]:
         elif not all(relative):
             notes.append("the log's server read authorized keys from " + ", ".join(keys_files)
                          + "; the replay keeps them in the user's ~/.ssh/authorized_keys")
+    if "AuthenticationMethods" not in lines:
+        # sshd's lists at DEBUG1 ("authentication methods list 0: publickey,password"), else the
+        # methods a login needed one after the other (Partial ..., then Accepted ...)
+        multi = [",".join(m.rstrip(".") for m in chain) for chain in chains.values()
+                 if len(chain) > 1 and chain[-1].endswith(".")]
+        if method_lists:
+            lines["AuthenticationMethods"] = " ".join(method_lists)
+        elif multi:
+            lines["AuthenticationMethods"] = " ".join(dict.fromkeys(multi))
     if kbd_interactive and "KbdInteractiveAuthentication" not in lines:
         lines["KbdInteractiveAuthentication"] = "yes"  # sshd went on with the method: it was on
     if "UsePAM" not in lines:
