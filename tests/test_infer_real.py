@@ -265,3 +265,13 @@ def test_two_factor_login_gives_authentication_methods() -> None:
     # without sshd's own list (below DEBUG1), the Partial-then-Accepted chain says the same
     without = [x for x in lines if "authentication methods list" not in x]
     assert "AuthenticationMethods publickey,password" in infer(without).scenario["server"]["sshd_config"]
+
+
+def test_info_forward_refused_joins_the_user_child() -> None:
+    """INFO: the user child's "refused local port forward" (no endpoint) and its "Received
+    disconnect from A port P" belong to the connection that logged in from A port P."""
+    data = infer((DATA / "forward-refused.info.syslog.log").read_text().splitlines()).scenario
+    (conn,) = data["connections"]
+    assert conn["actions"] == [{"forward": {"host": "127.0.0.1", "port": 9, "expect_refused": True}}]
+    assert conn["end"] == {"disconnect": {"code": 11, "text": "disconnected by user"}}
+    assert "AllowTcpForwarding no" in data["server"]["sshd_config"]

@@ -294,6 +294,15 @@ def session_actions(conn: Any, events: list[Any] | None = None) -> list[dict[str
         else:
             continue
         actions.append({"session": session})
+    if not any(c.ctype == "direct-tcpip" for c in conn.channels):
+        # INFO: no channel lines, but "refused local port forward: ..., target H port P"
+        for event in events or ():
+            if event.event.startswith("session.server_request_direct_tcpip.refused"):
+                host, port = event.fields.get("target"), event.fields.get("target_port")
+                loopback = isinstance(host, str) and _LOOPBACK.fullmatch(host) is not None
+                actions.append({"forward": {"host": host if loopback else "127.0.0.1",
+                                            "port": port if isinstance(port, int) and 0 < port < 65536 else 9,
+                                            "expect_refused": True}})
     if not any(c.ctype == "session" for c in conn.channels):
         # VERBOSE and INFO: no channel lines, but "Starting session: shell on pts/0 ..." says
         # what each session was
@@ -376,7 +385,8 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
     Raises NoConnectionFound when the log has no client connection (no client banner at DEBUG1,
     no authentication line at INFO)."""
     events = list(parse_lines(lines))
-    conns = [c for c in group_connections(events) if c.kind == "connection" and (c.client_version or c.auth)]
+    grouped = group_connections(events)
+    conns = [c for c in grouped if c.kind == "connection" and (c.client_version or c.auth)]
     if not conns:
         formats = sorted({e.format for e in events if e.format and e.format != "none"})
         counted = sum(1 for line in lines if line.strip())
@@ -386,6 +396,7 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
     for event in events:
         if event.conn is not None:  # looked up by connection id only
             by_conn.setdefault(event.conn, []).append(event)
+    _join_user_children(grouped, conns, by_conn)
     # auth2.c's outcome lines (Accepted, Failed, Postponed, Partial) go out at INFO or VERBOSE
     # depending on the method and the attempt: they alone do not make a log VERBOSE
     levels = {e.level for e in events if e.level and e.event not in _AUTHLOG}
@@ -466,6 +477,24 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
     scenario = {"name": name, "description": f"inferred from a log of {len(conns)} connection(s)",
                 "server": server, "connections": connections, "expect": expect}
     return Inferred(scenario, notes)
+
+
+def _join_user_children(grouped: list[Any], conns: list[Any], by_conn: dict[int, list[Any]]) -> None:
+    """INFO logs: a user child whose first line names no client ("refused local port forward")
+    is grouped as a connection of its own, though a later line of it ("Received disconnect from
+    A port P") names the client endpoint of a connection that logged in. Its lines and its end
+    belong to that connection."""
+    by_endpoint = {(c.addr, c.port): c for c in conns if c.addr and c.port is not None}
+    for other in grouped:
+        if other in conns or other.kind != "connection" or other.client_version or other.auth:
+            continue
+        owner = by_endpoint.get((other.addr, other.port))
+        if owner is None or owner.id == other.id:
+            continue
+        by_conn.setdefault(owner.id, []).extend(by_conn.pop(other.id, []))
+        by_conn[owner.id].sort(key=lambda e: e.line)
+        if owner.end is None and other.end is not None:
+            owner.end, owner.end_reason = other.end, other.end_reason
 
 
 def _disconnect(events: list[Any]) -> str | dict[str, Any]:
