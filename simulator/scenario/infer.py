@@ -4,8 +4,18 @@ What a log reveals becomes the scenario: the client banner picks a profile (an e
 same client family, or asyncssh's defaults with the banner replaced); the negotiated algorithms,
 strict KEX, ext-info and the first channel's id, window and packet size override the profile
 where they differ; the auth attempts, channel requests and the way the connection ended become
-the connection's steps; what was logged becomes the expectations. What a log cannot reveal (the
-command of an exec, file names of SFTP, environment values) gets a neutral stand-in.
+the connection's steps; what was logged becomes the expectations. At DEBUG2 sshd prints the
+client's KEXINIT lists, which the profile then takes as sent. What a log cannot reveal (the
+command of an exec below DEBUG3, file names of SFTP, environment values) gets a neutral stand-in.
+
+The server is inferred too, from what its lines state and nothing more (`server_config`): the
+host key algorithms it offered, a key type PubkeyAcceptedAlgorithms refused, the authorized_keys
+files it read, PAM, X11 and forwarding refusals, AuthenticationMethods, a configuration dumped by
+`sshd -ddd`; its listen addresses and host keys become comments (sshsim owns those keywords).
+The OpenSSH version it states picks the target (`choose_openssh`): the system's sshd when it is
+that release, an upstream build of it, else the nearest; the reason is a comment of the file.
+Every input format the parser reads works, `sshd -d`/`-e` output too (one merged stream, one
+connection a `Connection from`); a log with no client connection is an error naming the log.
 
 A log is written by whoever connects to the server: a client banner or a user name can be
 `{{ cycler.__init__.__globals__.os.system(...) }}`, and scenario files are jinja2 templates.
