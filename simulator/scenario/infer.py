@@ -448,12 +448,19 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
             if start - first_ts > 0:
                 plan["start"] = round(start - first_ts, 3)
         actions = session_actions(conn, by_conn.get(conn.id, [])) if accepted else []
+        if accepted and not actions:
+            # Logged in, did nothing the log shows (INFO), left later: stay as long as the log
+            # says (bounded), at least long enough that sshd's post-login messages find the
+            # client still there (else sshd logs "Broken pipe" in place of the disconnect).
+            actions = [{"wait": round(max(0.2, min(conn.duration or 0.0, 2.0)), 3)}]
         if actions:
             plan["actions"] = actions
         end_event = conn.end or ""
         if end_event.startswith("disconnect.received"):
             plan["end"] = _disconnect(by_conn.get(conn.id, []))
-        elif end_event:
+        elif end_event or accepted:
+            # an end sshd logged that is no client DISCONNECT, or none at all after a login (the
+            # session closed, no "Received disconnect"): the client closed the TCP connection
             plan["end"] = "drop"
         connections.append(plan)
         expect[conn_id] = expectations_for(conn, by_conn.get(conn.id, []))
