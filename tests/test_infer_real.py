@@ -200,15 +200,17 @@ def test_infer_every_format_at_every_level(level: str, tmp_path: Path) -> None:
 # each must reach every time. A merged `sshd -ddd` stream interleaves the monitor's and the
 # session's lines by timing, which costs a few points in some runs (measured 93-100%).
 @needs_local_sshd
-@pytest.mark.parametrize("scenario_file, level, stderr, floor", [
-    ("publickey-shell.yaml", "INFO", False, 95.0),       # measured 100%
-    ("publickey-shell.yaml", "DEBUG1", False, 95.0),     # 99-100%
-    ("publickey-shell.yaml", "DEBUG1", True, 95.0),      # 98-100%
-    ("exec-exit-status.yaml", "DEBUG3", True, 90.0),     # 93-100%
-    ("password-success.yaml", "VERBOSE", False, 85.0),   # 91-100%
+@pytest.mark.parametrize("scenario_file, level, written, floor", [
+    ("publickey-shell.yaml", "INFO", "syslog", 95.0),       # measured 100%
+    ("publickey-shell.yaml", "DEBUG1", "syslog", 95.0),     # 99-100%
+    ("publickey-shell.yaml", "DEBUG1", "sshd -d", 95.0),    # 98-100%
+    ("exec-exit-status.yaml", "DEBUG3", "sshd -d", 90.0),   # 93-100%
+    ("password-success.yaml", "VERBOSE", "syslog", 85.0),   # 91-100%
+    ("publickey-shell.yaml", "DEBUG1", "sshd -e", 95.0),    # 100%
+    ("password-success.yaml", "VERBOSE", "sshd -e", 95.0),  # 100%
 ])
-def test_replay_two_sided_score(scenario_file: str, level: str, stderr: bool, floor: float, tmp_path: Path) -> None:
-    args = ("-d",) * int(level[-1]) + ("-e",) if stderr else ()
+def test_replay_two_sided_score(scenario_file: str, level: str, written: str, floor: float, tmp_path: Path) -> None:
+    args = {"syslog": (), "sshd -e": ("-e",)}.get(written, ("-d",) * int(level[-1]) + ("-e",))
     log = tmp_path / f"{Path(scenario_file).stem}.{level}.log"
     log.write_text("\n".join(_capture(scenario_file, level, args)) + "\n")
     assert _replay_score(log) >= floor
