@@ -210,7 +210,8 @@ def test_infer_every_format_at_every_level(level: str, tmp_path: Path) -> None:
     ("password-success.yaml", "VERBOSE", "sshd -e", 95.0),  # 100%
 ])
 def test_replay_two_sided_score(scenario_file: str, level: str, written: str, floor: float, tmp_path: Path) -> None:
-    args = {"syslog": (), "sshd -e": ("-e",)}.get(written, ("-d",) * int(level[-1]) + ("-e",))
+    args: tuple[str, ...] = (() if written == "syslog" else ("-e",) if written == "sshd -e"
+                             else ("-d",) * int(level[-1]) + ("-e",))
     log = tmp_path / f"{Path(scenario_file).stem}.{level}.log"
     log.write_text("\n".join(_capture(scenario_file, level, args)) + "\n")
     assert _replay_score(log) >= floor
