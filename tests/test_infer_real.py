@@ -281,3 +281,13 @@ def test_info_forward_refused_joins_the_user_child() -> None:
     assert conn["actions"] == [{"forward": {"host": "127.0.0.1", "port": 9, "expect_refused": True}}]
     assert conn["end"] == {"disconnect": {"code": 11, "text": "disconnected by user"}}
     assert "AllowTcpForwarding no" in data["server"]["sshd_config"]
+
+
+def test_a_connection_without_ssh_is_a_silent_client() -> None:
+    """`Connection from` and nothing of SSH after it (a scanner, a log that ends there, as public
+    `sshd -d` posts often do): one connection, played by a client that sends nothing."""
+    lines = (DATA / "exec-exit-status.debug3.sshd-d.log").read_text().splitlines()
+    cut = lines[:next(i for i, x in enumerate(lines) if "Local version string" in x) + 1]
+    data = infer(cut).scenario
+    (conn,) = data["connections"]
+    assert conn["raw"] == {"send_banner": False, "hold": 0.0} and "auth" not in conn

@@ -396,16 +396,19 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
     no authentication line at INFO)."""
     events = list(parse_lines(lines))
     grouped = group_connections(events)
-    conns = [c for c in grouped if c.kind == "connection" and (c.client_version or c.auth)]
+    by_conn: dict[int, list[Any]] = {}
+    for event in events:
+        if event.conn is not None:  # looked up by connection id only
+            by_conn.setdefault(event.conn, []).append(event)
+    # A client: its banner (DEBUG1), an authentication line (INFO), or at least sshd's
+    # "Connection from" (VERBOSE; a client that sent nothing, or a log that ends there)
+    conns = [c for c in grouped if c.kind == "connection" and (
+        c.client_version or c.auth or any(e.event == "connection.from" for e in by_conn.get(c.id, ())))]
     if not conns:
         formats = sorted({e.format for e in events if e.format and e.format != "none"})
         counted = sum(1 for line in lines if line.strip())
         raise NoConnectionFound(f"no sshd connection found ({counted} line{'s' if counted != 1 else ''}; formats seen: "
                                 f"{', '.join(formats) or 'none'})")
-    by_conn: dict[int, list[Any]] = {}
-    for event in events:
-        if event.conn is not None:  # looked up by connection id only
-            by_conn.setdefault(event.conn, []).append(event)
     _join_user_children(grouped, conns, by_conn)
     # auth2.c's outcome lines (Accepted, Failed, Postponed, Partial) go out at INFO or VERBOSE
     # depending on the method and the attempt: they alone do not make a log VERBOSE
@@ -440,6 +443,19 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
             key_type = user_key_type(by_conn.get(conn.id, []))
             if key_type is not None:
                 key_types.setdefault(user, key_type)
+        if not (conn.client_version or conn.auth):
+            # sshd saw the TCP connection and no SSH from it: a client that sends nothing
+            hold = round(max(0.0, min(conn.duration or 0.0, 5.0)), 3)
+            plan_raw: dict[str, Any] = {"id": conn_id, "profile": DEFAULT_PROFILE,
+                                        "raw": {"send_banner": False, "hold": hold}}
+            start = _seconds(conn.start)
+            if start is not None:
+                first_ts = start if first_ts is None else first_ts
+                if start - first_ts > 0:
+                    plan_raw["start"] = round(start - first_ts, 3)
+            connections.append(plan_raw)
+            expect[conn_id] = expectations_for(conn, by_conn.get(conn.id, []))
+            continue
         plan: dict[str, Any] = {"id": conn_id, "profile": profile_for(conn, by_conn.get(conn.id, [])),
                                 "user": user, "auth": steps}
         start = _seconds(conn.start)
