@@ -45,6 +45,7 @@ from simulator.loglevels import LEVELS, RANK
 from simulator.logs import group_connections, parse_lines
 from simulator.profiles import known_profiles, load_profile
 from simulator.scenario.loader import scenario_schema
+from simulator.target.accounts import RESERVED_NAMES
 
 # Client family (banner prefix) -> profile to start from when no banner matches exactly.
 FAMILIES: tuple[tuple[str, str], ...] = (
@@ -425,9 +426,10 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
     # uids the log shows ("session opened for user X(uid=N)"), kept where the schema allows them
     uids = {str(e.fields.get("user")): e.fields.get("uid") for e in events if e.event == "pam.session_opened"}
     key_types: dict[str, str] = {}
+    reserved: set[str] = set()  # system accounts the private sshd keeps (root is the host's root)
     connections = []
     expect = {}
-    first_ts = None
+    clock = _Clock()
     for index, conn in enumerate(conns, 1):
         family = (conn.client_version or "client").split("_")[0]
         conn_id = f"c{index}-" + re.sub(r"[^A-Za-z0-9]+", "-", family).strip("-").lower()
@@ -435,8 +437,10 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
         steps = unlogged_failures(conn, by_conn.get(conn.id, []), steps)
         user = conn.user or "user"
         accepted = conn.outcome == "accepted"
+        if user in RESERVED_NAMES and (accepted or any(m == "password" for m, _ in conn.auth)):
+            reserved.add(user)
         if (accepted or any(m == "password" for m, _ in conn.auth)) and user_name.fullmatch(user) \
-                and user not in invalid:
+                and user not in invalid and user not in RESERVED_NAMES:
             # (A name the server could not have as an account, "admin{{x}}", stays the client's
             # login name only.)
             users[user] = users.get(user, False) or needs_password
@@ -448,21 +452,17 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
             hold = round(max(0.0, min(conn.duration or 0.0, 5.0)), 3)
             plan_raw: dict[str, Any] = {"id": conn_id, "profile": DEFAULT_PROFILE,
                                         "raw": {"send_banner": False, "hold": hold}}
-            start = _seconds(conn.start)
-            if start is not None:
-                first_ts = start if first_ts is None else first_ts
-                if start - first_ts > 0:
-                    plan_raw["start"] = round(start - first_ts, 3)
+            offset = clock.start_of(conn)
+            if offset:
+                plan_raw["start"] = offset
             connections.append(plan_raw)
             expect[conn_id] = expectations_for(conn, by_conn.get(conn.id, []))
             continue
         plan: dict[str, Any] = {"id": conn_id, "profile": profile_for(conn, by_conn.get(conn.id, [])),
                                 "user": user, "auth": steps}
-        start = _seconds(conn.start)
-        if start is not None:
-            first_ts = start if first_ts is None else first_ts
-            if start - first_ts > 0:
-                plan["start"] = round(start - first_ts, 3)
+        offset = clock.start_of(conn)
+        if offset:
+            plan["start"] = offset
         actions = session_actions(conn, by_conn.get(conn.id, [])) if accepted else []
         if accepted and not actions:
             # Logged in, did nothing the log shows (INFO), left later: stay as long as the log
@@ -482,6 +482,12 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
         expect[conn_id] = expectations_for(conn, by_conn.get(conn.id, []))
     _infer_interleaving(conns, connections, by_conn)
     notes: list[str] = []
+    if clock.squeezed:
+        notes.append(f"idle time between connections longer than {GAP_SECONDS:g} s is cut to {GAP_SECONDS:g} s "
+                     f"({clock.squeezed} gap(s)): the replay keeps the order and the overlaps, not the hours")
+    if reserved:
+        notes.append("the log's logins as " + ", ".join(sorted(reserved)) + " have no account here (a system "
+                     "account of the private sshd; root there is the host's root): those logins fail in the replay")
     server: dict[str, Any] = {"log_level": level, "host_name": host}
     version = server_version(events, conns)
     if version is None:
@@ -772,6 +778,35 @@ def _home_relative(path: str) -> str | None:
     """`/home/alice/.ssh/authorized_keys2` -> `.ssh/authorized_keys2`; None outside a home."""
     m = re.fullmatch(r"/(?:home/[^/]+|root)/(\.ssh/[^/\s]+)", path)
     return m.group(1) if m else None
+
+
+GAP_SECONDS = 10.0  # the longest idle time between two connections' starts a replay keeps
+
+
+class _Clock:
+    """Connections' start offsets from their time stamps, with idle gaps cut to GAP_SECONDS: a
+    year of auth.log replays in minutes, in order, overlaps kept."""
+
+    def __init__(self) -> None:
+        self.last: float | None = None  # the previous start, as logged
+        self.offset = 0.0  # its offset in the replay
+        self.squeezed = 0
+
+    def start_of(self, conn: Any) -> float:
+        start = _seconds(conn.start)
+        if start is None:
+            return round(self.offset, 3)
+        if self.last is not None:
+            gap = start - self.last
+            if gap < 0:
+                gap += 86400 if gap < -43200 else 0  # past midnight; else out of order: at once
+                gap = max(gap, 0.0)
+            if gap > GAP_SECONDS:
+                gap = GAP_SECONDS
+                self.squeezed += 1
+            self.offset += gap
+        self.last = start
+        return round(self.offset, 3)
 
 
 def _infer_interleaving(conns: list[Any], plans: list[dict[str, Any]], by_conn: dict[int, list[Any]]) -> None:
