@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from simulator.commands.logio import read_log_lines
-from simulator.errors import EXIT_OK, BadInputError
+from simulator.errors import EXIT_OK
 from simulator.io import atomic_write_text, check_output
 
 
@@ -20,15 +20,17 @@ from simulator.io import atomic_write_text, check_output
 def infer(log: Path, output: Path | None, name: str | None, force: bool) -> int:
     """Infer a scenario (profiles, auth, channel requests, expectations) from LOG."""
     # imported here: start-up cost: `sshsim infer --help` does not load the catalogue
-    from simulator.scenario.infer import infer_scenario, to_yaml
+    from simulator.scenario.infer import NoConnectionFound, infer, to_yaml
 
     if output is not None:
         check_output(output, force)
-    scenario = infer_scenario(read_log_lines(log), name or log.stem)
-    if not scenario["connections"]:
-        raise BadInputError("no client connection found (no 'remote software version' line at DEBUG1, "
-                            "nor an authentication line)", file=str(log))
-    text = to_yaml(scenario, str(log))
+    try:
+        inferred = infer(read_log_lines(log), name or log.stem)
+    except NoConnectionFound as exc:
+        exc.file = str(log)
+        raise
+    scenario = inferred.scenario
+    text = to_yaml(scenario, str(log), notes=inferred.notes)
     if output is None:
         click.echo(text, nl=False)
     else:

@@ -164,11 +164,15 @@ class LocalSshd(ManagedTarget):
         echo: IO[str] | None = None,
         keep_workdir: bool = False,
         sshd: str | None = None,
+        stderr_args: tuple[str, ...] = (),
     ) -> None:
         """`sshd`: an upstream build's sshd (simulator/builds); None: the system's (SSHSIM_SSHD
-        overrides which one that is)."""
+        overrides which one that is). `stderr_args`: sshd's own logging options, ("-e",) or
+        ("-d", "-e") (one connection, no fork), to reproduce an `sshd -d`/`-e` log: sshd then logs
+        to its stderr, read with `stderr_lines` before `stop`."""
         self.spec = spec or ServerSpec()
         self._sshd = sshd
+        self.stderr_args = tuple(stderr_args)
         self.log_path = Path(log_path) if log_path else None
         self._echo = echo
         self._keep_workdir = keep_workdir
@@ -245,6 +249,20 @@ class LocalSshd(ManagedTarget):
         if self.workdir is not None and not self._keep_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
+
+    def stderr_lines(self, timeout: float = 5.0) -> list[str]:
+        """What sshd wrote to its stderr (its log, with `stderr_args`); in debug mode (-d) sshd
+        ends after its one connection, so this waits up to `timeout` for it to end first."""
+        if self.workdir is None:
+            return []
+        if "-d" in self.stderr_args:
+            deadline = time.monotonic() + timeout
+            while self.alive() and time.monotonic() < deadline:
+                time.sleep(0.02)
+        try:
+            return (self.workdir / "sshd.stderr").read_text(errors="replace").splitlines()
+        except OSError:
+            return []
 
     def wait_idle(self, timeout: float = 10.0, settle: float = 0.05) -> None:
         """Wait until the listener has no connection processes left, then drain the log."""
@@ -330,6 +348,7 @@ class LocalSshd(ManagedTarget):
             "srv": str(work / "srv") if spec.chroot_dirs else None,
             "chroot_dev_logs": chroot_logs,
             "stderr": str(work / "sshd.stderr"),
+            "extra_args": [a for a in self.stderr_args if a in ("-d", "-e")],
             "first_pid": spec.first_pid if spec.first_pid is not None else random.randint(1000, 30000),
         }
 
@@ -393,6 +412,8 @@ class LocalSshd(ManagedTarget):
                     raise self._failure({"stage": "start", "message": f"sshd exited with {event['code']}"})
             if pid_file.exists() and pid_file.stat().st_size > 0:
                 return
+            if "-d" in self.stderr_args and _says_listening(self.workdir / "sshd.stderr"):
+                return  # debug mode writes no pid file; it says it listens once it does
             if self._proc.poll() is not None:
                 for event in self._status_events():
                     if event["event"] in ("error", "exited"):
@@ -441,6 +462,14 @@ def _child_env() -> dict[str, str]:
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
+
+
+def _says_listening(stderr: Path) -> bool:
+    """sshd's stderr has its "Server listening on" line (its readiness in debug mode)."""
+    try:
+        return b"Server listening on" in stderr.read_bytes()
+    except OSError:
+        return False
 
 
 def _wait_gone(pid: int, timeout: float) -> None:
