@@ -381,3 +381,67 @@ def test_endpoint_sftp_stays_in_its_folder(tmp_path: Path) -> None:
     assert linked == "SFTPPermissionDenied"
     assert outside == "SFTPNoSuchFile"
     assert not workdir.exists()
+
+
+def _learn_update(path: Path, key: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`sshsim learn --update PATH --sessions 1 ...` with the real ssh running one exec."""
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", "learn", "--update", str(path), "--sessions", "1",
+                             "--password", harness.PASSWORD, *extra], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stderr is not None
+        shown = []
+        for line in proc.stderr:
+            shown.append(line)
+            if "host key:" in line:
+                break
+        port = re.search(r"port (\d+)", "".join(shown))
+        assert port, shown
+        subprocess.run(["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o",
+                        "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-i", str(key), "-p", port.group(1),
+                        "user@127.0.0.1", "true"], check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       timeout=60)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "".join(shown) + err)
+
+
+def test_learn_update_rewrites_what_the_client_showed_and_keeps_the_rest(tmp_path: Path) -> None:
+    """`learn --update`: a fact the real ssh shows differently is rewritten in place (its old
+    comment goes with it), a fact it shows and the file does not say is added, every other line
+    and comment stays; the diff is printed and nothing written without --force; a second update
+    from the same client rewrites nothing."""
+    key = tmp_path / "id"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    shipped = (ROOT / "simulator" / "data" / "profiles" / "openssh-9.2-debian.yaml").read_text()
+    hand = shipped[:shipped.index("# Written by `sshsim learn --update`")]
+    hand = hand.replace("  first_id: 0\n", "  first_id: 5                              # a wrong guess\n")
+    hand = hand.replace("  eof_on_server_eof: false\n", "")
+    path = tmp_path / "my-ssh.yaml"
+    path.write_text(hand)
+    shown = _learn_update(path, key)
+    assert shown.returncode == 0, shown.stderr
+    assert path.read_text() == hand, "written without --force"
+    assert "-  first_id: 5                              # a wrong guess\n+  first_id: 0\n" in shown.stdout
+    assert "rewritten  channel.first_id: 0" in shown.stderr
+    assert "not written: --force rewrites" in shown.stderr
+    written = _learn_update(path, key, "--force")
+    assert written.returncode == 0, written.stderr
+    text = path.read_text()
+    profile = validate(text, str(path))
+    assert (profile.first_channel, profile.eof_on_server_eof) == (0, False)
+    assert profile.data["learned"]["source"] == f"learned {TODAY} from {profile.banner}"
+    assert "channel.first_id" in profile.data["learned"]["facts"]
+    # Observed with one exec: no SFTP, no password: those keep the hand-written values and sources.
+    assert profile.data["sftp"]["requests"] == ["env", "subsystem"]
+    assert "sftp" in profile.data["learned"]["unobserved"]
+    assert "auth.ignore_before_password" not in profile.data["learned"]["facts"]
+    kept = [line for line in hand.splitlines() if line.lstrip().startswith("#") or "# " in line and "guess" not in line]
+    assert kept and all(line in text.splitlines() for line in kept)
+    again = _learn_update(path, key, "--force")
+    assert again.returncode == 0, again.stderr
+    assert "0 rewritten, 0 left for review" in again.stderr
+    assert path.read_text() == text
