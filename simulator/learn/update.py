@@ -80,7 +80,11 @@ def update_profile(text: str, where: str, profile: ClientProfile, conns: Sequenc
             edits[path] = value
     lines = text.splitlines()
     for path, value in edits.items():
-        lines = _set(lines, path, value)
+        try:
+            lines = _set(lines, path, value)
+        except _NotBlock as exc:
+            out.left.append(f"not applied ({exc} is written inline: edit it by hand): {'.'.join(path)}: {_flow(value)}")
+            continue
         out.applied.append(f"{'.'.join(path)}: {_flow(value)}")
     if edits.get(("auth", "signed_method")) == "publickey":
         lines = _drop(lines, ("auth", "signed_method"))
@@ -205,9 +209,16 @@ def _set(lines: list[str], path: tuple[str, ...], value: Any) -> list[str]:
     if parent is None:
         return _before_tail(lines, [f"{path[0]}: {_flow(value)}"])
     start, end, indent = parent
+    inline = lines[start].split("#", 1)[0].split(":", 1)[1].strip()
+    if inline not in ("", "{}"):
+        raise _NotBlock(".".join(path[:-1]))
     if lines[start].rstrip().endswith("{}"):
         lines = lines[:start] + [lines[start].rstrip()[:-2].rstrip()] + lines[start + 1:]
     return lines[:end] + [f"{' ' * (indent + 2)}{path[-1]}: {_flow(value)}"] + lines[end:]
+
+
+class _NotBlock(Exception):
+    """The mapping a key goes into is a one-line flow mapping: no line of its own to edit."""
 
 
 def _drop(lines: list[str], path: tuple[str, ...]) -> list[str]:
