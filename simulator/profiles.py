@@ -74,6 +74,8 @@ class ClientProfile:
     # Method name of the signed publickey request when the server offers host binding.
     signed_method: str | None = None
     ignore_before_password: bool = False
+    ignore_before_kbdint_response: bool = False
+    ignore_every_packet: bool = False
     service_request_per_attempt: bool = False
     # The client answers the server's CHANNEL_EOF with its own before closing (PuTTY).
     eof_on_server_eof: bool = False
@@ -329,6 +331,8 @@ def _from_data(name: str, data: dict[str, Any]) -> ClientProfile:
             channel_close=str(data.get("channel_close", "before")),
             signed_method=auth.get("signed_method"),
             ignore_before_password=bool(auth.get("ignore_before_password", False)),
+            ignore_before_kbdint_response=bool(auth.get("ignore_before_kbdint_response", False)),
+            ignore_every_packet=bool(data.get("ignore_every_packet", False)),
             service_request_per_attempt=bool(auth.get("service_request_per_attempt", False)),
             eof_on_server_eof=bool(session.get("eof_on_server_eof", False)),
             global_requests=tuple(session.get("global_requests") or ()),

@@ -4,11 +4,10 @@ Each real client (Debian's ssh/sftp and plink/psftp, paramiko 3.4.0 and 5.1.0 in
 tests/realclients/harness.py, asyncssh) runs the real-clients suite's flows against the capturing
 endpoint; the profile learned from that recording must carry the client's HASSH (the shipped
 profile's, and the one its first KEXINIT shows on the wire), its banner, and in every recorded
-session the shipped profile's channel window and max packet. `learn --check` then replays the
-recorded connections with the shipped profile's impersonation: it agrees with the recording on
-every fact except the ones listed in KNOWN (what the shipped profile says differently from the
-real client, or what the driver cannot do; each a finding of issue 19, see docs/learn.md), and
-the learned profile's own impersonation reproduces the recording on every fact.
+session the shipped profile's channel window and max packet. The shipped profiles of these
+clients were regenerated from them (`sshsim learn --update`'s code, tools/relearn-profiles.py):
+the shipped profile must agree with a fresh recording on every fact (paramiko's racy teardown
+aside), and its impersonation, replaying the recorded connections, must too.
 """
 
 from __future__ import annotations
@@ -35,46 +34,18 @@ from simulator.learn.record import ConnectionFacts
 from simulator.profiles import PROFILE_PATH_ENV, ClientProfile, _user_profiles, load_profile
 from tests.conftest import needs_local_sshd
 from tests.realclients import harness
+from tests.realclients.recording import SHIPPED, record_real
 
 ROOT = Path(__file__).resolve().parents[1]
 TODAY = datetime.date.today().isoformat()
 
-# (test id, harness client, flows, the shipped profile the recording is held to). PuTTY's two
-# programs are two clients (plink has no SFTP, psftp no exec).
-CASES = [
-    ("openssh-ssh", "openssh", ("exec", "shell", "password"), "openssh-9.2-debian"),
-    ("openssh-sftp", "openssh", ("sftp",), "openssh-9.2-debian"),
-    ("plink", "putty", ("exec", "shell"), "plink-0.78"),
-    ("psftp", "putty", ("sftp",), "psftp-0.78"),
-    ("paramiko-3.4", "paramiko-3.4", harness.FLOWS, "paramiko-3.4"),
-    ("paramiko-5.1", "paramiko-5.1", harness.FLOWS, "paramiko-5.1"),
-    ("asyncssh", "asyncssh", harness.FLOWS, "asyncssh-2.24.1"),
-]
+# The shipped profiles regenerated from their real clients (tools/relearn-profiles.py, the code
+# of `sshsim learn --update`), each with the real program and the flows it was learned from.
+CASES = sorted(SHIPPED.items())
 
-# Facts where `learn --check SHIPPED --against LEARNED` differs, measured: the findings (what
-# the shipped profile says differently from the real client, docs/learn.md), per case.
-KNOWN: dict[str, set[str]] = {
-    # PuTTY: IGNORE before the keyboard-interactive answer too, not only before a password.
-    "plink": {"ignore elsewhere"},
-    "psftp": {"ignore elsewhere"},
-    # asyncssh: IGNORE before every packet after NEWKEYS (so before the password too), and
-    # CHANNEL_EOF after a shell's input (`run(input=...)`), which the profile does not say.
-    "asyncssh": {"auth.ignore_before_password", "ignore elsewhere", "session.eof"},
-}
-# Facts the impersonation of the learned profile itself cannot reproduce (no profile key for them).
-NOT_REPRODUCIBLE: dict[str, set[str]] = {
-    # PuTTY sends SSH_MSG_IGNORE before its keyboard-interactive answer (the endpoint offers
-    # keyboard-interactive, so plink -pw answers there); `auth.ignore_before_password` covers
-    # password requests only.
-    "plink": {"ignore elsewhere"},
-    "psftp": {"ignore elsewhere"},
-    # asyncssh puts an IGNORE before every packet after NEWKEYS when nothing else is queued
-    # (connection.py send_packet); the driver is asyncssh with that habit switched off.
-    "asyncssh": {"ignore elsewhere"},
-}
 # paramiko's teardown races with its own threads (test_real_clients.RACY_TEARDOWN): how each
 # connection ends, and whether its last packets include EOF, differs from run to run, so the
-# recording shows a conflict, not a fact.
+# recording shows a conflict, not a fact, and the shipped profile says one of the endings.
 RACY_TEARDOWN = {"paramiko-3.4", "paramiko-5.1"}
 TEARDOWN_FACTS = (": close", "channel_close", "session.eof", "session.eof_on_server_eof")
 
@@ -86,40 +57,8 @@ def _facts(case: str, diffs: list[Any]) -> set[str]:
 
 
 async def _run_client(argv: list[str], stdin: str | None, env: dict[str, str]) -> None:
-    """One real client run as the harness runs it: typed input from a pipe left open until the
-    client ends (a terminal's), so closing it sends no EOF the user did not type."""
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **env})
-    if stdin is not None:
-        assert proc.stdin is not None
-        proc.stdin.write(stdin.encode())
-        await proc.stdin.drain()
-    try:
-        await asyncio.wait_for(proc.wait(), 60)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        if proc.stdin is not None:
-            proc.stdin.close()
-    err = (await proc.stderr.read()).decode(errors="replace") if proc.stderr else ""
-    assert proc.returncode == 0, f"{argv[0]} exited {proc.returncode}: {err[-500:]}"
-
-
-async def record_real(client: str, flows: tuple[str, ...], work: Path,
-                      extra: list[tuple[list[str], str | None, dict[str, str]]] = ()) -> list[ConnectionFacts]:
-    """The real client doing `flows` (then any `extra` commands) against a fresh endpoint."""
-    spec = harness.CLIENTS[client]
-    async with Endpoint(password=harness.PASSWORD) as endpoint:
-        for flow in flows:
-            argv, stdin, env = harness.real_command(spec, flow, endpoint, work)
-            await _run_client(argv, stdin, env)
-            await endpoint.wait_idle()
-        for argv, stdin, env in extra:
-            await _run_client([a.replace("{port}", str(endpoint.port)) for a in argv], stdin, env)
-            await endpoint.wait_idle()
-        return recorded(endpoint)
+    """One client command run as the harness runs it (typed input from a pipe left open)."""
+    await asyncio.to_thread(harness._run_one, argv[0], "extra", harness.Command(argv, stdin, env))
 
 
 async def check(profile: ClientProfile, reference: ClientProfile) -> tuple[list[str], list[Any]]:
@@ -144,9 +83,10 @@ async def wire_hassh(client: str, flow: str, work: Path) -> str:
     spec = harness.CLIENTS[client]
     async with KexinitListener() as listener:
         view = _ListenerView(listener.port, work)
-        argv, _, env = harness.real_command(spec, flow, view, work)
-        proc = await asyncio.create_subprocess_exec(*argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                                    stderr=subprocess.DEVNULL, env={**os.environ, **env})
+        command = harness.real_command(spec, flow, view, work)   # a first flow: no terminal prompt
+        proc = await asyncio.create_subprocess_exec(*command.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                                    stderr=subprocess.DEVNULL,
+                                                    env={**os.environ, **(command.env or {})})
         try:
             return (await asyncio.wait_for(listener.got, 60)).hassh
         finally:
@@ -176,39 +116,51 @@ class _ListenerView:
         return self._identity
 
 
-@pytest.mark.parametrize("case,client,flows,shipped", CASES, ids=[c[0] for c in CASES])
-def test_learned_profile_has_the_real_clients_fingerprint_and_channels(case: str, client: str,
-                                                                      flows: tuple[str, ...], shipped: str,
-                                                                      tmp_path: Path) -> None:
+@pytest.mark.parametrize("shipped,run", CASES, ids=[c[0] for c in CASES])
+def test_shipped_profile_agrees_with_its_real_client(shipped: str, run: tuple[str, tuple[str, ...]],
+                                                     tmp_path: Path) -> None:
+    """Drift guard for the regenerated profiles: the real client, recorded now through the flows
+    its profile was learned from, shows no fact the shipped profile states differently (but
+    paramiko's racy teardown), the shipped profile says where its facts were learned, and its
+    impersonation, replaying the recorded connections, agrees with the recording fact by fact
+    (every key the regeneration wrote is performed). A failure names the fact: rerun
+    tools/relearn-profiles.py and review the diff."""
+    client, flows = run
     for program in ("ssh", "sftp", "plink", "psftp"):
         assert shutil.which(program), f"{program} is not installed (.ci/run installs it)"
-    conns = asyncio.run(record_real(client, flows, tmp_path))
+    conns = asyncio.run(record_real(client, flows, tmp_path / "work"))
     assert len(conns) == len(flows)
-    learned, profile = learned_profile(conns, f"learned-{case}", tmp_path)
+    learned, profile = learned_profile(conns, f"learned-{shipped}", tmp_path)
     reference = load_profile(shipped)
     wire = asyncio.run(wire_hassh(client, flows[0], tmp_path))
     assert profile.hassh == reference.hassh == wire
     assert profile.banner == reference.banner
-    conflicts = [c for c in learned.conflicts
-                 if not (case in RACY_TEARDOWN and c.startswith(("close ", "channel_close ")))]
+    racy = shipped in RACY_TEARDOWN
+    conflicts = [c for c in learned.conflicts if not (racy and c.startswith(("close ", "channel_close ")))]
     assert not conflicts, conflicts
-    # Window and max packet of every recorded session: the shipped profile, as it applies to it.
+    # Every recorded fact, the shipped profile as it applies to each recorded session.
     same, diffs = compare(reference, conns, learned)
-    sizes = [d for d in diffs if d.fact.endswith((": window", ": max_packet"))]
-    assert not sizes, [str(d) for d in sizes]
-    assert any(f.endswith(": window") for f in same)
-    # The learned profile's own impersonation reproduces the recording, fact by fact, but for
-    # what no profile key can make the driver do.
-    same, diffs = asyncio.run(check(profile, profile))
+    assert not _facts(shipped, diffs), [str(d) for d in diffs]
+    assert len(same) > 15 and any(f.endswith(": window") for f in same)
+    block = reference.data["learned"]
+    assert block["source"].startswith("learned ") and block["source"].endswith(f"from {reference.banner}")
+    assert {"banner", "kex", "hassh", "channel.first_id"} <= set(block["facts"])
+    assert {"channel.window", "sftp.window"} & set(block["facts"])
+    # The shipped profile's impersonation replaying what the real client just did: it performs
+    # its profile on every fact, so (with the comparison above) it agrees with the real client.
+    same, diffs = asyncio.run(performs(reference, replay_plans(profile.data, reference, harness.PASSWORD)))
     for d in diffs:
-        print(f"NOT REPRODUCED {case}: {d}")
-    assert _facts(case, diffs) == NOT_REPRODUCIBLE.get(case, set()), [str(d) for d in diffs]
-    assert len(same) > 10
-    # The shipped profile's impersonation against the recording: equal but for the findings.
-    same, diffs = asyncio.run(check(reference, profile))
-    for d in diffs:
-        print(f"FINDING {case}: {d}")
-    assert _facts(case, diffs) == KNOWN.get(case, set()), [str(d) for d in diffs]
+        print(f"NOT PERFORMED {shipped}: {d}")
+    assert not _facts(shipped, diffs), [str(d) for d in diffs]
+    assert len(same) > 15
+
+
+async def performs(profile: ClientProfile, plans: list[Any]) -> tuple[list[str], list[Any]]:
+    """The impersonation of `plans` with `profile`, recorded and held to `profile`."""
+    async with Endpoint(password=harness.PASSWORD) as endpoint:
+        await impersonate(profile, endpoint, plans)
+        conns = recorded(endpoint)
+    return compare(profile, conns, build_profile(conns, profile.name, TODAY))
 
 
 def test_sessions_that_differ_become_a_condition(tmp_path: Path) -> None:
@@ -239,8 +191,7 @@ async def _record_with_fingerprint(client: str, flows: tuple[str, ...], work: Pa
     spec = harness.CLIENTS[client]
     async with Endpoint(password=harness.PASSWORD) as endpoint:
         for flow in flows:
-            argv, stdin, env = harness.real_command(spec, flow, endpoint, work)
-            await _run_client(argv, stdin, env)
+            await asyncio.to_thread(harness._run_one, client, flow, harness.real_command(spec, flow, endpoint, work))
             await endpoint.wait_idle()
         for argv, stdin, env in extra:
             argv = [a.replace("{port}", str(endpoint.port)).replace("{fingerprint}", endpoint.fingerprint)
@@ -430,3 +381,67 @@ def test_endpoint_sftp_stays_in_its_folder(tmp_path: Path) -> None:
     assert linked == "SFTPPermissionDenied"
     assert outside == "SFTPNoSuchFile"
     assert not workdir.exists()
+
+
+def _learn_update(path: Path, key: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`sshsim learn --update PATH --sessions 1 ...` with the real ssh running one exec."""
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", "learn", "--update", str(path), "--sessions", "1",
+                             "--password", harness.PASSWORD, *extra], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert proc.stderr is not None
+        shown = []
+        for line in proc.stderr:
+            shown.append(line)
+            if "host key:" in line:
+                break
+        port = re.search(r"port (\d+)", "".join(shown))
+        assert port, shown
+        subprocess.run(["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o",
+                        "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-i", str(key), "-p", port.group(1),
+                        "user@127.0.0.1", "true"], check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       timeout=60)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "".join(shown) + err)
+
+
+def test_learn_update_rewrites_what_the_client_showed_and_keeps_the_rest(tmp_path: Path) -> None:
+    """`learn --update`: a fact the real ssh shows differently is rewritten in place (its old
+    comment goes with it), a fact it shows and the file does not say is added, every other line
+    and comment stays; the diff is printed and nothing written without --force; a second update
+    from the same client rewrites nothing."""
+    key = tmp_path / "id"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    shipped = (ROOT / "simulator" / "data" / "profiles" / "openssh-9.2-debian.yaml").read_text()
+    hand = shipped[:shipped.index("# Written by `sshsim learn --update`")]
+    hand = hand.replace("  first_id: 0\n", "  first_id: 5                              # a wrong guess\n")
+    hand = hand.replace("  eof_on_server_eof: false\n", "")
+    path = tmp_path / "my-ssh.yaml"
+    path.write_text(hand)
+    shown = _learn_update(path, key)
+    assert shown.returncode == 0, shown.stderr
+    assert path.read_text() == hand, "written without --force"
+    assert "-  first_id: 5                              # a wrong guess\n+  first_id: 0\n" in shown.stdout
+    assert "rewritten  channel.first_id: 0" in shown.stderr
+    assert "not written: --force rewrites" in shown.stderr
+    written = _learn_update(path, key, "--force")
+    assert written.returncode == 0, written.stderr
+    text = path.read_text()
+    profile = validate(text, str(path))
+    assert (profile.first_channel, profile.eof_on_server_eof) == (0, False)
+    assert profile.data["learned"]["source"] == f"learned {TODAY} from {profile.banner}"
+    assert "channel.first_id" in profile.data["learned"]["facts"]
+    # Observed with one exec: no SFTP, no password: those keep the hand-written values and sources.
+    assert profile.data["sftp"]["requests"] == ["env", "subsystem"]
+    assert "sftp" in profile.data["learned"]["unobserved"]
+    assert "auth.ignore_before_password" not in profile.data["learned"]["facts"]
+    kept = [line for line in hand.splitlines() if line.lstrip().startswith("#") or "# " in line and "guess" not in line]
+    assert kept and all(line in text.splitlines() for line in kept)
+    again = _learn_update(path, key, "--force")
+    assert again.returncode == 0, again.stderr
+    assert "0 rewritten, 0 left for review" in again.stderr
+    assert path.read_text() == text

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import difflib
 import re
 import signal
 from pathlib import Path
@@ -40,16 +41,29 @@ from simulator.io import atomic_write_text, check_output
 @click.option("--against", default=None, metavar="LEARNED",
               help="With --check: replay the connections recorded in LEARNED (a profile learn wrote) and "
                    "compare with it instead of with PROFILE.")
-@click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
+@click.option("--update", "update_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              metavar="PROFILE.yaml",
+              help="Record, then rewrite the facts the recording shows differently in PROFILE.yaml, keeping its "
+                   "comments and the facts no session showed; prints the diff (written with --force, or to -o).")
+@click.option("--force", is_flag=True, help="Overwrite the output file if it exists (with --update: PROFILE.yaml).")
 def learn(name: str | None, output: Path | None, sessions: int | None, until_idle: float | None, port: int,
-          user: str, password: str, check_profile: str | None, against: str | None, force: bool) -> int:
+          user: str, password: str, check_profile: str | None, against: str | None, update_file: Path | None,
+          force: bool) -> int:
     """Record a client on a loopback SSH endpoint and write the profile it shows."""
     if sessions is not None and until_idle is not None:
         raise BadInputError("give --sessions or --until-idle, not both", key="--sessions")
     if against is not None and check_profile is None:
         raise BadInputError("--against goes with --check PROFILE", key="--against")
+    if update_file is not None and (check_profile is not None or name is not None):
+        raise BadInputError("--update records into an existing profile: no --check or --name with it", key="--update")
     if check_profile is not None:
         return _check(check_profile, against, port, user, password)
+    if update_file is not None:
+        if output is not None:
+            check_output(output, force)
+        profile = _load(str(update_file))
+        conns = asyncio.run(_record(sessions, until_idle, port, user, password))
+        return _update(update_file, profile, conns, output, force)
     if name is not None:
         # imported here: start-up cost: `sshsim learn --help` loads no schema
         from simulator.profiles import profile_schema
@@ -65,9 +79,66 @@ def learn(name: str | None, output: Path | None, sessions: int | None, until_idl
 async def _learn(name: str | None, output: Path | None, sessions: int | None, until_idle: float | None, port: int,
                  user: str, password: str, force: bool) -> int:
     # imported here: start-up cost: asyncssh only when the command runs
-    from simulator.learn.endpoint import KBDINT_PROMPT, Endpoint, Recording
     from simulator.learn.merge import build_profile
     from simulator.learn.output import default_name, to_yaml, validate
+
+    conns = await _record(sessions, until_idle, port, user, password)
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    banner = next(c.banner for c in conns if c.kexinit is not None)
+    learned = build_profile(conns, name or default_name(banner), today)
+    text = to_yaml(learned)
+    validate(text, str(output or "<learned profile>"))
+    _report(learned)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        atomic_write_text(output, text, force=force)
+        click.echo(f"wrote {output} ({len(conns)} connection(s), hassh {learned.data['hassh']})", err=True)
+    return EXIT_OK
+
+
+def _report(learned: Any) -> None:
+    for line in learned.conflicts:
+        click.echo(f"conflict: {line}", err=True)
+    for line in learned.data["learned"]["observations"]:
+        click.echo(f"not expressible as a profile key: {line}", err=True)
+    if learned.data["unobserved"]:
+        click.echo(f"unobserved: {', '.join(learned.data['unobserved'])}", err=True)
+
+
+def _update(path: Path, profile: Any, conns: list[Any], output: Path | None, force: bool) -> int:
+    """The recording written into an existing profile (simulator/learn/update.py), the diff shown."""
+    # imported here: start-up cost: asyncssh only when the command runs
+    from simulator.learn.merge import build_profile
+    from simulator.learn.update import update_profile
+
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    learned = build_profile(conns, profile.name, today)
+    text = path.read_text(encoding="utf-8")
+    result = update_profile(text, str(path), profile, conns, learned)
+    _report(learned)
+    click.echo("".join(difflib.unified_diff(text.splitlines(True), result.text.splitlines(True),
+                                            str(path), str(output or path))), nl=False)
+    click.echo(f"learn --update {profile.name}: {result.agreed} facts agree, {len(result.applied)} rewritten, "
+               f"{len(result.left)} left for review", err=True)
+    for line in result.applied:
+        click.echo(f"  rewritten  {line}", err=True)
+    for line in result.left:
+        click.echo(f"  review     {line}", err=True)
+    if output is not None:
+        atomic_write_text(output, result.text, force=force)
+    elif force:
+        atomic_write_text(path, result.text, force=True)
+    else:
+        click.echo(f"not written: --force rewrites {path}, -o writes elsewhere", err=True)
+    return EXIT_OK
+
+
+async def _record(sessions: int | None, until_idle: float | None, port: int, user: str,
+                  password: str) -> list[Any]:
+    """Serve the endpoint until the stop condition; the recorded connections (at least one)."""
+    # imported here: start-up cost: asyncssh only when the command runs
+    from simulator.learn.endpoint import KBDINT_PROMPT, Endpoint, Recording
     from simulator.learn.record import read_connection
 
     stop = asyncio.Event()
@@ -113,23 +184,7 @@ async def _learn(name: str | None, output: Path | None, sessions: int | None, un
             handle.cancel()
     if not any(c.kexinit is not None for c in conns):
         raise SshsimError("no client connected (no KEXINIT recorded); nothing written")
-    today = datetime.datetime.now(datetime.UTC).date().isoformat()
-    banner = next(c.banner for c in conns if c.kexinit is not None)
-    learned = build_profile(conns, name or default_name(banner), today)
-    text = to_yaml(learned)
-    validate(text, str(output or "<learned profile>"))
-    for line in learned.conflicts:
-        click.echo(f"conflict: {line}", err=True)
-    for line in learned.data["learned"]["observations"]:
-        click.echo(f"not expressible as a profile key: {line}", err=True)
-    if learned.data["unobserved"]:
-        click.echo(f"unobserved: {', '.join(learned.data['unobserved'])}", err=True)
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        atomic_write_text(output, text, force=force)
-        click.echo(f"wrote {output} ({len(conns)} connection(s), hassh {learned.data['hassh']})", err=True)
-    return EXIT_OK
+    return conns
 
 
 def _instructions(endpoint: Any, prompt: str, sessions: int | None, until_idle: float | None) -> None:

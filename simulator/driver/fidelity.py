@@ -207,8 +207,14 @@ def install_hooks() -> None:
         # asyncssh puts an SSH_MSG_IGNORE before every packet once encryption is on; a profiled
         # connection sends only the IGNOREs its profile asks for (send_ignore below).
         if (pkttype == MSG_IGNORE and getattr(self, "_sshsim_wire", None) is not None
-                and not getattr(self, "_sshsim_own_ignore", False)):
+                and not getattr(self, "_sshsim_own_ignore", False)
+                and not getattr(self, "_sshsim_ignore_every_packet", False)):
             return None
+        if (pkttype == _auth_mod.MSG_USERAUTH_INFO_RESPONSE and getattr(self, "_sshsim_ignore_before_kbdint", False)
+                and getattr(self, "_sshsim_wire", None) is not None
+                and not getattr(self, "_sshsim_ignore_every_packet", False)):
+            # PuTTY sends one IGNORE before each keyboard-interactive answer as before a password.
+            send_ignore(self)
         return original_send_packet(self, pkttype, *args, handler=handler)
 
     original_userauth = cls.send_userauth_request
@@ -227,7 +233,8 @@ def install_hooks() -> None:
             if host_key is not None:
                 method = signed.encode()
                 args = args + (String(host_key.public_data),)
-        if method == b"password" and getattr(self, "_sshsim_ignore_before_password", False):
+        if (method == b"password" and getattr(self, "_sshsim_ignore_before_password", False)
+                and not getattr(self, "_sshsim_ignore_every_packet", False)):
             send_ignore(self)
         if getattr(self, "_sshsim_service_per_attempt", False):
             if getattr(self, "_sshsim_attempts", 0):
@@ -325,11 +332,14 @@ def send_global_request(conn: Any, name: str) -> None:
 def attach_profile(conn: Any, wire: WireLists, first_channel: int, *, none_first: bool = True,
                    publickey_query: bool = True, methods: Sequence[str] = (),
                    before_signed: Any = None, signed_method: str | None = None,
-                   ignore_before_password: bool = False, service_per_attempt: bool = False) -> None:
+                   ignore_before_password: bool = False, service_per_attempt: bool = False,
+                   ignore_before_kbdint: bool = False, ignore_every_packet: bool = False) -> None:
     """Per connection, before the version exchange (call from SSHClient.connection_made)."""
     conn._sshsim_wire = wire
     conn._sshsim_signed_method = signed_method
     conn._sshsim_ignore_before_password = ignore_before_password
+    conn._sshsim_ignore_before_kbdint = ignore_before_kbdint
+    conn._sshsim_ignore_every_packet = ignore_every_packet
     conn._sshsim_service_per_attempt = service_per_attempt
     conn._sshsim_server_ext = None
     conn._sshsim_offered = None

@@ -82,6 +82,8 @@ class ProfiledClient(asyncssh.SSHClient):
                                 methods=_auth_methods(self.plan.auth), before_signed=self.before_signed,
                                 signed_method=self.profile.signed_method,
                                 ignore_before_password=self.profile.ignore_before_password,
+                                ignore_before_kbdint=self.profile.ignore_before_kbdint_response,
+                                ignore_every_packet=self.profile.ignore_every_packet,
                                 service_per_attempt=self.profile.service_request_per_attempt)
         sockname = conn.get_extra_info("sockname")
         if sockname:

@@ -78,6 +78,10 @@ def compare(profile: ClientProfile, conns: Sequence[ConnectionFacts], learned: L
               auth["service_request_per_attempt"])
     if "ignore_before_password" in auth:
         check("auth.ignore_before_password", profile.ignore_before_password, auth["ignore_before_password"])
+    check("ignore_every_packet", profile.ignore_every_packet, bool(data.get("ignore_every_packet", False)))
+    if "ignore_before_kbdint_response" in auth:
+        check("auth.ignore_before_kbdint_response", profile.ignore_before_kbdint_response,
+              auth["ignore_before_kbdint_response"])
     # IGNOREs no profile key expresses: none for a hand-written profile, what the recording of
     # a learned one showed.
     observed = (profile.data.get("learned") or {}).get("observations", ())
@@ -171,13 +175,16 @@ def replay_plans(data: dict[str, Any], profile: ClientProfile, password: str) ->
     plans = []
     for index, entry in enumerate(data.get("learned", {}).get("connections") or ()):
         methods = list(entry.get("auth") or ["publickey"])
+        # The last password (or keyboard-interactive answer) was the right one, those before wrong.
         last_password = max((i for i, m in enumerate(methods) if m == "password"), default=-1)
+        last_kbdint = max((i for i, m in enumerate(methods) if m == "keyboard-interactive"), default=-1)
         auth = []
         for i, method in enumerate(methods):
             if method == "password":
                 auth.append(AuthStep("password", password if i == last_password else "wrong-" + password))
             elif method == "keyboard-interactive":
-                auth.append(AuthStep("keyboard-interactive", responses=[password]))
+                auth.append(AuthStep("keyboard-interactive",
+                                     responses=[password if i == last_kbdint else "wrong-" + password]))
             elif method == "publickey":
                 auth.append(AuthStep("publickey"))
         actions: list[Any] = []

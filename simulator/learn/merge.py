@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.kex.kexinit import hassh
-from simulator.learn.record import FINAL, Channel, ConnectionFacts
+from simulator.learn.record import FINAL, MSG_NAMES, Channel, ConnectionFacts
 
 AUTH_METHODS = ("publickey", "keyboard-interactive", "password")
 # Requests a client sends while a session runs, not to set it up: not part of its request order.
@@ -298,12 +298,28 @@ def _auth(b: _Builder, numbered: list[tuple[int, ConnectionFacts]]) -> None:
         b.learned("auth.service_request_per_attempt")
     else:
         b.unobserved("auth.service_request_per_attempt")
+    every = [every_packet_ignored(c) for _, c in numbered if every_packet_ignored(c) is not None]
+    if every and all(every):
+        # asyncssh's habit: one IGNORE before every packet after NEWKEYS; the password's and the
+        # keyboard-interactive answer's IGNOREs are among them, no keys of their own.
+        b.out.data["ignore_every_packet"] = True
+        b.learned("ignore_every_packet", "an IGNORE before every message numbered 50 or more after NEWKEYS")
+        b.out.data["auth"] = auth
+        return
     passwords = [a for _, c in with_auth for a in c.auth if a.method == "password"]
     if passwords:
         auth["ignore_before_password"] = any(a.ignore_before for a in passwords)
         b.learned("auth.ignore_before_password")
     else:
         b.unobserved("auth.ignore_before_password")
+    kbdint = [(i, c) for i, c in with_auth if any(a.method == "keyboard-interactive" for a in c.auth)]
+    kbdint_ignore = False
+    if kbdint:
+        kbdint_ignore = any("USERAUTH_INFO_RESPONSE" in c.ignores for _, c in kbdint)
+        auth["ignore_before_kbdint_response"] = kbdint_ignore
+        b.learned("auth.ignore_before_kbdint_response")
+    else:
+        b.unobserved("auth.ignore_before_kbdint_response")
     elsewhere: dict[str, int] = {}
     for _, c in numbered:
         pw_ignores = sum(1 for a in c.auth if a.method == "password" and a.ignore_before)
@@ -311,13 +327,32 @@ def _auth(b: _Builder, numbered: list[tuple[int, ConnectionFacts]]) -> None:
             if before == "USERAUTH_REQUEST" and pw_ignores:
                 pw_ignores -= 1
                 continue
+            if before == "USERAUTH_INFO_RESPONSE" and kbdint_ignore:
+                continue
             elsewhere[before] = elsewhere.get(before, 0) + 1
     for before, count in sorted(elsewhere.items()):
         b.out.observations.append(f"SSH_MSG_IGNORE before {before}: {count} time(s) (a profile sends IGNORE "
-                                  "only before a password request)")
+                                  "only before a password request or a keyboard-interactive answer)")
     if not any(c.ignores for _, c in numbered):
         b.learned("ignore", "no SSH_MSG_IGNORE sent")
     b.out.data["auth"] = auth
+
+
+def every_packet_ignored(conn: ConnectionFacts) -> bool | None:
+    """Whether every client message numbered 50 or more after NEWKEYS came right after an
+    SSH_MSG_IGNORE (None: the connection sent none)."""
+    after = conn.order[conn.order.index("NEWKEYS") + 1:] if "NEWKEYS" in conn.order else []
+    high = [i for i, name in enumerate(after) if _number(name) >= 50]
+    if not high:
+        return None
+    return all(i > 0 and after[i - 1] == "IGNORE" for i in high)
+
+
+_NUMBERS = {name: number for number, name in MSG_NAMES.items()}
+
+
+def _number(name: str) -> int:
+    return _NUMBERS.get(name, int(name) if name.isdigit() else 0)
 
 
 def _channels(b: _Builder, numbered: list[tuple[int, ConnectionFacts]]) -> None:

@@ -226,7 +226,9 @@ def _answer_prompts(proc: subprocess.Popen, master: int, typed: list[str]) -> No
         if not ready:
             continue
         seen = (seen + os.read(master, 4096))[-256:]
-        if typed and seen.rstrip().endswith(b"password:"):
+        # "password:" at sshd's prompts; "Password:" at a keyboard-interactive prompt
+        # (`sshsim learn`'s endpoint asks so).
+        if typed and seen.rstrip().lower().endswith(b"password:"):
             os.write(master, (typed.pop(0) + "\r").encode())
             seen = b""
     assert not typed, f"the client did not ask for {len(typed)} more password(s): {seen!r}"
