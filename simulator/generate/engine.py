@@ -110,9 +110,14 @@ def apply_overrides(spec: GenerateSpec, *, seed: int | None = None, engine: str 
     spec = replace(spec, **changes)
     if "engine" in changes:
         check_volume(spec)  # the real engine takes fewer connections
-        if spec.per_source_penalties is not None and spec.engine != "real":
-            raise BadInputError("the spec's per_source_penalties needs the real engine", file=spec.path,
-                                key="--engine")
+        if spec.engine != "real":
+            needs = [what for what, used in (("per_source_penalties", spec.per_source_penalties is not None),
+                                             ("max_startups", spec.max_startups is not None),
+                                             ("a burst's concurrent", any(b.concurrent > 1 for b in spec.bursts)))
+                     if used]
+            if needs:
+                raise BadInputError(f"the spec's {needs[0]} needs the real engine (docs/generate.md, "
+                                    "\"Version-true corpora\")", file=spec.path, key="--engine")
     return spec
 
 
@@ -235,10 +240,19 @@ def make_jobs(spec: GenerateSpec, planned: Plan, recorder: Recorder, synthetic: 
     else:
         tindex = np.arange(len(planned))
         rows = list(range(len(planned)))
+    concurrent = [1] * len(planned) if synthetic else burst_concurrency(spec, planned)
     for row in rows:
         p = planned.row(row)
-        jobs.append(recorder.prepare(_job(spec, p, p.entry, p.variant, p.user_class, p.user, synthetic)))
+        job = _job(spec, p, p.entry, p.variant, p.user_class, p.user, synthetic)
+        job.concurrent = concurrent[row]
+        jobs.append(recorder.prepare(job))
     return jobs, np.asarray(tindex, dtype=np.int64).reshape(-1)
+
+
+def burst_concurrency(spec: GenerateSpec, planned: Plan) -> list[int]:
+    """Per planned connection, its burst's `concurrent` (1 outside bursts)."""
+    concurrent = {f"{b.name}#{k + 1}": b.concurrent for b in spec.bursts for k in range(b.count)}
+    return [concurrent.get(planned.bursts[b], 1) if b >= 0 else 1 for b in planned.burst.tolist()]
 
 
 def record(spec: GenerateSpec, jobs: list[Job], recorder: Recorder, synthetic: bool, recordings: Path | None,
