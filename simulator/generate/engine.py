@@ -116,8 +116,8 @@ def apply_overrides(spec: GenerateSpec, *, seed: int | None = None, engine: str 
                                              ("a burst's concurrent", any(b.concurrent > 1 for b in spec.bursts)))
                      if used]
             if needs:
-                raise BadInputError(f"the spec's {needs[0]} needs the real engine (docs/generate.md, "
-                                    "\"Version-true corpora\")", file=spec.path, key="--engine")
+                raise BadInputError(f"the spec's {needs[0]} needs the real engine (docs/detection.md)",
+                                    file=spec.path, key="--engine")
     return spec
 
 

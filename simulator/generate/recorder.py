@@ -227,6 +227,8 @@ class Recorder:
         ports: dict[str, int | None] = {}
         outcomes: dict[str, str | None] = {}  # what happened, as the client saw it (None: cannot tell)
         label = f"{job.entry.name} ({job.variant.key or 'default'}, user {job.user or '-'})"
+        holders: list[str] = []  # held connections' addresses (a concurrent burst)
+        result = None
         if job.entry.probe is not None:
             # imported here: start-up cost: the driver and probes (asyncssh) only when recording
             from simulator.generate.probes import run_probe
@@ -252,9 +254,12 @@ class Recorder:
                 result = await ScenarioRunner(scenario, server).run()
             finally:
                 await _release(held)
+        await asyncio.to_thread(server.wait_idle)  # every line in before the checks below
+        records = server.log.records[before:]
+        if result is not None:
             may_drop = self.penalties or self.max_startups is not None
             for conn_id, res in result.connections.items():
-                turned_away = may_drop and _turned_away(server.log.records[before:], sources[conn_id])
+                turned_away = may_drop and _turned_away(records, sources[conn_id])
                 if job.concurrent > 1 and job.source_key is not None:
                     self._in_flight.setdefault(job.source_key, []).append(not turned_away)
                 if res.error and not turned_away:
@@ -262,10 +267,11 @@ class Recorder:
                                       file=str(job.entry.scenario))
                 ports[conn_id] = res.port
                 outcomes[conn_id] = _client_outcome(res)
-        await asyncio.to_thread(server.wait_idle)
-        records = server.log.records[before:]
         if holders:
             records = _without(records, holders, listener)
+            if not records:
+                raise TargetError(f"recording {label}: sshd logged nothing for the connection (with {len(holders)} "
+                                  "held connections waiting)", file=str(job.entry.scenario))
         user_keys = _user_key_fingerprints(server, job)
         recorded = Recorded(job)
         parts = {next(iter(sources)): records} if len(sources) == 1 else _split(records, sources)

@@ -395,8 +395,9 @@ def _build(raw: dict[str, Any], positions: dict[tuple, Position], path: str) -> 
 
     penalties = server.get("per_source_penalties", False)
     if penalties is not False and raw.get("engine", "synthetic") != "real":
-        raise where.error("per_source_penalties needs `engine: real` (penalties build up over a source's "
-                          "connections to one sshd)", ("server", "per_source_penalties"))
+        raise where.error("per_source_penalties needs `engine: real` (penalties build up over a source's own "
+                          "connections to one sshd; the synthetic engine's recordings are shared by every source: "
+                          "docs/detection.md)", ("server", "per_source_penalties"))
     max_startups = server.get("max_startups")
     if max_startups is not None:
         max_startups = str(max_startups)
@@ -406,7 +407,7 @@ def _build(raw: dict[str, Any], positions: dict[tuple, Position], path: str) -> 
                               "(start:rate:full, as sshd reads it)", ("server", "max_startups"))
         if raw.get("engine", "synthetic") != "real":
             raise where.error("max_startups needs `engine: real` (sshd drops a connection only while others "
-                              "wait unauthenticated on the same sshd)", ("server", "max_startups"))
+                              "wait unauthenticated on the same sshd: docs/detection.md)", ("server", "max_startups"))
     level = raw.get("log_level", "INFO")
     spec = GenerateSpec(
         path=path,
