@@ -34,12 +34,12 @@ def _ratio(value: float | None) -> str:
 
 def table(cells: list[Any]) -> str:
     """The cells as a text table: tool x OpenSSH version x format."""
-    head = ("tool", "target", "OpenSSH", "format", "lines recall", "precision", "hit/labelled/found",
+    head: tuple[str, ...] = ("tool", "target", "OpenSSH", "format", "lines recall", "precision", "hit/labelled/found",
             "sources recall", "precision", "hit/labelled/found")
     drops = any(c.drops.expected for c in cells)  # a column only where the corpora have drop lines
     if drops:
         head += ("drop lines counted",)
-    rows = [head]
+    rows: list[tuple[str, ...]] = [head]
     for c in cells:
         row = (c.tool, c.target, c.version, c.format, _ratio(c.lines.recall), _ratio(c.lines.precision),
                f"{c.lines.hit}/{c.lines.expected}/{c.lines.found}", _ratio(c.sources.recall),
