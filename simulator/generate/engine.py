@@ -113,7 +113,7 @@ def apply_overrides(spec: GenerateSpec, *, seed: int | None = None, engine: str 
         if spec.engine != "real":
             needs = [what for what, used in (("per_source_penalties", spec.per_source_penalties is not None),
                                              ("max_startups", spec.max_startups is not None),
-                                             ("a burst's concurrent", any(b.concurrent > 1 for b in spec.bursts)))
+                                             ("bursts' concurrent", any(b.concurrent > 1 for b in spec.bursts)))
                      if used]
             if needs:
                 raise BadInputError(f"the spec's {needs[0]} needs the real engine (docs/detection.md)",
