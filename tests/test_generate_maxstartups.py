@@ -48,7 +48,7 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[tuple[str, 
         pytest.skip("fail2ban and crowdsec are not installed (sshsim setup --tests)")
     folder = tmp_path_factory.mktemp("maxstartups")
     cells = run_matrix(load_spec(SPEC), [parse_tool("fail2ban"), parse_tool("crowdsec")], TARGETS, ["syslog"],
-                       folder)
+                       folder, recordings=folder / "recordings")
     return {(c.tool, c.target): c for c in cells}, folder
 
 
@@ -99,6 +99,17 @@ def test_the_tools_count_no_drop_line(measured: tuple[dict, Path], target: str) 
     # the failed logins around them are scored as before: found on 9.2, not on 10.0 (sshd-session)
     assert cells[("fail2ban:sshd", "local")].lines.recall == 1.0
     assert cells[("fail2ban:sshd", "local:10.0p1")].lines.found == 0
+
+
+@needs_local_sshd
+@pytest.mark.sshd
+def test_a_concurrent_burst_is_never_served_from_the_recordings_folder(measured: tuple[dict, Path]) -> None:
+    """What sshd did to a burst connection depends on the burst's earlier ones in the same run:
+    such recordings are not kept for reuse (the key logins are)."""
+    _, folder = measured
+    kept = [json.loads(path.read_text()) for path in (folder / "recordings").glob("*.json")]
+    entries = {t["entry"] for k in kept for t in k["templates"]}
+    assert entries == {"key-exec"}
 
 
 def write(tmp_path: Path, text: str) -> Path:

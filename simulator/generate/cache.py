@@ -46,8 +46,6 @@ def job_hash(job: Job, log_level: str, target: str, synthetic: bool) -> str:
         "group": [list(job.group[0]), list(job.group[1])],
         "synthetic": synthetic,
     }
-    if job.concurrent > 1:  # recorded while its burst's earlier connections wait (MaxStartups)
-        material["concurrent"] = [job.concurrent, job.key]
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 

@@ -264,7 +264,8 @@ def record(spec: GenerateSpec, jobs: list[Job], recorder: Recorder, synthetic: b
     if cache is not None:
         missing = []
         for job in jobs:
-            got = cache.load(job_hash(job, spec.log_level, spec.target, synthetic))
+            got = None if _has_history(job, recorder) else cache.load(job_hash(job, spec.log_level, spec.target,
+                                                                                synthetic))
             if got is None:
                 missing.append(job)
                 continue
@@ -276,7 +277,7 @@ def record(spec: GenerateSpec, jobs: list[Job], recorder: Recorder, synthetic: b
     results: list[Recorded] = asyncio.run(recorder.record(missing)) if missing else []
     saved: dict[str, list[Template]] = {}
     for r in results:
-        if cache is None:
+        if cache is None or _has_history(r.job, recorder):
             by_key[r.job.key] = r.templates
             continue
         # Jobs that file under one hash share one recording: the first is saved, and every job
@@ -291,6 +292,13 @@ def record(spec: GenerateSpec, jobs: list[Job], recorder: Recorder, synthetic: b
             tpl.entry, tpl.variant = r.job.entry.name, r.job.variant.key
         by_key[r.job.key] = templates
     return by_key
+
+
+def _has_history(job: Job, recorder: Recorder) -> bool:
+    """Whether what sshd logs for `job` depends on the connections recorded before it in this run
+    (its source's earlier ones, under PerSourcePenalties; its burst's, when they hold MaxStartups
+    slots): such a recording is made afresh every run and never shared with another job."""
+    return job.concurrent > 1 or recorder.penalties
 
 
 def choose_templates(jobs: list[Job], by_key: dict[Any, list[Template]],
