@@ -60,6 +60,7 @@ MAX_GENERATE_CONNECTIONS = 1_000_000    # the window's mean rate × its length +
 MAX_GENERATE_LINES = 5_000_000          # lines of the corpus, known once each kind is recorded
 MAX_REAL_ENGINE_CONNECTIONS = 10_000    # `--engine real` runs (and keeps) every connection: sshd time
 MAX_GENERATE_BURSTS = 10_000            # burst `count`s added up: an address of its own each
+MAX_BURST_CONCURRENT = 64               # a burst's `concurrent`: sockets held open per recording
 MAX_POOL_HOSTS = 100_000                # `hosts` of one source pool
 MAX_GENERATE_SECONDS = 366 * 86400.0    # a window, a session held open, a gap within a burst
 MAX_GENERATE_WEIGHT = 1e6               # a weight or curve value (only their ratios matter)

@@ -48,11 +48,11 @@ bursts:
 """
 
 
-def corpus(tmp_path: Path, target: str) -> tuple[list[str], list[dict[str, Any]]]:
+def corpus(tmp_path: Path, target: str, recordings: Path | None = None) -> tuple[list[str], list[dict[str, Any]]]:
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC)
     log = tmp_path / f"{target.replace(':', '-')}.log"
-    generate(apply_overrides(load_spec(spec), target=target), log)
+    generate(apply_overrides(load_spec(spec), target=target), log, recordings=recordings)
     labels = [json.loads(line) for line in log.with_name(log.name + ".labels.jsonl").read_text().splitlines()]
     return log.read_text().splitlines(), labels
 
@@ -74,6 +74,15 @@ def test_penalties_on_a_version_that_has_them(tmp_path: Path) -> None:
     assert sorted(n for l in labels for n in l["penalty_lines"]) == [
         i for i, line in enumerate(lines, 1) if "drop connection" in line or "srclimit_penalise" in line]
     assert {l["openssh"] for l in labels} == {"OpenSSH_10.0p2"}
+
+
+def test_penalties_are_not_shared_through_the_recordings_folder(tmp_path: Path) -> None:
+    """Every bf-root connection files under one recording hash; with penalties each is still its
+    own recording (the first is penalised, the next turned away), and none is kept for reuse."""
+    _, labels = corpus(tmp_path, "local:10.0p1", recordings=tmp_path / "rec")
+    burst = [l for l in labels if l["burst"]]
+    assert [l["outcome"] for l in burst] == ["failed"] + ["dropped"] * 5
+    assert not list((tmp_path / "rec").glob("*.json"))
 
 
 def test_no_penalties_where_the_version_has_none(tmp_path: Path) -> None:

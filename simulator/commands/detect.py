@@ -34,13 +34,17 @@ def _ratio(value: float | None) -> str:
 
 def table(cells: list[Any]) -> str:
     """The cells as a text table: tool x OpenSSH version x format."""
-    head = ("tool", "target", "OpenSSH", "format", "lines recall", "precision", "hit/labelled/found",
+    head: tuple[str, ...] = ("tool", "target", "OpenSSH", "format", "lines recall", "precision", "hit/labelled/found",
             "sources recall", "precision", "hit/labelled/found")
-    rows = [head]
+    drops = any(c.drops.expected for c in cells)  # a column only where the corpora have drop lines
+    if drops:
+        head += ("drop lines counted",)
+    rows: list[tuple[str, ...]] = [head]
     for c in cells:
-        rows.append((c.tool, c.target, c.version, c.format, _ratio(c.lines.recall), _ratio(c.lines.precision),
-                     f"{c.lines.hit}/{c.lines.expected}/{c.lines.found}", _ratio(c.sources.recall),
-                     _ratio(c.sources.precision), f"{c.sources.hit}/{c.sources.expected}/{c.sources.found}"))
+        row = (c.tool, c.target, c.version, c.format, _ratio(c.lines.recall), _ratio(c.lines.precision),
+               f"{c.lines.hit}/{c.lines.expected}/{c.lines.found}", _ratio(c.sources.recall),
+               _ratio(c.sources.precision), f"{c.sources.hit}/{c.sources.expected}/{c.sources.found}")
+        rows.append(row + ((f"{c.drops.hit}/{c.drops.expected}",) if drops else ()))
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 

@@ -5,6 +5,10 @@ A cell scores two things, each as recall and precision:
 - lines: the lines the tool counts as failed authentication, against the labels' failure_lines;
 - sources: the sources the tool bans or alerts on (its own rule over its own matches), against
   the sources that rule gives over the labelled failures.
+and, apart, `drops`: how many of the labels' penalty_lines (sshd turning a connection away past
+MaxStartups or for a PerSourcePenalties penalty) the tool counts as failures. They are not failed
+logins, so they stay out of the line score; whether a deployment acts on them is the tool's
+choice, and this says what it does.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ class Cell:
     lines: Score
     sources: Score
     rule: str  # the ban/alert rule the sources were scored with
+    drops: Score = Score(0, 0, 0)  # labelled penalty/drop lines the tool counted as failures
 
     @property
     def version(self) -> str:
@@ -65,19 +70,32 @@ class Cell:
     def to_dict(self) -> dict[str, Any]:
         return {"tool": self.tool, "target": self.target, "openssh": self.openssh, "version": self.version,
                 "format": self.format, "lines": self.lines.to_dict(), "sources": self.sources.to_dict(),
-                "rule": self.rule}
+                "rule": self.rule, "drops": self.drops.to_dict()}
 
 
-def score_fail2ban(truth: Truth, log: Path, tool: Tool) -> tuple[Score, Score, str]:
+def score_drops(truth: Truth, matched: set[int]) -> Score:
+    """The labelled penalty and drop lines against the lines the tool counted as failures."""
+    return score(truth.penalty_lines, matched & truth.penalty_lines)
+
+
+def score_lines(truth: Truth, matched: set[int]) -> Score:
+    """Failure lines found, with the penalty/drop lines left out of what the tool found (they
+    are scored apart, by score_drops)."""
+    return score(truth.failure_lines, matched - (truth.penalty_lines - truth.failure_lines))
+
+
+def score_fail2ban(truth: Truth, log: Path, tool: Tool) -> tuple[Score, Score, str, Score]:
     maxretry, findtime = fail2ban.jail_settings()
     result = fail2ban.run_filter(log, tool.filter)
-    lines = score(truth.failure_lines, set(truth.numbers_of(result.matched)))
+    matched = set(truth.numbers_of(result.matched))
+    lines = score_lines(truth, matched)
     found: dict[str, list[float]] = collections.defaultdict(list)
     for address, when in result.rows:
         found[address].append(when)
     banned = jail_bans({k: sorted(v) for k, v in found.items()}, maxretry, findtime)
     expected = jail_bans(truth.failures_by_source(), maxretry, findtime)
-    return lines, score_sources(expected, banned), f"maxretry {maxretry} in findtime {findtime:g} s"
+    return lines, score_sources(expected, banned), f"maxretry {maxretry} in findtime {findtime:g} s", \
+        score_drops(truth, matched)
 
 
 def crowdsec_expected(truth: Truth) -> tuple[set[str], str]:
@@ -91,11 +109,11 @@ def crowdsec_expected(truth: Truth) -> tuple[set[str], str]:
     return expected, "; ".join(rules)
 
 
-def score_crowdsec(truth: Truth, log: Path) -> tuple[Score, Score, str]:
+def score_crowdsec(truth: Truth, log: Path) -> tuple[Score, Score, str, Score]:
     result = crowdsec.replay(log)
-    lines = score(truth.failure_lines, set(truth.numbers_of(result.matched)))
+    matched = set(truth.numbers_of(result.matched))
     expected, rule = crowdsec_expected(truth)
-    return lines, score_sources(expected, result.alerted), rule
+    return score_lines(truth, matched), score_sources(expected, result.alerted), rule, score_drops(truth, matched)
 
 
 def run_matrix(spec: GenerateSpec, tools: list[Tool], targets: list[str], formats: list[str], folder: Path, *,
@@ -120,8 +138,8 @@ def run_matrix(spec: GenerateSpec, tools: list[Tool], targets: list[str], format
             for tool in tools:
                 say(f"{target} {fmt}: {tool.name}")
                 if tool.kind == "fail2ban":
-                    lines, sources, rule = score_fail2ban(truth, log, tool)
+                    lines, sources, rule, drops = score_fail2ban(truth, log, tool)
                 else:
-                    lines, sources, rule = score_crowdsec(truth, log)
-                cells.append(Cell(tool.name, target, truth.openssh, fmt, lines, sources, rule))
+                    lines, sources, rule, drops = score_crowdsec(truth, log)
+                cells.append(Cell(tool.name, target, truth.openssh, fmt, lines, sources, rule, drops))
     return cells

@@ -1,7 +1,8 @@
 """What a corpus's labels say a failure detector must find.
 
 Each label names the connection's source and its `failure_lines` (the lines fail2ban's sshd
-filter in normal mode must match: simulator/data/generate/fail2ban.yaml). Tools report lines as
+filter in normal mode must match: simulator/data/generate/fail2ban.yaml), and its
+`penalty_lines` (the listener's MaxStartups drops and PerSourcePenalties lines). Tools report lines as
 text; `numbers_of` turns text back into line numbers, so tools and labels are compared line by
 line, and a tool's ban windows are timed with the stamps of the lines themselves.
 """
@@ -27,6 +28,9 @@ class Truth:
     failure_lines: set[int] = field(default_factory=set)
     source_of: dict[int, str] = field(default_factory=dict)  # line number -> its connection's source
     times: dict[int, float] = field(default_factory=dict)  # failure line number -> its stamp
+    # the listener's lines turning connections away (MaxStartups drops, PerSourcePenalties):
+    # not failed authentication, but what a deployment may choose to act on
+    penalty_lines: set[int] = field(default_factory=set)
 
     def failures_by_source(self) -> dict[str, list[float]]:
         """Per source, the sorted times of its labelled failure lines."""
@@ -64,6 +68,7 @@ def load_truth(log: Path, labels: Path, fmt: str, year: int) -> Truth:
             raise BadInputError("not a labels record of sshsim generate", file=str(labels), line=number) from None
         for n in label.get("lines", []):
             truth.source_of[n] = source
+        truth.penalty_lines.update(n for n in label.get("penalty_lines", []) if isinstance(n, int))
         for n in failures:
             stamp = line_seconds(fmt, lines[n - 1], year) if 0 < n <= len(lines) else None
             if stamp is None:

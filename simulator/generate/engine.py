@@ -110,9 +110,14 @@ def apply_overrides(spec: GenerateSpec, *, seed: int | None = None, engine: str 
     spec = replace(spec, **changes)
     if "engine" in changes:
         check_volume(spec)  # the real engine takes fewer connections
-        if spec.per_source_penalties is not None and spec.engine != "real":
-            raise BadInputError("the spec's per_source_penalties needs the real engine", file=spec.path,
-                                key="--engine")
+        if spec.engine != "real":
+            needs = [what for what, used in (("per_source_penalties", spec.per_source_penalties is not None),
+                                             ("max_startups", spec.max_startups is not None),
+                                             ("bursts' concurrent", any(b.concurrent > 1 for b in spec.bursts)))
+                     if used]
+            if needs:
+                raise BadInputError(f"the spec's {needs[0]} needs the real engine (docs/detection.md)",
+                                    file=spec.path, key="--engine")
     return spec
 
 
@@ -235,10 +240,19 @@ def make_jobs(spec: GenerateSpec, planned: Plan, recorder: Recorder, synthetic: 
     else:
         tindex = np.arange(len(planned))
         rows = list(range(len(planned)))
+    concurrent = [1] * len(planned) if synthetic else burst_concurrency(spec, planned)
     for row in rows:
         p = planned.row(row)
-        jobs.append(recorder.prepare(_job(spec, p, p.entry, p.variant, p.user_class, p.user, synthetic)))
+        job = _job(spec, p, p.entry, p.variant, p.user_class, p.user, synthetic)
+        job.concurrent = concurrent[row]
+        jobs.append(recorder.prepare(job))
     return jobs, np.asarray(tindex, dtype=np.int64).reshape(-1)
+
+
+def burst_concurrency(spec: GenerateSpec, planned: Plan) -> list[int]:
+    """Per planned connection, its burst's `concurrent` (1 outside bursts)."""
+    concurrent = {f"{b.name}#{k + 1}": b.concurrent for b in spec.bursts for k in range(b.count)}
+    return [concurrent.get(planned.bursts[b], 1) if b >= 0 else 1 for b in planned.burst.tolist()]
 
 
 def record(spec: GenerateSpec, jobs: list[Job], recorder: Recorder, synthetic: bool, recordings: Path | None,
@@ -250,7 +264,8 @@ def record(spec: GenerateSpec, jobs: list[Job], recorder: Recorder, synthetic: b
     if cache is not None:
         missing = []
         for job in jobs:
-            got = cache.load(job_hash(job, spec.log_level, spec.target, synthetic))
+            got = None if _has_history(job, recorder) else cache.load(job_hash(job, spec.log_level, spec.target,
+                                                                                synthetic))
             if got is None:
                 missing.append(job)
                 continue
@@ -262,7 +277,7 @@ def record(spec: GenerateSpec, jobs: list[Job], recorder: Recorder, synthetic: b
     results: list[Recorded] = asyncio.run(recorder.record(missing)) if missing else []
     saved: dict[str, list[Template]] = {}
     for r in results:
-        if cache is None:
+        if cache is None or _has_history(r.job, recorder):
             by_key[r.job.key] = r.templates
             continue
         # Jobs that file under one hash share one recording: the first is saved, and every job
@@ -277,6 +292,13 @@ def record(spec: GenerateSpec, jobs: list[Job], recorder: Recorder, synthetic: b
             tpl.entry, tpl.variant = r.job.entry.name, r.job.variant.key
         by_key[r.job.key] = templates
     return by_key
+
+
+def _has_history(job: Job, recorder: Recorder) -> bool:
+    """Whether what sshd logs for `job` depends on the connections recorded before it in this run
+    (its source's earlier ones, under PerSourcePenalties; its burst's, when they hold MaxStartups
+    slots): such a recording is made afresh every run and never shared with another job."""
+    return job.concurrent > 1 or recorder.penalties
 
 
 def choose_templates(jobs: list[Job], by_key: dict[Any, list[Template]],

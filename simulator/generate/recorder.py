@@ -39,6 +39,8 @@ SENTINEL_INVALID = "zznouser"
 SENTINEL_UID = 4711
 FIRST_PID = 7300
 PASSWORD = "Gen-erated-7q"
+DEFAULT_MAX_STARTUPS = "10:30:100"  # sshd's own (sshd_config(5))
+HOLDER_BANNER_WAIT = 10.0  # seconds a held connection waits for sshd's banner (its slot is taken)
 _PID_FIELD = re.compile(r"pid", re.IGNORECASE)
 
 
@@ -58,6 +60,7 @@ class Job:
     server: ServerSpec | None = None
     group: tuple = ()
     source_key: str | None = None  # the planned source (real engine): with penalties, one address and sshd
+    concurrent: int = 1  # its burst's `concurrent`: connections the attacker keeps in flight (real engine)
 
 
 @dataclass
@@ -80,7 +83,13 @@ class Recorder:
         self.progress = progress
         self._source_counter = itertools.count(1)
         self._source_of: dict[str, str] = {}  # planned source -> its recording address (penalties)
+        # planned source of a concurrent burst -> whether each of its connections so far got a slot
+        self._in_flight: dict[str, list[bool]] = {}
         self.penalties = spec.per_source_penalties is not None and not synthetic
+        # MaxStartups as the spec says; sshd's own default (not sshsim's roomy one) where a
+        # burst is concurrent, as the attacker would meet it
+        self.max_startups = None if synthetic else (
+            spec.max_startups or (DEFAULT_MAX_STARTUPS if any(b.concurrent > 1 for b in spec.bursts) else None))
         self._done = 0
         self._total = 0
 
@@ -116,6 +125,8 @@ class Recorder:
             chroot = list(scenario.server.chroot_dirs)
             job.scenario = scenario
         requires: list[Any] = []
+        if self.max_startups is not None:
+            overrides.append(f"MaxStartups {self.max_startups}")
         if self.penalties:
             # sshsim's own sshd_config switches them off; a first line wins. Versions before 9.8
             # have no such keyword: the target leaves the line out for them (requires).
@@ -148,12 +159,13 @@ class Recorder:
             server_spec = jobs[indexes[0]].server
             assert server_spec is not None, "record() takes prepared jobs"
             workers = min(self.parallel, len(indexes))
-            if not self.penalties:
+            if not self.penalties and not any(jobs[i].concurrent > 1 for i in indexes):
                 for _ in range(workers):
                     tasks.append(asyncio.ensure_future(self._worker(server_spec, jobs, queue, results)))
                 continue
-            # Penalties build up in one sshd over one address's connections: each source's
-            # connections go, in plan order, to one worker (its own sshd).
+            # Penalties build up in one sshd over one address's connections, and a concurrent
+            # burst's connections wait on one sshd: each source's connections go, in plan order,
+            # to one worker (its own sshd).
             queues: list[asyncio.Queue[int]] = [asyncio.Queue() for _ in range(workers)]
             owner: dict[str | None, int] = {}
             for i in indexes:
@@ -194,6 +206,15 @@ class Recorder:
             self._source_of[job.source_key] = self._source()
         return self._source_of[job.source_key]
 
+    def _waiting(self, job: Job) -> int:
+        """How many of its burst's earlier connections still wait unauthenticated when `job`'s
+        arrives: the attacker keeps `concurrent` in flight, so the last concurrent - 1 of them,
+        less those sshd turned away (they hold no slot)."""
+        if job.concurrent < 2 or job.source_key is None:
+            return 0
+        recent = self._in_flight.get(job.source_key, [])[-(job.concurrent - 1):]
+        return sum(recent)
+
     def _source(self) -> str:
         n = next(self._source_counter)
         a, b = divmod(n, 250)
@@ -206,6 +227,8 @@ class Recorder:
         ports: dict[str, int | None] = {}
         outcomes: dict[str, str | None] = {}  # what happened, as the client saw it (None: cannot tell)
         label = f"{job.entry.name} ({job.variant.key or 'default'}, user {job.user or '-'})"
+        holders: list[str] = []  # held connections' addresses (a concurrent burst)
+        result = None
         if job.entry.probe is not None:
             # imported here: start-up cost: the driver and probes (asyncssh) only when recording
             from simulator.generate.probes import run_probe
@@ -225,15 +248,30 @@ class Recorder:
             assert scenario is not None
             for conn in scenario.connections:
                 conn.source = sources[conn.id] = self._source_for(job, len(scenario.connections))
-            result = await ScenarioRunner(scenario, server).run()
+            holders = [self._source() for _ in range(self._waiting(job))]
+            held = await _hold(holders, host, server.port)
+            try:
+                result = await ScenarioRunner(scenario, server).run()
+            finally:
+                await _release(held)
+        await asyncio.to_thread(server.wait_idle)  # every line in before the checks below
+        records = server.log.records[before:]
+        if result is not None:
+            may_drop = self.penalties or self.max_startups is not None
             for conn_id, res in result.connections.items():
-                if res.error and not (self.penalties and _turned_away(server.log.records[before:], sources[conn_id])):
+                turned_away = may_drop and _turned_away(records, sources[conn_id])
+                if job.concurrent > 1 and job.source_key is not None:
+                    self._in_flight.setdefault(job.source_key, []).append(not turned_away)
+                if res.error and not turned_away:
                     raise TargetError(f"recording {label}: connection {conn_id}: {res.error}",
                                       file=str(job.entry.scenario))
                 ports[conn_id] = res.port
                 outcomes[conn_id] = _client_outcome(res)
-        await asyncio.to_thread(server.wait_idle)
-        records = server.log.records[before:]
+        if holders:
+            records = _without(records, holders, listener)
+            if not records:
+                raise TargetError(f"recording {label}: sshd logged nothing for the connection (with {len(holders)} "
+                                  "held connections waiting)", file=str(job.entry.scenario))
         user_keys = _user_key_fingerprints(server, job)
         recorded = Recorded(job)
         parts = {next(iter(sources)): records} if len(sources) == 1 else _split(records, sources)
@@ -312,6 +350,45 @@ class Recorder:
             ranges=dict(canon.ranges),
             pid_offsets=_pid_offsets(tokens.pids),
         )
+
+
+async def _hold(addresses: list[str], host: str, port: int) -> list[asyncio.StreamWriter]:
+    """Open one connection from each address and wait for sshd's banner (or its refusal): the
+    listener has then counted it among its unauthenticated connections (MaxStartups). Nothing
+    is sent, so each keeps its slot until released."""
+    async def one(address: str) -> asyncio.StreamWriter:
+        reader, writer = await asyncio.open_connection(host, port, local_addr=(address, 0))
+        try:
+            await asyncio.wait_for(reader.readline(), HOLDER_BANNER_WAIT)
+        except (TimeoutError, ConnectionError):
+            pass  # refused (MaxStartups dropped it too) or slow: the slot is sshd's to count
+        return writer
+
+    writers: list[asyncio.StreamWriter] = []
+    try:
+        for address in addresses:  # in order, as the attacker's connections arrived
+            writers.append(await one(address))
+    except BaseException:
+        await _release(writers)
+        raise
+    return writers
+
+
+async def _release(writers: list[asyncio.StreamWriter]) -> None:
+    for writer in writers:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except OSError:
+            pass  # reset by the server: the connection is gone all the same
+
+
+def _without(records: list[Any], addresses: list[str], listener: int | None) -> list[Any]:
+    """The records of a job without those of its held connections: lines naming their
+    addresses, and every line of the processes that do."""
+    named = re.compile(r"(?<![\d.])(?:" + "|".join(re.escape(a) for a in addresses) + r")(?![\d])")
+    pids = {r.pid for r in records if r.pid is not None and r.pid != listener and named.search(r.message)}
+    return [r for r in records if r.pid not in pids and not named.search(r.message)]
 
 
 def _turned_away(records: list[Any], source: str) -> bool:

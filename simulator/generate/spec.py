@@ -28,6 +28,7 @@ import yaml
 from simulator.errors import BadInputError
 from simulator.limits import (
     GENERATE_YEARS,
+    MAX_BURST_CONCURRENT,
     MAX_GENERATE_BURSTS,
     MAX_GENERATE_CONNECTIONS,
     MAX_GENERATE_LINES,
@@ -116,6 +117,7 @@ class Burst:
     interval: tuple[float, float]
     mix: list[Entry]
     position: Position | None = None
+    concurrent: int = 1  # unauthenticated connections the attacker keeps open at once (real engine)
 
 
 @dataclass
@@ -153,6 +155,9 @@ class GenerateSpec:
     sshd_config_file: Any = None
     # server.per_source_penalties: the PerSourcePenalties value ("yes": sshd's defaults), None: off
     per_source_penalties: str | None = None
+    # server.max_startups: the recording sshd's MaxStartups (None: sshd's default where a burst
+    # is concurrent, sshsim's own otherwise)
+    max_startups: str | None = None
 
     def entries(self) -> list[Entry]:
         """Every entry, the mix's and the bursts'."""
@@ -390,8 +395,19 @@ def _build(raw: dict[str, Any], positions: dict[tuple, Position], path: str) -> 
 
     penalties = server.get("per_source_penalties", False)
     if penalties is not False and raw.get("engine", "synthetic") != "real":
-        raise where.error("per_source_penalties needs `engine: real` (penalties build up over a source's "
-                          "connections to one sshd)", ("server", "per_source_penalties"))
+        raise where.error("per_source_penalties needs `engine: real` (penalties build up over a source's own "
+                          "connections to one sshd; the synthetic engine's recordings are shared by every source: "
+                          "docs/detection.md)", ("server", "per_source_penalties"))
+    max_startups = server.get("max_startups")
+    if max_startups is not None:
+        max_startups = str(max_startups)
+        parts = [int(p) for p in max_startups.split(":")]
+        if len(parts) == 3 and not (parts[0] <= parts[2] and parts[1] <= 100):
+            raise where.error(f"max_startups {max_startups!r}: start must be at most full and rate at most 100 "
+                              "(start:rate:full, as sshd reads it)", ("server", "max_startups"))
+        if raw.get("engine", "synthetic") != "real":
+            raise where.error("max_startups needs `engine: real` (sshd drops a connection only while others "
+                              "wait unauthenticated on the same sshd: docs/detection.md)", ("server", "max_startups"))
     level = raw.get("log_level", "INFO")
     spec = GenerateSpec(
         path=path,
@@ -409,6 +425,7 @@ def _build(raw: dict[str, Any], positions: dict[tuple, Position], path: str) -> 
         pid_max=pid_max,
         sshd_config=list(server.get("sshd_config", [])),
         per_source_penalties=None if penalties is False else ("yes" if penalties is True else str(penalties)),
+        max_startups=max_startups,
         start=start,
         duration=duration,
         timezone=tz,
@@ -439,7 +456,13 @@ def _build(raw: dict[str, Any], positions: dict[tuple, Position], path: str) -> 
             mix=[_entry(e, at + ("mix", j), spec, folder, where, names, default_sources=pool)
                  for j, e in enumerate(item["mix"])],
             position=positions.get(at),
+            concurrent=int(item.get("concurrent", 1)),
         )
+        if burst.concurrent > MAX_BURST_CONCURRENT:
+            raise where.error(f"concurrent {burst.concurrent}: at most {MAX_BURST_CONCURRENT}", at + ("concurrent",))
+        if burst.concurrent > 1 and spec.engine != "real":
+            raise where.error("concurrent needs `engine: real` (the connections must meet one sshd at once)",
+                              at + ("concurrent",))
         if burst.connections[1] < 1:
             raise where.error("a burst needs at least one connection", at + ("connections",))
         _at_most(burst.interval[1], MAX_GENERATE_SECONDS, "s", where, at + ("interval",))

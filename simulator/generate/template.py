@@ -216,7 +216,8 @@ def gaps(events: list[tuple[str, dict[str, Any]]]) -> list[tuple[tuple[float, fl
 
 
 # What sshd's listener logs when PerSourcePenalties (or MaxStartups) turns a source away.
-PENALTY_EVENTS = frozenset(("listener.penalty_new", "listener.penalty_activated", "listener.drop_connection"))
+PENALTY_EVENTS = frozenset(("listener.penalty_new", "listener.penalty_activated", "listener.drop_connection",
+                            "listener.maxstartups_begin", "listener.maxstartups_ongoing", "listener.maxstartups_end"))
 
 
 def connection_labels(events: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
