@@ -753,7 +753,8 @@ class ConnectionTracker:
                 seen_new = self._seen_new_programs
             spec = ev.spec
             pid = ev.pid
-            if spec is None or pid is None or pid in listeners or (seen_new and ev.program == "sshd"):
+            # (no pid: `pids_get` gives None, and None is in no set of pids)
+            if spec is None or pid in listeners or (seen_new and ev.program == "sshd"):
                 slow(ev)
                 continue
             st = pids_get(pid)
@@ -761,7 +762,8 @@ class ConnectionTracker:
                 slow(ev)
                 continue
             conn = st.conn
-            if conn.end is not None and spec.flags & starts:
+            flags = spec.flags
+            if flags & starts and conn.end is not None:
                 slow(ev)
                 continue
             line = ev.line
@@ -777,7 +779,8 @@ class ConnectionTracker:
             else:
                 ev.role = "user"
             ev.conn = conn.id
-            if spec.flags & fold_tags or spec.name in summary or (conn.addr is None and "addr" in spec.fields):
+            if flags & fold_tags or (summary and spec.name in summary) or (
+                    conn.addr is None and "addr" in spec.fields):
                 fold(conn, ev)  # a tagged line, a summary handler, or the first line naming the client
             elif tally:
                 conn.last_line = line

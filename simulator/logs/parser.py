@@ -132,35 +132,52 @@ def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list
                    for k, raw in enumerate(chunk, n + 1)]
             n += len(chunk)
     prefixes = _SyslogPrefixes()
-    heads = prefixes.heads
-    heads_get = heads.get
-    split_head = prefixes.split
+    heads_get, split_head = prefixes.heads.get, prefixes.split
     seen, learn = meanings.seen, meanings.learn
+    # What the loop knows without asking: prefixes it takes ("host sshd[pid" of an sshd
+    # program) and messages it learnt (a part of Meanings.seen, emptied when that is). A
+    # message that ends in "\r" or "\n", is empty, or starts with "[ID " or "kernel:" is never
+    # kept, so a line whose prefix and message are both known needs no other check.
+    fast_heads: dict[str, _Head] = {}
+    fast_known: dict[str, tuple] = {}
+    fast_heads_get, fast_known_get = fast_heads.get, fast_known.get
+    clears = meanings.clears
     while True:
         chunk = list(islice(it, BATCH))
         if not chunk:
             return
         out: list[Event] = []
         append = out.append
-        for raw in chunk:
-            n += 1
+        for n, raw in enumerate(chunk, n + 1):
+            head, sep, msg = raw.partition("]: ")
+            src = fast_heads_get(head)
+            known = fast_known_get(msg)
+            if src is not None and known is not None:
+                append(Event(n, raw, "syslog", src, known))
+                continue
+            # the general rule (a line the two look-ups above did not both know)
             if raw[-1:] in _ENDS:
                 raw = raw.rstrip("\r\n")
-            head, sep, msg = raw.partition("]: ")
+                head, sep, msg = raw.partition("]: ")
             src = heads_get(head) if sep else False
             if src is None:
                 src = split_head(head)
             if src is False or (msg[:1] in _FURNITURE and (msg[:4] == "[ID " or msg[:7] == "kernel:")):
                 append(general(raw, n))
-                continue
-            if not src[4]:  # (time stamp, host, program, pid, is sshd)
+            elif not src[4]:  # (time stamp, host, program, pid, is sshd)
                 append(Event(n, raw, "syslog", src, (None, msg, None, None, (), OTHER)))
-                continue
-            # The whole message as sshd wrote it is the key of a per-parse cache of what it means.
-            known = seen.get(msg)
-            if known is None:
-                known = learn(msg)
-            append(Event(n, raw, "syslog", src, known))
+            else:
+                remember(fast_heads, head, src, PREFIX_CACHE)
+                # The whole message as sshd wrote it is the key of a per-parse cache of what it means.
+                known = seen.get(msg)
+                if known is None:
+                    known = learn(msg)
+                if msg and len(msg) <= MAX_MESSAGE and meanings.clears == clears:
+                    remember(fast_known, msg, known, SEEN_LIMIT)
+                append(Event(n, raw, "syslog", src, known))
+            if meanings.clears != clears:
+                fast_known.clear()  # Meanings forgot what it had seen: so does the loop
+                clears = meanings.clears
         yield out
 
 
@@ -261,10 +278,11 @@ class Meanings:
     event name). Callers look in ``seen`` themselves (the hot path: one dict look-up) and call
     `learn` for a message not there."""
 
-    __slots__ = ("_shaped", "seen")
+    __slots__ = ("_shaped", "clears", "seen")
 
     def __init__(self, cat: Catalogue) -> None:
         self.seen: dict[str, tuple] = {}
+        self.clears = 0  # how often ``seen`` was full and started afresh
         self._shaped = _ShapeCache(cat).interpret
 
     def learn(self, msg: str) -> tuple:
@@ -273,7 +291,10 @@ class Meanings:
         # A message longer than sshd writes is unknown at once and not kept: distinct lines of
         # kilobytes would fill the cache (SEEN_LIMIT of them) for nothing.
         if len(msg) <= MAX_MESSAGE:
-            remember(self.seen, msg, known, SEEN_LIMIT)
+            seen = self.seen
+            if len(seen) >= SEEN_LIMIT:
+                self.clears += 1
+            remember(seen, msg, known, SEEN_LIMIT)
         return known
 
 
