@@ -167,13 +167,17 @@ def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list
             elif not src[4]:  # (time stamp, host, program, pid, is sshd)
                 append(Event(n, raw, "syslog", src, (None, msg, None, None, (), OTHER)))
             else:
-                remember(fast_heads, head, src, PREFIX_CACHE)
+                if len(fast_heads) >= PREFIX_CACHE:  # (remember, inline: this runs per new process)
+                    fast_heads.clear()
+                fast_heads[head] = src
                 # The whole message as sshd wrote it is the key of a per-parse cache of what it means.
                 known = seen.get(msg)
                 if known is None:
                     known = learn(msg)
                 if msg and len(msg) <= MAX_MESSAGE and meanings.clears == clears:
-                    remember(fast_known, msg, known, SEEN_LIMIT)
+                    if len(fast_known) >= SEEN_LIMIT:  # (remember, inline)
+                        fast_known.clear()
+                    fast_known[msg] = known
                 append(Event(n, raw, "syslog", src, known))
             if meanings.clears != clears:
                 fast_known.clear()  # Meanings forgot what it had seen: so does the loop
@@ -292,9 +296,10 @@ class Meanings:
         # kilobytes would fill the cache (SEEN_LIMIT of them) for nothing.
         if len(msg) <= MAX_MESSAGE:
             seen = self.seen
-            if len(seen) >= SEEN_LIMIT:
+            if len(seen) >= SEEN_LIMIT:  # (remember, inline: this runs per new message)
                 self.clears += 1
-            remember(seen, msg, known, SEEN_LIMIT)
+                seen.clear()
+            seen[msg] = known
         return known
 
 
