@@ -719,7 +719,8 @@ class ConnectionTracker:
         events the tracker sweeps. The common case, a line of a pid already placed, is taken
         here; anything else by `_assign_slow`."""
         listeners = self._listeners
-        pids_get = self._pids.get
+        # asked with a line's pid, None included (no such key: None)
+        pids_get: Callable[[int | None], _PidState | None] = self._pids.get  # type: ignore[assignment]
         seen_new = self._seen_new_programs
         summary = _SUMMARY if self._summaries else {}
         # tags that make a line of a placed pid go through `_fold` (its meaning; with summaries,
@@ -750,7 +751,7 @@ class ConnectionTracker:
                 if i == next_sweep:
                     next_sweep = self._next_sweep = next_sweep + self.sweep_every
                     self._sweep(ev.line)
-                    pids_get = self._pids.get
+                    pids_get = self._pids.get  # type: ignore[assignment]
                 next_stop = min(next_fact, next_sweep)
                 seen_new = self._seen_new_programs
             spec = ev.spec

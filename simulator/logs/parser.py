@@ -63,10 +63,10 @@ def parse_lines(
     """One Event per line. ``input_format`` (a name or alias) skips detection, which
     otherwise reads the first lines now, not on the first ``next``.
 
-    This is the product's hot path: the common case, a traditional syslog line of sshd whose
-    message was seen before, costs a `partition` and three dict look-ups (time stamp, source,
-    message); the catalogue matches each distinct message once; everything else goes through
-    the general functions.
+    This is the product's hot path: the common case, a traditional syslog line of an sshd
+    process seen before in the same second, whose message was seen before, costs a `partition`
+    and two dict look-ups (prefix, message) and no other test; the catalogue matches each
+    distinct message once; everything else goes through the general functions.
     """
     cat = catalogue or default_catalogue()
     it = iter(lines)
@@ -119,7 +119,15 @@ def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list
     """parse_lines' loop: lists of events. Traditional syslog lines take the fast path: the
     whole prefix before the first "]: " (time stamp, host, program, pid) recurs for every line
     a process writes within a second, so it is split once (`_SyslogPrefixes`) and then looked
-    up; a line it refuses goes through the general LineSplitter (`_general`)."""
+    up; a line it refuses goes through the general LineSplitter (`_general`).
+
+    Two caches of the loop's own hold only what needs no further test: prefixes of sshd
+    programs that the fast path takes, and messages it learnt that are not empty, do not end
+    in a line end and carry no "[ID " or "kernel:" furniture. A line found in both is an event
+    at once; any other line goes through the whole rule, which is what every line went through
+    before (so both give the same events). The message cache is a part of `Meanings.seen`,
+    emptied whenever that is (`Meanings.clears`): a message is learnt exactly when the rule
+    line by line would learn it, in the same order."""
     meanings = Meanings(cat)
     general = _General(fmt, meanings).event
     n = 0
@@ -148,12 +156,12 @@ def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list
             return
         out: list[Event] = []
         append = out.append
-        for n, raw in enumerate(chunk, n + 1):
+        for k, raw in enumerate(chunk, n + 1):
             head, sep, msg = raw.partition("]: ")
-            src = fast_heads_get(head)
+            hit = fast_heads_get(head)
             known = fast_known_get(msg)
-            if src is not None and known is not None:
-                append(Event(n, raw, "syslog", src, known))
+            if hit is not None and known is not None:
+                append(Event(k, raw, "syslog", hit, known))
                 continue
             # the general rule (a line the two look-ups above did not both know)
             if raw[-1:] in _ENDS:
@@ -163,9 +171,9 @@ def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list
             if src is None:
                 src = split_head(head)
             if src is False or (msg[:1] in _FURNITURE and (msg[:4] == "[ID " or msg[:7] == "kernel:")):
-                append(general(raw, n))
+                append(general(raw, k))
             elif not src[4]:  # (time stamp, host, program, pid, is sshd)
-                append(Event(n, raw, "syslog", src, (None, msg, None, None, (), OTHER)))
+                append(Event(k, raw, "syslog", src, (None, msg, None, None, (), OTHER)))
             else:
                 if len(fast_heads) >= PREFIX_CACHE:  # (remember, inline: this runs per new process)
                     fast_heads.clear()
@@ -178,10 +186,11 @@ def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list
                     if len(fast_known) >= SEEN_LIMIT:  # (remember, inline)
                         fast_known.clear()
                     fast_known[msg] = known
-                append(Event(n, raw, "syslog", src, known))
+                append(Event(k, raw, "syslog", src, known))
             if meanings.clears != clears:
                 fast_known.clear()  # Meanings forgot what it had seen: so does the loop
                 clears = meanings.clears
+        n += len(chunk)
         yield out
 
 
