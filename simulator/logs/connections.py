@@ -25,7 +25,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain, islice
-from operator import attrgetter
 from typing import Any
 
 from simulator.logs import tags
@@ -33,7 +32,6 @@ from simulator.logs.events import UNKNOWN, Event, EventStream
 from simulator.logs.formats import iso_timestamp, parse_time
 
 _NEW_PROGRAMS = ("sshd-session", "sshd-auth")
-_PROGRAM = attrgetter("program")
 # Lines pass 1 learns lineage from.
 _LEARN = tags.LISTENER_LINE | tags.USER_CHILD | tags.SESSION_CHILD | tags.OWN_PROCESS
 # How far above its user child's pid a session child's pid may be.
@@ -635,7 +633,7 @@ class ConnectionTracker:
         if not self._seen_new_programs and not self._new_programs_due:
             # sshd-session / sshd-auth (9.8+): from its first line on, "sshd" is the listener.
             # Learnt from a line that states no other fact, as it always was.
-            programs = set(map(_PROGRAM, events))
+            programs = {ev.program for ev in events}
             if "sshd-session" in programs or "sshd-auth" in programs:
                 for k, ev in enumerate(events):
                     if ev.program in _NEW_PROGRAMS and not (ev.spec is not None and ev.spec.flags & learn):

@@ -70,7 +70,7 @@ class Event:
                 groups = self._groups
                 named = spec.named
                 # every group kept (most entries): the names and values pair up in order
-                f = dict(zip(spec.fields, groups, strict=True)) if len(named) == len(groups) else {  # type: ignore[arg-type]
+                f = dict(zip(spec.fields, groups)) if len(named) == len(groups) else {  # type: ignore[arg-type]  # noqa: B905
                     name: groups[i] for i, name in named}
                 for name in spec.int_fields:
                     v = f.get(name)
