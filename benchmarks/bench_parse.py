@@ -5,9 +5,9 @@
 
 The log is built by repeating the real connections of the reference log with fresh pids and
 ports (so grouping has real work to do), written to disk by a child process (``--build-only``),
-and read back streaming. The child keeps the parser's process as `sshsim parse` runs it:
-writing a million lines leaves the heap of the process that wrote them fragmented, which made
-the parse that followed in the same process some 15% slower than in a fresh one. Prints
+and read back streaming. The child keeps the parser's process as `sshsim parse` runs it, with
+nothing of the writing in its heap (on a shared 2-core machine, a parse right after writing in
+the same process measured 10-20% slower than one in a fresh process; noisy). Prints
 ``name=value`` lines: load_average_start and _end, catalogue_load_ms (loading the event
 catalogue in a fresh process, its cache warm), parse_lines_per_s, drain3_lines_per_s,
 fail2ban_lines_per_s, ratio_vs_fail2ban, and the resident memory after each quarter of the file
