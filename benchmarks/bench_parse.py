@@ -4,7 +4,10 @@
     python benchmarks/bench_parse.py [--lines 1000000] [--compare-lines N] [--keep FILE] [--rounds 2]
 
 The log is built by repeating the real connections of the reference log with fresh pids and
-ports (so grouping has real work to do), written to disk and read back streaming. Prints
+ports (so grouping has real work to do), written to disk by a child process (``--build-only``),
+and read back streaming. The child keeps the parser's process as `sshsim parse` runs it, with
+nothing of the writing in its heap (on a shared 2-core machine, a parse right after writing in
+the same process measured 10-20% slower than one in a fresh process; noisy). Prints
 ``name=value`` lines: load_average_start and _end, catalogue_load_ms (loading the event
 catalogue in a fresh process, its cache warm), parse_lines_per_s, drain3_lines_per_s,
 fail2ban_lines_per_s, ratio_vs_fail2ban, and the resident memory after each quarter of the file
@@ -88,6 +91,13 @@ def build_log(path: Path, n_lines: int, templates: list[list[str]] | None = None
             written += len(chunk)
             rep += 1
     return written
+
+
+def build_log_in_child(path: Path, n_lines: int) -> int:
+    """`build_log` in a child process (see the module doc); its line count."""
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--lines", str(n_lines),
+                          "--build-only", str(path)], check=True, text=True, stdout=subprocess.PIPE)
+    return int(out.stdout.split()[-1])
 
 
 def rss_mb() -> float:
@@ -203,11 +213,17 @@ def main() -> None:
                     help="time the parser and fail2ban-regex alternately this many times and keep the best "
                          "rate of each: on a shared machine the load changes during a run, and alternating "
                          "gives both the same chances (default 2)")
+    ap.add_argument("--build-only", type=Path, default=None, metavar="FILE",
+                    help="write the log of --lines lines to FILE, print its line count and exit "
+                         "(how the benchmark builds its log, in a child process)")
     args = ap.parse_args()
+    if args.build_only is not None:
+        print(build_log(args.build_only, args.lines))
+        return
 
     path = args.keep or Path(tempfile.mkstemp(suffix=".log")[1])
     try:
-        total = build_log(path, args.lines)
+        total = build_log_in_child(path, args.lines)
         compare = min(args.compare_lines or total, total)
         print(f"load_average_start={os.getloadavg()[0]:.2f}")
         print(f"catalogue_load_ms={catalogue_load_ms():.0f}")

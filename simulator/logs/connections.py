@@ -601,7 +601,7 @@ class ConnectionTracker:
             if conn.addr is None and not flags & tags.ENDPOINT and "addr" in spec.fields:
                 # INFO logs: the first line naming the client names its endpoint
                 _fill_endpoint(conn, ev.fields)
-            if flags or conn.addr is not None:
+            if not conn._indexed and (flags or conn.addr is not None):
                 self._index_endpoint(conn)
             if self._summaries:
                 handler = _SUMMARY.get(spec.name)
@@ -717,7 +717,8 @@ class ConnectionTracker:
         events the tracker sweeps. The common case, a line of a pid already placed, is taken
         here; anything else by `_assign_slow`."""
         listeners = self._listeners
-        pids_get = self._pids.get
+        # asked with a line's pid, None included (no such key: None)
+        pids_get: Callable[[int | None], _PidState | None] = self._pids.get  # type: ignore[assignment]
         seen_new = self._seen_new_programs
         summary = _SUMMARY if self._summaries else {}
         # tags that make a line of a placed pid go through `_fold` (its meaning; with summaries,
@@ -748,12 +749,13 @@ class ConnectionTracker:
                 if i == next_sweep:
                     next_sweep = self._next_sweep = next_sweep + self.sweep_every
                     self._sweep(ev.line)
-                    pids_get = self._pids.get
+                    pids_get = self._pids.get  # type: ignore[assignment]
                 next_stop = min(next_fact, next_sweep)
                 seen_new = self._seen_new_programs
             spec = ev.spec
             pid = ev.pid
-            if spec is None or pid is None or pid in listeners or (seen_new and ev.program == "sshd"):
+            # (no pid: `pids_get` gives None, and None is in no set of pids)
+            if spec is None or pid in listeners or (seen_new and ev.program == "sshd"):
                 slow(ev)
                 continue
             st = pids_get(pid)
@@ -761,7 +763,8 @@ class ConnectionTracker:
                 slow(ev)
                 continue
             conn = st.conn
-            if conn.end is not None and spec.flags & starts:
+            flags = spec.flags
+            if flags & starts and conn.end is not None:
                 slow(ev)
                 continue
             line = ev.line
@@ -777,7 +780,8 @@ class ConnectionTracker:
             else:
                 ev.role = "user"
             ev.conn = conn.id
-            if spec.flags & fold_tags or spec.name in summary or (conn.addr is None and "addr" in spec.fields):
+            if flags & fold_tags or (summary and spec.name in summary) or (
+                    conn.addr is None and "addr" in spec.fields):
                 fold(conn, ev)  # a tagged line, a summary handler, or the first line naming the client
             elif tally:
                 conn.last_line = line

@@ -68,7 +68,10 @@ class Event:
                 f = {}
             else:
                 groups = self._groups
-                f = {name: groups[i] for i, name in spec.named}
+                named = spec.named
+                # every group kept (most entries): the names and values pair up in order
+                f = dict(zip(spec.fields, groups)) if len(named) == len(groups) else {  # type: ignore[arg-type]  # noqa: B905
+                    name: groups[i] for i, name in named}
                 for name in spec.int_fields:
                     v = f.get(name)
                     if v is not None:

@@ -63,10 +63,10 @@ def parse_lines(
     """One Event per line. ``input_format`` (a name or alias) skips detection, which
     otherwise reads the first lines now, not on the first ``next``.
 
-    This is the product's hot path: the common case, a traditional syslog line of sshd whose
-    message was seen before, costs a `partition` and three dict look-ups (time stamp, source,
-    message); the catalogue matches each distinct message once; everything else goes through
-    the general functions.
+    This is the product's hot path: the common case, a traditional syslog line of an sshd
+    process seen before in the same second, whose message was seen before, costs a `partition`
+    and two dict look-ups (prefix, message) and no other test; the catalogue matches each
+    distinct message once; everything else goes through the general functions.
     """
     cat = catalogue or default_catalogue()
     it = iter(lines)
@@ -119,7 +119,15 @@ def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list
     """parse_lines' loop: lists of events. Traditional syslog lines take the fast path: the
     whole prefix before the first "]: " (time stamp, host, program, pid) recurs for every line
     a process writes within a second, so it is split once (`_SyslogPrefixes`) and then looked
-    up; a line it refuses goes through the general LineSplitter (`_general`)."""
+    up; a line it refuses goes through the general LineSplitter (`_general`).
+
+    Two caches of the loop's own hold only what needs no further test: prefixes of sshd
+    programs that the fast path takes, and messages it learnt that are not empty, do not end
+    in a line end and carry no "[ID " or "kernel:" furniture. A line found in both is an event
+    at once; any other line goes through the whole rule, which is what every line went through
+    before (so both give the same events). The message cache is a part of `Meanings.seen`,
+    emptied whenever that is (`Meanings.clears`): a message is learnt exactly when the rule
+    line by line would learn it, in the same order."""
     meanings = Meanings(cat)
     general = _General(fmt, meanings).event
     n = 0
@@ -132,35 +140,57 @@ def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list
                    for k, raw in enumerate(chunk, n + 1)]
             n += len(chunk)
     prefixes = _SyslogPrefixes()
-    heads = prefixes.heads
-    heads_get = heads.get
-    split_head = prefixes.split
+    heads_get, split_head = prefixes.heads.get, prefixes.split
     seen, learn = meanings.seen, meanings.learn
+    # What the loop knows without asking: prefixes it takes ("host sshd[pid" of an sshd
+    # program) and messages it learnt (a part of Meanings.seen, emptied when that is). A
+    # message that ends in "\r" or "\n", is empty, or starts with "[ID " or "kernel:" is never
+    # kept, so a line whose prefix and message are both known needs no other check.
+    fast_heads: dict[str, _Head] = {}
+    fast_known: dict[str, tuple] = {}
+    fast_heads_get, fast_known_get = fast_heads.get, fast_known.get
+    clears = meanings.clears
     while True:
         chunk = list(islice(it, BATCH))
         if not chunk:
             return
         out: list[Event] = []
         append = out.append
-        for raw in chunk:
-            n += 1
+        for k, raw in enumerate(chunk, n + 1):
+            head, sep, msg = raw.partition("]: ")
+            hit = fast_heads_get(head)
+            known = fast_known_get(msg)
+            if hit is not None and known is not None:
+                append(Event(k, raw, "syslog", hit, known))
+                continue
+            # the general rule (a line the two look-ups above did not both know)
             if raw[-1:] in _ENDS:
                 raw = raw.rstrip("\r\n")
-            head, sep, msg = raw.partition("]: ")
+                head, sep, msg = raw.partition("]: ")
             src = heads_get(head) if sep else False
             if src is None:
                 src = split_head(head)
             if src is False or (msg[:1] in _FURNITURE and (msg[:4] == "[ID " or msg[:7] == "kernel:")):
-                append(general(raw, n))
-                continue
-            if not src[4]:  # (time stamp, host, program, pid, is sshd)
-                append(Event(n, raw, "syslog", src, (None, msg, None, None, (), OTHER)))
-                continue
-            # The whole message as sshd wrote it is the key of a per-parse cache of what it means.
-            known = seen.get(msg)
-            if known is None:
-                known = learn(msg)
-            append(Event(n, raw, "syslog", src, known))
+                append(general(raw, k))
+            elif not src[4]:  # (time stamp, host, program, pid, is sshd)
+                append(Event(k, raw, "syslog", src, (None, msg, None, None, (), OTHER)))
+            else:
+                if len(fast_heads) >= PREFIX_CACHE:  # (remember, inline: this runs per new process)
+                    fast_heads.clear()
+                fast_heads[head] = src
+                # The whole message as sshd wrote it is the key of a per-parse cache of what it means.
+                known = seen.get(msg)
+                if known is None:
+                    known = learn(msg)
+                if msg and len(msg) <= MAX_MESSAGE and meanings.clears == clears:
+                    if len(fast_known) >= SEEN_LIMIT:  # (remember, inline)
+                        fast_known.clear()
+                    fast_known[msg] = known
+                append(Event(k, raw, "syslog", src, known))
+            if meanings.clears != clears:
+                fast_known.clear()  # Meanings forgot what it had seen: so does the loop
+                clears = meanings.clears
+        n += len(chunk)
         yield out
 
 
@@ -261,10 +291,11 @@ class Meanings:
     event name). Callers look in ``seen`` themselves (the hot path: one dict look-up) and call
     `learn` for a message not there."""
 
-    __slots__ = ("_shaped", "seen")
+    __slots__ = ("_shaped", "clears", "seen")
 
     def __init__(self, cat: Catalogue) -> None:
         self.seen: dict[str, tuple] = {}
+        self.clears = 0  # how often ``seen`` was full and started afresh
         self._shaped = _ShapeCache(cat).interpret
 
     def learn(self, msg: str) -> tuple:
@@ -273,7 +304,11 @@ class Meanings:
         # A message longer than sshd writes is unknown at once and not kept: distinct lines of
         # kilobytes would fill the cache (SEEN_LIMIT of them) for nothing.
         if len(msg) <= MAX_MESSAGE:
-            remember(self.seen, msg, known, SEEN_LIMIT)
+            seen = self.seen
+            if len(seen) >= SEEN_LIMIT:  # (remember, inline: this runs per new message)
+                self.clears += 1
+                seen.clear()
+            seen[msg] = known
         return known
 
 
