@@ -60,6 +60,8 @@ class ClientProfile:
     # Sessions without a pty: OpenSSH halves its window and packet for interactive ones only.
     no_pty_window: int | None = None
     no_pty_max_packet: int | None = None
+    # PuTTY's winadj@putty.projects.tartarus.org: sent (want_reply) before each WINDOW_ADJUST.
+    window_adjust_request: str | None = None
     session_requests: tuple[str, ...] = ("env", "pty-req", "x11-req", "auth-agent-req@openssh.com", "shell")
     pipelined: bool = False
     want_reply: dict[str, bool] = field(default_factory=dict)
@@ -319,6 +321,7 @@ def _from_data(name: str, data: dict[str, Any]) -> ClientProfile:
             max_packet=int(channel.get("max_packet", 32768)),
             no_pty_window=channel.get("no_pty_window"),
             no_pty_max_packet=channel.get("no_pty_max_packet"),
+            window_adjust_request=channel.get("window_adjust_request"),
             # request_order: every request the client can make, in its order; requests: older form.
             session_requests=tuple(session.get("request_order") or session.get("requests")
                                    or ClientProfile.session_requests),
