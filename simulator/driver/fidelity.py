@@ -354,6 +354,25 @@ def attach_profile(conn: Any, wire: WireLists, first_channel: int, *, none_first
 
 
 # -- scripted session channel -------------------------------------------------------------------
+class _WindowAck(asyncio.Future):
+    """The reply waiter of one winadj@ request: the reply counts the adjust sent with it as seen
+    by the server at once, while the packet is handled (a done-callback would run only after the
+    rest of the socket read, too late: measured, the window then grew at nearly every packet).
+    Nothing awaits it; the reply, or the channel's end, only settles it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, state: dict[str, int], size: int) -> None:
+        super().__init__(loop=loop)
+        self._window = state
+        self._adjust = size
+
+    def set_result(self, result: Any) -> None:
+        self._window["acked"] += self._adjust
+        super().set_result(result)
+
+    def set_exception(self, exception: Any) -> None:
+        super().set_result(False)  # the channel ended before the reply: nobody is told
+
+
 class ScriptedChannel:
     """A session channel whose requests are sent in the profile's order with its want_reply.
 
@@ -448,18 +467,15 @@ class ScriptedChannel:
 
         asyncssh's own adjust (back to the initial window below half of it) is turned off by
         zeroing `_init_recv_window` once the session has its reader limit; each reply is taken
-        by a future appended to `_request_waiters` when the request is sent, so asyncssh pairs
-        its own requests' replies in order as before, and this one goes to its own future."""
+        by a future appended to `_request_waiters` when the request is sent (`_WindowAck`), so
+        asyncssh pairs its own requests' replies in order as before, and this one goes to its own
+        future."""
         chan = self.chan
         loop = self.conn._loop
         name = request.encode()
         step = chan._recv_window
         state = {"max": step, "acked": step}  # PuTTY's locmaxwin and remlocwin
         original = chan._accept_data
-
-        def acked(size: int, reply: asyncio.Future) -> None:
-            if not reply.cancelled() and reply.exception() is None:
-                state["acked"] += size
 
         def accept(data: bytes, datatype: Any = None) -> None:
             taken = bool(data) and chan._send_state not in ("close_pending", "closed")
@@ -472,9 +488,7 @@ class ScriptedChannel:
             if chan._recv_state != "open" or state["max"] // 2 < chan._recv_window:
                 return
             size = state["max"] - chan._recv_window
-            reply: asyncio.Future = loop.create_future()
-            reply.add_done_callback(lambda f: acked(size, f))
-            chan._request_waiters.append(reply)
+            chan._request_waiters.append(_WindowAck(loop, state, size))
             chan._send_request(name, want_reply=True)
             chan.send_packet(MSG_CHANNEL_WINDOW_ADJUST, UInt32(size))
             chan._recv_window = state["max"]
