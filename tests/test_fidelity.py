@@ -254,10 +254,15 @@ async def test_putty_window_adjusts_each_with_winadj(local_sshd_factory) -> None
             steps.append("failure")
         elif (adjust := re.search(r"channel 0: rcvd adjust (\d+)$", line)):
             steps.append(int(adjust.group(1)))
-    # Request, sshd's CHANNEL_FAILURE, then the adjust it came with, every time.
-    assert len(steps) >= 9 and len(steps) % 3 == 0, steps
-    assert steps[0::3] == ["winadj"] * (len(steps) // 3) and steps[1::3] == ["failure"] * (len(steps) // 3), steps
-    adjusts = steps[2::3]
+    # Each adjust right after its request, which sshd refused. The last request may meet a
+    # channel the server is closing (its output done): sshd then logs neither.
+    pairs = [step for step in steps if step != "failure"]
+    if pairs and pairs[-1] == "winadj":
+        pairs.pop()
+    assert len(pairs) >= 6 and pairs[0::2] == ["winadj"] * (len(pairs) // 2), steps
+    assert all(isinstance(a, int) for a in pairs[1::2]), steps
+    assert steps.count("failure") >= steps.count("winadj") - 1, steps
+    adjusts = pairs[1::2]
     assert all(a >= 8192 for a in adjusts), adjusts
     # The window grew: later adjusts are larger than half the initial window.
     assert max(adjusts) >= 32768, adjusts
