@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib import resources
@@ -28,8 +27,6 @@ _FOLDER = "profiles"
 # Folders (':'-separated) of the user's own profile files, e.g. ones `sshsim learn` wrote; a
 # scenario names them as it names a shipped profile. A shipped name is never shadowed.
 PROFILE_PATH_ENV = "SSHSIM_PROFILE_PATH"
-# Schema keyword marking a key the driver does not act on yet (its description says so too).
-_UNPERFORMED = "x-sshsim-performed"
 
 
 @dataclass(frozen=True)
@@ -60,6 +57,8 @@ class ClientProfile:
     # Sessions without a pty: OpenSSH halves its window and packet for interactive ones only.
     no_pty_window: int | None = None
     no_pty_max_packet: int | None = None
+    # PuTTY's winadj@putty.projects.tartarus.org: sent (want_reply) before each WINDOW_ADJUST.
+    window_adjust_request: str | None = None
     session_requests: tuple[str, ...] = ("env", "pty-req", "x11-req", "auth-agent-req@openssh.com", "shell")
     pipelined: bool = False
     want_reply: dict[str, bool] = field(default_factory=dict)
@@ -160,18 +159,6 @@ def override_schema() -> dict[str, Any]:
     return schema
 
 
-def unperformed_keys() -> frozenset[tuple[str, ...]]:
-    """Key paths the schema marks as not yet performed by the driver (e.g. ("auth", "signed_method"))."""
-
-    def walk(node: dict[str, Any], at: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
-        for key, sub in node.get("properties", {}).items():
-            if sub.get(_UNPERFORMED) is False:
-                yield at + (key,)
-            yield from walk(sub, at + (key,))
-
-    return frozenset(walk(profile_schema(), ()))
-
-
 def check_override(spec: dict[str, Any], positions: dict[tuple, Position], path: str, at: tuple) -> None:
     """A scenario's profile override against the profile schema, errors placed in the scenario file.
 
@@ -185,15 +172,6 @@ def check_override(spec: dict[str, Any], positions: dict[tuple, Position], path:
         outer = key_path(at) if at else ""
         error.key = outer + ("" if not (outer and own) or own.startswith("[") else ".") + own or None
         raise error
-    for keys in sorted(unperformed_keys()):
-        value: Any = spec
-        for key in keys:
-            value = value.get(key) if isinstance(value, dict) else None
-        if value is not None:
-            pos = positions.get(at + keys[:-1] + (("key", keys[-1]),)) or nearest(positions, at + keys)
-            raise BadInputError("not performed by the driver yet (issue 14): a scenario cannot set it",
-                                file=path, line=pos[1] if pos else None, column=pos[2] if pos else None,
-                                key=key_path(at + keys))
 
 
 def parse_profile(text: str, path: str) -> dict[str, Any]:
@@ -319,6 +297,7 @@ def _from_data(name: str, data: dict[str, Any]) -> ClientProfile:
             max_packet=int(channel.get("max_packet", 32768)),
             no_pty_window=channel.get("no_pty_window"),
             no_pty_max_packet=channel.get("no_pty_max_packet"),
+            window_adjust_request=channel.get("window_adjust_request"),
             # request_order: every request the client can make, in its order; requests: older form.
             session_requests=tuple(session.get("request_order") or session.get("requests")
                                    or ClientProfile.session_requests),

@@ -229,3 +229,43 @@ async def test_putty_ignore_before_password_and_paramiko_service_per_attempt(loc
                for m in [re.search(r"receive packet: type (\d+)(?: \[preauth\])?$", l)] if m]
     start = packets.index("5")  # SERVICE_REQUEST, after the key exchange
     assert packets[start:start + 5] == ["5", "50", "5", "50", "90"]
+
+
+@needs_local_sshd
+async def test_putty_window_adjusts_each_with_winadj(local_sshd_factory) -> None:
+    """Hook 22: outside simple mode (X11 forwarded: window 16384) PuTTY sends winadj@ (want_reply)
+    right before each WINDOW_ADJUST, its window growing while the replies lag; sshd refuses each
+    (CHANNEL_FAILURE), and those replies are not taken for asyncssh's own. OpenSSH adjusts with
+    no request."""
+    server = local_sshd_factory(ServerSpec(log_level="DEBUG3"))
+    size = 300_000
+    output = f"head -c {size} /dev/zero"
+    plink = _plan("plink", "plink-0.78", SessionAction(kind="exec", command=output, x11=True))
+    openssh = _plan("openssh", "openssh-9.2-debian", SessionAction(kind="exec", command=output))
+    result, lines = await _run(server, plink, openssh)
+    assert not result.errors, result.errors
+    plink_lines = _monitor_lines(lines, result.connections["plink"].port)
+    assert any("ctype session rchan 256 win 16384 max 16384" in l for l in plink_lines)
+    steps = []
+    for line in plink_lines:
+        if "server_input_channel_req: channel 0 request winadj@putty.projects.tartarus.org reply 1" in line:
+            steps.append("winadj")
+        elif "send packet: type 100" in line and steps and steps[-1] == "winadj":
+            steps.append("failure")
+        elif (adjust := re.search(r"channel 0: rcvd adjust (\d+)$", line)):
+            steps.append(int(adjust.group(1)))
+    # Each adjust right after its request, which sshd refused. The last request may meet a
+    # channel the server is closing (its output done): sshd then logs neither.
+    pairs = [step for step in steps if step != "failure"]
+    if pairs and pairs[-1] == "winadj":
+        pairs.pop()
+    assert len(pairs) >= 6 and pairs[0::2] == ["winadj"] * (len(pairs) // 2), steps
+    assert all(isinstance(a, int) for a in pairs[1::2]), steps
+    assert steps.count("failure") >= steps.count("winadj") - 1, steps
+    adjusts = pairs[1::2]
+    assert all(a >= 8192 for a in adjusts), adjusts
+    # The window grew: later adjusts are larger than half the initial window.
+    assert max(adjusts) >= 32768, adjusts
+    assert 16384 + sum(adjusts) >= size, adjusts
+    openssh_lines = _monitor_lines(lines, result.connections["openssh"].port)
+    assert not any("winadj" in l for l in openssh_lines)

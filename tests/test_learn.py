@@ -31,6 +31,7 @@ from simulator.learn.endpoint import Endpoint
 from simulator.learn.merge import Learned, build_profile
 from simulator.learn.output import to_yaml, validate
 from simulator.learn.record import ConnectionFacts
+from simulator.scenario.model import AuthStep, ConnectionPlan, SessionAction
 from simulator.profiles import PROFILE_PATH_ENV, ClientProfile, _user_profiles, load_profile
 from tests.conftest import needs_local_sshd
 from tests.realclients import harness
@@ -182,8 +183,17 @@ def test_sessions_that_differ_become_a_condition(tmp_path: Path) -> None:
     assert learned.data["channel"]["window_adjust_request"] == shipped.data["channel"]["window_adjust_request"]
     adjusts = [o for o in learned.data["learned"]["observations"] if "window adjust(s) of 16384, 32768" in o]
     assert adjusts and adjusts[0].startswith("connection 3 exec (x11): "), learned.data["learned"]["observations"]
-    _, diffs = compare(shipped, conns, learned)
-    assert not [d for d in diffs if "window" in d.fact or "max_packet" in d.fact], [str(d) for d in diffs]
+    same, diffs = compare(shipped, conns, learned)
+    assert not [d for d in diffs if "window" in d.fact or "max_packet" in d.fact or "winadj" in d.fact], \
+        [str(d) for d in diffs]
+    assert "connection 3 exec (x11): window_adjust_request" in same, same
+    # The impersonation sends winadj@ with its adjusts too (hook 22), and the check compares it.
+    plan = ConnectionPlan(id="x11-data", profile="plink-0.78", auth=[AuthStep("password", harness.PASSWORD)],
+                          actions=[SessionAction(kind="exec", command="sshsim-learn-data 1048576", x11=True)])
+    same, diffs = asyncio.run(performs(shipped, [plan]))
+    assert not [d for d in diffs if "window" in d.fact or "winadj" in d.fact], [str(d) for d in diffs]
+    assert "connection 1 exec (x11): window_adjust_request" in same, same
+    assert "connection 1 exec (x11): winadj@putty.projects.tartarus.org want_reply" in same, same
 
 
 async def _record_with_fingerprint(client: str, flows: tuple[str, ...], work: Path,

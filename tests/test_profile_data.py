@@ -19,7 +19,7 @@ import pytest
 
 from simulator.errors import BadInputError
 from simulator.kex.kexinit import hassh
-from simulator.profiles import known_profiles, load_profile, parse_profile, profile_schema, unperformed_keys
+from simulator.profiles import known_profiles, load_profile, parse_profile, profile_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE_DIR = ROOT / "simulator" / "data" / "profiles"
@@ -89,17 +89,6 @@ def test_schema_describes_every_key() -> None:
     assert "profile.schema.json" in (PROFILE_DIR / "README.md").read_text(encoding="utf-8")
 
 
-def test_keys_the_driver_does_not_perform_are_marked() -> None:
-    """The issue-14 gaps: documented, so the schema says so instead of silently accepting them."""
-    marked = {".".join(k) for k in unperformed_keys()}
-    assert marked == {"channel.window_adjust_request"}  # performed since issue 14: signed_method, global_requests
-    for keys in unperformed_keys():
-        node = SCHEMA
-        for key in keys:
-            node = node["properties"][key]
-        assert node["description"].startswith("NOT YET PERFORMED"), keys
-
-
 def test_schema_command_prints_the_profile_schema() -> None:
     out = sshsim("schema", "--profile")
     assert out.returncode == 0, out.stderr
@@ -153,9 +142,6 @@ connections:
 
 @pytest.mark.parametrize("key, value, message", [
     ("windw", "100", "connections[0].profile.channel.windw: unknown key 'windw' (did you mean 'window'?)"),
-    ("window_adjust_request", "winadj@putty.projects.tartarus.org",
-     "connections[0].profile.channel.window_adjust_request: not performed by the driver yet (issue 14): "
-     "a scenario cannot set it"),
 ])
 def test_scenario_override_key_is_a_placed_error_exit_2(tmp_path: Path, key: str, value: str,
                                                         message: str) -> None:
@@ -184,8 +170,11 @@ def test_scenario_override_in_flow_style_and_a_good_one(tmp_path: Path) -> None:
 def test_override_built_in_code_is_checked_too() -> None:
     with pytest.raises(BadInputError, match=r"^banr: unknown key 'banr' \(did you mean 'banner'\?\)$"):
         load_profile({"base": "putty-0.80", "banr": "x"})
-    with pytest.raises(BadInputError, match=r"^channel.window_adjust_request: not performed"):
-        load_profile({"base": "putty-0.80", "channel": {"window_adjust_request": "winadj@x"}})
+    # Every key is performed, so a scenario may set any: PuTTY's window request on paramiko.
+    profile = load_profile({"base": "paramiko-3.4", "channel": {"window_adjust_request": "winadj@x"}})
+    assert profile.window_adjust_request == "winadj@x"
+    assert load_profile("paramiko-3.4").window_adjust_request is None
+    assert load_profile("plink-0.78").window_adjust_request == "winadj@putty.projects.tartarus.org"
 
 
 @pytest.fixture(params=sorted(PROFILES), ids=sorted(PROFILES))

@@ -46,6 +46,7 @@ from asyncssh.constants import (
     MSG_CHANNEL_CLOSE,
     MSG_CHANNEL_EOF,
     MSG_CHANNEL_SUCCESS,
+    MSG_CHANNEL_WINDOW_ADJUST,
     MSG_EXT_INFO,
     MSG_GLOBAL_REQUEST,
     MSG_IGNORE,
@@ -122,6 +123,7 @@ def check_asyncssh() -> None:
         (SSHClientChannel, "_open"),
         (SSHClientChannel, "_send_request"),
         (SSHClientChannel, "_start_reading"),
+        (SSHClientChannel, "_accept_data"),
         (_auth_mod._ClientPublicKeyAuth, "_start"),
         (_auth_mod._ClientPublicKeyAuth, "_send_signed_request"),
         (_conn_mod.SSHConnection, "send_packet"),
@@ -352,6 +354,25 @@ def attach_profile(conn: Any, wire: WireLists, first_channel: int, *, none_first
 
 
 # -- scripted session channel -------------------------------------------------------------------
+class _WindowAck(asyncio.Future):
+    """The reply waiter of one winadj@ request: the reply counts the adjust sent with it as seen
+    by the server at once, while the packet is handled (a done-callback would run only after the
+    rest of the socket read, too late: measured, the window then grew at nearly every packet).
+    Nothing awaits it; the reply, or the channel's end, only settles it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, state: dict[str, int], size: int) -> None:
+        super().__init__(loop=loop)
+        self._window = state
+        self._adjust = size
+
+    def set_result(self, result: Any) -> None:
+        self._window["acked"] += self._adjust
+        super().set_result(result)
+
+    def set_exception(self, exception: Any) -> None:
+        super().set_result(False)  # the channel ended before the reply: nobody is told
+
+
 class ScriptedChannel:
     """A session channel whose requests are sent in the profile's order with its want_reply.
 
@@ -430,6 +451,50 @@ class ScriptedChannel:
         # when it reads the server's EOF, which would send a CLOSE before the server's comes
         # (measured: 1 run in 6 of psftp's impersonation at DEBUG3).
         chan.close = lambda: None  # type: ignore[method-assign]  # this channel instance only
+
+    def acked_window(self, request: str) -> None:
+        """Manage the receive window as PuTTY does (ssh/connection2.c, ssh2_set_window), each
+        WINDOW_ADJUST preceded by `request` (winadj@putty.projects.tartarus.org, want_reply).
+
+        PuTTY cannot ask the server how much of its window is in flight, so it has each adjust
+        acknowledged: the server's reply (CHANNEL_FAILURE from sshd) comes after all the data
+        sent under the old window. When the window it has acknowledged runs out before the
+        reply, the path holds more than the window and PuTTY widens its maximum by one initial
+        window (OUR_V2_WINSIZE, 16384, is both), up to 1 GiB. After each data packet, once half
+        the maximum is used up, it sends the request and then the adjust back to the maximum;
+        none after the server's EOF. Measured against sshd (plink -X, 300000 bytes): adjusts of
+        8192+, then 16384, 32768, 49152 ..., each after `winadj@... reply 1` in sshd's log.
+
+        asyncssh's own adjust (back to the initial window below half of it) is turned off by
+        zeroing `_init_recv_window` once the session has its reader limit; each reply is taken
+        by a future appended to `_request_waiters` when the request is sent (`_WindowAck`), so
+        asyncssh pairs its own requests' replies in order as before, and this one goes to its own
+        future."""
+        chan = self.chan
+        loop = self.conn._loop
+        name = request.encode()
+        step = chan._recv_window
+        state = {"max": step, "acked": step}  # PuTTY's locmaxwin and remlocwin
+        original = chan._accept_data
+
+        def accept(data: bytes, datatype: Any = None) -> None:
+            taken = bool(data) and chan._send_state not in ("close_pending", "closed")
+            original(data, datatype)
+            if not taken:
+                return
+            state["acked"] -= len(data)
+            if state["acked"] <= 0 and state["max"] < 0x40000000:
+                state["max"] += step
+            if chan._recv_state != "open" or state["max"] // 2 < chan._recv_window:
+                return
+            size = state["max"] - chan._recv_window
+            chan._request_waiters.append(_WindowAck(loop, state, size))
+            chan._send_request(name, want_reply=True)
+            chan.send_packet(MSG_CHANNEL_WINDOW_ADJUST, UInt32(size))
+            chan._recv_window = state["max"]
+
+        chan._init_recv_window = 0
+        chan._accept_data = accept  # type: ignore[method-assign]  # this channel instance only
 
     async def server_eof(self, timeout: float) -> None:
         """Until the server's CHANNEL_EOF (or CLOSE) has been read, at most `timeout` seconds

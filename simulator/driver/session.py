@@ -102,6 +102,8 @@ async def run_session(conn: asyncssh.SSHClientConnection, profile: ClientProfile
     window, max_packet = channel_size(profile, pty=action.pty, sftp=sftp)
     channel = ScriptedChannel(conn, window, max_packet)
     await channel.open()
+    if profile.window_adjust_request:
+        channel.acked_window(profile.window_adjust_request)
     if only_session and profile.global_requests and not getattr(conn, "_sshsim_globals_sent", False):
         # Once per connection, after the first session is open (OpenSSH's ssh_session2).
         conn._sshsim_globals_sent = True  # type: ignore[attr-defined]  # a mark on asyncssh's connection

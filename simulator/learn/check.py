@@ -102,10 +102,17 @@ def compare(profile: ClientProfile, conns: Sequence[ConnectionFacts], learned: L
             check(f"{where}: window", window, channel.window)
             check(f"{where}: max_packet", max_packet, channel.max_packet)
             check(f"{where}: requests", _planned(applied, channel), setup_requests(channel))
+            # PuTTY's winadj@ goes with each window adjust (the driver sends it since issue 14):
+            # checked where the client adjusted its window, as the profile's name, want_reply 1.
+            winadj = sorted({r.name for r in channel.requests if r.name.startswith("winadj@")})
+            if channel.window_adjusts or winadj:
+                check(f"{where}: window_adjust_request", applied.window_adjust_request,
+                      winadj[0] if winadj else None)
             for request in channel.requests:
-                if request.name in ("window-change", "signal", "break") or request.name.startswith("winadj@"):
+                if request.name in ("window-change", "signal", "break"):
                     continue
-                check(f"{where}: {request.name} want_reply", applied.reply_wanted(request.name), request.want_reply)
+                wanted = True if request.name.startswith("winadj@") else applied.reply_wanted(request.name)
+                check(f"{where}: {request.name} want_reply", wanted, request.want_reply)
         last = next((ch for ch in reversed(conn.sessions) if ch.kind), None)
         if last is None:
             continue

@@ -29,6 +29,10 @@ FLOWS = ("exec", "shell", "sftp", "password")
 # each client, finding no cookie for it in an empty Xauthority, sends a made-up one, as it does
 # for any display it has no entry for.
 X11_DISPLAY = ":42"
+# The output flow: the server sends enough to make the client open its window again and again
+# (PuTTY's winadj@putty.projects.tartarus.org with each WINDOW_ADJUST). plink forwards X11 so as
+# to leave simple mode (whose 0x7fffffff window never needs adjusting).
+OUTPUT_COMMAND = "head -c 300000 /dev/zero"
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class Client:
 CLIENTS = {
     "openssh": Client("openssh", "openssh-9.2-debian", "openssh-9.2-debian", FLOWS),
     # The password flow types a wrong then the right password at plink's terminal prompt.
-    "putty": Client("putty", "plink-0.78", "psftp-0.78", FLOWS, login="password"),
+    "putty": Client("putty", "plink-0.78", "psftp-0.78", (*FLOWS, "output"), login="password"),
     "paramiko-3.4": Client("paramiko-3.4", "paramiko-3.4", "paramiko-3.4", FLOWS),
     "paramiko-5.1": Client("paramiko-5.1", "paramiko-5.1", "paramiko-5.1", FLOWS),
     "asyncssh": Client("asyncssh", "asyncssh-2.24.1", "asyncssh-2.24.1", FLOWS),
@@ -123,6 +127,8 @@ def real_command(client: Client, flow: str, server: Any, work: Path) -> Command:
         common = ["-batch", *hostkey, "-pw", PASSWORD]
         if flow == "exec":
             return Command(["plink", *common, f"user@{host}", "true"])
+        if flow == "output":
+            return Command(["plink", *common, "-X", f"user@{host}", OUTPUT_COMMAND], env=_x11_env(work))
         if flow == "shell":
             # -X leaves simple mode (a forwarding): window 16384, no simple@putty request.
             return Command(["plink", *common, "-X", "-t", f"user@{host}"], "exit\n", _x11_env(work))
@@ -157,6 +163,8 @@ def impersonation_plan(client: Client, flow: str, index: int) -> Any:
            if client.name == "openssh" else {})
     if flow in ("exec", "password"):
         action = SessionAction(kind="exec", command="true", env=env)
+    elif flow == "output":
+        action = SessionAction(kind="exec", command=OUTPUT_COMMAND, x11=True, env=env)
     elif flow == "shell":
         action = SessionAction(kind="shell", pty=True, x11=True, input="exit\n", env=env)
     else:
@@ -277,9 +285,17 @@ def client_packets(lines: list[str]) -> list[list[str]]:
         if e.conn not in order:
             continue
         text = e.message or ""
+        sent = out[order[e.conn]]
         got = re.search(r"receive packet: type (\d+)$", text)
         if got:
-            out[order[e.conn]].append(got.group(1))
+            sent.append(got.group(1))
         elif "Received SSH2_MSG_IGNORE" in text:
-            out[order[e.conn]].append("IGNORE")
+            sent.append("IGNORE")
+        elif re.search(r"request winadj@\S+ reply 1$", text) and sent and sent[-1] == "98":
+            # PuTTY's window requests (sshd logs no WINDOW_ADJUST packet): how many come is
+            # the race between the server's output and the client's reads (real plink: 9 to 35
+            # for 300000 bytes), so a run of them counts as one.
+            sent.pop()
+            if sent[-1:] != ["winadj"]:
+                sent.append("winadj")
     return out
