@@ -105,6 +105,36 @@ def test_solaris_facility_priority_field() -> None:
     assert ev.event == "auth.failed"
 
 
+# BusyBox syslogd on Alpine (OpenSSH 8.4; tests/data/corpus/public-busybox-facility.log)
+BUSYBOX = [
+    "Jun 25 00:49:14 lockedout auth.info sshd[3029]: Invalid user X3N1c3AxYzEwdXN9 from 192.168.1.23 port 53522",
+    "Jun 25 00:49:16 lockedout auth.err sshd[3029]: error: Could not get shadow information for NOUSER",
+    "Jun 25 00:49:16 lockedout auth.info sshd[3029]: Failed password for invalid user X3N1c3AxYzEwdXN9 "
+    "from 192.168.1.23 port 53522 ssh2",
+    "Jun 25 00:49:15 lockedout daemon.info init: process '/sbin/getty -L 0 ttyS0 vt100' (pid 3028) exited. "
+    "Scheduling for restart.",
+]
+
+
+def test_busybox_facility_priority_before_the_program() -> None:
+    assert detect_format(BUSYBOX) == "syslog"
+    events = list(parse_lines(BUSYBOX))
+    assert [e.format for e in events] == ["syslog"] * 4
+    assert [(e.host, e.program, e.pid) for e in events] == [
+        ("lockedout", "sshd", 3029)] * 3 + [("lockedout", "init", None)]
+    assert [e.event for e in events[:3]] == [
+        "auth.invalid_user", "auth.auth_shadow_pwexpired.could_not_get", "auth.failed"]
+    assert events[1].extra == {"facility": "auth", "severity": "err"}
+    assert events[2].fields["user"] == "X3N1c3AxYzEwdXN9" and events[2].fields["port"] == 53522
+    assert events[3].extra == {"facility": "daemon", "severity": "info"}
+
+
+def test_a_word_with_a_dot_is_not_taken_for_a_facility() -> None:
+    """Only syslog's own facility and priority names are read as BusyBox's field."""
+    ev = one("Jun 25 00:49:14 lockedout web.info sshd[3029]: " + REAL)
+    assert ev.format != "syslog"
+
+
 def test_detection_prefers_the_majority() -> None:
     lines = [f"2024-01-29T11:23:02+01:00 host sshd[1]: {REAL}"] * 3 + [f"Jan 29 11:23:02 host sshd[1]: {REAL}"]
     assert detect_format(lines) == "iso"
