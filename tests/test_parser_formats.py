@@ -98,6 +98,22 @@ def test_sshd_debug_output_crlf_no_prefix(tmp_path: Path) -> None:
     assert all(e.pid is None and e.program == "sshd" for e in events)
 
 
+def test_comment_lines_in_sshd_debug_output_are_nobodys() -> None:
+    """sshd -d never starts a line with '#': a comment added to a saved capture is no sshd line
+    (lines and comment from tests/data/corpus/build-9.2p1-sshd-d.log)."""
+    lines = [
+        "# source: captured here: the upstream 9.2p1 build (sshsim build-sshd), `sshd -d -e` on a loopback port\r",
+        "debug1: sshd version OpenSSH_9.2, OpenSSL 3.0.19 27 Jan 2026\r",
+        "# sshsim: {\"event\": \"connection.main.host_key\", \"connection\": null}\r",
+        "debug1: private host key #0: ssh-ed25519 SHA256:ao9ahQA8sEI014nMMgAnJkg32TuDLy1EQoqcwg8Llyc\r",
+    ]
+    events = list(parse_lines(lines))
+    assert [e.format for e in events] == ["sshd-debug"] * 4
+    assert [e.event for e in events] == ["other", "connection.main.sshd_version", "other", "connection.main.host_key"]
+    assert [e.program for e in events] == [None, "sshd", None, "sshd"]
+    assert not events[0].is_sshd and events[1].is_sshd
+
+
 def test_solaris_facility_priority_field() -> None:
     ev = one("Mar 29 05:59:23 dusky sshd[20878]: [ID 800047 auth.info] Failed keyboard-interactive for "
              "<invalid username> from 205.186.180.55 port 42742 ssh2")

@@ -18,7 +18,8 @@ Formats (``--input-format`` names; aliases in `ALIASES`):
 ``windows``      Win32-OpenSSH ``sshd.log``: ``PID YYYY-MM-DD HH:MM:SS.mmm msg`` (older builds:
                  ``PID HH:MM:SS:mmm msg`` or ``PID HH:MM:SS mmm msg``).
 ``no-timestamp`` ``host prog[pid]: msg`` (journalctl ``-o short`` without time, test corpora).
-``sshd-debug``   ``sshd -d`` / ``-e`` / ``-E file`` output: the bare message, CRLF line ends.
+``sshd-debug``   ``sshd -d`` / ``-e`` / ``-E file`` output: the bare message, CRLF line ends (a line
+                 starting with ``#`` is a comment added to the capture, no sshd line).
 
 Solaris-style ``[ID 800047 auth.info]`` after the program, and a kernel time stamp that some
 journal exports put in front of the message, are taken out of the message into ``extra``.
@@ -249,7 +250,14 @@ def parse_no_timestamp(line: str) -> Prefix | None:
 
 
 def parse_sshd_debug(line: str) -> Prefix:
-    """``sshd -d``/``-e``/``-E``: the bare message (no time, host or pid)."""
+    """``sshd -d``/``-e``/``-E``: the bare message (no time, host or pid).
+
+    sshd never starts a line of this output with ``#`` (its messages start with a word, a
+    ``debugN:``/``error:`` level or a key fingerprint). Such lines are comments that people and
+    tools add to saved captures: they are kept with no program, so they are nobody's line.
+    """
+    if line[:1] == "#":
+        return (None, None, None, None, line, None)
     return (None, None, "sshd", None, line, None)
 
 
