@@ -97,3 +97,22 @@ def test_the_old_client_banner_wording_names_the_client() -> None:
         old = [e for e in events if "; client software version " in e.raw]
         assert old and all(e.event == "connection.remote_version" and e.fields["protocol"] == "2.0" for e in old)
     assert {"WinSCP_release_4.2.9", "PuTTY_Release_0.60", "OpenSSH_6.6.1"} <= seen
+
+
+def test_auth_log_levels_as_auth_c_chooses_them() -> None:
+    """auth.c:auth_log writes Accepted, and password or invalid-user lines, at INFO; another
+    method's Failed/Postponed/Partial of a real user at VERBOSE until MaxAuthTries/2 failures,
+    then INFO: the catalogue says VARIES there. Every such line of the corpus is checked."""
+    counts: dict[str, int] = {}
+    for path in FILES:
+        for ev in annotate.parsed(path):
+            if ev.event not in ("auth.accepted", "auth.failed", "auth.postponed", "auth.partial"):
+                continue
+            always_info = (ev.event == "auth.accepted" or ev.fields.get("method") == "password"
+                           or bool(ev.fields.get("invalid")))
+            assert ev.spec is not None and ev.spec.level == ("INFO" if always_info else "VARIES"), ev.raw
+            counts[ev.spec.level] = counts.get(ev.spec.level, 0) + 1
+            if ev.event != "auth.accepted":
+                counts[ev.event] = counts.get(ev.event, 0) + 1
+    assert counts["INFO"] > 10 and counts["VARIES"] > 10
+    assert counts["auth.failed"] and counts["auth.postponed"], counts

@@ -411,9 +411,7 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
         raise NoConnectionFound(f"no sshd connection found ({counted} line{'s' if counted != 1 else ''}; formats seen: "
                                 f"{', '.join(formats) or 'none'})")
     _join_user_children(grouped, conns, by_conn)
-    # auth2.c's outcome lines (Accepted, Failed, Postponed, Partial) go out at INFO or VERBOSE
-    # depending on the method and the attempt: they alone do not make a log VERBOSE
-    levels = {e.level for e in events if e.level and e.event not in _AUTHLOG}
+    levels = {e.level for e in events if e.level}
     level = max((lv for lv in levels if lv in LEVEL_ORDER), key=LEVEL_ORDER.index, default="INFO")
     host = next((e.host for e in events if e.host), "localhost")
     if not _schema_pattern("server", "properties", "host_name").fullmatch(host):
