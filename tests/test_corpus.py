@@ -20,6 +20,7 @@ import pytest
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
 sys.path.insert(0, str(CORPUS))
 import annotate  # noqa: E402  (the corpus's own reader, next to the files it reads)
+
 from simulator.logs import group_connections, parse_lines  # noqa: E402
 
 FILES = sorted(CORPUS.glob("*.log"))
