@@ -3,6 +3,7 @@ damaged, tampered with or not the user's own is ignored, never trusted."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -85,3 +86,54 @@ def test_changed_data_is_a_new_key(tmp_path: Path) -> None:
     auth = data / "auth.yaml"
     auth.write_text(auth.read_text() + "\n")
     assert catalogue_cache.data_key(files, data) != before
+
+
+def _rewrite_rows(path: Path, change) -> None:
+    """Rewrite the cache's rows with `change` applied, with a valid checksum: what a hand edit
+    or a bug would leave; only the shape check stands between it and the parser."""
+    rows = json.loads(path.read_text().partition("\n")[2])
+    change(rows)
+    payload = json.dumps(rows, separators=(",", ":"))
+    path.write_text(catalogue_cache._checksum(payload) + "\n" + payload)
+
+
+def _set(row: int, column: int, value: object):
+    def change(rows: list) -> None:
+        rows[row][column] = value
+    return change
+
+
+@pytest.mark.parametrize("change", [
+    _set(0, 0, 17),                          # a name that is not text
+    _set(5, 9, "yes"),                       # fallback not a bool
+    _set(-1, 4, ["addr", 3]),                # a field name that is not text
+    _set(7, 5, [None]),                      # an int field that is not named
+    _set(3, 11, [["endpoint"]]),             # a tag that is not text
+    lambda rows: rows[2].pop(),              # a row one column short
+    lambda rows: rows.append("row"),         # a row that is not a list
+    lambda rows: rows.__setitem__(slice(None), {"rows": 1}),  # no list of rows
+], ids=["name", "fallback", "field", "int-field", "tag", "short-row", "not-a-row", "not-rows"])
+def test_a_cache_of_the_wrong_shape_is_ignored(tmp_path: Path, change) -> None:
+    load_specs(cache=tmp_path)
+    path = _cache_file(tmp_path)
+    _rewrite_rows(path, change)
+    key = path.name[len("catalogue-"):-len(".json")]
+    assert catalogue_cache.load(tmp_path, key) is None
+    assert [_row_of(s) for s in load_specs(cache=tmp_path)] == [_row_of(s) for s in load_specs()]
+
+
+@pytest.mark.parametrize("column, value", [(1, "LOUD"), (11, ["no-such-tag"])], ids=["level", "tag"])
+def test_a_cached_level_or_tag_the_code_does_not_know_rereads_the_yaml(tmp_path: Path, column: int,
+                                                                      value: object) -> None:
+    load_specs(cache=tmp_path)
+    _rewrite_rows(_cache_file(tmp_path), _set(0, column, value))
+    assert [_row_of(s) for s in load_specs(cache=tmp_path)] == [_row_of(s) for s in load_specs()]
+
+
+def test_a_truncated_cache_is_ignored(tmp_path: Path) -> None:
+    load_specs(cache=tmp_path)
+    path = _cache_file(tmp_path)
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])
+    key = path.name[len("catalogue-"):-len(".json")]
+    assert catalogue_cache.load(tmp_path, key) is None

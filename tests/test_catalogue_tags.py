@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from simulator.commands.replay import debug_mode_line
 from simulator.logs import tags
 from simulator.logs.catalogue import DATA_DIR, Catalogue, CatalogueError, load_specs
 from simulator.logs.connections import group_connections
@@ -142,3 +143,28 @@ def test_outcomes_come_from_tags(lines: list[str], auth: str, outcome: str) -> N
     conns = group_connections(events)
     assert len(conns) == 1
     assert (conns[0].outcome or "none") == auth
+
+
+# Real lines about how sshd runs itself: `sshd -d` 9.2 (tests/data/corpus/build-9.2p1-sshd-d.log),
+# syslog at DEBUG1 (the seed log) and DEBUG3 (tests/data/local/sshd-9.2-debug3.log).
+RUN_MODE_LINES = [
+    "debug1: rexec_argv[1]='-d'",
+    "debug1: Server will not fork when running in debugging mode.",
+    "debug1: rexec start in 4 out 4 newsock 4 pipe -1 sock 7",
+    "Jan 29 11:23:02 user-sicharge sshd[10348]: debug1: rexec start in 5 out 5 newsock 5 pipe 7 sock 8",
+    "Nov 25 08:30:33 localhost sshd[9170]: debug3: send_rexec_state: entering fd = 8 config len 938",
+    "Nov 25 08:30:33 localhost sshd[9170]: debug3: send_rexec_state: done",
+]
+
+
+def test_lines_about_sshds_own_running_are_tagged_run_mode() -> None:
+    events = [next(iter(parse_lines([line]))) for line in RUN_MODE_LINES]
+    assert [e.event for e in events] == [
+        "connection.main.rexec_argv", "connection.server_accept_loop.server_will_not", "connection.rexec",
+        "connection.rexec", "connection.send_rexec_state.entering_fd_config", "connection.send_rexec_state.done"]
+    assert all(e.spec is not None and e.spec.flags & tags.RUN_MODE for e in events)
+    assert all(debug_mode_line(e) for e in events)
+    by_name = {s.name: s for s in load_specs() if s.flags & tags.RUN_MODE}
+    assert {"connection.recv_rexec_state.entering_fd", "connection.recv_rexec_state.done"} <= set(by_name)
+    (other,) = parse_lines([FROM_1])
+    assert not debug_mode_line(other)

@@ -21,6 +21,8 @@ CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
 sys.path.insert(0, str(CORPUS))
 import annotate  # noqa: E402  (the corpus's own reader, next to the files it reads)
 
+from simulator.logs import group_connections, parse_lines  # noqa: E402
+
 FILES = sorted(CORPUS.glob("*.log"))
 
 
@@ -83,3 +85,35 @@ def test_old_versions_and_distributions_are_known() -> None:
         assert ev.spec.level in (wanted[text], "VARIES"), (text, ev.spec.level)
     old = seen["Found matching RSA key: f1:2e:b2:44:38:81:8f:27:a1:e1:2f:5b:33:e5:42:e7"]
     assert old.spec is not None and old.spec.versions.startswith("5.0")
+
+
+def test_the_old_client_banner_wording_names_the_client() -> None:
+    """Before 8.0 sshd words the banner "Client protocol version 2.0; client software version X":
+    the same event and field as the newer wording, so the connection (and infer) knows its client."""
+    seen = set()
+    for name in ("public-old-versions.log", "public-sshd-d-win32-370.log"):
+        events = list(parse_lines([line for _, _, line in annotate.read(CORPUS / name)]))
+        conns = group_connections(events)
+        seen |= {c.client_version for c in conns if c.client_version}
+        old = [e for e in events if "; client software version " in e.raw]
+        assert old and all(e.event == "connection.remote_version" and e.fields["protocol"] == "2.0" for e in old)
+    assert {"WinSCP_release_4.2.9", "PuTTY_Release_0.60", "OpenSSH_6.6.1"} <= seen
+
+
+def test_auth_log_levels_as_auth_c_chooses_them() -> None:
+    """auth.c:auth_log writes Accepted, and password or invalid-user lines, at INFO; another
+    method's Failed/Postponed/Partial of a real user at VERBOSE until MaxAuthTries/2 failures,
+    then INFO: the catalogue says VARIES there. Every such line of the corpus is checked."""
+    counts: dict[str, int] = {}
+    for path in FILES:
+        for ev in annotate.parsed(path):
+            if ev.event not in ("auth.accepted", "auth.failed", "auth.postponed", "auth.partial"):
+                continue
+            always_info = (ev.event == "auth.accepted" or ev.fields.get("method") == "password"
+                           or bool(ev.fields.get("invalid")))
+            assert ev.spec is not None and ev.spec.level == ("INFO" if always_info else "VARIES"), ev.raw
+            counts[ev.spec.level] = counts.get(ev.spec.level, 0) + 1
+            if ev.event != "auth.accepted":
+                counts[ev.event] = counts.get(ev.event, 0) + 1
+    assert counts["INFO"] > 10 and counts["VARIES"] > 10
+    assert counts["auth.failed"] and counts["auth.postponed"], counts

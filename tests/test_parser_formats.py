@@ -98,11 +98,57 @@ def test_sshd_debug_output_crlf_no_prefix(tmp_path: Path) -> None:
     assert all(e.pid is None and e.program == "sshd" for e in events)
 
 
+def test_comment_lines_in_sshd_debug_output_are_nobodys() -> None:
+    """sshd -d never starts a line with '#': a comment added to a saved capture is no sshd line
+    (lines and comment from tests/data/corpus/build-9.2p1-sshd-d.log)."""
+    lines = [
+        "# source: captured here: the upstream 9.2p1 build (sshsim build-sshd), `sshd -d -e` on a loopback port\r",
+        "debug1: sshd version OpenSSH_9.2, OpenSSL 3.0.19 27 Jan 2026\r",
+        "# sshsim: {\"event\": \"connection.main.host_key\", \"connection\": null}\r",
+        "debug1: private host key #0: ssh-ed25519 SHA256:ao9ahQA8sEI014nMMgAnJkg32TuDLy1EQoqcwg8Llyc\r",
+    ]
+    events = list(parse_lines(lines))
+    assert [e.format for e in events] == ["sshd-debug"] * 4
+    assert [e.event for e in events] == ["other", "connection.main.sshd_version", "other", "connection.main.host_key"]
+    assert [e.program for e in events] == [None, "sshd", None, "sshd"]
+    assert not events[0].is_sshd and events[1].is_sshd
+
+
 def test_solaris_facility_priority_field() -> None:
     ev = one("Mar 29 05:59:23 dusky sshd[20878]: [ID 800047 auth.info] Failed keyboard-interactive for "
              "<invalid username> from 205.186.180.55 port 42742 ssh2")
     assert ev.extra == {"msgid": "800047", "facility": "auth", "severity": "info"}
     assert ev.event == "auth.failed"
+
+
+# BusyBox syslogd on Alpine (OpenSSH 8.4; tests/data/corpus/public-busybox-facility.log)
+BUSYBOX = [
+    "Jun 25 00:49:14 lockedout auth.info sshd[3029]: Invalid user X3N1c3AxYzEwdXN9 from 192.168.1.23 port 53522",
+    "Jun 25 00:49:16 lockedout auth.err sshd[3029]: error: Could not get shadow information for NOUSER",
+    "Jun 25 00:49:16 lockedout auth.info sshd[3029]: Failed password for invalid user X3N1c3AxYzEwdXN9 "
+    "from 192.168.1.23 port 53522 ssh2",
+    "Jun 25 00:49:15 lockedout daemon.info init: process '/sbin/getty -L 0 ttyS0 vt100' (pid 3028) exited. "
+    "Scheduling for restart.",
+]
+
+
+def test_busybox_facility_priority_before_the_program() -> None:
+    assert detect_format(BUSYBOX) == "syslog"
+    events = list(parse_lines(BUSYBOX))
+    assert [e.format for e in events] == ["syslog"] * 4
+    assert [(e.host, e.program, e.pid) for e in events] == [
+        ("lockedout", "sshd", 3029)] * 3 + [("lockedout", "init", None)]
+    assert [e.event for e in events[:3]] == [
+        "auth.invalid_user", "auth.auth_shadow_pwexpired.could_not_get", "auth.failed"]
+    assert events[1].extra == {"facility": "auth", "severity": "err"}
+    assert events[2].fields["user"] == "X3N1c3AxYzEwdXN9" and events[2].fields["port"] == 53522
+    assert events[3].extra == {"facility": "daemon", "severity": "info"}
+
+
+def test_a_word_with_a_dot_is_not_taken_for_a_facility() -> None:
+    """Only syslog's own facility and priority names are read as BusyBox's field."""
+    ev = one("Jun 25 00:49:14 lockedout web.info sshd[3029]: " + REAL)
+    assert ev.format != "syslog"
 
 
 def test_detection_prefers_the_majority() -> None:

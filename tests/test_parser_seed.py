@@ -106,7 +106,10 @@ def test_event_fields_are_typed(parsed) -> None:
     assert by_line[101].event == "channel.open"
     assert by_line[101].fields == {"ctype": "session", "rchan": 256, "window": 16384, "max_packet": 16384}
     assert by_line[66].event == "auth.accepted" and by_line[66].level == "INFO"
-    assert by_line[43].event == "auth.postponed" and by_line[43].level == "VERBOSE"
+    # "Postponed publickey" of a real user: VERBOSE, or INFO from the MaxAuthTries/2-th failure
+    # on (auth.c:auth_log); the line alone cannot tell, so its level is at least INFO
+    assert by_line[43].event == "auth.postponed" and by_line[43].spec.level == "VARIES"
+    assert by_line[43].level == "INFO"
 
 
 def test_session_child_goes_to_the_user_child_that_names_it() -> None:

@@ -26,19 +26,8 @@ from simulator.commands import sshdconfig
 from simulator.commands.logio import read_log_lines
 from simulator.errors import EXIT_FAILED, EXIT_OK, BadInputError, Interrupted
 from simulator.io import atomic_write_text, check_output, write_lines
+from simulator.logs.tags import RUN_MODE
 
-# Lines `sshd -d` writes about its own mode of running, never about a connection: its re-exec
-# (the arguments it re-executes itself with name the user's command line and files), and the
-# start-up it repeats after that re-exec.
-DEBUG_MODE_EVENTS = frozenset({
-    "connection.main.rexec_argv",
-    "connection.server_accept_loop.server_will_not",
-    "connection.rexec",
-    "connection.send_rexec_state.entering_fd_config",
-    "connection.send_rexec_state.done",
-    "connection.recv_rexec_state.entering_fd",
-    "connection.recv_rexec_state.done",
-})
 DEBUG_LEVELS = {"DEBUG1": 1, "DEBUG": 1, "DEBUG2": 2, "DEBUG3": 3}
 
 
@@ -113,8 +102,9 @@ def replay(log: Path, log_out: Path | None, scenario_out: Path | None, target: s
 
 
 def debug_mode_line(event: Any) -> bool:
-    """A line sshd's debug mode writes about itself, not about a connection (not compared)."""
-    return event.event in DEBUG_MODE_EVENTS or event.event.startswith("config.")
+    """A line about how sshd runs itself (catalogue tag run-mode: its re-exec, debug mode) or
+    about reading its configuration, not about a connection (not compared)."""
+    return (event.spec is not None and bool(event.spec.flags & RUN_MODE)) or event.event.startswith("config.")
 
 
 def stderr_args(events: list[Any], connections: int, level: str, target: str | None) -> tuple[str, ...]:

@@ -493,7 +493,7 @@ def load_specs(data_dir: Path = DATA_DIR, cache: Path | None = None) -> list[Eve
         rows = catalogue_cache.load(cache, key)
         if rows is not None:
             try:
-                return [_spec_from_row(r) for r in rows]
+                return _specs_from_rows(rows)
             except (CatalogueError, ValueError):
                 pass  # a row the code no longer accepts: read the YAML
     import yaml  # local for start-up cost only: a process with the cache never needs it
@@ -518,18 +518,35 @@ def _row_of(spec: EventSpec) -> tuple:
             spec.versions, spec.source, spec.origin, spec.fallback, spec.key, list(spec.tags))
 
 
-def _spec_from_row(row: tuple) -> EventSpec:
-    """An entry from its row; its regex is compiled when first needed."""
-    name, level, pattern, regex, fields, int_fields, versions, source, origin, fallback, key, tag_names = row
-    if level not in LEVELS:
-        raise CatalogueError(f"{origin}: unknown level {level!r}")
-    tags, flags = parse_tags(tag_names)
-    return EventSpec(
-        name=name, level=level, pattern=pattern, regex=regex, fields=tuple(fields),
-        int_fields=frozenset(int_fields), versions=versions, source=source, origin=origin,
-        fallback=fallback, key=key, named=tuple((i, n) for i, n in enumerate(fields) if n is not None),
-        tags=tags, flags=flags,
-    )
+def _specs_from_rows(rows: list[tuple]) -> list[EventSpec]:
+    """The entries of the cached rows; their regexes are compiled when first needed.
+
+    Part of every warm start-up, so the pieces that recur across entries (tag lists, field
+    lists) are made once each rather than once per entry."""
+    tag_memo: dict[tuple[str, ...], tuple[tuple[str, ...], int]] = {}
+    field_memo: dict[tuple[str | None, ...], tuple[tuple[str | None, ...], tuple[tuple[int, str], ...]]] = {}
+    int_memo: dict[tuple[str, ...], frozenset[str]] = {}
+    specs: list[EventSpec] = []
+    append = specs.append
+    for name, level, pattern, regex, fields, int_fields, versions, source, origin, fallback, key, tag_names in rows:
+        if level not in LEVELS:
+            raise CatalogueError(f"{origin}: unknown level {level!r}")
+        tag_key = tuple(tag_names)
+        got_tags = tag_memo.get(tag_key)
+        if got_tags is None:
+            got_tags = tag_memo[tag_key] = parse_tags(tag_names)
+        field_key = tuple(fields)
+        got_fields = field_memo.get(field_key)
+        if got_fields is None:
+            got_fields = field_memo[field_key] = (
+                field_key, tuple((i, n) for i, n in enumerate(field_key) if n is not None))
+        int_key = tuple(int_fields)
+        got_ints = int_memo.get(int_key)
+        if got_ints is None:
+            got_ints = int_memo[int_key] = frozenset(int_key)
+        append(EventSpec(name, level, pattern, regex, got_fields[0], got_ints, versions, source, origin,
+                         fallback, key, got_fields[1], got_tags[0], got_tags[1]))
+    return specs
 
 
 _DEFAULT: Catalogue | None = None

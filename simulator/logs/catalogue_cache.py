@@ -21,6 +21,7 @@ import json
 import os
 import stat
 import tempfile
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -74,20 +75,32 @@ def load(folder: Path, key: str) -> list[tuple[Any, ...]] | None:
         rows = json.loads(payload)
     except ValueError:
         return None
-    if not isinstance(rows, list) or not all(_row_ok(r) for r in rows):
+    if not _rows_ok(rows):
         return None
     return [tuple(r) for r in rows]
 
 
-def _row_ok(row: object) -> bool:
-    if not isinstance(row, list) or len(row) != len(_ROW):
+# the types allowed in the list columns: fields (None: an unkept group), int_fields, tags
+_FIELD_TYPES: tuple[set[type], ...] = ({str, type(None)}, {str}, {str})
+
+
+def _rows_ok(rows: object) -> bool:
+    """Every row has the expected shape and types (a damaged or hand-edited cache must be
+    rebuilt, never trusted into a crash). Checked a column at a time with C-level map/set:
+    a per-row Python check was half of a warm start-up."""
+    if type(rows) is not list:
         return False
-    if not all(isinstance(v, t) for v, t in zip(row, _ROW, strict=True)):
+    if not rows:
+        return True
+    if set(map(type, rows)) != {list} or set(map(len, rows)) != {len(_ROW)}:
         return False
-    fields, int_fields, tags = row[4], row[5], row[11]
-    return (all(f is None or isinstance(f, str) for f in fields)
-            and all(isinstance(f, str) for f in int_fields)
-            and all(isinstance(t, str) for t in tags))
+    columns = list(zip(*rows, strict=True))
+    for column, kind in zip(columns, _ROW, strict=True):
+        if set(map(type, column)) != {kind}:
+            return False
+    lists = (columns[4], columns[5], columns[11])
+    return all(set(map(type, chain.from_iterable(col))) <= allowed
+               for col, allowed in zip(lists, _FIELD_TYPES, strict=True))
 
 
 def save(folder: Path, key: str, rows: list[tuple[Any, ...]]) -> None:

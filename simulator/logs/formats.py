@@ -9,7 +9,8 @@ Formats (``--input-format`` names; aliases in `ALIASES`):
 
 ``syslog``       ``Jan  5 11:23:02 host prog[pid]: msg`` (rsyslog/syslog-ng traditional, journalctl
                  ``short`` and ``short-precise``); month names also as other locales print them
-                 (journalctl uses the locale); ``<PRI>`` in front (raw datagrams) is accepted.
+                 (journalctl uses the locale); ``<PRI>`` in front (raw datagrams) is accepted, and
+                 so is BusyBox syslogd's ``facility.priority`` before the program.
 ``iso``          ``2024-01-29T11:23:02.123+01:00 host prog[pid]: msg`` (RFC 3339: Debian 12 rsyslog
                  default, journalctl ``short-iso``/``short-iso-precise``; also ``short-full``).
 ``rfc5424``      ``<38>1 2019-07-08T17:40:16.95-04:00 host sshd 57915 - [sd] msg``.
@@ -17,7 +18,8 @@ Formats (``--input-format`` names; aliases in `ALIASES`):
 ``windows``      Win32-OpenSSH ``sshd.log``: ``PID YYYY-MM-DD HH:MM:SS.mmm msg`` (older builds:
                  ``PID HH:MM:SS:mmm msg`` or ``PID HH:MM:SS mmm msg``).
 ``no-timestamp`` ``host prog[pid]: msg`` (journalctl ``-o short`` without time, test corpora).
-``sshd-debug``   ``sshd -d`` / ``-e`` / ``-E file`` output: the bare message, CRLF line ends.
+``sshd-debug``   ``sshd -d`` / ``-e`` / ``-E file`` output: the bare message, CRLF line ends (a line
+                 starting with ``#`` is a comment added to the capture, no sshd line).
 
 Solaris-style ``[ID 800047 auth.info]`` after the program, and a kernel time stamp that some
 journal exports put in front of the message, are taken out of the message into ``extra``.
@@ -71,11 +73,21 @@ _SYSLOG_FAST = re.compile(
     r"([^\s\[]+) ([^\s\[\]:]+)\[(\d+)\]: ",
     re.DOTALL,
 )
+# BusyBox syslogd (Alpine, OpenWrt...) writes ``facility.priority`` between the host and the
+# program: ``Jun 25 00:49:14 host auth.info sshd[3029]: msg``. Only syslog's own names are taken
+# (sys/syslog.h's facilitynames and prioritynames), so a host-less line is not misread.
+_FACILITY_PRI = (
+    r"(?:(?P<facility>auth|authpriv|cron|daemon|ftp|kern|lpr|mail|mark|news|security|syslog|user|uucp"
+    r"|local[0-7])\.(?P<severity>emerg|panic|alert|crit|err|error|warning|warn|notice|info|debug) )?"
+)
 _SYSLOG = re.compile(
     r"(?:<(?P<pri>\d{1,3})>)?(?P<mon>[^\W\d_]{3,5}\.?) {1,2}(?P<day>\d{1,2}) "
-    r"(?P<time>\d\d:\d\d:\d\d(?:[.,]\d+)?)(?: (?P<year>\d{4}))? " + _HOST + _PROG + r" ?(?P<msg>.*)",
+    r"(?P<time>\d\d:\d\d:\d\d(?:[.,]\d+)?)(?: (?P<year>\d{4}))? " + _HOST + _FACILITY_PRI + _PROG
+    + r" ?(?P<msg>.*)",
     re.DOTALL,
 )
+# BusyBox's spelling -> the name SEVERITIES uses.
+_SEVERITY_ALIASES = {"panic": "emerg", "error": "err", "warn": "warning"}
 _ISO = re.compile(
     r"(?:<(?P<pri>\d{1,3})>)?(?:[A-Z][a-z]{2} )?"
     r"(?P<ts>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d| [A-Z]{2,5})?) "
@@ -139,7 +151,12 @@ def parse_syslog(line: str) -> Prefix | None:
     ts_end = m.end("year") if m["year"] else m.end("time")
     start = m.end("pri") + 1 if m["pri"] else 0
     pid = m["pid"]
-    msg, extra = _tidy(m["msg"], _pri_extra(m["pri"]))
+    extra = _pri_extra(m["pri"])
+    if m["facility"]:
+        severity = m["severity"]
+        extra = dict(extra or {}, facility=m["facility"],
+                     severity=_SEVERITY_ALIASES.get(severity, severity))
+    msg, extra = _tidy(m["msg"], extra)
     return (line[start:ts_end], m["host"], m["prog"] or m["bprog"], int(pid) if pid else None, msg, extra)
 
 
@@ -233,7 +250,14 @@ def parse_no_timestamp(line: str) -> Prefix | None:
 
 
 def parse_sshd_debug(line: str) -> Prefix:
-    """``sshd -d``/``-e``/``-E``: the bare message (no time, host or pid)."""
+    """``sshd -d``/``-e``/``-E``: the bare message (no time, host or pid).
+
+    sshd never starts a line of this output with ``#`` (its messages start with a word, a
+    ``debugN:``/``error:`` level or a key fingerprint). Such lines are comments that people and
+    tools add to saved captures: they are kept with no program, so they are nobody's line.
+    """
+    if line[:1] == "#":
+        return (None, None, None, None, line, None)
     return (None, None, "sshd", None, line, None)
 
 

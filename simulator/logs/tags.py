@@ -32,6 +32,8 @@ AUTH_FAILED = 1 << 11  # an authentication attempt (or the user) failed
 AUTH_PARTIAL = 1 << 12  # a method succeeded, more are required
 AUTH_POSTPONED = 1 << 13  # a method's answer is pending (keyboard-interactive, a key probe)
 REFUSED = 1 << 14  # the server refused the connection before authentication
+# -- the server's own running ----------------------------------------------------------------
+RUN_MODE = 1 << 16  # about how sshd runs itself (its re-exec, its debug mode), never a connection
 
 TAGS: dict[str, int] = {
     "starts": STARTS,
@@ -50,6 +52,7 @@ TAGS: dict[str, int] = {
     "auth-partial": AUTH_PARTIAL,
     "auth-postponed": AUTH_POSTPONED,
     "refused": REFUSED,
+    "run-mode": RUN_MODE,
 }
 # Tags whose line names a pid: the entry must have an integer field "pid".
 NAMES_PID = FORKS | CHILD | USER_CHILD | SESSION_CHILD

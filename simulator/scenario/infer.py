@@ -401,13 +401,6 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
     for event in events:
         if event.conn is not None:  # looked up by connection id only
             by_conn.setdefault(event.conn, []).append(event)
-    for conn in grouped:
-        if conn.client_version is None:
-            # OpenSSH before 7.5 words the banner line "Client protocol version 2.0; client
-            # software version X", an event of its own in the catalogue
-            conn.client_version = next(
-                (str(e.fields["remote_version"]) for e in by_conn.get(conn.id, ())
-                 if e.event == _OLD_REMOTE_VERSION and e.fields.get("remote_version")), None)
     # A client: its banner (DEBUG1), an authentication line (INFO), or at least sshd's
     # "Connection from" (VERBOSE; a client that sent nothing, or a log that ends there)
     conns = [c for c in grouped if c.kind == "connection" and (
@@ -418,9 +411,7 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
         raise NoConnectionFound(f"no sshd connection found ({counted} line{'s' if counted != 1 else ''}; formats seen: "
                                 f"{', '.join(formats) or 'none'})")
     _join_user_children(grouped, conns, by_conn)
-    # auth2.c's outcome lines (Accepted, Failed, Postponed, Partial) go out at INFO or VERBOSE
-    # depending on the method and the attempt: they alone do not make a log VERBOSE
-    levels = {e.level for e in events if e.level and e.event not in _AUTHLOG}
+    levels = {e.level for e in events if e.level}
     level = max((lv for lv in levels if lv in LEVEL_ORDER), key=LEVEL_ORDER.index, default="INFO")
     host = next((e.host for e in events if e.host), "localhost")
     if not _schema_pattern("server", "properties", "host_name").fullmatch(host):
@@ -787,7 +778,6 @@ def _home_relative(path: str) -> str | None:
     return m.group(1) if m else None
 
 
-_OLD_REMOTE_VERSION = "connection.sshd_exchange_identification.client_protocol_version"
 GAP_SECONDS = 10.0  # the longest idle time between two connections' starts a replay keeps
 
 
