@@ -139,6 +139,15 @@ def server_files(makefile: str, tree: dict[str, str]) -> list[str]:
     return files + compat
 
 
+def literal_end(src: str, start: int) -> int:
+    """Where the C string or char literal opening at src[start] ends (just past its closing quote;
+    a backslash escapes the next character)."""
+    quote, j, n = src[start], start + 1, len(src)
+    while j < n and src[j] != quote:
+        j += 2 if src[j] == "\\" else 1
+    return j + 1
+
+
 def strip_comments(src: str) -> str:
     """C source without comments (newlines kept), string and char literals untouched."""
     out = []
@@ -146,11 +155,9 @@ def strip_comments(src: str) -> str:
     while i < n:
         c = src[i]
         if c in "\"'":
-            j = i + 1
-            while j < n and src[j] != c:
-                j += 2 if src[j] == "\\" else 1
-            out.append(src[i:j + 1])
-            i = j + 1
+            j = literal_end(src, i)
+            out.append(src[i:j])
+            i = j
         elif src.startswith("/*", i):
             j = src.find("*/", i + 2)
             j = n if j < 0 else j + 2
@@ -171,11 +178,9 @@ def split_args(src: str, start: int) -> list[str] | None:
     while i < n:
         c = src[i]
         if c in "\"'":
-            j = i + 1
-            while j < n and src[j] != c:
-                j += 2 if src[j] == "\\" else 1
-            cur.append(src[i:j + 1])
-            i = j + 1
+            j = literal_end(src, i)
+            cur.append(src[i:j])
+            i = j
             continue
         if c in "([{":
             depth += 1
