@@ -150,51 +150,48 @@ def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list
     fast_known: dict[str, tuple] = {}
     fast_heads_get, fast_known_get = fast_heads.get, fast_known.get
     clears = meanings.clears
-
-    def rule(k: int, raw: str) -> Event:
-        """The general rule, for a line the two look-ups did not both know."""
-        nonlocal clears
-        head, sep, msg = raw.partition("]: ")
-        if raw[-1:] in _ENDS:
-            raw = raw.rstrip("\r\n")
-            head, sep, msg = raw.partition("]: ")
-        src = heads_get(head) if sep else False
-        if src is None:
-            src = split_head(head)
-        if src is False or (msg[:1] in _FURNITURE and (msg[:4] == "[ID " or msg[:7] == "kernel:")):
-            ev = general(raw, k)
-        elif not src[4]:  # (time stamp, host, program, pid, is sshd)
-            ev = Event(k, raw, "syslog", src, (None, msg, None, None, (), OTHER))
-        else:
-            if len(fast_heads) >= PREFIX_CACHE:  # (remember, inline: this runs per new process)
-                fast_heads.clear()
-            fast_heads[head] = src
-            # The whole message as sshd wrote it is the key of a per-parse cache of what it means.
-            known = seen.get(msg)
-            if known is None:
-                known = learn(msg)
-            if msg and len(msg) <= MAX_MESSAGE and meanings.clears == clears:
-                if len(fast_known) >= SEEN_LIMIT:  # (remember, inline)
-                    fast_known.clear()
-                fast_known[msg] = known
-            ev = Event(k, raw, "syslog", src, known)
-        if meanings.clears != clears:
-            fast_known.clear()  # Meanings forgot what it had seen: so does the loop
-            clears = meanings.clears
-        return ev
-
     while True:
         chunk = list(islice(it, BATCH))
         if not chunk:
             return
-        # One comprehension (no append call, no loop of statements): a line whose prefix and
-        # message are both known is an event at once; any other goes through `rule`, in order.
-        # ("for head, _, msg in [...]" is an assignment: CPython compiles it as one.)
-        yield [Event(k, raw, "syslog", hit, known)
-               if (hit := fast_heads_get(head)) is not None and (known := fast_known_get(msg)) is not None
-               else rule(k, raw)
-               for k, raw in enumerate(chunk, n + 1) for head, _, msg in [raw.partition("]: ")]]
+        out: list[Event] = []
+        append = out.append
+        for k, raw in enumerate(chunk, n + 1):
+            head, sep, msg = raw.partition("]: ")
+            hit = fast_heads_get(head)
+            known = fast_known_get(msg)
+            if hit is not None and known is not None:
+                append(Event(k, raw, "syslog", hit, known))
+                continue
+            # the general rule (a line the two look-ups above did not both know)
+            if raw[-1:] in _ENDS:
+                raw = raw.rstrip("\r\n")
+                head, sep, msg = raw.partition("]: ")
+            src = heads_get(head) if sep else False
+            if src is None:
+                src = split_head(head)
+            if src is False or (msg[:1] in _FURNITURE and (msg[:4] == "[ID " or msg[:7] == "kernel:")):
+                append(general(raw, k))
+            elif not src[4]:  # (time stamp, host, program, pid, is sshd)
+                append(Event(k, raw, "syslog", src, (None, msg, None, None, (), OTHER)))
+            else:
+                if len(fast_heads) >= PREFIX_CACHE:  # (remember, inline: this runs per new process)
+                    fast_heads.clear()
+                fast_heads[head] = src
+                # The whole message as sshd wrote it is the key of a per-parse cache of what it means.
+                known = seen.get(msg)
+                if known is None:
+                    known = learn(msg)
+                if msg and len(msg) <= MAX_MESSAGE and meanings.clears == clears:
+                    if len(fast_known) >= SEEN_LIMIT:  # (remember, inline)
+                        fast_known.clear()
+                    fast_known[msg] = known
+                append(Event(k, raw, "syslog", src, known))
+            if meanings.clears != clears:
+                fast_known.clear()  # Meanings forgot what it had seen: so does the loop
+                clears = meanings.clears
         n += len(chunk)
+        yield out
 
 
 _ENDS = ("\n", "\r")
