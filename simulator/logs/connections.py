@@ -410,7 +410,7 @@ class ConnectionTracker:
         if ev is None:  # the first line of sshd-session or sshd-auth (OpenSSH 9.8 and later)
             self._seen_new_programs = True
             return
-        pid = ev.pid
+        pid = ev.source[3]
         if pid is None:
             return
         if flags & tags.FORKS:
@@ -455,15 +455,17 @@ class ConnectionTracker:
 
     def _assign_slow(self, ev: Event) -> None:
         """Pass 2 for an event `_settle` does not take itself: a new pid, the listener, no pid."""
-        if ev.spec is None and ev.event != UNKNOWN:
+        # the event's parts from its two tuples (Event: source, meaning), once each
+        program, pid = ev.source[2], ev.source[3]
+        _, _, relay, spec, _, name = ev.meaning
+        if spec is None and name != UNKNOWN:
             return  # another program's line, or an unparsed one
-        pid = ev.pid
-        flags = ev.spec.flags if ev.spec is not None else 0
+        flags = spec.flags if spec is not None else 0
         line = ev.line
         conn: Connection | None = None
         role = "monitor"
         is_listener = pid is not None and (
-            pid in self._listeners or (self._seen_new_programs and ev.program == "sshd"
+            pid in self._listeners or (self._seen_new_programs and program == "sshd"
                                        # a forked child's lines before it execs sshd-session
                                        # (9.8+: "rexec start ...") still say "sshd"
                                        and pid not in self._forked and pid not in self._forked_prev)
@@ -496,7 +498,7 @@ class ConnectionTracker:
             if flags & tags.STARTS and conn.ended:
                 del self._pids[-1]
                 conn = self._conn_of(-1, line, "monitor")
-            role = "preauth" if ev.relay == "preauth" else "monitor"
+            role = "preauth" if relay == "preauth" else "monitor"
         else:
             state = self._pids.get(pid)
             if state is not None and flags & tags.STARTS and state.conn.ended:
@@ -508,15 +510,15 @@ class ConnectionTracker:
             else:
                 conn, role = state.conn, state.role
                 state.last_line = line
-            if ev.relay == "preauth":
+            if relay == "preauth":
                 role = "preauth"
                 conn.add_pid("preauth", pid)
-            elif ev.relay == "postauth":
+            elif relay == "postauth":
                 role = "user"
-            elif ev.program == "sshd-auth":
+            elif program == "sshd-auth":
                 role = "preauth"
-        if ev.program:
-            conn.programs.add(ev.program)
+        if program:
+            conn.programs.add(program)
         ev.conn = conn.id
         ev.role = role
         self._fold(conn, ev)
