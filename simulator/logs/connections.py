@@ -410,7 +410,7 @@ class ConnectionTracker:
         if ev is None:  # the first line of sshd-session or sshd-auth (OpenSSH 9.8 and later)
             self._seen_new_programs = True
             return
-        pid = ev.pid
+        pid = ev.source[3]
         if pid is None:
             return
         if flags & tags.FORKS:
@@ -455,15 +455,17 @@ class ConnectionTracker:
 
     def _assign_slow(self, ev: Event) -> None:
         """Pass 2 for an event `_settle` does not take itself: a new pid, the listener, no pid."""
-        if ev.spec is None and ev.event != UNKNOWN:
+        # the event's parts from its two tuples (Event: source, meaning), once each
+        program, pid = ev.source[2], ev.source[3]
+        _, _, relay, spec, _, name = ev.meaning
+        if spec is None and name != UNKNOWN:
             return  # another program's line, or an unparsed one
-        pid = ev.pid
-        flags = ev.spec.flags if ev.spec is not None else 0
+        flags = spec.flags if spec is not None else 0
         line = ev.line
         conn: Connection | None = None
         role = "monitor"
         is_listener = pid is not None and (
-            pid in self._listeners or (self._seen_new_programs and ev.program == "sshd"
+            pid in self._listeners or (self._seen_new_programs and program == "sshd"
                                        # a forked child's lines before it execs sshd-session
                                        # (9.8+: "rexec start ...") still say "sshd"
                                        and pid not in self._forked and pid not in self._forked_prev)
@@ -496,7 +498,7 @@ class ConnectionTracker:
             if flags & tags.STARTS and conn.ended:
                 del self._pids[-1]
                 conn = self._conn_of(-1, line, "monitor")
-            role = "preauth" if ev.relay == "preauth" else "monitor"
+            role = "preauth" if relay == "preauth" else "monitor"
         else:
             state = self._pids.get(pid)
             if state is not None and flags & tags.STARTS and state.conn.ended:
@@ -508,15 +510,15 @@ class ConnectionTracker:
             else:
                 conn, role = state.conn, state.role
                 state.last_line = line
-            if ev.relay == "preauth":
+            if relay == "preauth":
                 role = "preauth"
                 conn.add_pid("preauth", pid)
-            elif ev.relay == "postauth":
+            elif relay == "postauth":
                 role = "user"
-            elif ev.program == "sshd-auth":
+            elif program == "sshd-auth":
                 role = "preauth"
-        if ev.program:
-            conn.programs.add(ev.program)
+        if program:
+            conn.programs.add(program)
         ev.conn = conn.id
         ev.role = role
         self._fold(conn, ev)
@@ -582,16 +584,16 @@ class ConnectionTracker:
 
     def _fold(self, conn: Connection, ev: Event) -> None:
         n = conn.n_events
+        ts = ev.source[0]
         if n == 0:
             conn.first_line = ev.line
-            conn.first_ts = ev.ts
+            conn.first_ts = ts
             conn._ts_format = ev.format
         conn.n_events = n + 1
         conn.last_line = ev.line
-        ts = ev.ts
         if ts is not None:
             conn.last_ts = ts
-        spec = ev.spec
+        spec = ev.meaning[3]
         if spec is None:
             conn.unknown += 1
         else:
@@ -629,11 +631,12 @@ class ConnectionTracker:
         # pass 1, for the few lines that state a lineage fact (their tags say so)
         learn = _LEARN
         found: list[tuple[int, Event | None, int]] = [
-            (base + k, ev, s.flags) for k, ev in enumerate(events) if (s := ev.spec) is not None and s.flags & learn]
+            (base + k, ev, s.flags) for k, ev in enumerate(events)
+            if (s := ev.meaning[3]) is not None and s.flags & learn]
         if not self._seen_new_programs and not self._new_programs_due:
             # sshd-session / sshd-auth (9.8+): from its first line on, "sshd" is the listener.
             # Learnt from a line that states no other fact, as it always was.
-            programs = {ev.program for ev in events}
+            programs = {ev.source[2] for ev in events}
             if "sshd-session" in programs or "sshd-auth" in programs:
                 for k, ev in enumerate(events):
                     if ev.program in _NEW_PROGRAMS and not (ev.spec is not None and ev.spec.flags & learn):
@@ -752,10 +755,13 @@ class ConnectionTracker:
                     pids_get = self._pids.get  # type: ignore[assignment]
                 next_stop = min(next_fact, next_sweep)
                 seen_new = self._seen_new_programs
-            spec = ev.spec
-            pid = ev.pid
+            # the event's parts read from its two tuples (Event: source, meaning), no properties
+            source = ev.source
+            meaning = ev.meaning
+            spec = meaning[3]
+            pid = source[3]
             # (no pid: `pids_get` gives None, and None is in no set of pids)
-            if spec is None or pid in listeners or (seen_new and ev.program == "sshd"):
+            if spec is None or pid in listeners or (seen_new and source[2] == "sshd"):
                 slow(ev)
                 continue
             st = pids_get(pid)
@@ -769,9 +775,9 @@ class ConnectionTracker:
                 continue
             line = ev.line
             st.last_line = line
-            relay = ev.relay
+            relay = meaning[2]
             if relay is None:
-                ev.role = st.role if ev.program != "sshd-auth" else "preauth"
+                ev.role = st.role if source[2] != "sshd-auth" else "preauth"
             elif relay == "preauth":
                 ev.role = "preauth"
                 if not st.relayed:
@@ -786,8 +792,9 @@ class ConnectionTracker:
             elif tally:
                 conn.last_line = line
                 conn.n_events += 1
-                if ev.ts is not None:
-                    conn.last_ts = ev.ts
+                ts = source[0]
+                if ts is not None:
+                    conn.last_ts = ts
                 if conn.events is not None:
                     conn.events.append(ev)
             else:

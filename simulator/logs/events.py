@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 if TYPE_CHECKING:
     from simulator.logs.catalogue import EventSpec
 
@@ -25,49 +27,85 @@ UNPARSED = "unparsed"  # a line whose prefix no input format recognises (comment
 ROLES = ("listener", "monitor", "preauth", "user", "session", "pam")
 
 
-class Event:
-    """One input line and what it means. Slots, not a dataclass: millions are made."""
+class Event(msgspec.Struct, eq=False, gc=False):
+    """One input line and what it means. Millions are made, so making one must be cheap: a
+    `msgspec.Struct` is built by native code (no Python ``__init__``), and it holds the parser's
+    two cached tuples as they are, shared by the many lines of one process and one message,
+    instead of copying their eleven parts onto every event. The parts are read through the
+    properties below; the grouping's hot loop indexes the tuples itself.
 
-    __slots__ = ("line", "ts", "host", "program", "pid", "level", "event", "message", "relay", "raw",
-                 "format", "conn", "role", "spec", "_groups", "_fields", "extra")
+    ``source``: what the line's prefix said, (time stamp, host, program, pid, anything);
+    ``meaning``: what the catalogue made of its message, (level, message, relay, spec, groups,
+    event name). Equality and hashing are by identity (``eq=False``), as for a plain object.
+    ``gc=False``: an event refers to strings, tuples, a catalogue entry and dicts of fields,
+    never to anything that refers back to it, so the cycle collector need not track the
+    millions that live for a window of lines."""
 
-    def __init__(
-        self,
-        line: int,
-        raw: str,
-        format: str,
-        source: tuple[str | None, str | None, str | None, int | None, Any],
-        meaning: tuple[str | None, str | None, str | None, EventSpec | None, tuple[str | None, ...], str],
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        """`source`: what the line's prefix said, (time stamp, host, program, pid, anything);
-        `meaning`: what the catalogue made of its message, (level, message, relay, spec,
-        groups, event name). Both are the parser's cached tuples, shared by the many lines of
-        one process and one message: unpacking them here is the cheapest way to make millions
-        of events (the parser aims at 500k lines/s)."""
-        self.line = line
-        self.raw = raw
-        self.format = format  # the input format the line was read as ("none": unparsed)
-        # ts: the time stamp as written (see formats.iso_timestamp)
-        self.ts, self.host, self.program, self.pid, _ = source
-        # message: sshd's message without level prefix and relay suffix; relay: "preauth" /
-        # "postauth" when relayed by the monitor with that suffix
-        self.level, self.message, self.relay, self.spec, self._groups, self.event = meaning
-        self.extra = extra  # format-specific facts: syslog priority, facility, ...
-        self.conn: int | None = None
-        self.role: str | None = None
-        self._fields: dict[str, Any] | None = None
+    line: int
+    raw: str
+    format: str  # the input format the line was read as ("none": unparsed)
+    source: tuple[str | None, str | None, str | None, int | None, Any]
+    meaning: tuple[str | None, str | None, str | None, EventSpec | None, tuple[str | None, ...], str]
+    extra: dict[str, Any] | None = None  # format-specific facts: syslog priority, facility, ...
+    conn: int | None = None
+    role: str | None = None
+    _fields: dict[str, Any] | None = None
+
+    @property
+    def ts(self) -> str | None:
+        """The time stamp as written (see formats.iso_timestamp)."""
+        return self.source[0]
+
+    @property
+    def host(self) -> str | None:
+        """The host the line's prefix names."""
+        return self.source[1]
+
+    @property
+    def program(self) -> str | None:
+        """The program the line's prefix names."""
+        return self.source[2]
+
+    @property
+    def pid(self) -> int | None:
+        """The pid the line's prefix names."""
+        return self.source[3]
+
+    @property
+    def level(self) -> str | None:
+        """The log level: sshd's own prefix, else the catalogue entry's."""
+        return self.meaning[0]
+
+    @property
+    def message(self) -> str:
+        """sshd's message without level prefix and relay suffix."""
+        return self.meaning[1]  # type: ignore[return-value]
+
+    @property
+    def relay(self) -> str | None:
+        """"preauth" / "postauth" when relayed by the monitor with that suffix."""
+        return self.meaning[2]
+
+    @property
+    def spec(self) -> EventSpec | None:
+        """The catalogue entry the message matched (None: unknown or not sshd)."""
+        return self.meaning[3]
+
+    @property
+    def event(self) -> str:
+        """The event name: the catalogue entry's, or UNKNOWN / OTHER / UNPARSED."""
+        return self.meaning[5]
 
     @property
     def fields(self) -> dict[str, Any]:
         """The pattern's named fields; integers for int-typed fields, None if absent."""
         f = self._fields
         if f is None:
-            spec = self.spec
+            spec = self.meaning[3]
             if spec is None:
                 f = {}
             else:
-                groups = self._groups
+                groups = self.meaning[4]
                 named = spec.named
                 # every group kept (most entries): the names and values pair up in order
                 f = dict(zip(spec.fields, groups)) if len(named) == len(groups) else {  # type: ignore[arg-type]  # noqa: B905
@@ -85,7 +123,7 @@ class Event:
     @property
     def known(self) -> bool:
         """True when the catalogue matched the message."""
-        return self.spec is not None
+        return self.meaning[3] is not None
 
     @property
     def is_sshd(self) -> bool:
