@@ -79,6 +79,9 @@ class ServerSpec:
     # Pid the listener gets inside its pid namespace (None: a realistic random one; 0: the next).
     first_pid: int | None = None
     host_key_types: tuple[str, ...] = ("rsa", "ecdsa", "ed25519")
+    # Whether host_key_types is the scenario's own (server.host_keys): it then wins over the
+    # HostKey lines of a user's sshd_config file.
+    own_host_keys: bool = False
     rsa_bits: int = 3072
     # PAM stack file under simulator/data/pam/.
     pam_profile: str = "debian"
