@@ -303,7 +303,7 @@ def _check_meaning(data: dict[str, Any], positions: dict[tuple, Position], path:
             if isinstance(key, dict) and "algorithm" in key:
                 kind = key.get("key", "ed25519")
                 if key["algorithm"] not in KEY_SIG_ALGS[kind]:
-                    fail(f"a {kind} key cannot sign with {key['algorithm']} (it signs with "
+                    fail(f"an {kind} key cannot sign with {key['algorithm']} (it signs with "
                          f"{', '.join(KEY_SIG_ALGS[kind])})", ("connections", i, "auth", k, "publickey", "algorithm"))
     cycle = _wait_cycle(data["connections"])
     if cycle:
