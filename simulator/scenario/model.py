@@ -199,8 +199,8 @@ def build_scenario(data: dict[str, Any], path: str, positions: dict[tuple, Posit
         # With a user's sshd_config, LogLevel is sshsim's only when the scenario names one.
         own_log_level="log_level" in server_data,
         openssh=server_data.get("openssh"),
-        **({"host_key_types": tuple(server_data["host_keys"]), "own_host_keys": True}
-           if "host_keys" in server_data else {}),
+        host_key_types=tuple(server_data.get("host_keys", ServerSpec.host_key_types)),
+        own_host_keys="host_keys" in server_data,
         openssh_origin=(Origin(*positions[("server", "openssh")], key="server.openssh")
                         if ("server", "openssh") in positions else Origin(file=path, key="server.openssh")),
     )
