@@ -148,3 +148,13 @@ def test_replay_of_a_fresh_capture(level: str, tmp_path: Path) -> None:
     data = infer(lines).scenario
     assert data["connections"][1]["auth"][0]["publickey"]["authorized"] is False
     assert _replay_score(log) >= 95.0
+
+
+@needs_local_sshd
+def test_host_keys_win_over_a_users_own_hostkey_lines(tmp_path: Path) -> None:
+    """server.host_keys with server.sshd_config_file: the scenario's types, not the file's."""
+    (tmp_path / "sshd_config").write_text("HostKey /etc/ssh/ssh_host_ed25519_key\nUsePAM yes\n")
+    lines = _run("server:\n  log_level: DEBUG1\n  sshd_config_file: sshd_config\n  host_keys: [ecdsa]\n"
+                 "connections:\n  - id: a\n", tmp_path)
+    listed = [m[1] for line in lines for m in [re.search(r"list_hostkey_types: (\S+)", line)] if m]
+    assert listed == ["ecdsa-sha2-nistp256"], listed
