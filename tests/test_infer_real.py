@@ -75,7 +75,8 @@ def test_infer_sshd_ddd_output_the_command_and_the_server() -> None:
     assert not any(line.split()[0] in ("Port", "ListenAddress", "HostKey", "LogLevel") for line in config)
     notes = " ".join(inferred.notes)
     assert re.search(r"listened on ::1 port \d+, 127\.0\.0\.1 port \d+; sshsim owns Port and ListenAddress", notes)
-    assert "host keys ssh-rsa, ecdsa-sha2-nistp256, ssh-ed25519" in notes
+    assert server["host_keys"] == ["rsa", "ecdsa", "ed25519"]  # the "private host key #N" lines
+    assert "host keys" not in notes  # no longer a comment: the scenario key says it
     assert "OpenSSH_9.2p1" in notes  # the server's version, and the target chosen for it
 
 

@@ -20,6 +20,7 @@ from simulator.driver import fidelity
 from simulator.driver.raw import play_raw
 from simulator.driver.session import run_forward, run_session
 from simulator.driver.tracker import ConnectionTracker, SyncTimeout
+from simulator.errors import TargetError
 from simulator.profiles import ClientProfile, load_profile
 from simulator.scenario.model import (
     AuthStep,
@@ -30,6 +31,7 @@ from simulator.scenario.model import (
     WaitAction,
     WaitForAction,
 )
+from simulator.target.base import CLIENT_KEY_ALGS, KEY_SIG_ALGS
 
 
 @dataclass
@@ -153,8 +155,23 @@ async def connect_profiled(host: str, port: int, profile: ClientProfile, *, user
         client_factory=lambda: client, known_hosts=None, client_keys=client_keys,
         password=None, preferred_auth=methods or ["none"], agent_path=None,
         agent_forwarding=False, x11_forwarding=False, ignore_encrypted=True,
-        **connect_options(profile, wire),
+        **connect_options(profile, wire), **signature_options(plan.auth),
     )
+
+
+def signature_options(steps: list[AuthStep]) -> dict[str, Any]:
+    """asyncssh's `signature_algs` when a publickey step names its algorithm: that algorithm for
+    its key type, every algorithm for the other steps' key types (asyncssh picks a key's first
+    algorithm the server's server-sig-algs also lists); no option otherwise (asyncssh's own)."""
+    keyed = [step for step in steps if step.method == "publickey"]
+    if not any(step.algorithm for step in keyed):
+        return {}
+    algs: list[str] = []
+    for step in keyed:
+        for alg in (step.algorithm,) if step.algorithm else KEY_SIG_ALGS[step.key]:
+            if alg not in algs:
+                algs.append(alg)
+    return {"signature_algs": algs}
 
 
 class _NullTracker:
@@ -325,11 +342,20 @@ class ScenarioRunner:
         return pause
 
     def _client_keys(self, plan: ConnectionPlan) -> list[Any]:
-        try:
-            return [str(self.server.identity(plan.user))]
-        except Exception:
-            # A user the server does not have (invalid-user scenarios): any key will do.
-            return [asyncssh.generate_private_key("ssh-ed25519")]
+        """One key per publickey step, in the plan's order (asyncssh offers them in turn)."""
+        keys: list[Any] = []
+        for step in plan.auth:
+            if step.method != "publickey":
+                continue
+            default = step.key == "ed25519" and step.authorized
+            try:
+                path = (self.server.identity(plan.user) if default
+                        else self.server.identity(plan.user, step.key, step.authorized))
+                keys.append(str(path))
+            except TargetError:
+                # A user the server does not have (invalid-user scenarios): any key of the type will do.
+                keys.append(asyncssh.generate_private_key(CLIENT_KEY_ALGS[step.key]))
+        return keys
 
     async def _end(self, conn: asyncssh.SSHClientConnection, plan: ConnectionPlan, profile: ClientProfile) -> None:
         await end_connection(conn, plan, profile)

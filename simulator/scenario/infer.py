@@ -11,7 +11,9 @@ command of an exec below DEBUG3, file names of SFTP, environment values) gets a 
 The server is inferred too, from what its lines state and nothing more (`server_config`): the
 host key algorithms it offered, a key type PubkeyAcceptedAlgorithms refused, the authorized_keys
 files it read, PAM, X11 and forwarding refusals, AuthenticationMethods, a configuration dumped by
-`sshd -ddd`; its listen addresses and host keys become comments (sshsim owns those keywords).
+`sshd -ddd`; the host key types it had become `server.host_keys` (`host_key_kinds`), its listen
+addresses a comment (sshsim owns those keywords). The user's key type, the signature algorithm
+and whether the server refused the key become the publickey step (`publickey_step`).
 The OpenSSH version it states picks the target (`choose_openssh`): the system's sshd when it is
 that release, an upstream build of it, else the nearest; the reason is a comment of the file.
 Every input format the parser reads works, `sshd -d`/`-e` output too (one merged stream, one
@@ -46,6 +48,7 @@ from simulator.logs import group_connections, parse_lines
 from simulator.profiles import known_profiles, load_profile
 from simulator.scenario.loader import scenario_schema
 from simulator.target.accounts import RESERVED_NAMES
+from simulator.target.base import KEY_SIG_ALGS
 
 # Client family (banner prefix) -> profile to start from when no banner matches exactly.
 FAMILIES: tuple[tuple[str, str], ...] = (
@@ -199,8 +202,9 @@ def _with_auth_and_channel(conn: Any, base: Any, base_name: str, override: dict[
     return {"base": base_name, **override}
 
 
-def auth_steps(conn: Any) -> tuple[list[Any], bool]:
-    """Scenario auth steps from the (method, outcome) pairs; and whether a password is needed."""
+def auth_steps(conn: Any, publickey: Any = "publickey") -> tuple[list[Any], bool]:
+    """Scenario auth steps from the (method, outcome) pairs, `publickey` standing for the
+    publickey attempt; and whether a password is needed."""
     steps: list[Any] = []
     needs_password = False
     failures = 0
@@ -208,8 +212,8 @@ def auth_steps(conn: Any) -> tuple[list[Any], bool]:
         if method == "none":
             continue
         if method.startswith("publickey"):
-            if "publickey" not in steps:
-                steps.append("publickey")
+            if not any(s is publickey for s in steps):
+                steps.append(publickey)
         elif method == "password":
             if outcome == "accepted":
                 steps.append({"password": PASSWORD})
@@ -423,7 +427,6 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
                if e.event == "auth.invalid_user" or (e.event in _AUTHLOG and e.fields.get("invalid"))}
     # uids the log shows ("session opened for user X(uid=N)"), kept where the schema allows them
     uids = {str(e.fields.get("user")): e.fields.get("uid") for e in events if e.event == "pam.session_opened"}
-    key_types: dict[str, str] = {}
     reserved: set[str] = set()  # system accounts the private sshd keeps (root is the host's root)
     connections = []
     expect = {}
@@ -431,7 +434,7 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
     for index, conn in enumerate(conns, 1):
         family = (conn.client_version or "client").split("_")[0]
         conn_id = f"c{index}-" + re.sub(r"[^A-Za-z0-9]+", "-", family).strip("-").lower()
-        steps, needs_password = auth_steps(conn)
+        steps, needs_password = auth_steps(conn, publickey_step(conn, by_conn.get(conn.id, [])))
         steps = unlogged_failures(conn, by_conn.get(conn.id, []), steps)
         user = conn.user or "user"
         accepted = conn.outcome == "accepted"
@@ -442,9 +445,6 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
             # (A name the server could not have as an account, "admin{{x}}", stays the client's
             # login name only.)
             users[user] = users.get(user, False) or needs_password
-            key_type = user_key_type(by_conn.get(conn.id, []))
-            if key_type is not None:
-                key_types.setdefault(user, key_type)
         if not (conn.client_version or conn.auth):
             # sshd saw the TCP connection and no SSH from it: a client that sends nothing
             hold = round(max(0.0, min(conn.duration or 0.0, 5.0)), 3)
@@ -501,6 +501,10 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
     notes.extend(config_notes)
     if config:
         server["sshd_config"] = config
+    kinds, kind_notes = host_key_kinds(events)
+    notes.extend(kind_notes)
+    if kinds:
+        server["host_keys"] = kinds
     taken = {uid for uid in uids.values() if isinstance(uid, int)}
     free = (uid for uid in range(1000, 60001) if uid not in taken)
 
@@ -508,8 +512,7 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
         uid = uids.get(name)
         return uid if isinstance(uid, int) and 1000 <= uid <= 60000 else next(free)
 
-    server["users"] = [{"name": u, "uid": uid_of(u), **({"password": PASSWORD} if pw else {}),
-                        **({"key_type": key_types[u]} if key_types.get(u, "ssh-ed25519") != "ssh-ed25519" else {})}
+    server["users"] = [{"name": u, "uid": uid_of(u), **({"password": PASSWORD} if pw else {})}
                        for i, (u, pw) in enumerate(sorted(users.items()))] or [{"name": "user"}]
     scenario = {"name": name, "description": f"inferred from a log of {len(conns)} connection(s)",
                 "server": server, "connections": connections, "expect": expect}
@@ -558,12 +561,69 @@ def user_key_type(events: list[Any]) -> str | None:
             found = _KEY_TYPES.get(str(event.fields.get("keytype") or event.fields.get("algorithm")))
             if found:
                 return found
-        if event.event in ("auth.accepted", "auth.partial", "auth.postponed") and \
+        if event.event in ("auth.accepted", "auth.partial", "auth.postponed", "auth.failed") and \
                 str(event.fields.get("method") or "").startswith("publickey"):
             info = str(event.fields.get("info") or "").split()
             if info and info[0] in _KEY_TYPES:
                 return _KEY_TYPES[info[0]]
     return None
+
+
+# users[].key_type names -> the publickey step's `key`.
+_KEY_KINDS = {"ssh-ed25519": "ed25519", "ecdsa-sha2-nistp256": "ecdsa", "ssh-rsa": "rsa"}
+
+
+def publickey_step(conn: Any, events: list[Any]) -> Any:
+    """The connection's publickey step: `publickey` for an authorized ed25519 key, else
+    {publickey: {key, algorithm, authorized}} with the key's type (the Accepted/Failed/Postponed
+    line's, or DEBUG's pkblob), the signature algorithm of an RSA key (DEBUG's `pkalg`; the other
+    types have one) and authorized: false when sshd refused every publickey attempt."""
+    kind = _KEY_KINDS.get(user_key_type(events) or "", "ed25519")
+    algorithm = None
+    for event in events:
+        if event.event in ("auth.pubkey_test", "auth.pubkey_signature"):
+            alg = str(event.fields.get("algorithm") or "")
+            if kind == "rsa" and alg in KEY_SIG_ALGS["rsa"]:
+                algorithm = alg
+    outcomes = [o for m, o in conn.auth if m.startswith("publickey")]
+    refused = "failed" in outcomes and not any(o in ("accepted", "partial", "postponed") for o in outcomes)
+    if kind == "ed25519" and algorithm is None and not refused:
+        return "publickey"
+    return {"publickey": {"key": kind, **({"algorithm": algorithm} if algorithm else {}),
+                          **({"authorized": False} if refused else {})}}
+
+
+# Host key algorithm names (private host key lines, list_hostkey_types) -> server.host_keys types.
+_HOST_KEY_KINDS = {"ssh-rsa": "rsa", "rsa-sha2-256": "rsa", "rsa-sha2-512": "rsa",
+                   "ecdsa-sha2-nistp256": "ecdsa", "ssh-ed25519": "ed25519"}
+
+
+def host_key_kinds(events: list[Any]) -> tuple[list[str], list[str]]:
+    """server.host_keys from the log, and notes: the types of sshd's "private host key #N" lines
+    (DEBUG1, at start-up), else those its list_hostkey_types offered (DEBUG1, per connection);
+    a type sshsim cannot make (DSA, ECDSA-384/521, sk-) is a note."""
+    loaded: list[str] = []
+    offered: list[str] = []
+    for event in events:
+        if event.event == "connection.main.host_key":
+            name = str(event.fields.get("keytype") or event.fields.get("pubkey") or "")
+            if name and name not in loaded:
+                loaded.append(name)
+        elif event.event == "kex.host_key_types" and not offered:
+            offered = [a for a in str(event.fields.get("types") or "").split(",") if a]
+    names = loaded or offered
+    kinds: list[str] = []
+    others: list[str] = []
+    for name in names:
+        kind = _HOST_KEY_KINDS.get(name)
+        if kind is None:
+            if not name.endswith("-cert-v01@openssh.com") and _ALGORITHM_NAME.fullmatch(name) and name not in others:
+                others.append(name)
+        elif kind not in kinds:
+            kinds.append(kind)
+    notes = [f"the log's server also had host keys {', '.join(others)}: sshsim makes only ed25519, ecdsa "
+             "(nistp256) and rsa keys"] if others and kinds else []
+    return kinds, notes
 
 
 _VERSION = re.compile(r"OpenSSH_(\d+)\.(\d+)(?:p(\d+))?")
@@ -669,7 +729,6 @@ def server_config(events: list[Any], level: str) -> tuple[list[str], list[str]]:
     lines: dict[str, str] = {}
     notes: list[str] = []
     listening: list[str] = []
-    host_keys: list[str] = []
     dumped: dict[str, str] = {}
     keys_files: list[str] = []
     pam = False
@@ -686,10 +745,6 @@ def server_config(events: list[Any], level: str) -> tuple[list[str], list[str]]:
             where = f"{fields.get('laddr')} port {fields.get('lport')}"
             if where not in listening:
                 listening.append(where)
-        elif name == "connection.main.host_key":
-            kt = str(fields.get("keytype"))
-            if kt not in host_keys:
-                host_keys.append(kt)
         elif name == "kex.host_key_types" and "HostKeyAlgorithms" not in lines:
             offered = [a for a in str(fields.get("types") or "").split(",") if a]
             known = openssh_names("host_key")
@@ -734,9 +789,6 @@ def server_config(events: list[Any], level: str) -> tuple[list[str], list[str]]:
     if listening:
         notes.append("the log's server listened on " + ", ".join(listening)
                      + "; sshsim owns Port and ListenAddress (loopback, a free port)")
-    if host_keys:
-        notes.append("the log's server had host keys " + ", ".join(host_keys)
-                     + "; sshsim writes fresh ones (rsa, ecdsa, ed25519)")
     for key, line in dumped.items():
         if key in _CONFIG_KEYS:
             keyword = _CONFIG_KEYS[key]

@@ -29,6 +29,7 @@ from simulator.scenario.events import known_event_names
 from simulator.scenario.model import Scenario, build_scenario
 from simulator.scenario.template import Refusal, SandboxEnvironment, TemplateRefused, read_bounded, render_deadline
 from simulator.target.accounts import RESERVED_NAMES
+from simulator.target.base import KEY_SIG_ALGS
 from simulator.yamlread import (
     Position,
     key_path,
@@ -297,6 +298,13 @@ def _check_meaning(data: dict[str, Any], positions: dict[tuple, Position], path:
             mixed = [k for k in ("auth", "actions", "pause", "end") if k in conn]
             if mixed:
                 fail(f"a raw connection does no SSH: {', '.join(mixed)} cannot apply", ("connections", i, mixed[0]))
+        for k, step in enumerate(conn.get("auth", [])):
+            key = step.get("publickey") if isinstance(step, dict) else None
+            if isinstance(key, dict) and "algorithm" in key:
+                kind = key.get("key", "ed25519")
+                if key["algorithm"] not in KEY_SIG_ALGS[kind]:
+                    fail(f"an {kind} key cannot sign with {key['algorithm']} (it signs with "
+                         f"{', '.join(KEY_SIG_ALGS[kind])})", ("connections", i, "auth", k, "publickey", "algorithm"))
     cycle = _wait_cycle(data["connections"])
     if cycle:
         fail("connections wait for each other: " + "; ".join(text for text, _ in cycle) + " (a deadlock)",

@@ -34,6 +34,11 @@ class AuthStep:
     method: str  # none | publickey | password | keyboard-interactive
     password: str | None = None
     responses: list[str] = field(default_factory=list)
+    # publickey: the key's type (ed25519 | ecdsa | rsa), the signature algorithm to sign with
+    # (None: what the client and server agree on) and whether authorized_keys holds the key.
+    key: str = "ed25519"
+    algorithm: str | None = None
+    authorized: bool = True
 
 
 @dataclass
@@ -194,12 +199,15 @@ def build_scenario(data: dict[str, Any], path: str, positions: dict[tuple, Posit
         # With a user's sshd_config, LogLevel is sshsim's only when the scenario names one.
         own_log_level="log_level" in server_data,
         openssh=server_data.get("openssh"),
+        host_key_types=tuple(server_data.get("host_keys", ServerSpec.host_key_types)),
+        own_host_keys="host_keys" in server_data,
         openssh_origin=(Origin(*positions[("server", "openssh")], key="server.openssh")
                         if ("server", "openssh") in positions else Origin(file=path, key="server.openssh")),
     )
     connections = [
         _connection(c, positions.get(("connections", i))) for i, c in enumerate(data["connections"])
     ]
+    _add_client_keys(users, connections)
     expectations = {
         conn_id: _expectation(conn_id, exp, positions, ("expect", conn_id))
         for conn_id, exp in (data.get("expect") or {}).items()
@@ -227,9 +235,26 @@ def _sync(data: dict[str, Any], default_connection: str | None = None) -> SyncPo
     )
 
 
+def _add_client_keys(users: list[UserSpec], connections: list[ConnectionPlan]) -> None:
+    """Every (key type, authorized) the connections' publickey steps use, on the user that logs
+    in with it, so the target makes those keys; users the server does not have get none (the
+    driver then offers a throw-away key of the type)."""
+    by_name = {user.name: user for user in users}
+    for conn in connections:
+        user = by_name.get(conn.user)
+        for step in conn.auth:
+            wanted = (step.key, step.authorized)
+            if user is not None and step.method == "publickey" and wanted not in user.client_keys:
+                user.client_keys.append(wanted)
+
+
 def _auth(step: Any) -> AuthStep:
     if isinstance(step, str):
         return AuthStep(step)
+    if "publickey" in step:
+        key = step["publickey"]
+        return AuthStep("publickey", key=key.get("key", "ed25519"), algorithm=key.get("algorithm"),
+                        authorized=key.get("authorized", True))
     if "password" in step:
         return AuthStep("password", password=step["password"])
     return AuthStep("keyboard-interactive", responses=list(step["keyboard-interactive"]))

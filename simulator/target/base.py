@@ -42,6 +42,9 @@ class UserSpec:
     key_type: str = "ssh-ed25519"
     # authorized_keys options written before the generated key, e.g. "no-pty".
     key_options: str = ""
+    # Further client keys a scenario's publickey steps use: (type ed25519|ecdsa|rsa, authorized).
+    # An authorized one goes into authorized_keys (with key_options); a refused one does not.
+    client_keys: list[tuple[str, bool]] = field(default_factory=list)
     shell: str = "/bin/bash"
 
     @property
@@ -76,6 +79,9 @@ class ServerSpec:
     # Pid the listener gets inside its pid namespace (None: a realistic random one; 0: the next).
     first_pid: int | None = None
     host_key_types: tuple[str, ...] = ("rsa", "ecdsa", "ed25519")
+    # Whether host_key_types is the scenario's own (server.host_keys): it then wins over the
+    # HostKey lines of a user's sshd_config file.
+    own_host_keys: bool = False
     rsa_bits: int = 3072
     # PAM stack file under simulator/data/pam/.
     pam_profile: str = "debian"
@@ -90,15 +96,32 @@ class ServerSpec:
     own_log_level: bool = True
 
 
+# A scenario's client key types (auth: {publickey: {key: ...}}) as asyncssh names them, and the
+# signature algorithms each can sign with, in asyncssh's order of preference.
+CLIENT_KEY_ALGS = {"ed25519": "ssh-ed25519", "ecdsa": "ecdsa-sha2-nistp256", "rsa": "ssh-rsa"}
+KEY_SIG_ALGS = {"ed25519": ("ssh-ed25519",), "ecdsa": ("ecdsa-sha2-nistp256",),
+                "rsa": ("rsa-sha2-256", "rsa-sha2-512", "ssh-rsa")}
+
+
+def client_key_name(user: str, key: str, authorized: bool) -> str:
+    """The identities entry of a user's further key (user names cannot hold '/')."""
+    return f"{user}/{key}/{'authorized' if authorized else 'refused'}"
+
+
 class ManagedTarget:
     """What both targets share: `with` / `async with` (start on entry, stop on every exit path)
     and the users' client keys (`_identities`, filled when the target prepares its run)."""
 
     _identities: dict[str, Path]
 
-    def identity(self, user: str) -> Path:
-        """Path of the private key that logs in as `user`."""
+    def identity(self, user: str, key: str | None = None, authorized: bool = True) -> Path:
+        """Path of the private key that logs in as `user`: the generated one, or (with `key`) the
+        user's key of that type that authorized_keys holds (or, authorized False, does not)."""
         try:
+            if key is not None:
+                named = client_key_name(user, key, authorized)
+                if named in self._identities:
+                    return self._identities[named]
             return self._identities[user]
         except KeyError:
             raise TargetError(f"user {user!r} has no generated client key on this server") from None
@@ -130,8 +153,8 @@ class RunningServer(Protocol):
     log: SyslogReceiver
     log_path: Path | None
 
-    def identity(self, user: str) -> Path:
-        """Path of the private key that logs in as `user`."""
+    def identity(self, user: str, key: str | None = None, authorized: bool = True) -> Path:
+        """Path of the private key that logs in as `user` (of type `key`, authorized or not)."""
 
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Return once no connection is in progress and every line it logged is captured."""

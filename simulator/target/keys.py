@@ -13,7 +13,7 @@ from pathlib import Path
 import asyncssh
 
 from simulator.target.accounts import make_home
-from simulator.target.base import ServerSpec
+from simulator.target.base import CLIENT_KEY_ALGS, ServerSpec, client_key_name
 from simulator.target.hostkeys import host_key
 
 
@@ -34,8 +34,9 @@ def write_host_keys(spec: ServerSpec, keydir: Path, inner: str | None = None) ->
 
 
 def write_users(spec: ServerSpec, clientdir: Path, home_root: Path) -> dict[str, Path]:
-    """Client key pairs (for users with generate_key) and every user's home with its
-    authorized_keys; returns user name -> private key path."""
+    """Client key pairs (for users with generate_key, and each further key a scenario's
+    publickey steps use) and every user's home with its authorized_keys; returns user name (or
+    client_key_name for a further key) -> private key path."""
     clientdir.mkdir(mode=0o700)
     identities: dict[str, Path] = {}
     for user in spec.users:
@@ -49,5 +50,16 @@ def write_users(spec: ServerSpec, clientdir: Path, home_root: Path) -> dict[str,
             identities[user.name] = path
             pub = key.export_public_key().decode().strip()
             authorized.insert(0, f"{user.key_options} {pub}".strip())
+        for kind, allowed in user.client_keys:
+            if user.generate_key and allowed and CLIENT_KEY_ALGS[kind] == user.key_type:
+                continue  # the generated key is this one
+            key = (asyncssh.generate_private_key(CLIENT_KEY_ALGS[kind], key_size=3072) if kind == "rsa"
+                   else asyncssh.generate_private_key(CLIENT_KEY_ALGS[kind]))
+            path = clientdir / f"{user.name}_{kind}_{'authorized' if allowed else 'refused'}_key"
+            key.write_private_key(str(path))
+            os.chmod(path, 0o600)
+            identities[client_key_name(user.name, kind, allowed)] = path
+            if allowed:
+                authorized.append(f"{user.key_options} {key.export_public_key().decode().strip()}".strip())
         make_home(user, home_root, authorized)
     return identities

@@ -285,7 +285,7 @@ class LocalSshd(ManagedTarget):
         sftp = _reachable_copy(built, work) if built else sftp_server()
 
         user_config = spec.config_file
-        if user_config is not None:
+        if user_config is not None and not spec.own_host_keys:
             # Fresh keys of the types the user's file names (simulator/target/userconfig.py).
             host_keys = write_host_keys(dataclasses.replace(spec, host_key_types=user_config.host_key_types()),
                                         work / "hostkeys")
@@ -300,7 +300,7 @@ class LocalSshd(ManagedTarget):
         pam = work / "pam-sshd"
         pam.write_text(resources.files("simulator.data").joinpath(f"pam/{spec.pam_profile}").read_text())
 
-        if user_config is not None:
+        if user_config is not None and not spec.own_host_keys:
             include_dir = work / "include"
             include_dir.mkdir(mode=0o700)
             self._rendered = build_user_config(spec, port=self.port, listen=listen, host_keys=host_keys,
