@@ -53,3 +53,16 @@ def test_replay_the_seed_matches_every_line(seed_log_path: Path) -> None:
                          capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.stdout.strip().splitlines()[-1] == "matched 178/178 lines", out.stdout[-2000:] + out.stderr
     assert out.returncode == 0
+
+
+def test_connections_logged_in_the_same_second_replay_in_the_logs_order() -> None:
+    """Two connections of a real capture, the second's time stamps moved into the first's second
+    (syslog has no fractions): the replay starts them apart, in the log's order, so the diff pairs
+    each with its own lines."""
+    lines = (ROOT / "tests/data/infer/user-and-host-key-types.debug1.syslog.log").read_text().splitlines()
+    assert sum("Connection from" in line for line in lines) == 2
+    same_second = [line.replace("Dec  5 20:45:27 ", "Dec  5 20:45:26 ", 1) for line in lines]
+    starts = [conn.get("start", 0.0) for conn in infer_scenario(same_second)["connections"]]
+    assert starts == [0.0, 0.3]
+    apart = [conn.get("start", 0.0) for conn in infer_scenario(lines)["connections"]]
+    assert apart[1] - apart[0] == 1.0

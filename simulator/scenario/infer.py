@@ -831,6 +831,10 @@ def _home_relative(path: str) -> str | None:
 
 
 GAP_SECONDS = 10.0  # the longest idle time between two connections' starts a replay keeps
+# Apart by this much in the replay, connections whose starts the log gives in the same second
+# (syslog's time stamps have no fraction): started at once, they would reach sshd in either order
+# and the diff would pair each with the other's lines.
+SAME_SECOND_STAGGER = 0.3
 
 
 class _Clock:
@@ -854,6 +858,8 @@ class _Clock:
             if gap > GAP_SECONDS:
                 gap = GAP_SECONDS
                 self.squeezed += 1
+            if gap == 0 and start == int(start):
+                gap = SAME_SECOND_STAGGER
             self.offset += gap
         self.last = start
         return round(self.offset, 3)
