@@ -117,3 +117,25 @@ def test_auth_log_levels_as_auth_c_chooses_them() -> None:
                 counts[ev.event] = counts.get(ev.event, 0) + 1
     assert counts["INFO"] > 10 and counts["VARIES"] > 10
     assert counts["auth.failed"] and counts["auth.postponed"], counts
+
+
+def test_sshd_d_start_up_lines_describe_the_server() -> None:
+    """`sshd -d` writes no pid: its start-up lines (version, host keys, rexec_argv, Bind,
+    "Server listening", "Server will not fork") are the listener's, not the first connection's;
+    from the re-exec'd server's "rexec start" on, the lines are the connection's. A `-d` excerpt
+    with no start-up lines is one connection from its first line."""
+    for name in ("public-sshd-d-openwrt.log", "build-9.2p1-sshd-d.log", "build-10.3p1-sshd-d.log"):
+        events = list(parse_lines([line for _, _, line in annotate.read(CORPUS / name)]))
+        conns = {c.id: c for c in group_connections(events)}
+        assert [c.kind for c in conns.values()] == ["listener", "connection"], name
+        listener = [e for e in events if conns[e.conn].kind == "listener"]
+        assert {e.event for e in listener} >= {
+            "connection.main.sshd_version", "connection.main.host_key", "connection.main.rexec_argv",
+            "connection.listen_on_addrs.bind_to_port", "listener.listening",
+            "connection.server_accept_loop.server_will_not"}, name
+        assert all(e.role == "listener" for e in listener)
+        first = next(e for e in events if conns[e.conn].kind == "connection")
+        assert first.event == "connection.rexec", name
+        assert conns[first.conn].addr is not None
+    excerpt = list(parse_lines([line for _, _, line in annotate.read(CORPUS / "public-sshd-d-win32-964.log")]))
+    assert [c.kind for c in group_connections(excerpt)] == ["connection"]

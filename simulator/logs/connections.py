@@ -17,6 +17,12 @@ connections.
 INFO-level logs have no fork lines: there a pid is its own connection, and a new pid whose
 first line names the client address and port of a known connection (the user child's
 "Received disconnect from A port P") joins that connection.
+
+`sshd -d`/`-e` output has no pids: one process, one connection at a time. Its start-up lines
+(every line up to the last `listener` line before the first `starts` line: version, host keys,
+rexec_argv, "Bind to port", "Server listening", "Server will not fork") and any later `listener`
+line are the listener's; the rest is the current connection's, from the re-exec'd server's
+"rexec start" on.
 """
 
 from __future__ import annotations
@@ -399,6 +405,10 @@ class ConnectionTracker:
         self._user_children: list[tuple[int, Connection]] = []  # recent (pid, conn)
         self._monitors: deque[tuple[int, Connection]] = deque(maxlen=64)  # recent (pid, conn)
         self._seen_new_programs = False  # sshd-session seen: "sshd" is then the listener
+        # lines with no pid (sshd -d): the line number of the last listener line before the
+        # first `starts` line (pass 1), and whether that `starts` line was seen
+        self._startup_until = -1
+        self._pidless_started = False
         self._next_sweep = self.sweep_every - 1  # the event number settled after the next sweep
         # keep per-connection counters (events, last time) in `run`'s fast path; callers that
         # throw the connections away pass tally=False
@@ -412,6 +422,12 @@ class ConnectionTracker:
             return
         pid = ev.source[3]
         if pid is None:
+            # `sshd -d` output: the server's start-up lines, up to its last listener line
+            # before the first connection, describe the server (see _assign_slow)
+            if flags & tags.STARTS:
+                self._pidless_started = True
+            elif flags & tags.LISTENER_LINE and not self._pidless_started:
+                self._startup_until = ev.line
             return
         if flags & tags.FORKS:
             self._listeners.add(pid)
@@ -492,6 +508,16 @@ class ConnectionTracker:
                 if conn is None:
                     conn = self._listener_conn[pid] = self._new_conn("listener")
             conn.add_pid("listener", pid)
+        elif pid is None and (flags & tags.LISTENER_LINE or line <= self._startup_until):
+            # sshd -d / -e output: the start-up lines (version, host keys, rexec_argv, Bind,
+            # "Server listening", "Server will not fork": every line up to the last listener
+            # line before the first connection) and any listener line describe the server.
+            # The re-exec'd server's lines after them ("rexec start", its version again) are
+            # the connection's.
+            role = "listener"
+            conn = self._listener_conn.get(-1)
+            if conn is None:
+                conn = self._listener_conn[-1] = self._new_conn("listener")
         elif pid is None:
             # sshd -d / -e output: one process's view, one connection at a time.
             conn = self._conn_of(-1, line, "monitor")
