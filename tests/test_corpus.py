@@ -139,3 +139,17 @@ def test_sshd_d_start_up_lines_describe_the_server() -> None:
         assert conns[first.conn].addr is not None
     excerpt = list(parse_lines([line for _, _, line in annotate.read(CORPUS / "public-sshd-d-win32-964.log")]))
     assert [c.kind for c in group_connections(excerpt)] == ["connection"]
+
+
+def test_an_info_user_child_joins_the_connection_whose_endpoint_it_names_later() -> None:
+    """INFO: the user child's first line ("refused local port forward") names no client; its
+    later "Received disconnect from A port P" names the endpoint of the connection that logged
+    in, and the child is that connection's from its first line."""
+    events = list(parse_lines([line for _, _, line in annotate.read(CORPUS / "local-9.2-info-forward-refused.log")]))
+    conns = [c for c in group_connections(events) if c.kind == "connection"]
+    assert len(conns) == 1
+    (conn,) = conns
+    refused = next(e for e in events if e.event == "session.server_request_direct_tcpip.refused_local_port")
+    assert refused.conn == conn.id and refused.role == "user"
+    assert conn.outcome == "accepted" and conn.end == "disconnect.received"
+    assert len(conn.pids["user"]) == 1 and conn.pids["user"][0] == refused.pid

@@ -16,7 +16,8 @@ connections.
 
 INFO-level logs have no fork lines: there a pid is its own connection, and a new pid whose
 first line names the client address and port of a known connection (the user child's
-"Received disconnect from A port P") joins that connection.
+"Received disconnect from A port P") joins that connection; so does a new pid whose first line
+names no client ("refused local port forward ...") when a later line of it names that endpoint.
 
 `sshd -d`/`-e` output has no pids: one process, one connection at a time. Its start-up lines
 (every line up to the last `listener` line before the first `starts` line: version, host keys,
@@ -389,9 +390,11 @@ class ConnectionTracker:
         self._user_child: dict[int, int] = {}
         self._forked_prev: dict[int, int] = {}
         self._user_child_prev: dict[int, int] = {}
-        # pids that log a client endpoint of their own: monitors or user children, never PAM's child
-        self._endpoint_pids: set[int] = set()
-        self._endpoint_pids_prev: set[int] = set()
+        # pids that log a client endpoint of their own: monitors or user children, never PAM's
+        # child; each with the endpoint its first `endpoint` line names, unless the pid starts
+        # a connection (None)
+        self._endpoint_pids: dict[int, tuple[Any, Any] | None] = {}
+        self._endpoint_pids_prev: dict[int, tuple[Any, Any] | None] = {}
         # session child pid -> user child pid, from the user child's own lines naming it
         # ("session_by_pid: pid N", "session_exit_message: ... pid N"), which come later
         self._session_child: dict[int, int] = {}
@@ -439,7 +442,12 @@ class ConnectionTracker:
             if isinstance(child, int):
                 self._user_child[child] = pid
         elif flags & tags.OWN_PROCESS:
-            self._endpoint_pids.add(pid)
+            known = self._endpoint_pids
+            if flags & tags.STARTS:
+                known[pid] = None
+            elif pid not in known:
+                fields = ev.fields
+                known[pid] = (fields.get("addr"), fields.get("port")) if flags & tags.ENDPOINT else None
         elif flags & tags.SESSION_CHILD:
             child = ev.fields.get("pid")
             if isinstance(child, int) and child != pid:
@@ -599,6 +607,14 @@ class ConnectionTracker:
         addr, port = fields.get("addr"), fields.get("port")
         if addr is not None and isinstance(port, int) and not flags & tags.STARTS:
             known = self._endpoints.get((addr, port))
+            if known is not None:
+                return known, ("user" if known.outcome == "accepted" else "monitor")
+        elif not flags & tags.STARTS:
+            # INFO: a user child whose first line names no client ("refused local port
+            # forward ...") names it later ("Received disconnect from A port P"): pass 1 saw
+            # that line, and the connection of that endpoint is its own.
+            named = self._endpoint_pids.get(pid) or self._endpoint_pids_prev.get(pid)
+            known = self._endpoints.get(named) if named is not None else None
             if known is not None:
                 return known, ("user" if known.outcome == "accepted" else "monitor")
         return self._monitor_conn(pid), "monitor"
@@ -833,7 +849,7 @@ class ConnectionTracker:
         self._sweep_pids(ended_before, idle_before)
         # pass-1 facts: the previous generation is older than a sweep interval
         self._forked_prev, self._forked = self._forked, {}
-        self._endpoint_pids_prev, self._endpoint_pids = self._endpoint_pids, set()
+        self._endpoint_pids_prev, self._endpoint_pids = self._endpoint_pids, {}
         self._user_child_prev, self._user_child = self._user_child, {}
         self._session_child_prev, self._session_child = self._session_child, {}
 
