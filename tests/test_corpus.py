@@ -153,3 +153,14 @@ def test_an_info_user_child_joins_the_connection_whose_endpoint_it_names_later()
     assert refused.conn == conn.id and refused.role == "user"
     assert conn.outcome == "accepted" and conn.end == "disconnect.received"
     assert len(conn.pids["user"]) == 1 and conn.pids["user"][0] == refused.pid
+
+
+def test_old_session_and_pre_auth_children_join_their_connection() -> None:
+    """OpenSSH 5.x names neither child: a session child whose first line only a session child
+    writes ("Setting controlling tty") joins the logged-in connection started nearest below it,
+    and a pre-auth child whose first line only a pre-auth child writes ("input_userauth_request:
+    invalid user") joins the monitor one pid below it (the real lines of pids 520 and 10923)."""
+    events = annotate.parsed(CORPUS / "public-old-versions.log")
+    conn_of = {ev.pid: (ev.conn, ev.role) for ev in events if ev.pid in (429, 520, 10922, 10923)}
+    assert conn_of[520] == (conn_of[429][0], "session")
+    assert conn_of[10923] == (conn_of[10922][0], "preauth")

@@ -601,8 +601,23 @@ class ConnectionTracker:
             for upid, conn in self._user_children:
                 if upid < pid <= upid + _SESSION_PID_SPAN and (best is None or upid > best[0]):
                     best = (upid, conn)
+            if best is None:
+                # No user child named (OpenSSH 5.x, or no privilege separation): the session
+                # child of the nearest live, logged-in connection started below it.
+                for mpid, conn in self._monitors:
+                    if (mpid < pid <= mpid + _SESSION_PID_SPAN and conn.end is None
+                            and conn.outcome == "accepted" and (best is None or mpid > best[0])):
+                        best = (mpid, conn)
             if best is not None:
                 return best[1], "session"
+        if flags & tags.PREAUTH_CHILD:
+            # Before 5.9 the pre-auth child logs under its own pid, with no " [preauth]" and no
+            # line naming it. The monitor forks it first thing, so in practice (OpenSSH's fork
+            # order, on a system handing out pids in sequence) its pid is the monitor's plus one.
+            state = self._pids.get(pid - 1)
+            if state is not None and state.role == "monitor" and state.conn.end is None:
+                state.conn.add_pid("preauth", pid)
+                return state.conn, "preauth"
         fields = ev.fields if ev.spec is not None else {}
         addr, port = fields.get("addr"), fields.get("port")
         if addr is not None and isinstance(port, int) and not flags & tags.STARTS:
