@@ -19,6 +19,11 @@ first line names the client address and port of a known connection (the user chi
 "Received disconnect from A port P") joins that connection; so does a new pid whose first line
 names no client ("refused local port forward ...") when a later line of it names that endpoint.
 
+OpenSSH 5.x names neither of a connection's children: a new pid whose first line only a session
+child writes (tag `session`) joins the nearest logged-in connection started below it, and one
+whose first line only a pre-auth child writes (`preauth-child`) joins the monitor one pid below
+it (OpenSSH's fork order makes that the pre-auth child's pid in practice).
+
 `sshd -d`/`-e` output has no pids: one process, one connection at a time. Its start-up lines
 (every line up to the last `listener` line before the first `starts` line: version, host keys,
 rexec_argv, "Bind to port", "Server listening", "Server will not fork") and any later `listener`
