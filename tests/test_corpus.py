@@ -117,3 +117,50 @@ def test_auth_log_levels_as_auth_c_chooses_them() -> None:
                 counts[ev.event] = counts.get(ev.event, 0) + 1
     assert counts["INFO"] > 10 and counts["VARIES"] > 10
     assert counts["auth.failed"] and counts["auth.postponed"], counts
+
+
+def test_sshd_d_start_up_lines_describe_the_server() -> None:
+    """`sshd -d` writes no pid: its start-up lines (version, host keys, rexec_argv, Bind,
+    "Server listening", "Server will not fork") are the listener's, not the first connection's;
+    from the re-exec'd server's "rexec start" on, the lines are the connection's. A `-d` excerpt
+    with no start-up lines is one connection from its first line."""
+    for name in ("public-sshd-d-openwrt.log", "build-9.2p1-sshd-d.log", "build-10.3p1-sshd-d.log"):
+        events = list(parse_lines([line for _, _, line in annotate.read(CORPUS / name)]))
+        conns = {c.id: c for c in group_connections(events)}
+        assert [c.kind for c in conns.values()] == ["listener", "connection"], name
+        listener = [e for e in events if conns[e.conn].kind == "listener"]
+        assert {e.event for e in listener} >= {
+            "connection.main.sshd_version", "connection.main.host_key", "connection.main.rexec_argv",
+            "connection.listen_on_addrs.bind_to_port", "listener.listening",
+            "connection.server_accept_loop.server_will_not"}, name
+        assert all(e.role == "listener" for e in listener)
+        first = next(e for e in events if conns[e.conn].kind == "connection")
+        assert first.event == "connection.rexec", name
+        assert conns[first.conn].addr is not None
+    excerpt = list(parse_lines([line for _, _, line in annotate.read(CORPUS / "public-sshd-d-win32-964.log")]))
+    assert [c.kind for c in group_connections(excerpt)] == ["connection"]
+
+
+def test_an_info_user_child_joins_the_connection_whose_endpoint_it_names_later() -> None:
+    """INFO: the user child's first line ("refused local port forward") names no client; its
+    later "Received disconnect from A port P" names the endpoint of the connection that logged
+    in, and the child is that connection's from its first line."""
+    events = list(parse_lines([line for _, _, line in annotate.read(CORPUS / "local-9.2-info-forward-refused.log")]))
+    conns = [c for c in group_connections(events) if c.kind == "connection"]
+    assert len(conns) == 1
+    (conn,) = conns
+    refused = next(e for e in events if e.event == "session.server_request_direct_tcpip.refused_local_port")
+    assert refused.conn == conn.id and refused.role == "user"
+    assert conn.outcome == "accepted" and conn.end == "disconnect.received"
+    assert len(conn.pids["user"]) == 1 and conn.pids["user"][0] == refused.pid
+
+
+def test_old_session_and_pre_auth_children_join_their_connection() -> None:
+    """OpenSSH 5.x names neither child: a session child whose first line only a session child
+    writes ("Setting controlling tty") joins the logged-in connection started nearest below it,
+    and a pre-auth child whose first line only a pre-auth child writes ("input_userauth_request:
+    invalid user") joins the monitor one pid below it (the real lines of pids 520 and 10923)."""
+    events = annotate.parsed(CORPUS / "public-old-versions.log")
+    conn_of = {ev.pid: (ev.conn, ev.role) for ev in events if ev.pid in (429, 520, 10922, 10923)}
+    assert conn_of[520] == (conn_of[429][0], "session")
+    assert conn_of[10923] == (conn_of[10922][0], "preauth")

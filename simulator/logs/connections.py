@@ -16,7 +16,19 @@ connections.
 
 INFO-level logs have no fork lines: there a pid is its own connection, and a new pid whose
 first line names the client address and port of a known connection (the user child's
-"Received disconnect from A port P") joins that connection.
+"Received disconnect from A port P") joins that connection; so does a new pid whose first line
+names no client ("refused local port forward ...") when a later line of it names that endpoint.
+
+OpenSSH 5.x names neither of a connection's children: a new pid whose first line only a session
+child writes (tag `session`) joins the nearest logged-in connection started below it, and one
+whose first line only a pre-auth child writes (`preauth-child`) joins the monitor one pid below
+it (OpenSSH's fork order makes that the pre-auth child's pid in practice).
+
+`sshd -d`/`-e` output has no pids: one process, one connection at a time. Its start-up lines
+(every line up to the last `listener` line before the first `starts` line: version, host keys,
+rexec_argv, "Bind to port", "Server listening", "Server will not fork") and any later `listener`
+line are the listener's; the rest is the current connection's, from the re-exec'd server's
+"rexec start" on.
 """
 
 from __future__ import annotations
@@ -383,9 +395,11 @@ class ConnectionTracker:
         self._user_child: dict[int, int] = {}
         self._forked_prev: dict[int, int] = {}
         self._user_child_prev: dict[int, int] = {}
-        # pids that log a client endpoint of their own: monitors or user children, never PAM's child
-        self._endpoint_pids: set[int] = set()
-        self._endpoint_pids_prev: set[int] = set()
+        # pids that log a client endpoint of their own: monitors or user children, never PAM's
+        # child; each with the endpoint its first `endpoint` line names, unless the pid starts
+        # a connection (None)
+        self._endpoint_pids: dict[int, tuple[Any, Any] | None] = {}
+        self._endpoint_pids_prev: dict[int, tuple[Any, Any] | None] = {}
         # session child pid -> user child pid, from the user child's own lines naming it
         # ("session_by_pid: pid N", "session_exit_message: ... pid N"), which come later
         self._session_child: dict[int, int] = {}
@@ -399,6 +413,10 @@ class ConnectionTracker:
         self._user_children: list[tuple[int, Connection]] = []  # recent (pid, conn)
         self._monitors: deque[tuple[int, Connection]] = deque(maxlen=64)  # recent (pid, conn)
         self._seen_new_programs = False  # sshd-session seen: "sshd" is then the listener
+        # lines with no pid (sshd -d): the line number of the last listener line before the
+        # first `starts` line (pass 1), and whether that `starts` line was seen
+        self._startup_until = -1
+        self._pidless_started = False
         self._next_sweep = self.sweep_every - 1  # the event number settled after the next sweep
         # keep per-connection counters (events, last time) in `run`'s fast path; callers that
         # throw the connections away pass tally=False
@@ -412,6 +430,12 @@ class ConnectionTracker:
             return
         pid = ev.source[3]
         if pid is None:
+            # `sshd -d` output: the server's start-up lines, up to its last listener line
+            # before the first connection, describe the server (see _assign_slow)
+            if flags & tags.STARTS:
+                self._pidless_started = True
+            elif flags & tags.LISTENER_LINE and not self._pidless_started:
+                self._startup_until = ev.line
             return
         if flags & tags.FORKS:
             self._listeners.add(pid)
@@ -423,7 +447,12 @@ class ConnectionTracker:
             if isinstance(child, int):
                 self._user_child[child] = pid
         elif flags & tags.OWN_PROCESS:
-            self._endpoint_pids.add(pid)
+            known = self._endpoint_pids
+            if flags & tags.STARTS:
+                known[pid] = None
+            elif pid not in known:
+                fields = ev.fields
+                known[pid] = (fields.get("addr"), fields.get("port")) if flags & tags.ENDPOINT else None
         elif flags & tags.SESSION_CHILD:
             child = ev.fields.get("pid")
             if isinstance(child, int) and child != pid:
@@ -492,6 +521,16 @@ class ConnectionTracker:
                 if conn is None:
                     conn = self._listener_conn[pid] = self._new_conn("listener")
             conn.add_pid("listener", pid)
+        elif pid is None and (flags & tags.LISTENER_LINE or line <= self._startup_until):
+            # sshd -d / -e output: the start-up lines (version, host keys, rexec_argv, Bind,
+            # "Server listening", "Server will not fork": every line up to the last listener
+            # line before the first connection) and any listener line describe the server.
+            # The re-exec'd server's lines after them ("rexec start", its version again) are
+            # the connection's.
+            role = "listener"
+            conn = self._listener_conn.get(-1)
+            if conn is None:
+                conn = self._listener_conn[-1] = self._new_conn("listener")
         elif pid is None:
             # sshd -d / -e output: one process's view, one connection at a time.
             conn = self._conn_of(-1, line, "monitor")
@@ -567,12 +606,35 @@ class ConnectionTracker:
             for upid, conn in self._user_children:
                 if upid < pid <= upid + _SESSION_PID_SPAN and (best is None or upid > best[0]):
                     best = (upid, conn)
+            if best is None:
+                # No user child named (OpenSSH 5.x, or no privilege separation): the session
+                # child of the nearest live, logged-in connection started below it.
+                for mpid, conn in self._monitors:
+                    if (mpid < pid <= mpid + _SESSION_PID_SPAN and conn.end is None
+                            and conn.outcome == "accepted" and (best is None or mpid > best[0])):
+                        best = (mpid, conn)
             if best is not None:
                 return best[1], "session"
+        if flags & tags.PREAUTH_CHILD:
+            # Before 5.9 the pre-auth child logs under its own pid, with no " [preauth]" and no
+            # line naming it. The monitor forks it first thing, so in practice (OpenSSH's fork
+            # order, on a system handing out pids in sequence) its pid is the monitor's plus one.
+            state = self._pids.get(pid - 1)
+            if state is not None and state.role == "monitor" and state.conn.end is None:
+                state.conn.add_pid("preauth", pid)
+                return state.conn, "preauth"
         fields = ev.fields if ev.spec is not None else {}
         addr, port = fields.get("addr"), fields.get("port")
         if addr is not None and isinstance(port, int) and not flags & tags.STARTS:
             known = self._endpoints.get((addr, port))
+            if known is not None:
+                return known, ("user" if known.outcome == "accepted" else "monitor")
+        elif not flags & tags.STARTS:
+            # INFO: a user child whose first line names no client ("refused local port
+            # forward ...") names it later ("Received disconnect from A port P"): pass 1 saw
+            # that line, and the connection of that endpoint is its own.
+            named = self._endpoint_pids.get(pid) or self._endpoint_pids_prev.get(pid)
+            known = self._endpoints.get(named) if named is not None else None
             if known is not None:
                 return known, ("user" if known.outcome == "accepted" else "monitor")
         return self._monitor_conn(pid), "monitor"
@@ -807,7 +869,7 @@ class ConnectionTracker:
         self._sweep_pids(ended_before, idle_before)
         # pass-1 facts: the previous generation is older than a sweep interval
         self._forked_prev, self._forked = self._forked, {}
-        self._endpoint_pids_prev, self._endpoint_pids = self._endpoint_pids, set()
+        self._endpoint_pids_prev, self._endpoint_pids = self._endpoint_pids, {}
         self._user_child_prev, self._user_child = self._user_child, {}
         self._session_child_prev, self._session_child = self._session_child, {}
 

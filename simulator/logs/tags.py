@@ -26,6 +26,7 @@ SESSION = 1 << 7  # only a session child writes it (tells a pid of its own by it
 ENDS = 1 << 8  # ends its connection (after it, the connection's pids may be reused)
 DROPPED = 1 << 9  # the listener turned a connection away before forking (a connection of one line)
 REAPED = 1 << 15  # a listener line about the child it has just reaped, naming no pid (a penalty)
+PREAUTH_CHILD = 1 << 17  # only a pre-auth child writes it (before 5.9 under its own pid, not relayed)
 # -- outcomes ------------------------------------------------------------------------------
 AUTH_ACCEPTED = 1 << 10  # authentication succeeded
 AUTH_FAILED = 1 << 11  # an authentication attempt (or the user) failed
@@ -47,6 +48,7 @@ TAGS: dict[str, int] = {
     "ends": ENDS,
     "dropped": DROPPED,
     "reaped": REAPED,
+    "preauth-child": PREAUTH_CHILD,
     "auth-accepted": AUTH_ACCEPTED,
     "auth-failed": AUTH_FAILED,
     "auth-partial": AUTH_PARTIAL,

@@ -414,7 +414,6 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
         counted = sum(1 for line in lines if line.strip())
         raise NoConnectionFound(f"no sshd connection found ({counted} line{'s' if counted != 1 else ''}; formats seen: "
                                 f"{', '.join(formats) or 'none'})")
-    _join_user_children(grouped, conns, by_conn)
     levels = {e.level for e in events if e.level}
     level = max((lv for lv in levels if lv in LEVEL_ORDER), key=LEVEL_ORDER.index, default="INFO")
     host = next((e.host for e in events if e.host), "localhost")
@@ -517,24 +516,6 @@ def infer(lines: list[str], name: str = "inferred") -> Inferred:
     scenario = {"name": name, "description": f"inferred from a log of {len(conns)} connection(s)",
                 "server": server, "connections": connections, "expect": expect}
     return Inferred(scenario, notes)
-
-
-def _join_user_children(grouped: list[Any], conns: list[Any], by_conn: dict[int, list[Any]]) -> None:
-    """INFO logs: a user child whose first line names no client ("refused local port forward")
-    is grouped as a connection of its own, though a later line of it ("Received disconnect from
-    A port P") names the client endpoint of a connection that logged in. Its lines and its end
-    belong to that connection."""
-    by_endpoint = {(c.addr, c.port): c for c in conns if c.addr and c.port is not None}
-    for other in grouped:
-        if other in conns or other.kind != "connection" or other.client_version or other.auth:
-            continue
-        owner = by_endpoint.get((other.addr, other.port))
-        if owner is None or owner.id == other.id:
-            continue
-        by_conn.setdefault(owner.id, []).extend(by_conn.pop(other.id, []))
-        by_conn[owner.id].sort(key=lambda e: e.line)
-        if owner.end is None and other.end is not None:
-            owner.end, owner.end_reason = other.end, other.end_reason
 
 
 def _disconnect(events: list[Any]) -> str | dict[str, Any]:
