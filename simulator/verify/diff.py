@@ -217,14 +217,21 @@ def _diff_streams(a_ev: list[Any], b_ev: list[Any], normalise: Any) -> list[Stre
         a_s, b_s = a_streams.get(role, []), b_streams.get(role, [])
         a_norm = [normalise(e) for e in a_s]
         b_norm = [normalise(e) for e in b_s]
-        pairs = match_lines(a_norm, b_norm)
+        a_racy = [is_racy(line) for line in a_norm]
+        b_racy = [is_racy(line) for line in b_norm]
+        # The lines of sshd's own races are aligned apart from the rest: a race line logged
+        # earlier or later in one run must not cost a line that both runs logged.
+        pairs = []
+        for racy in (False, True):
+            ia = [i for i, r in enumerate(a_racy) if r is racy]
+            ib = [j for j, r in enumerate(b_racy) if r is racy]
+            pairs += [(ia[i], ib[j]) for i, j in match_lines([a_norm[i] for i in ia], [b_norm[j] for j in ib])]
         matched_a = {i for i, _ in pairs}
         matched_b = {j for _, j in pairs}
         a_only = [i for i in range(len(a_s)) if i not in matched_a]
         b_only = [j for j in range(len(b_s)) if j not in matched_b]
         out.append(StreamDiff(role, len(pairs), [a_s[i] for i in a_only], [b_s[j] for j in b_only],
-                              sum(1 for i in a_only if is_racy(a_norm[i])),
-                              sum(1 for j in b_only if is_racy(b_norm[j]))))
+                              sum(1 for i in a_only if a_racy[i]), sum(1 for j in b_only if b_racy[j])))
     return out
 
 
