@@ -10,9 +10,10 @@ from collections.abc import Iterable, Iterator
 from itertools import chain, islice
 from typing import Any, Literal
 
+from simulator.logs import tags
 from simulator.logs.catalogue import MAX_MESSAGE, Catalogue, default_catalogue
-from simulator.logs.connections import is_sshd_program
-from simulator.logs.events import OTHER, UNKNOWN, UNPARSED, Event, EventStream
+from simulator.logs.connections import NEW_PROGRAMS, is_sshd_program
+from simulator.logs.events import OTHER, UNKNOWN, UNPARSED, Event, EventBatch, EventStream
 from simulator.logs.formats import LineSplitter, detect_format, resolve_format
 
 DETECT_LINES = 64
@@ -129,7 +130,8 @@ def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list
     emptied whenever that is (`Meanings.clears`): a message is learnt exactly when the rule
     line by line would learn it, in the same order."""
     meanings = Meanings(cat)
-    general = _General(fmt, meanings).event
+    gen = _General(fmt, meanings)
+    general = gen.event
     n = 0
     if fmt != "syslog":
         while True:
@@ -154,8 +156,9 @@ def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list
         chunk = list(islice(it, BATCH))
         if not chunk:
             return
-        out: list[Event] = []
+        out = EventBatch()
         append = out.append
+        facts = out.facts
         for k, raw in enumerate(chunk, n + 1):
             head, sep, msg = raw.partition("]: ")
             hit = fast_heads_get(head)
@@ -171,7 +174,11 @@ def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list
             if src is None:
                 src = split_head(head)
             if src is False or (msg[:1] in _FURNITURE and (msg[:4] == "[ID " or msg[:7] == "kernel:")):
-                append(general(raw, k))
+                ev = general(raw, k)
+                append(ev)
+                spec = ev.meaning[3]
+                if spec is not None and spec.flags & _LINEAGE:
+                    facts.append((k - n - 1, ev, spec.flags))
             elif not src[4]:  # (time stamp, host, program, pid, is sshd)
                 append(Event(k, raw, "syslog", src, (None, msg, None, None, (), OTHER)))
             else:
@@ -182,18 +189,28 @@ def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list
                 known = seen.get(msg)
                 if known is None:
                     known = learn(msg)
-                if msg and len(msg) <= MAX_MESSAGE and meanings.clears == clears:
-                    if len(fast_known) >= SEEN_LIMIT:  # (remember, inline)
-                        fast_known.clear()
-                    fast_known[msg] = known
-                append(Event(k, raw, "syslog", src, known))
+                spec = known[3]
+                if spec is not None and spec.flags & _LINEAGE:
+                    # a lineage fact: listed for grouping, and never taken by the look-ups
+                    # above, so that a line they take is never one
+                    ev = Event(k, raw, "syslog", src, known)
+                    append(ev)
+                    facts.append((k - n - 1, ev, spec.flags))
+                else:
+                    if msg and len(msg) <= MAX_MESSAGE and meanings.clears == clears:
+                        if len(fast_known) >= SEEN_LIMIT:  # (remember, inline)
+                            fast_known.clear()
+                        fast_known[msg] = known
+                    append(Event(k, raw, "syslog", src, known))
             if meanings.clears != clears:
                 fast_known.clear()  # Meanings forgot what it had seen: so does the loop
                 clears = meanings.clears
         n += len(chunk)
+        out.new_programs = prefixes.new_programs or gen.new_programs
         yield out
 
 
+_LINEAGE = tags.LINEAGE
 _ENDS = ("\n", "\r")
 _NO_SOURCE = (None, None, None, None, False)
 _FURNITURE = ("[", "k")  # first characters of "[ID ..." and "kernel:" after a syslog prefix
@@ -220,9 +237,10 @@ class _SyslogPrefixes:
     checked once each too, so a prefix new to the parse costs two look-ups, not two regexes.
     Each look-up holds at most PREFIX_CACHE entries (memory stays flat)."""
 
-    __slots__ = ("heads", "sources", "stamps")
+    __slots__ = ("heads", "new_programs", "sources", "stamps")
 
     def __init__(self) -> None:
+        self.new_programs = False  # a prefix of sshd-session or sshd-auth was split
         self.heads: dict[str, _Head | Literal[False]] = {}
         self.stamps: dict[str, bool] = {}  # time stamp -> is one the fast path takes
         self.sources: dict[str, _Source | None] = {}  # "host prog[pid" -> (host, prog, pid, is sshd)
@@ -245,6 +263,8 @@ class _SyslogPrefixes:
                     if m is not None:
                         host, prog, pid = m.groups()
                         src = (host, prog, int(pid), is_sshd_program(prog))
+                        if prog in NEW_PROGRAMS:
+                            self.new_programs = True
                     else:
                         src = None
                     remember(sources, key, src, PREFIX_CACHE)
@@ -257,9 +277,10 @@ class _General:
     """A line in any input format (or a syslog line the fast path refused), through the
     general LineSplitter."""
 
-    __slots__ = ("_meanings", "_split", "_sshd")
+    __slots__ = ("_meanings", "_split", "_sshd", "new_programs")
 
     def __init__(self, fmt: str, meanings: Meanings) -> None:
+        self.new_programs = False  # a line of sshd-session or sshd-auth was made an event
         self._split = LineSplitter(fmt).split
         self._meanings = meanings
         self._sshd: dict[str | None, bool] = {}
@@ -273,6 +294,8 @@ class _General:
         is_sshd = sshd.get(prog)
         if is_sshd is None:
             is_sshd = remember(sshd, prog, is_sshd_program(prog), PREFIX_CACHE)
+            if prog in NEW_PROGRAMS:
+                self.new_programs = True
         if not is_sshd:
             return Event(n, raw, fname, (ts, host, prog, pid, False), (None, msg, None, None, (), OTHER), extra)
         meanings = self._meanings
