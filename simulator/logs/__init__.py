@@ -10,7 +10,8 @@ Modules: `formats` (input formats, line prefixes), `catalogue` (the event catalo
 The names below are imported when first used, not with the package, for start-up cost: every
 import of a submodule (``simulator.logs.catalogue``) runs this file first, and importing all of
 them here made loading the catalogue alone pull in the grouping, the parser, normalisation
-(yaml) and the Event type (msgspec): about 50 ms of a fresh process's 70 ms (issue 13).
+(yaml) and the Event type (msgspec): about 36 of the 56 ms that importing the catalogue took
+(issue 13; docs/performance.md, "Start-up").
 """
 
 from __future__ import annotations
