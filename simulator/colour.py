@@ -29,3 +29,14 @@ def use_colour(choice: bool | None, *, err: bool = False) -> bool:
 def paint(text: str, enabled: bool, **style: Any) -> str:
     """`text` with click's `style` (fg=, bold=...) when colour is on, else unchanged."""
     return click.style(text, **style) if enabled else text
+
+
+# C0 control characters and DEL, each shown as a Python escape (tab, line ends included): a log
+# is untrusted, and an ESC or a carriage return written to a terminal as it is would move the
+# cursor, recolour or rewrite what the reader sees.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(32), 127)}
+
+
+def printable(text: str) -> str:
+    """`text` with control characters escaped, for a line shown to a person."""
+    return text.translate(_CONTROLS) if not text.isprintable() else text

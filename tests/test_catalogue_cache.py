@@ -3,6 +3,7 @@ damaged, tampered with or not the user's own is ignored, never trusted."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -28,6 +29,12 @@ def test_cached_entries_equal_those_read_from_yaml(tmp_path: Path) -> None:
     first = load_specs(cache=tmp_path)  # writes the cache
     cached = load_specs(cache=tmp_path)  # reads it
     assert [_row_of(s) for s in cached] == [_row_of(s) for s in fresh] == [_row_of(s) for s in first]
+    # every field, those made from the row too (kept groups, tag bits), and entries that behave
+    # as EventSpec(...)'s: the cached ones are made a column at a time, not by __init__
+    assert cached == fresh and list(map(hash, cached)) == list(map(hash, fresh))
+    assert [(s.named, s.flags) for s in cached] == [(s.named, s.flags) for s in fresh]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cached[0].name = "changed"
     assert all(s.own is None for s in cached)  # compiled when first needed
     assert (_cache_file(tmp_path).stat().st_mode & 0o777) == 0o600
     ev = next(parse_lines([LINE], input_format="syslog", catalogue=Catalogue(cached)))

@@ -1,8 +1,13 @@
-"""The catalogue as data: well-formed entries, patterns that compile, cheap dispatch."""
+"""The catalogue as data: well-formed entries, patterns that compile, cheap dispatch, a start-up
+that loads only what the catalogue needs."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +90,41 @@ def test_cache_is_bounded() -> None:
     for i in range(25):
         cat.match(f"Forked child {i}.")
     assert len(cat.cache) <= 10
+
+
+ROOT = Path(__file__).resolve().parent.parent
+# What loading the catalogue alone does not need (issue 13: a fresh process loads it in under
+# 100 ms): the package's other modules, and the libraries only they use.
+NOT_FOR_THE_CATALOGUE = ("simulator.logs.connections", "simulator.logs.parser", "simulator.logs.normalise",
+                         "simulator.logs.events", "simulator.logs.reader", "simulator.logs.formats", "yaml", "msgspec")
+
+
+def test_loading_the_catalogue_imports_nothing_of_parsing(tmp_path: Path) -> None:
+    code = ("import sys; before = set(sys.modules); "
+            "from simulator.logs.catalogue import default_catalogue; default_catalogue(); "
+            "print(' '.join(sorted(set(sys.modules) - before)))")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), SSHSIM_CACHE=str(tmp_path))
+    for run in ("cold", "warm"):  # the first run reads the YAML (yaml: imported, then allowed) and fills the cache
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        loaded = set(done.stdout.split())
+        assert "simulator.logs.catalogue" in loaded
+        unwanted = [m for m in NOT_FOR_THE_CATALOGUE if m in loaded and not (run == "cold" and m == "yaml")]
+        assert not unwanted, f"{run} load imported {unwanted}"
+
+
+def test_the_package_names_are_those_of_its_modules() -> None:
+    # simulator.logs imports each name on first use (start-up cost): the same objects as before
+    import simulator.logs as logs
+    from simulator.logs import catalogue, connections, events, normalise, parser, reader, tags
+
+    by_module = {catalogue: ("Catalogue", "EventSpec", "default_catalogue"),
+                 connections: ("Connection", "ConnectionTracker", "group_connections", "group_events"),
+                 events: ("Event",), normalise: ("normalise_event", "normalise_message"),
+                 parser: ("RecordParser", "parse_lines", "parse_records"), reader: ("LogReader",)}
+    for module, names in by_module.items():
+        for name in names:
+            assert getattr(logs, name) is getattr(module, name), name
+    assert sorted([n for names in by_module.values() for n in names] + ["parse_file"]) == sorted(logs.__all__)
+    assert tags.__name__ == "simulator.logs.tags" and set(logs.__all__) <= set(dir(logs))
+    with pytest.raises(AttributeError):
+        logs.no_such_name  # noqa: B018

@@ -6,6 +6,7 @@ import gzip
 import json
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -71,3 +72,34 @@ def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         err = capsys.readouterr().err
         assert done.value.code == 2
         assert err == f"sshsim: error: {path}: {what}" + (", not a log file" if path == tmp_path else "") + "\n"
+
+
+def test_table_and_summary_show_control_characters_escaped(tmp_path: Path) -> None:
+    """A log is untrusted: an ESC or a carriage return in a line must not reach the terminal as
+    it is (it would move the cursor or recolour the screen); it is shown as an escape."""
+    log = tmp_path / "auth.log"
+    log.write_text(
+        "Jan 29 11:23:02 h sshd[1001]: Connection from 10.0.0.1 port 1024 on 10.0.0.2 port 22 rdomain \"\"\n"
+        "Jan 29 11:23:03 h sshd[1001]: Invalid user ev\x1b[2Jil\x07 from 10.0.0.1 port 1024\n"
+        "Jan 29 11:23:03 h sshd[1001]: Received disconnect from 10.0.0.1 port 1024:11: bye\rfake [preauth]\n",
+        encoding="utf-8")
+    for view in ("table", "summary"):
+        result = CliRunner().invoke(parse, [str(log), "--format", view, "--no-color"])
+        assert result.exit_code == 0, result.output
+        assert "\x1b" not in result.output and "\x07" not in result.output and "\r" not in result.output
+    table = CliRunner().invoke(parse, [str(log), "--format", "table"]).output
+    assert "Invalid user ev\\x1b[2Jil\\x07 from 10.0.0.1 port 1024" in table
+    summary = CliRunner().invoke(parse, [str(log), "--format", "summary"]).output
+    assert "bye\\x0dfake" in summary
+
+
+def test_table_and_summary_colour_follows_the_one_decision(seed_log_path: Path) -> None:
+    """--color/--no-color (simulator/colour.py) decide for parse's views as for every command:
+    coloured with --color, plain with --no-color, plain when not a terminal by default."""
+    runner = CliRunner()
+    for view in ("table", "summary"):
+        coloured = runner.invoke(parse, [str(seed_log_path), "--format", view, "--color"]).output
+        plain = runner.invoke(parse, [str(seed_log_path), "--format", view, "--no-color"]).output
+        default = runner.invoke(parse, [str(seed_log_path), "--format", view]).output
+        assert "\x1b[" in coloured and "\x1b[" not in plain and default == plain
+        assert click.unstyle(coloured) == plain

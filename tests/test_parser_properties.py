@@ -73,3 +73,27 @@ def mutated_real_lines(draw: st.DrawFn) -> list[str]:
 @given(mutated_real_lines())
 def test_mutated_real_lines_never_raise(lines: list[str]) -> None:
     _exercise(lines)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(min_value=1, max_value=40),
+       st.lists(st.integers(min_value=0, max_value=130), max_size=8))
+def test_has_long_line_is_the_longest_line_over_the_limit(limit: int, lengths: list[int]) -> None:
+    """The reader's chunk check (windows of half the limit) answers as measuring every line."""
+    from simulator.logs.reader import has_long_line
+
+    text = "".join("x" * n + "\n" for n in lengths)
+    assert has_long_line(text, limit) == (bool(lengths) and max(lengths) > limit)
+
+
+def test_reader_cuts_long_lines_in_a_plain_file(tmp_path: Path) -> None:
+    """A plain file is read in chunks: a line over the limit among short ones is still cut,
+    and the short ones are not."""
+    path = tmp_path / "auth.log"
+    path.write_text("short\n" * 1000 + "y" * 50 + "\n" + "z" * 20 + "\n", encoding="utf-8")
+    reader = LogReader(path, max_chars=20)
+    lines = list(reader.lines())
+    assert lines[:1000] == ["short"] * 1000
+    assert lines[1000] == "y" * 20
+    assert lines[1001] == "z" * 20
+    assert reader.warnings

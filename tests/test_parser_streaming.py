@@ -48,3 +48,30 @@ def test_tracker_state_stays_bounded_on_a_long_log() -> None:
     assert len(done) == 40 * 13
     assert peak < 100  # 40 x 13 connections went through, a few dozen pids at a time
     assert not tracker._pids and not tracker._live
+
+
+def test_parser_batches_list_the_lineage_facts_grouping_would_find(seed_log_path: Path) -> None:
+    """The parser lists each batch's lineage-fact lines (EventBatch.facts) so that grouping
+    need not look at every line again: on real logs of 5.x to 10.3 the list is exactly what
+    looking at every line finds, and a batch holding a line of sshd-session or sshd-auth
+    says so (EventBatch.new_programs); the 10.x logs have such lines, so the check can fail."""
+    from simulator.logs import tags
+    from simulator.logs.events import EventBatch
+
+    root = Path(__file__).resolve().parent
+    logs = [seed_log_path, *sorted(DATA.glob("*.log")), *sorted((root / "data" / "versions").glob("*/*.log")),
+            *sorted((root / "data" / "corpus").glob("*.log"))]
+    new_program_batches = facts_seen = 0
+    for log in logs:
+        # repeated with fresh pids, so that the look-ups miss and hit across batch boundaries
+        stream = parse_lines(list(repeated(log, 3)), input_format="syslog")
+        for batch in stream.batches():
+            assert type(batch) is EventBatch
+            scanned = [(k, ev, ev.spec.flags) for k, ev in enumerate(batch)
+                       if ev.spec is not None and ev.spec.flags & tags.LINEAGE]
+            assert batch.facts == scanned, log.name
+            facts_seen += len(scanned)
+            if any(ev.program in ("sshd-session", "sshd-auth") for ev in batch):
+                assert batch.new_programs, log.name
+                new_program_batches += 1
+    assert facts_seen > 100 and new_program_batches > 0

@@ -11,10 +11,11 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 import click
 
+from simulator.colour import colour_option, paint, printable, use_colour
 from simulator.commands.logio import echo_warnings, log_lines, open_log
 from simulator.errors import EnvironmentProblem
 from simulator.logs.connections import Connection, ConnectionTracker
@@ -41,7 +42,8 @@ _INPUT_FORMATS = sorted(list(FORMATS) + list(ALIASES))
     default=None,
     help="How the log was written (default: detected from its first lines).",
 )
-def parse(log: str, output_format: str, input_format: str | None) -> None:
+@colour_option
+def parse(log: str, output_format: str, input_format: str | None, color: bool | None) -> None:
     """Parse an sshd log (a file, a .gz, or - for stdin) into events and connections."""
     reader = open_log(log)
     # Streamed: memory stays flat whatever the length of the log.
@@ -51,9 +53,9 @@ def parse(log: str, output_format: str, input_format: str | None) -> None:
         if output_format == "jsonl":
             _write_jsonl(events, out)
         elif output_format == "table":
-            _write_table(events)
+            _write_table(events, out, use_colour(color))
         else:
-            _write_summary(events)
+            _write_summary(events, out, use_colour(color))
     except BrokenPipeError:  # `sshsim parse big.log | head`
         sys.stderr.close()
         return
@@ -81,38 +83,37 @@ def _write_jsonl(events: Iterator[Event], out: IO[str]) -> None:
     out.flush()
 
 
-_LEVEL_STYLE = {"FATAL": "bold red", "ERROR": "red", "INFO": "bold", "VERBOSE": "", "DEBUG1": "dim"}
+# click styles (simulator/colour.py paints them when colour is on)
+_LEVEL_STYLE: dict[str, dict[str, Any]] = {
+    "FATAL": {"fg": "red", "bold": True}, "ERROR": {"fg": "red"}, "INFO": {"bold": True}, "VERBOSE": {},
+    "DEBUG1": {"dim": True}}
+_DIM: dict[str, Any] = {"dim": True}
 
 
-def _write_table(events: Iterator[Event]) -> None:
-    # imported here: start-up cost: rich only for the formats that print with it
-    from rich.console import Console
-    from rich.text import Text
+def _styled(text: str, colour: bool, style: dict[str, Any]) -> str:
+    return paint(text, colour, **style) if style else text
 
-    console = Console(highlight=False, soft_wrap=True)
-    console.print(
-        Text(f"{'line':>6} {'time':<19} {'pid':>7} {'conn':>5} {'role':<8} {'level':<7} {'event':<34} message",
-             style="bold underline")
-    )
+
+def _write_table(events: Iterator[Event], out: IO[str], colour: bool) -> None:
+    write = out.write
+    write(paint(f"{'line':>6} {'time':<19} {'pid':>7} {'conn':>5} {'role':<8} {'level':<7} {'event':<34} message",
+                colour, bold=True, underline=True) + "\n")
     for ev in _grouped(events):
         ts = (iso_timestamp(ev.ts, ev.format) or "")[:19]
-        event_style = "yellow" if ev.event == "unknown" else ("dim" if ev.event in ("other", "unparsed") else "cyan")
-        text = Text()
-        text.append(f"{ev.line:>6} {ts:<19} {ev.pid if ev.pid is not None else '-':>7} ")
-        text.append(f"{ev.conn if ev.conn is not None else '-':>5} {ev.role or '-':<8} ")
-        text.append(f"{ev.level or '-':<7} ", style=_LEVEL_STYLE.get(ev.level or "", "dim"))
-        text.append(f"{ev.event:<34} ", style=event_style)
+        name = ev.event
+        event_style = ({"fg": "yellow"} if name == "unknown"
+                       else _DIM if name in ("other", "unparsed") else {"fg": "cyan"})
         msg = ev.message if ev.message is not None else ev.raw
         if ev.relay:
             msg += f" [{ev.relay}]"
-        text.append(msg)
-        console.print(text)
+        write(f"{ev.line:>6} {ts:<19} {ev.pid if ev.pid is not None else '-':>7} "
+              f"{ev.conn if ev.conn is not None else '-':>5} {ev.role or '-':<8} "
+              + _styled(f"{ev.level or '-':<7} ", colour, _LEVEL_STYLE.get(ev.level or "", _DIM))
+              + _styled(f"{name:<34} ", colour, event_style)
+              + printable(msg) + "\n")
 
 
-def _write_summary(events: Iterator[Event]) -> None:
-    # imported here: start-up cost: rich only for the formats that print with it
-    from rich.console import Console
-
+def _write_summary(events: Iterator[Event], out: IO[str], colour: bool) -> None:
     done: list[Connection] = []
     stats: Counter[str] = Counter()
     formats: Counter[str] = Counter()
@@ -121,14 +122,15 @@ def _write_summary(events: Iterator[Event]) -> None:
         lines += 1
         formats[ev.format] += 1
         stats[ev.event if ev.event in ("unknown", "other", "unparsed") else "known"] += 1
-    console = Console(highlight=False, soft_wrap=True)
+    write = out.write
     for conn in sorted(done, key=lambda c: c.id):
-        _print_connection(console, conn)
+        write(_connection_block(conn, colour))
     fmt = ", ".join(f"{n} {k}" for k, n in formats.most_common() if k != "none")
-    console.print(
-        f"[bold]{lines} lines[/bold]: {stats['known']} known sshd events, {stats['unknown']} unknown "
-        f"sshd lines, {stats['other']} lines of other programs, {stats['unparsed']} unparsed; "
-        f"{len([c for c in done if c.kind != 'listener'])} connections; formats: {fmt or '-'}"
+    write(
+        paint(f"{lines} lines", colour, bold=True)
+        + f": {stats['known']} known sshd events, {stats['unknown']} unknown sshd lines, "
+        f"{stats['other']} lines of other programs, {stats['unparsed']} unparsed; "
+        f"{len([c for c in done if c.kind != 'listener'])} connections; formats: {printable(fmt) or '-'}\n"
     )
 
 
@@ -139,22 +141,18 @@ def _endpoint(addr: str | None, port: int | None) -> str:
     return f"{host}:{port}" if port is not None else host
 
 
-def _print_connection(console, conn: Connection) -> None:  # noqa: ANN001 - rich Console
-    # imported here: start-up cost: rich only for the formats that print with it
-    from rich.markup import escape
-
+def _connection_block(conn: Connection, colour: bool) -> str:
+    """One connection of the summary view: a title line, its rows, an empty line. What came from
+    the log is shown with its control characters escaped (`printable`)."""
     d = conn.to_dict()
     pids = ", ".join(f"{role} {' '.join(map(str, p))}" for role, p in conn.pids.items())
     if conn.kind == "listener":
-        console.print(f"[bold]Listener[/bold] (conn {conn.id}) pids: {pids}; "
-                      f"lines {conn.first_line}-{conn.last_line}, {conn.n_events} events")
-        console.print()
-        return
+        return (paint("Listener", colour, bold=True) + f" (conn {conn.id}) pids: {pids}; "
+                f"lines {conn.first_line}-{conn.last_line}, {conn.n_events} events\n\n")
     title = "Dropped connection" if conn.kind == "dropped" else "Connection"
-    console.print(
-        f"[bold]{title} {conn.id}[/bold]  {escape(_endpoint(conn.addr, conn.port))} -> "
-        f"{escape(_endpoint(conn.laddr, conn.lport))}   pids: {pids or '-'}"
-    )
+    out = [paint(f"{title} {conn.id}", colour, bold=True)
+           + f"  {printable(_endpoint(conn.addr, conn.port))} -> "
+           f"{printable(_endpoint(conn.laddr, conn.lport))}   pids: {pids or '-'}"]
     rows: list[tuple[str, str]] = []
     if conn.client_version or conn.server_version:
         rows.append(("client", conn.client_version or "?"))
@@ -194,6 +192,5 @@ def _print_connection(console, conn: Connection) -> None:  # noqa: ANN001 - rich
     rows.append(("time", f"{span}; lines {conn.first_line}-{conn.last_line}, {conn.n_events} events"
                  + (f", {conn.unknown} unknown" if conn.unknown else "")))
     rows.append(("end", f"{conn.end or '-'}" + (f": {conn.end_reason}" if conn.end_reason else "")))
-    for key, value in rows:
-        console.print(f"  {key:<9}{escape(value)}")
-    console.print()
+    out += [f"  {key:<9}{printable(value)}" for key, value in rows]
+    return "\n".join(out) + "\n\n"

@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,8 @@ def _checksum(payload: str) -> str:
 
 
 def load(folder: Path, key: str) -> list[tuple[Any, ...]] | None:
-    """The cached rows for `key`, or None (absent, untrusted, damaged or of another shape)."""
+    """The cached entries for `key` as columns (one tuple per column of _ROW, an entry's values
+    at the same index in each), or None (absent, untrusted, damaged or of another shape)."""
     path = folder / f"catalogue-{key}.json"
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
@@ -75,36 +75,41 @@ def load(folder: Path, key: str) -> list[tuple[Any, ...]] | None:
         rows = json.loads(payload)
     except ValueError:
         return None
-    if not _rows_ok(rows):
-        return None
-    return [tuple(r) for r in rows]
+    return _columns(rows)
 
 
 # the types allowed in the list columns: fields (None: an unkept group), int_fields, tags
 _FIELD_TYPES: tuple[set[type], ...] = ({str, type(None)}, {str}, {str})
 
 
-def _rows_ok(rows: object) -> bool:
-    """Every row has the expected shape and types (a damaged or hand-edited cache must be
-    rebuilt, never trusted into a crash). Checked a column at a time with C-level map/set:
-    a per-row Python check was half of a warm start-up."""
+def _columns(rows: object) -> list[tuple[Any, ...]] | None:
+    """The rows' columns (one tuple per column of _ROW), or None unless every row has the
+    expected shape and types (a damaged or hand-edited cache must be rebuilt, never trusted
+    into a crash). Checked a column at a time with C-level map/set: a per-row Python check was
+    half of a warm start-up. Columns, not rows, since the catalogue makes its entries a column
+    at a time."""
     if type(rows) is not list:
-        return False
+        return None
     if not rows:
-        return True
+        return [() for _ in _ROW]
     if set(map(type, rows)) != {list} or set(map(len, rows)) != {len(_ROW)}:
-        return False
+        return None
     columns = list(zip(*rows, strict=True))
     for column, kind in zip(columns, _ROW, strict=True):
         if set(map(type, column)) != {kind}:
-            return False
+            return None
     lists = (columns[4], columns[5], columns[11])
-    return all(set(map(type, chain.from_iterable(col))) <= allowed
-               for col, allowed in zip(lists, _FIELD_TYPES, strict=True))
+    if not all(set(map(type, chain.from_iterable(col))) <= allowed
+               for col, allowed in zip(lists, _FIELD_TYPES, strict=True)):
+        return None
+    return columns
 
 
 def save(folder: Path, key: str, rows: list[tuple[Any, ...]]) -> None:
     """Write the rows for `key` (best effort: an unwritable cache only costs start-up time)."""
+    # imported here: start-up cost (tempfile brings shutil and random; a warm start-up only reads)
+    import tempfile
+
     payload = json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)

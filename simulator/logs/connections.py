@@ -40,12 +40,13 @@ from itertools import chain, islice
 from typing import Any
 
 from simulator.logs import tags
-from simulator.logs.events import UNKNOWN, Event, EventStream
+from simulator.logs.events import UNKNOWN, Event, EventBatch, EventStream
 from simulator.logs.formats import iso_timestamp, parse_time
 
-_NEW_PROGRAMS = ("sshd-session", "sshd-auth")
+# The per-connection programs of OpenSSH 9.8 and later: from their first line on, "sshd" is the listener.
+NEW_PROGRAMS = ("sshd-session", "sshd-auth")
 # Lines pass 1 learns lineage from.
-_LEARN = tags.LISTENER_LINE | tags.USER_CHILD | tags.SESSION_CHILD | tags.OWN_PROCESS
+_LEARN = tags.LINEAGE
 # How far above its user child's pid a session child's pid may be.
 _SESSION_PID_SPAN = 256
 
@@ -690,18 +691,25 @@ class ConnectionTracker:
         base = self._n_in
         self._buffer.extend(events)
         self._n_in = base + len(events)
-        # pass 1, for the few lines that state a lineage fact (their tags say so)
+        # pass 1, for the few lines that state a lineage fact (their tags say so); a parser's
+        # batch lists them itself (EventBatch), having looked at each line whose message it did
+        # not know, and it knows whether any line so far was of sshd-session or sshd-auth
         learn = _LEARN
-        found: list[tuple[int, Event | None, int]] = [
-            (base + k, ev, s.flags) for k, ev in enumerate(events)
-            if (s := ev.meaning[3]) is not None and s.flags & learn]
-        if not self._seen_new_programs and not self._new_programs_due:
+        found: list[tuple[int, Event | None, int]]
+        if type(events) is EventBatch:
+            found = [(base + k, ev, flags) for k, ev, flags in events.facts]
+            new_programs = events.new_programs
+        else:
+            found = [(base + k, ev, s.flags) for k, ev in enumerate(events)
+                     if (s := ev.meaning[3]) is not None and s.flags & learn]
+            new_programs = True
+        if new_programs and not self._seen_new_programs and not self._new_programs_due:
             # sshd-session / sshd-auth (9.8+): from its first line on, "sshd" is the listener.
             # Learnt from a line that states no other fact, as it always was.
             programs = {ev.source[2] for ev in events}
             if "sshd-session" in programs or "sshd-auth" in programs:
                 for k, ev in enumerate(events):
-                    if ev.program in _NEW_PROGRAMS and not (ev.spec is not None and ev.spec.flags & learn):
+                    if ev.program in NEW_PROGRAMS and not (ev.spec is not None and ev.spec.flags & learn):
                         found.append((base + k, None, 0))
                         found.sort(key=lambda f: f[0])
                         self._new_programs_due = True

@@ -156,6 +156,21 @@ class Event(msgspec.Struct, eq=False, gc=False):
         )
 
 
+class EventBatch(list[Event]):
+    """A parser's batch of events (a list), with what it found while making them, so that
+    grouping need not look at every event again: ``facts``, (index in the batch, event, tag
+    bits) of each event whose catalogue entry states a lineage fact (tags.LINEAGE), in order;
+    ``new_programs``, whether any line parsed so far (this batch included) was of sshd-session
+    or sshd-auth (OpenSSH 9.8 and later)."""
+
+    __slots__ = ("facts", "new_programs")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.facts: list[tuple[int, Event, int]] = []
+        self.new_programs = False
+
+
 class EventStream:
     """The events of `parse_lines`, in input order. They are made a batch (a list) at a time;
     grouping takes the batches whole (`batches`) when nobody has started iterating yet."""

@@ -10,9 +10,10 @@ from collections.abc import Iterable, Iterator
 from itertools import chain, islice
 from typing import Any, Literal
 
+from simulator.logs import tags
 from simulator.logs.catalogue import MAX_MESSAGE, Catalogue, default_catalogue
-from simulator.logs.connections import is_sshd_program
-from simulator.logs.events import OTHER, UNKNOWN, UNPARSED, Event, EventStream
+from simulator.logs.connections import NEW_PROGRAMS, is_sshd_program
+from simulator.logs.events import OTHER, UNKNOWN, UNPARSED, Event, EventBatch, EventStream
 from simulator.logs.formats import LineSplitter, detect_format, resolve_format
 
 DETECT_LINES = 64
@@ -21,15 +22,16 @@ _RELAYS = ((" [preauth]", "preauth"), (" [postauth]", "postauth"))
 
 # The parser's own fast path for traditional syslog lines ``Mmm dd hh:mm:ss host prog[pid]: msg``:
 # the line is cut at its first "]: " (str.partition, in C), and the two pieces of the prefix
-# that recur (the time stamp within a second, "host prog[pid" within a process) are checked and
-# split once, then looked up. A strict subset of formats._SYSLOG_FAST (ASCII digits, host and
+# that recur (the time stamp within a second, "host prog" for every process of a program) are
+# checked and split once, then looked up; the pid's digits are read for each new process. A
+# strict subset of formats._SYSLOG_FAST (ASCII digits, host and
 # program; a two-digit day; no "[ID ..." or "kernel:" furniture after the prefix): a line it
 # refuses goes through the general LineSplitter, which gives the same result for the lines
 # this path takes.
 _FAST_TS = re.compile(
     r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]"
 )
-_FAST_SOURCE = re.compile(r"([!-Z\\-~]+) ([!-9;-Z\\^-~]+)\[([0-9]+)")
+_FAST_PROGRAM = re.compile(r"([!-Z\\-~]+) ([!-9;-Z\\^-~]+)")
 # Entries kept by the fast path's look-ups before they start again (memory stays flat).
 PREFIX_CACHE = 16384
 
@@ -129,7 +131,8 @@ def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list
     emptied whenever that is (`Meanings.clears`): a message is learnt exactly when the rule
     line by line would learn it, in the same order."""
     meanings = Meanings(cat)
-    general = _General(fmt, meanings).event
+    gen = _General(fmt, meanings)
+    general = gen.event
     n = 0
     if fmt != "syslog":
         while True:
@@ -154,8 +157,9 @@ def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list
         chunk = list(islice(it, BATCH))
         if not chunk:
             return
-        out: list[Event] = []
+        out = EventBatch()
         append = out.append
+        facts = out.facts
         for k, raw in enumerate(chunk, n + 1):
             head, sep, msg = raw.partition("]: ")
             hit = fast_heads_get(head)
@@ -171,7 +175,11 @@ def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list
             if src is None:
                 src = split_head(head)
             if src is False or (msg[:1] in _FURNITURE and (msg[:4] == "[ID " or msg[:7] == "kernel:")):
-                append(general(raw, k))
+                ev = general(raw, k)
+                append(ev)
+                spec = ev.meaning[3]
+                if spec is not None and spec.flags & _LINEAGE:
+                    facts.append((k - n - 1, ev, spec.flags))
             elif not src[4]:  # (time stamp, host, program, pid, is sshd)
                 append(Event(k, raw, "syslog", src, (None, msg, None, None, (), OTHER)))
             else:
@@ -182,18 +190,28 @@ def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list
                 known = seen.get(msg)
                 if known is None:
                     known = learn(msg)
-                if msg and len(msg) <= MAX_MESSAGE and meanings.clears == clears:
-                    if len(fast_known) >= SEEN_LIMIT:  # (remember, inline)
-                        fast_known.clear()
-                    fast_known[msg] = known
-                append(Event(k, raw, "syslog", src, known))
+                spec = known[3]
+                if spec is not None and spec.flags & _LINEAGE:
+                    # a lineage fact: listed for grouping, and never taken by the look-ups
+                    # above, so that a line they take is never one
+                    ev = Event(k, raw, "syslog", src, known)
+                    append(ev)
+                    facts.append((k - n - 1, ev, spec.flags))
+                else:
+                    if msg and len(msg) <= MAX_MESSAGE and meanings.clears == clears:
+                        if len(fast_known) >= SEEN_LIMIT:  # (remember, inline)
+                            fast_known.clear()
+                        fast_known[msg] = known
+                    append(Event(k, raw, "syslog", src, known))
             if meanings.clears != clears:
                 fast_known.clear()  # Meanings forgot what it had seen: so does the loop
                 clears = meanings.clears
         n += len(chunk)
+        out.new_programs = prefixes.new_programs or gen.new_programs
         yield out
 
 
+_LINEAGE = tags.LINEAGE
 _ENDS = ("\n", "\r")
 _NO_SOURCE = (None, None, None, None, False)
 _FURNITURE = ("[", "k")  # first characters of "[ID ..." and "kernel:" after a syslog prefix
@@ -201,7 +219,9 @@ _FURNITURE = ("[", "k")  # first characters of "[ID ..." and "kernel:" after a s
 
 # A split syslog prefix: (time stamp, host, program, pid, is sshd); its "host prog[pid" part.
 _Head = tuple[str, str, str, int, bool]
-_Source = tuple[str, str, int, bool]
+_Program = tuple[str, str, bool]
+# what `_SyslogPrefixes.programs` gives for a key it does not hold (None is a refused one)
+_UNSEEN: _Program = ("", "", False)
 
 
 
@@ -213,19 +233,22 @@ def remember(cache: dict[Any, Any], key: Any, value: Any, limit: int) -> Any:
     cache[key] = value
     return value
 
+
 class _SyslogPrefixes:
     """The fast path's prefixes: "Mmm dd hh:mm:ss host prog[pid" -> (time stamp, host,
     program, pid, is sshd), or False for one the fast path does not take. Its two pieces that
-    recur on their own (the time stamp within a second, "host prog[pid" within a process) are
-    checked once each too, so a prefix new to the parse costs two look-ups, not two regexes.
-    Each look-up holds at most PREFIX_CACHE entries (memory stays flat)."""
+    recur on their own (the time stamp within a second, "host prog" for every process of a
+    program) are checked by regex once each too, so a prefix new to the parse costs two
+    look-ups and reading the pid's digits, not two regexes. Each look-up holds at most
+    PREFIX_CACHE entries (memory stays flat)."""
 
-    __slots__ = ("heads", "sources", "stamps")
+    __slots__ = ("heads", "new_programs", "programs", "stamps")
 
     def __init__(self) -> None:
+        self.new_programs = False  # a prefix of sshd-session or sshd-auth was split
         self.heads: dict[str, _Head | Literal[False]] = {}
         self.stamps: dict[str, bool] = {}  # time stamp -> is one the fast path takes
-        self.sources: dict[str, _Source | None] = {}  # "host prog[pid" -> (host, prog, pid, is sshd)
+        self.programs: dict[str, _Program | None] = {}  # "host prog" -> (host, prog, is sshd)
 
     def split(self, head: str) -> _Head | Literal[False]:
         """The prefix before a line's first "]: ", split (and kept)."""
@@ -237,19 +260,25 @@ class _SyslogPrefixes:
             if ok is None:
                 ok = remember(stamps, ts, _FAST_TS.fullmatch(ts) is not None, PREFIX_CACHE)
             if ok:
-                key = head[16:]
-                sources = self.sources
-                src = sources.get(key, sources)
-                if src is sources:
-                    m = _FAST_SOURCE.fullmatch(key)
-                    if m is not None:
-                        host, prog, pid = m.groups()
-                        src = (host, prog, int(pid), is_sshd_program(prog))
-                    else:
-                        src = None
-                    remember(sources, key, src, PREFIX_CACHE)
-                if src is not None:
-                    got = (ts, *src)
+                # "host prog[pid": the pid changes with every process, "host prog" hardly ever,
+                # so only the latter is checked by the regex (and kept); the pid must be ASCII
+                # digits, as the regex's [0-9]+ asks.
+                left, bracket, digits = head[16:].rpartition("[")
+                if bracket and digits.isdigit() and digits.isascii():
+                    programs = self.programs
+                    prog_src = programs.get(left, _UNSEEN)
+                    if prog_src is _UNSEEN:
+                        m = _FAST_PROGRAM.fullmatch(left)
+                        if m is not None:
+                            host, prog = m.groups()
+                            prog_src = (host, prog, is_sshd_program(prog))
+                            if prog in NEW_PROGRAMS:
+                                self.new_programs = True
+                        else:
+                            prog_src = None
+                        remember(programs, left, prog_src, PREFIX_CACHE)
+                    if prog_src is not None:
+                        got = (ts, prog_src[0], prog_src[1], int(digits), prog_src[2])
         return remember(self.heads, head, got, PREFIX_CACHE)
 
 
@@ -257,9 +286,10 @@ class _General:
     """A line in any input format (or a syslog line the fast path refused), through the
     general LineSplitter."""
 
-    __slots__ = ("_meanings", "_split", "_sshd")
+    __slots__ = ("_meanings", "_split", "_sshd", "new_programs")
 
     def __init__(self, fmt: str, meanings: Meanings) -> None:
+        self.new_programs = False  # a line of sshd-session or sshd-auth was made an event
         self._split = LineSplitter(fmt).split
         self._meanings = meanings
         self._sshd: dict[str | None, bool] = {}
@@ -273,6 +303,8 @@ class _General:
         is_sshd = sshd.get(prog)
         if is_sshd is None:
             is_sshd = remember(sshd, prog, is_sshd_program(prog), PREFIX_CACHE)
+            if prog in NEW_PROGRAMS:
+                self.new_programs = True
         if not is_sshd:
             return Event(n, raw, fname, (ts, host, prog, pid, False), (None, msg, None, None, (), OTHER), extra)
         meanings = self._meanings

@@ -183,7 +183,7 @@ class LogReader:
                 text = text.replace("\r\n", "\n")
             parts = text.split("\n")
             parts.pop()
-            if parts and max(map(len, parts)) > self.max_chars:
+            if has_long_line(text, self.max_chars):
                 parts = [self._cut(part, n + k) for k, part in enumerate(parts, 1)]
             n += len(parts)
             yield parts
@@ -239,6 +239,24 @@ class LogReader:
 
     def __iter__(self) -> Iterator[str]:
         return self.lines()
+
+
+def has_long_line(text: str, limit: int) -> bool:
+    """Whether a line of `text` (lines ended by "\\n") is longer than `limit` characters.
+
+    Asked of every chunk of a plain file, so it must not visit each line: a line longer than
+    `limit` contains a whole window [k*half, (k+1)*half) of `half` = limit // 2 characters with
+    no line end (it spans at least 2 * half + 1 positions), so looking for a "\\n" in each
+    window (one `str.find` in C per `half` characters) rules most chunks out; only a chunk with
+    a window free of line ends has its lines measured."""
+    if len(text) <= limit:
+        return False
+    half = max(limit // 2, 1)
+    find = text.find
+    for start in range(0, len(text), half):
+        if find("\n", start, start + half) < 0:
+            return max(map(len, text.split("\n"))) > limit
+    return False
 
 
 def read_lines(path: str | Path) -> Iterator[str]:

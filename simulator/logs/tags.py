@@ -65,6 +65,8 @@ LISTENER_LINE = LISTENER | FORKS | CHILD | DROPPED | REAPED
 # A pid that writes one of these is a connection's own process (monitor or user child), never
 # PAM's conversation child.
 OWN_PROCESS = STARTS | ENDPOINT | ENDS
+# Lines that state a lineage fact grouping learns ahead of the line it places (pass 1).
+LINEAGE = LISTENER_LINE | USER_CHILD | SESSION_CHILD | OWN_PROCESS
 # The outcome of one authentication attempt, as the connection summary lists it.
 ATTEMPT_OUTCOMES = (
     (AUTH_ACCEPTED, "accepted"),

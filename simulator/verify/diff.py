@@ -18,7 +18,7 @@ import difflib
 import re
 from bisect import bisect_left
 from collections import defaultdict, deque
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -194,6 +194,16 @@ def diff_events(a_events: list[Any], b_events: list[Any]) -> LogDiff:
             text = memo[key] = normalise_event(e)
         return text
 
+    # Whether a normalised line is one of sshd's races, once per distinct line too (every race
+    # rule is a regex search; the memo holds no more entries than the memo above).
+    racy_memo: dict[str, bool] = {}
+
+    def race_line(text: str) -> bool:
+        hit = racy_memo.get(text)
+        if hit is None:
+            hit = racy_memo[text] = is_racy(text)
+        return hit
+
     a_list = [c for c in a_conns if c.id in a_by_conn]
     b_list = [c for c in b_conns if c.id in b_by_conn]
     # Events the grouping left without a connection still count: they form a pseudo-connection.
@@ -203,13 +213,14 @@ def diff_events(a_events: list[Any], b_events: list[Any]) -> LogDiff:
     for a_conn, b_conn in pair_connections(a_list, b_list):
         a_ev = a_by_conn.get(a_conn.id, []) if a_conn is not None else []
         b_ev = b_by_conn.get(b_conn.id, []) if b_conn is not None else []
-        results.append(ConnectionDiff(a_conn, b_conn, _diff_streams(a_ev, b_ev, normalise)))
+        results.append(ConnectionDiff(a_conn, b_conn, _diff_streams(a_ev, b_ev, normalise, race_line)))
     if orphans_a or orphans_b:
-        results.append(ConnectionDiff(None, None, _diff_streams(orphans_a, orphans_b, normalise)))
+        results.append(ConnectionDiff(None, None, _diff_streams(orphans_a, orphans_b, normalise, race_line)))
     return LogDiff(results, len(a_sshd), len(b_sshd))
 
 
-def _diff_streams(a_ev: list[Any], b_ev: list[Any], normalise: Any) -> list[StreamDiff]:
+def _diff_streams(a_ev: list[Any], b_ev: list[Any], normalise: Callable[[Any], str],
+                  race_line: Callable[[str], bool]) -> list[StreamDiff]:
     a_streams, b_streams = _streams(a_ev), _streams(b_ev)
     roles = sorted(set(a_streams) | set(b_streams), key=lambda r: STREAM_ORDER.index(r) if r in STREAM_ORDER else 99)
     out = []
@@ -217,8 +228,8 @@ def _diff_streams(a_ev: list[Any], b_ev: list[Any], normalise: Any) -> list[Stre
         a_s, b_s = a_streams.get(role, []), b_streams.get(role, [])
         a_norm = [normalise(e) for e in a_s]
         b_norm = [normalise(e) for e in b_s]
-        a_racy = [is_racy(line) for line in a_norm]
-        b_racy = [is_racy(line) for line in b_norm]
+        a_racy = [race_line(line) for line in a_norm]
+        b_racy = [race_line(line) for line in b_norm]
         # The lines of sshd's own races are aligned apart from the rest: a race line logged
         # earlier or later in one run must not cost a line that both runs logged.
         pairs = []
