@@ -75,3 +75,24 @@ def test_parser_batches_list_the_lineage_facts_grouping_would_find(seed_log_path
                 assert batch.new_programs, log.name
                 new_program_batches += 1
     assert facts_seen > 100 and new_program_batches > 0
+
+
+def test_a_reused_pid_in_the_same_second_starts_a_new_connection() -> None:
+    """A pid the kernel hands out again for the next connection, within the same second: its
+    lines share their syslog prefix with the old connection's last lines, and grouping must
+    still place them in a connection of their own once the listener forks it anew, in the
+    streaming and the batch path alike."""
+    lines = (DATA / "sshd-9.2-debug1.log").read_text().splitlines()
+    first = lines[:110]
+    assert "Forked child 8059." in first[5] and "Forked child 8063." in lines[110]
+    second = [re.sub(r"\b8063\b", "8059", line) for line in lines[110:218]
+              if line.startswith("Nov 25 08:30:21")]
+    log = first + second
+    streamed = list(group_events(parse_lines(log), window=64))
+    batch = list(parse_lines(log))
+    group_connections(batch)
+    for events in (streamed, batch):
+        old = {e.conn for e in events[:110] if e.pid == 8059}
+        new = {e.conn for e in events[110:] if e.pid == 8059}
+        assert len(old) == 1 and len(new) == 1 and old != new
+        assert all(e.conn is not None for e in events if e.pid == 8059)

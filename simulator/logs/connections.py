@@ -812,6 +812,15 @@ class ConnectionTracker:
             next_sweep = self._next_sweep
         # the next event number at which a fact is due or the tracker sweeps
         next_stop = min(next_fact, next_sweep)
+        # Most lines come from the process of the line before, within the same second: the same
+        # `source` tuple (the parser shares one per prefix). Its pid's checks and state are
+        # taken once for such a run; a due fact, a sweep or any line `slow` takes can change
+        # them, so each of those ends the run.
+        run_source: Any = None
+        pid: Any = None
+        st: Any = None
+        conn: Any = None
+        own_role: Any = None
         for ev in events:
             i += 1
             if i >= next_stop:
@@ -825,29 +834,40 @@ class ConnectionTracker:
                     pids_get = self._pids.get  # type: ignore[assignment]
                 next_stop = min(next_fact, next_sweep)
                 seen_new = self._seen_new_programs
+                run_source = None
             # the event's parts read from its two tuples (Event: source, meaning), no properties
             source = ev.source
             meaning = ev.meaning
             spec = meaning[3]
-            pid = source[3]
-            # (no pid: `pids_get` gives None, and None is in no set of pids)
-            if spec is None or pid in listeners or (seen_new and source[2] == "sshd"):
+            if spec is None:
                 slow(ev)
+                run_source = None
                 continue
-            st = pids_get(pid)
-            if st is None:
-                slow(ev)
-                continue
-            conn = st.conn
+            if source is not run_source:
+                pid = source[3]
+                # (no pid: `pids_get` gives None, and None is in no set of pids)
+                if pid in listeners or (seen_new and source[2] == "sshd"):
+                    slow(ev)
+                    run_source = None
+                    continue
+                st = pids_get(pid)
+                if st is None:
+                    slow(ev)
+                    run_source = None
+                    continue
+                run_source = source
+                conn = st.conn
+                own_role = st.role if source[2] != "sshd-auth" else "preauth"
             flags = spec.flags
             if flags & starts and conn.end is not None:
                 slow(ev)
+                run_source = None
                 continue
             line = ev.line
             st.last_line = line
             relay = meaning[2]
             if relay is None:
-                ev.role = st.role if source[2] != "sshd-auth" else "preauth"
+                ev.role = own_role
             elif relay == "preauth":
                 ev.role = "preauth"
                 if not st.relayed:

@@ -153,6 +153,8 @@ def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list
     fast_known: dict[str, tuple] = {}
     fast_heads_get, fast_known_get = fast_heads.get, fast_known.get
     clears = meanings.clears
+    last_head: str | None = None  # the prefix of the line before, and what fast_heads gave for it
+    last_hit: _Head | None = None
     while True:
         chunk = list(islice(it, BATCH))
         if not chunk:
@@ -162,7 +164,10 @@ def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list
         facts = out.facts
         for k, raw in enumerate(chunk, n + 1):
             head, sep, msg = raw.partition("]: ")
-            hit = fast_heads_get(head)
+            if head != last_head:
+                last_head = head
+                last_hit = fast_heads_get(head)
+            hit = last_hit
             known = fast_known_get(msg)
             if hit is not None and known is not None:
                 append(Event(k, raw, "syslog", hit, known))
@@ -186,6 +191,7 @@ def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list
                 if len(fast_heads) >= PREFIX_CACHE:  # (remember, inline: this runs per new process)
                     fast_heads.clear()
                 fast_heads[head] = src
+                last_head, last_hit = head, src
                 # The whole message as sshd wrote it is the key of a per-parse cache of what it means.
                 known = seen.get(msg)
                 if known is None:
