@@ -33,6 +33,20 @@ def test_score_counts_lines_only_b_has() -> None:
     assert diff.complete and not diff.both_ways and diff.score == 0.5
 
 
+def test_a_line_only_one_log_has_is_shown_with_its_control_characters_escaped(tmp_path: Path) -> None:
+    """A log is untrusted: a line `diff` reports as only one side's must not reach the terminal
+    with an ESC in it (it would clear the screen here), coloured or not."""
+    line = "Dec  5 14:00:00 host sshd[10]: Server listening on 0.0.0.0 port 22."
+    evil = ("Dec  5 14:00:01 host sshd[10]: error: kex_exchange_identification: "
+            "banner line contains invalid characters \x1b[2J\rok")
+    (tmp_path / "a.log").write_text(line + "\n", encoding="utf-8")
+    (tmp_path / "b.log").write_text(line + "\n" + evil + "\n", encoding="utf-8")
+    for colour in ("--no-color", "--color"):
+        out = _sshsim("diff", str(tmp_path / "a.log"), str(tmp_path / "b.log"), colour).stdout
+        assert "invalid characters \\x1b[2J\\x0dok" in out
+        assert "\x1b[2J" not in out and "\r" not in out
+
+
 @needs_local_sshd
 def test_reference_scenario_diffed_with_itself_scores_100_every_time(tmp_path: Path) -> None:
     logs = []

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from simulator.colour import paint
+from simulator.colour import paint, printable
 from simulator.logs import group_connections, normalise_event, parse_lines
 from simulator.logs.normalise import TABLE
 
@@ -365,7 +365,8 @@ def render(diff: LogDiff, a_name: str = "A", b_name: str = "B", color: bool = Fa
     `a_names`/`b_names` (run_names) name connections by scenario id and profile where known."""
 
     def style(text: str, **kw: Any) -> str:
-        return paint(text, color, **kw)
+        # what came from a log (lines, addresses) is untrusted: its control characters escaped
+        return paint(printable(text), color, **kw)
 
     out: list[str] = []
     for cd in diff.connections:
