@@ -38,12 +38,36 @@ async def play_raw(host: str, port: int, plan: ConnectionPlan, profile: ClientPr
                 result.failure = f"the server closed the connection after {time.monotonic() - started:.1f} s"
             except TimeoutError:
                 pass
+        else:
+            await _close_first(writer, reader)
     finally:
         writer.close()
         try:
             await writer.wait_closed()
         except OSError:
             pass  # reset by the server: the connection is gone all the same
+
+
+# How long a client that closes at once waits for the server to close in turn (it does so as soon
+# as it reads the end of the stream); a bound, not a measurement.
+CLOSE_WAIT_SECONDS = 10.0
+
+
+async def _close_first(writer: asyncio.StreamWriter, reader: asyncio.StreamReader) -> None:
+    """Close at once, and so that sshd always sees the end of the stream: half-close (FIN), then
+    read what the server sends until it closes. Closing the socket outright would leave the
+    server's version banner unread whenever it had already arrived, and the kernel then resets
+    the connection: sshd logs "read: Connection reset by peer" and "Connection reset by" in place
+    of "Connection closed by remote host" and "Connection closed by", depending on timing (a CI
+    run on a loaded machine saw it)."""
+    try:
+        writer.write_eof()
+    except OSError:
+        return  # the server has reset the connection already
+    try:
+        await asyncio.wait_for(_until_closed(reader), CLOSE_WAIT_SECONDS)
+    except TimeoutError:
+        pass
 
 
 async def _until_closed(reader: asyncio.StreamReader) -> None:
