@@ -167,10 +167,9 @@ def _parse_batches(it: Iterator[str], fmt: str, cat: Catalogue) -> Iterator[list
             if head != last_head:
                 last_head = head
                 last_hit = fast_heads_get(head)
-            hit = last_hit
             known = fast_known_get(msg)
-            if hit is not None and known is not None:
-                append(Event(k, raw, "syslog", hit, known))
+            if last_hit is not None and known is not None:
+                append(Event(k, raw, "syslog", last_hit, known))
                 continue
             # the general rule (a line the two look-ups above did not both know)
             if raw[-1:] in _ENDS:
