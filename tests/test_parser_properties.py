@@ -97,3 +97,30 @@ def test_reader_cuts_long_lines_in_a_plain_file(tmp_path: Path) -> None:
     assert lines[1000] == "y" * 20
     assert lines[1001] == "z" * 20
     assert reader.warnings
+
+
+def _field_by_field_is_fields(lines: list[str]) -> None:
+    """`Event.field(name)` asked first (no dict built yet) is `fields.get(name)`, for every field
+    of every entry and for a name the entry lacks."""
+    alone = list(parse_lines(lines))
+    whole = list(parse_lines(lines))
+    for a, b in zip(alone, whole, strict=True):
+        names = [n for n in (b.spec.fields if b.spec is not None else ()) if n is not None] + ["no_such_field"]
+        got = {n: a.field(n) for n in names}
+        assert got == {n: b.fields.get(n) for n in names}, a.raw
+        assert all(type(got[n]) is type(b.fields.get(n)) for n in names), a.raw
+        assert {n: a.field(n) for n in names} == got  # and again, once a.fields may be built
+
+
+def test_one_field_is_what_fields_gives_on_real_logs() -> None:
+    logs = sorted((ROOT / "tests" / "data" / "versions").rglob("*.log"))
+    assert REAL_LINES and logs
+    _field_by_field_is_fields(REAL_LINES)
+    for log in logs:
+        _field_by_field_is_fields(log.read_text(encoding="utf-8", errors="backslashreplace").splitlines())
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_real_lines())
+def test_one_field_is_what_fields_gives_on_mutated_lines(lines: list[str]) -> None:
+    _field_by_field_is_fields(lines)

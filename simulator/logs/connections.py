@@ -175,12 +175,16 @@ class Connection:
         }
 
 
-def _fill_endpoint(c: Connection, f: dict) -> None:
+def _fill_endpoint(c: Connection, ev: Event) -> None:
     """The client endpoint of a line, where the connection does not know it yet."""
-    if c.addr is None and f.get("addr"):
-        c.addr = f.get("addr")
-    if c.port is None and f.get("port") is not None:
-        c.port = f.get("port")
+    if c.addr is None:
+        addr = ev.field("addr")
+        if addr:
+            c.addr = addr
+    if c.port is None:
+        port = ev.field("port")
+        if port is not None:
+            c.port = port
 
 
 # The tags `fold_meaning` reads: a line with none of them says nothing it folds (grouping then
@@ -192,28 +196,25 @@ def fold_meaning(c: Connection, flags: int, name: str, ev: Event) -> None:
     """What a line's tags (simulator/logs/tags.py) say about its connection: the client
     endpoint, a drop, the authentication outcome, the end. Grouping needs all of it (INFO logs
     join a user child to its connection by the endpoint; a pid is reused once its connection
-    ended), so it is folded whether or not summaries are kept. The line's fields are built only
-    when a tag reads them: most tagged lines of a connection restate an endpoint it knows or
-    only say accepted/failed (building them was a fifth of this function's callers' cost)."""
+    ended), so it is folded whether or not summaries are kept. It reads only the fields a tag
+    needs, and only when it needs them (`Event.field`): most tagged lines of a connection
+    restate an endpoint it knows or only say accepted/failed."""
     if flags & tags.ENDPOINT:
         if flags & tags.STARTS:  # a new connection: its endpoint as stated
-            f = ev.fields
-            c.addr, c.port = f.get("addr"), f.get("port")
+            c.addr, c.port = ev.field("addr"), ev.field("port")
         elif c.addr is None or c.port is None:
-            _fill_endpoint(c, ev.fields)
+            _fill_endpoint(c, ev)
     if flags & tags.DROPPED:
-        f = ev.fields
-        _fill_endpoint(c, f)
+        _fill_endpoint(c, ev)
         c.kind = "dropped"
-        c.end, c.end_reason = name, f.get("reason") or "MaxStartups"
+        c.end, c.end_reason = name, ev.field("reason") or "MaxStartups"
     if flags & tags.AUTH_ACCEPTED:
         c.outcome = "accepted"
     elif flags & tags.AUTH_FAILED and c.outcome is None:
         c.outcome = "failed"
     if flags & tags.ENDS and c.end is None:
-        f = ev.fields
         c.end = name
-        c.end_reason = f.get("reason") or f.get("what") or None
+        c.end_reason = ev.field("reason") or ev.field("what") or None
 
 
 # -- summaries: what a connection negotiated and did (not needed for grouping) ----------------
@@ -445,11 +446,11 @@ class ConnectionTracker:
             return
         if flags & tags.FORKS:
             self._listeners.add(pid)
-            child = ev.fields.get("pid")
+            child = ev.field("pid")
             if isinstance(child, int):
                 self._forked[child] = pid
         elif flags & tags.USER_CHILD:
-            child = ev.fields.get("pid")
+            child = ev.field("pid")
             if isinstance(child, int):
                 self._user_child[child] = pid
         elif flags & tags.OWN_PROCESS:
@@ -457,10 +458,9 @@ class ConnectionTracker:
             if flags & tags.STARTS:
                 known[pid] = None
             elif pid not in known:
-                fields = ev.fields
-                known[pid] = (fields.get("addr"), fields.get("port")) if flags & tags.ENDPOINT else None
+                known[pid] = (ev.field("addr"), ev.field("port")) if flags & tags.ENDPOINT else None
         elif flags & tags.SESSION_CHILD:
-            child = ev.fields.get("pid")
+            child = ev.field("pid")
             if isinstance(child, int) and child != pid:
                 self._session_child[child] = pid
         elif flags & tags.LISTENER_LINE:
@@ -507,7 +507,7 @@ class ConnectionTracker:
         )
         if is_listener and pid is not None:
             role = "listener"
-            child = ev.fields.get("pid") if flags & (tags.FORKS | tags.CHILD) else None
+            child = ev.field("pid") if flags & (tags.FORKS | tags.CHILD) else None
             if isinstance(child, int):
                 state = self._pids.get(child)
                 if flags & tags.FORKS and state is not None and state.conn.ended:
@@ -629,8 +629,7 @@ class ConnectionTracker:
             if state is not None and state.role == "monitor" and state.conn.end is None:
                 state.conn.add_pid("preauth", pid)
                 return state.conn, "preauth"
-        fields = ev.fields if ev.spec is not None else {}
-        addr, port = fields.get("addr"), fields.get("port")
+        addr, port = ev.field("addr"), ev.field("port")
         if addr is not None and isinstance(port, int) and not flags & tags.STARTS:
             known = self._endpoints.get((addr, port))
             if known is not None:
@@ -670,7 +669,7 @@ class ConnectionTracker:
                 fold_meaning(conn, flags, spec.name, ev)
             if conn.addr is None and not flags & tags.ENDPOINT and "addr" in spec.fields:
                 # INFO logs: the first line naming the client names its endpoint
-                _fill_endpoint(conn, ev.fields)
+                _fill_endpoint(conn, ev)
             if not conn._indexed and conn.addr is not None and conn.port is not None:
                 self._index_endpoint(conn)
             if self._summaries:

@@ -120,6 +120,24 @@ class Event(msgspec.Struct, eq=False, gc=False):
             self._fields = f
         return f
 
+    def field(self, name: str) -> Any:
+        """One field as `fields` gives it (None if absent), without building the others:
+        grouping reads one or two fields of each line that states a fact, and building the whole
+        dict for them was a tenth of grouping's cost."""
+        f = self._fields
+        if f is not None:
+            return f.get(name)
+        spec = self.meaning[3]
+        if spec is None or name not in spec.fields:
+            return None
+        v = self.meaning[4][spec.fields.index(name)]
+        if v is not None and name in spec.int_fields:
+            try:
+                return int(v)
+            except ValueError:
+                pass
+        return v
+
     @property
     def known(self) -> bool:
         """True when the catalogue matched the message."""
