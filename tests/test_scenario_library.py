@@ -317,3 +317,25 @@ def test_verify_decides_requires_by_the_log_s_own_version(capsys: pytest.Capture
     code, out, err = cli(["verify", str(data / "9.2p1" / "login-grace-timeout.log"), grace,
                           "--sshd-version", "OpenSSH_9.2p1 Debian-2+deb12u10", "--no-color"], capsys)
     assert code == 1 and "disconnect.login_grace_timeout must not be logged" in err, (out, err)
+
+
+def test_a_failure_shows_a_logs_control_characters_escaped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A log is untrusted: a line quoted around a failure, and a value named in it, reach the
+    terminal with their control characters escaped (an ESC could clear or rewrite the screen)."""
+    lines = (ROOT / "tests" / "golden" / "9.2p1" / "publickey-shell.log").read_text().splitlines()
+    at = next(k for k, line in enumerate(lines) if "Accepted publickey for user" in line)
+    pid = re.search(r"sshd\[(\d+)\]", lines[at]).group(1)
+    lines.insert(at + 1, f"{lines[at][:15]} localhost sshd[{pid}]: debug1: \x1b[2J\x1b]0;owned\x07 note")
+    log = tmp_path / "escaped.log"
+    log.write_text("\n".join(lines) + "\n")
+    wrong = tmp_path / "publickey-shell-wrong.yaml"
+    wrong.write_text((SCENARIO_DIR / "library" / "publickey-shell.yaml").read_text().replace(
+        "{event: auth.accepted, fields: {method: publickey, user: user, addr: 127.0.0.1}}",
+        "{event: auth.accepted, fields: {method: password, user: user, addr: 127.0.0.1}}"))
+
+    code, out, err = cli(["verify", str(log), str(wrong), "--no-color"], capsys)
+
+    assert code == 1, (out, err)
+    assert "expected auth.accepted {method=password" in err
+    assert "\\x1b[2J\\x1b]0;owned\\x07 note" in err, err
+    assert "\x1b" not in err + out and "\x07" not in err + out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from simulator.colour import paint
+from simulator.colour import paint, printable
 from simulator.verify.verifier import Failure
 
 
@@ -56,7 +56,8 @@ def render_failures(outcomes: list[ScenarioOutcome], color: bool = False) -> str
     """Failures like a good test failure: where, what was expected, the log lines around it."""
 
     def style(text: str, **kw: Any) -> str:
-        return paint(text, color, **kw)
+        # a log is untrusted: its control characters are shown escaped, never sent to the terminal
+        return paint(printable(text), color, **kw)
 
     out: list[str] = []
     for outcome in outcomes:
@@ -70,10 +71,10 @@ def render_failures(outcomes: list[ScenarioOutcome], color: bool = False) -> str
         for failure in outcome.failures:
             out.append(style("  " + failure.headline(), fg="red"))
             for line in failure.context:
-                out.append(("    " + style(line, bold=True)) if ">" in line[:7] else "    " + line)
+                out.append(("    " + style(line, bold=True)) if ">" in line[:7] else "    " + printable(line))
     return "\n".join(out)
 
 
 def render_skips(outcomes: list[ScenarioOutcome]) -> str:
     """One line per expectation (or scenario) that does not apply to the sshd's version, and why."""
-    return "\n".join(f"  skipped: {s.headline()}" for o in outcomes for s in o.skipped)
+    return "\n".join(f"  skipped: {printable(s.headline())}" for o in outcomes for s in o.skipped)
