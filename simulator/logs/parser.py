@@ -328,16 +328,30 @@ class Meanings:
     event name). Callers look in ``seen`` themselves (the hot path: one dict look-up) and call
     `learn` for a message not there."""
 
-    __slots__ = ("_shaped", "clears", "seen")
+    __slots__ = ("_shapes", "clears", "seen")
 
     def __init__(self, cat: Catalogue) -> None:
         self.seen: dict[str, tuple] = {}
         self.clears = 0  # how often ``seen`` was full and started afresh
-        self._shaped = _ShapeCache(cat).interpret
+        self._shapes = _ShapeCache(cat)
 
     def learn(self, msg: str) -> tuple:
-        """The meaning of a message not in ``seen``; kept there."""
-        known = self._shaped(msg)
+        """The meaning of a message not in ``seen``; kept there. A message of a shape seen
+        before (`_ShapeCache`: the common new message, a known one with other numbers) is
+        matched here, by that shape's one regex; any other goes through the catalogue."""
+        shapes = self._shapes
+        key = (msg[:6], msg.encode("utf-8", "surrogatepass").translate(None, _DIGITS))
+        hit = shapes.shapes.get(key)
+        known = None
+        if hit is not None:
+            level, pre, post, relay, spec, fullmatch = hit
+            body = msg[pre : len(msg) - post]
+            if len(body) <= MAX_MESSAGE:
+                m = fullmatch(body)
+                if m is not None:
+                    known = (level, body, relay, spec, m.groups(), spec.name)
+        if known is None:
+            known = shapes.learn(msg, key)
         # A message longer than sshd writes is unknown at once and not kept: distinct lines of
         # kilobytes would fill the cache (SEEN_LIMIT of them) for nothing.
         if len(msg) <= MAX_MESSAGE:
@@ -349,61 +363,14 @@ class Meanings:
         return known
 
 
-class RecordParser:
-    """Records of the capture (simulator/capture/syslog.py: time stamp, program, pid, message)
-    into events, with no text in between: the prefix is already split, so only the message is
-    matched. An event is what `parse_lines` makes of the record's classic syslog line (the log
-    file the user gets, whose text is the event's ``raw``), numbered in the order the records
-    are given. One parser per capture: `parse` may be called again with the records that
-    arrived since (the driver's live view of the server)."""
-
-    __slots__ = ("_meanings", "_n", "_sshd", "host")
-
-    def __init__(self, host: str, catalogue: Catalogue | None = None) -> None:
-        self.host = host
-        self._meanings = Meanings(catalogue or default_catalogue())
-        self._sshd: dict[str, bool] = {}
-        self._n = 0
-
-    def parse(self, records: Iterable[Any]) -> list[Event]:
-        """Events of `records` (objects with timestamp, program, pid, message), in order."""
-        host = self.host
-        seen, learn = self._meanings.seen, self._meanings.learn
-        sshd = self._sshd
-        n = self._n
-        out: list[Event] = []
-        append = out.append
-        for r in records:
-            n += 1
-            ts, prog, pid, msg = r.timestamp, r.program, r.pid, r.message
-            raw = f"{ts} {host} {prog}[{pid}]: {msg}" if pid is not None else f"{ts} {host} {prog}: {msg}"
-            is_sshd = sshd.get(prog)
-            if is_sshd is None:
-                is_sshd = remember(sshd, prog, is_sshd_program(prog), PREFIX_CACHE)
-            if not is_sshd:
-                append(Event(n, raw, "syslog", (ts, host, prog, pid, False), (None, msg, None, None, (), OTHER)))
-                continue
-            known = seen.get(msg)
-            if known is None:
-                known = learn(msg)
-            append(Event(n, raw, "syslog", (ts, host, prog, pid, True), known))
-        self._n = n
-        return out
-
-
-def parse_records(records: Iterable[Any], host: str, catalogue: Catalogue | None = None) -> list[Event]:
-    """Events of a capture's records (see `RecordParser`)."""
-    return RecordParser(host, catalogue).parse(records)
-
-
 class _ShapeCache:
     """What a message not seen before means, from the last message of the same shape.
 
     Most sshd lines that are new to a parse differ from one seen before only in numbers (pids,
     ports, counters). Their shape, the message without ASCII digits and with its first six
     characters kept (the level prefix "debug1: "... holds a digit), names the level and relay
-    lengths and the catalogue entry; the entry's own regex then gives the fields, or the message
-    goes through the catalogue (`_interpret`) after all. This is the catalogue's own shape rule
+    lengths and the catalogue entry; the entry's own regex then gives the fields
+    (`Meanings.learn`), or the message goes through the catalogue (`learn`) after all. This is the catalogue's own shape rule
     (Catalogue.match), taken before the level prefix and relay suffix are split off.
     """
 
@@ -413,17 +380,9 @@ class _ShapeCache:
         self.cat = cat
         self.shapes: dict[tuple[str, bytes], tuple] = {}
 
-    def interpret(self, msg: str) -> tuple:
-        """(level, message, relay, spec, groups, event name) for an sshd message."""
-        key = (msg[:6], msg.encode("utf-8", "surrogatepass").translate(None, _DIGITS))
-        hit = self.shapes.get(key)
-        if hit is not None:
-            level, pre, post, relay, spec, fullmatch = hit
-            body = msg[pre : len(msg) - post]
-            if len(body) <= MAX_MESSAGE:
-                m = fullmatch(body)
-                if m is not None:
-                    return level, body, relay, spec, m.groups(), spec.name
+    def learn(self, msg: str, key: tuple[str, bytes]) -> tuple:
+        """(level, message, relay, spec, groups, event name) for an sshd message whose shape
+        `key` (see above) gave no match: through the catalogue, and the shape kept."""
         known = _interpret(msg, self.cat.cache, self.cat.match)
         spec = known[3]
         if spec is not None:
