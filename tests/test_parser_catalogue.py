@@ -14,7 +14,10 @@ import pytest
 from simulator.logs.catalogue import (
     LEVELS,
     Catalogue,
+    EventSpec,
+    _spec_from_entry,
     default_catalogue,
+    digits_generalised,
     load_specs,
     message_keys,
     template_key,
@@ -128,3 +131,50 @@ def test_the_package_names_are_those_of_its_modules() -> None:
     assert tags.__name__ == "simulator.logs.tags" and set(logs.__all__) <= set(dir(logs))
     with pytest.raises(AttributeError):
         logs.no_such_name  # noqa: B018
+
+
+# A message whose number is missing ("port ") has the shape of the real line once digits are
+# deleted: caught by a looser entry, and that entry kept for the shape, it took the real lines
+# that follow (a CI run's test order made one parse's answer depend on an earlier one's input).
+POISON = "Dec  5 16:56:28 localhost sshd-session[6887]: Connection closed by 127.0.0.1 port  [preauth]"
+REAL = "Dec  5 16:56:28 localhost sshd-session[6887]: Connection closed by 127.0.0.1 port 57314 [preauth]"
+
+
+def test_a_line_cannot_teach_its_shape_a_wrong_answer() -> None:
+    from simulator.logs import parse_lines
+
+    alone = [e.event for e in parse_lines([REAL])]
+    # in one parse (the parser's own shape cache), then in a later one (the catalogue's)
+    assert [e.event for e in parse_lines([POISON, REAL, REAL])][1:] == alone * 2 == ["disconnect.closed"] * 2
+    assert [e.event for e in parse_lines([REAL])] == alone
+    cat = default_catalogue()
+    body = REAL.split("]: ", 1)[1].removesuffix(" [preauth]")
+    assert cat.match(POISON.split("]: ", 1)[1].removesuffix(" [preauth]"))[0].name != "disconnect.closed"
+    assert cat.match(body)[0].name == "disconnect.closed"
+
+
+def _entry(pattern: str, name: str) -> EventSpec:
+    return _spec_from_entry({"event": name, "level": "INFO", "versions": ">=1.0", "source": "test.c",
+                             "pattern": pattern}, "test.yaml", 0)
+
+
+def test_a_literal_digit_keeps_its_entry_against_a_shape() -> None:
+    """An entry with a literal digit ("status 0") before a general one: a message the general
+    one matched ("status 5") must not make the general one the answer for the digit's own."""
+    zero, any_code = _entry("Exit status 0", "exit.clean"), _entry("Exit status {code:int}", "exit.code")
+    cat = Catalogue([zero, any_code])
+    assert cat.match("Exit status 5")[0] is any_code
+    assert cat.match("Exit status 0")[0] is zero
+    assert cat.match("Exit status 7")[0] is any_code
+    assert not cat.shape_safe("Exit status 5", any_code) and cat.shape_safe("Exit status 0", zero)
+
+
+@pytest.mark.parametrize("regex, general", [
+    (r"ssh2 (?P<port>\d+) x{2,3}", r"ssh\d (?P<port>\d+) x{2,3}"),
+    (r"(?P<p>ssh[12])", r"(?P<p>ssh[0-912])"),
+    (r"[0-9a-f]+:[^ ]", r"[0-9a-f]+:[^ ]"),
+    (r"a[^1] b", None),
+    (r"(\d)\1", None),
+])
+def test_digits_generalised(regex: str, general: str | None) -> None:
+    assert digits_generalised(regex) == general

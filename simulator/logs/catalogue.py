@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from itertools import repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from simulator.loglevels import MESSAGE_LEVELS
 from simulator.logs import catalogue_cache
@@ -75,11 +75,39 @@ _TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_]\w*)(?::(\w+))?\}")
 _NAMED_GROUP = re.compile(r"\(\?P<([A-Za-z_]\w*)>")
 # Characters deleted from both the message head and a template's literal text to form keys.
 _KEY_DELETE = str.maketrans("", "", "0123456789-")
-# A message's shape is its UTF-8 bytes without ASCII digits: bytes.translate deletes in one C
-# loop (str.translate with a deletion table is several times slower), and since no multi-byte
-# UTF-8 sequence holds an ASCII byte, two messages share a shape exactly when they are equal
-# once their digits are removed.
-_SHAPE_DELETE = b"0123456789"
+# A message's shape is its UTF-8 bytes with every ASCII digit made "0": bytes.translate does it
+# in one C loop (str.translate is several times slower), and since no multi-byte UTF-8 sequence
+# holds an ASCII byte, two messages share a shape exactly when they differ only in the values
+# of their digits, not in where digits are or how many. (Deleting the digits instead made
+# "port " and "port 57314" one shape: an entry that needs the number fails on the first and a
+# looser one matches it, and cached for the shape, that looser entry then took every real line.)
+SHAPE_ZEROS = bytes.maketrans(b"0123456789", b"0000000000")
+# An entry's regex read a piece at a time (see `digits_generalised`): an escape, a counted
+# repetition, a group's name, a character class, a digit, anything else.
+_REGEX_PIECE = re.compile(r"\\.|\{\d+(?:,\d*)?\}|\(\?P[<=]\w+>?|\[(?:\\.|[^\]])*\]|[0-9]|.", re.DOTALL)
+
+
+def digits_generalised(regex: str) -> str | None:
+    """`regex` with each literal digit ("ssh2", "status 0") made any digit: a regex that treats
+    all digits alike, and matches whatever `regex` matches. None if `regex` has a back
+    reference or a negated character class naming some digits ([^1-9]), not made so here."""
+    out = []
+    for piece in _REGEX_PIECE.findall(regex):
+        if piece.isdigit():
+            out.append(r"\d")
+        elif piece[0] == "\\" and piece[1:].isdigit():
+            return None  # a back reference (\1) compares digits
+        elif piece[0] == "[" and any(c.isdigit() for c in piece.replace("0-9", "")):
+            # a class naming some digits: ssh[12] -> ssh[0-912] (with all of 0-9, as [0-9a-f],
+            # it treats them alike already); negated, [^1], it is left to the caller
+            if piece[1] == "^":
+                return None
+            out.append("[0-9" + piece[1:])
+        else:
+            out.append(piece)
+    return "".join(out)
+
+
 _KEY_WORDS = 3
 # sshd formats every message, level prefix and relay suffix included, into a 1,024-byte buffer
 # (log.c, MSGBUFSIZ), so it never writes a longer one. A longer message (a line of something
@@ -302,7 +330,10 @@ class Catalogue:
         self.specs: list[EventSpec] = list(specs)
         self._cache: dict[str, MatchResult | None] = {}
         self.cache = self._cache  # read-only view for the parser's hot loop
-        self._shapes: dict[bytes, EventSpec] = {}  # message without digits -> entry
+        self._shapes: dict[bytes, EventSpec] = {}  # message's shape -> entry (see shape_safe)
+        # id(entry) -> its regex with literal digits generalised, None if it has none, False if
+        # they cannot be generalised (see shape_safe)
+        self._generalised: dict[int, re.Pattern[str] | Literal[False] | None] = {}
         # an entry's regex, compiled: as loaded, else on first use
         self._own: dict[str, re.Pattern[str]] = {s.regex: s.own for s in self.specs if s.own is not None}
         self._cache_size = cache_size
@@ -356,8 +387,9 @@ class Catalogue:
         """The entry a message (level prefix and relay suffix removed) matches, or None.
 
         Two caches: the exact text (most lines recur word for word), then the message's shape,
-        its text without digits (a line that differs only in pids, ports, addresses or counters
-        is the same form), which names the entry whose own regex then gives the fields.
+        its text with every digit made 0 (a line that differs only in the values of pids,
+        ports, addresses or counters is the same form), which names the entry whose own regex
+        then gives the fields; a shape is kept only where `shape_safe` says so.
         ``remember=False`` leaves the answer out of the exact-text cache: the parser keeps its
         own cache of whole lines, and a second copy of every one-off message (a client port
         in it) would only feed the garbage collector.
@@ -369,7 +401,7 @@ class Catalogue:
         if hit is not cache:
             return hit  # type: ignore[return-value]
         result = None
-        shape = message.encode("utf-8", "surrogatepass").translate(None, _SHAPE_DELETE)
+        shape = message.encode("utf-8", "surrogatepass").translate(SHAPE_ZEROS)
         spec = self._shapes.get(shape)
         if spec is not None:
             own = self._own.get(spec.regex)
@@ -380,7 +412,7 @@ class Catalogue:
                 result = (spec, m.groups())
         if result is None:
             result = self._match(message)
-            if result is not None:
+            if result is not None and self.shape_safe(message, result[0]):
                 if len(self._shapes) >= self._cache_size:
                     self._shapes.clear()
                 self._shapes[shape] = result[0]
@@ -389,6 +421,42 @@ class Catalogue:
                 cache.clear()  # same dict object: the parser holds a reference
             cache[message] = result
         return result
+
+    def shape_safe(self, message: str, spec: EventSpec) -> bool:
+        """Whether `spec`, the entry `message` matched, may stand for its whole shape: whether
+        every message of that shape which `spec` matches would be matched by `spec` first too.
+        Such messages differ from this one only in the values of their digits. An entry tried
+        before `spec` failed on this one; if its regex treats all digits alike it fails on all
+        of them. One with a literal digit ("ssh2" against "ssh1") could take one of them only if
+        its regex with that digit made any digit matches this message: then the shape is not
+        kept. Asked once per shape learnt, so that a log's lines cannot teach a shape an answer
+        that a later line of the same shape would not get from the catalogue itself."""
+        bucket = wild = self._buckets[""]
+        for key in message_keys(message):
+            found = self._bucket(key)
+            if found is not None:
+                bucket = found
+                break
+        # the entries `_match` tries before `spec`, in order
+        at = next((i for i, s in enumerate(bucket.specs) if s is spec), None)
+        if at is not None:
+            before = bucket.specs[:at]
+        elif bucket is wild:
+            return False  # (not an answer `_match` gives: keep nothing)
+        else:
+            before = bucket.specs + wild.specs[: next((i for i, s in enumerate(wild.specs) if s is spec),
+                                                      len(wild.specs))]
+        known = self._generalised
+        for s in before:
+            if id(s) in known:
+                general = known[id(s)]
+            else:
+                text = digits_generalised(s.regex)
+                general = known[id(s)] = (False if text is None else
+                                          None if text == s.regex else re.compile(text, re.DOTALL))
+            if general is False or (general is not None and general.fullmatch(message) is not None):
+                return False
+        return True
 
     def regex_of(self, spec: EventSpec) -> re.Pattern[str]:
         """An entry's own regex, compiled once."""

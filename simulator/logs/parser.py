@@ -11,7 +11,7 @@ from itertools import chain, islice
 from typing import Any, Literal
 
 from simulator.logs import tags
-from simulator.logs.catalogue import MAX_MESSAGE, Catalogue, default_catalogue
+from simulator.logs.catalogue import MAX_MESSAGE, SHAPE_ZEROS, Catalogue, default_catalogue
 from simulator.logs.connections import NEW_PROGRAMS, is_sshd_program
 from simulator.logs.events import OTHER, UNKNOWN, UNPARSED, Event, EventBatch, EventStream
 from simulator.logs.formats import LineSplitter, detect_format, resolve_format
@@ -340,7 +340,7 @@ class Meanings:
         before (`_ShapeCache`: the common new message, a known one with other numbers) is
         matched here, by that shape's one regex; any other goes through the catalogue."""
         shapes = self._shapes
-        key = (msg[:6], msg.encode("utf-8", "surrogatepass").translate(None, _DIGITS))
+        key = (msg[:6], msg.encode("utf-8", "surrogatepass").translate(SHAPE_ZEROS))
         hit = shapes.shapes.get(key)
         known = None
         if hit is not None:
@@ -363,15 +363,64 @@ class Meanings:
         return known
 
 
+class RecordParser:
+    """Records of the capture (simulator/capture/syslog.py: time stamp, program, pid, message)
+    into events, with no text in between: the prefix is already split, so only the message is
+    matched. An event is what `parse_lines` makes of the record's classic syslog line (the log
+    file the user gets, whose text is the event's ``raw``), numbered in the order the records
+    are given. One parser per capture: `parse` may be called again with the records that
+    arrived since (the driver's live view of the server)."""
+
+    __slots__ = ("_meanings", "_n", "_sshd", "host")
+
+    def __init__(self, host: str, catalogue: Catalogue | None = None) -> None:
+        self.host = host
+        self._meanings = Meanings(catalogue or default_catalogue())
+        self._sshd: dict[str, bool] = {}
+        self._n = 0
+
+    def parse(self, records: Iterable[Any]) -> list[Event]:
+        """Events of `records` (objects with timestamp, program, pid, message), in order."""
+        host = self.host
+        seen, learn = self._meanings.seen, self._meanings.learn
+        sshd = self._sshd
+        n = self._n
+        out: list[Event] = []
+        append = out.append
+        for r in records:
+            n += 1
+            ts, prog, pid, msg = r.timestamp, r.program, r.pid, r.message
+            raw = f"{ts} {host} {prog}[{pid}]: {msg}" if pid is not None else f"{ts} {host} {prog}: {msg}"
+            is_sshd = sshd.get(prog)
+            if is_sshd is None:
+                is_sshd = remember(sshd, prog, is_sshd_program(prog), PREFIX_CACHE)
+            if not is_sshd:
+                append(Event(n, raw, "syslog", (ts, host, prog, pid, False), (None, msg, None, None, (), OTHER)))
+                continue
+            known = seen.get(msg)
+            if known is None:
+                known = learn(msg)
+            append(Event(n, raw, "syslog", (ts, host, prog, pid, True), known))
+        self._n = n
+        return out
+
+
+def parse_records(records: Iterable[Any], host: str, catalogue: Catalogue | None = None) -> list[Event]:
+    """Events of a capture's records (see `RecordParser`)."""
+    return RecordParser(host, catalogue).parse(records)
+
+
 class _ShapeCache:
     """What a message not seen before means, from the last message of the same shape.
 
     Most sshd lines that are new to a parse differ from one seen before only in numbers (pids,
-    ports, counters). Their shape, the message without ASCII digits and with its first six
+    ports, counters). Their shape, the message with every ASCII digit made "0" and its first six
     characters kept (the level prefix "debug1: "... holds a digit), names the level and relay
     lengths and the catalogue entry; the entry's own regex then gives the fields
-    (`Meanings.learn`), or the message goes through the catalogue (`learn`) after all. This is the catalogue's own shape rule
-    (Catalogue.match), taken before the level prefix and relay suffix are split off.
+    (`Meanings.learn`), or the message goes through the catalogue (`learn`) after all. This is
+    the catalogue's own shape rule (Catalogue.match), taken before the level prefix and relay
+    suffix are split off, and a shape is kept only where the catalogue says it is safe
+    (`Catalogue.shape_safe`: no earlier entry tells such messages apart by a literal digit).
     """
 
     __slots__ = ("cat", "shapes")
@@ -385,15 +434,12 @@ class _ShapeCache:
         `key` (see above) gave no match: through the catalogue, and the shape kept."""
         known = _interpret(msg, self.cat.cache, self.cat.match)
         spec = known[3]
-        if spec is not None:
+        if spec is not None and self.cat.shape_safe(known[1], spec):
             body = known[1]
             post = (len(" [preauth]") if known[2] == "preauth" else len(" [postauth]")) if known[2] else 0
             remember(self.shapes, key, (known[0], len(msg) - len(body) - post, post, known[2], spec,
                                         self.cat.regex_of(spec).fullmatch), SEEN_LIMIT)
         return known
-
-
-_DIGITS = b"0123456789"
 
 
 def _interpret(msg: str, cache: dict, match) -> tuple:  # noqa: ANN001
