@@ -113,10 +113,7 @@ class Event(msgspec.Struct, eq=False, gc=False):
                 for name in spec.int_fields:
                     v = f.get(name)
                     if v is not None:
-                        try:
-                            f[name] = int(v)
-                        except ValueError:
-                            pass
+                        f[name] = _as_int(v)
             self._fields = f
         return f
 
@@ -131,12 +128,7 @@ class Event(msgspec.Struct, eq=False, gc=False):
         if spec is None or name not in spec.fields:
             return None
         v = self.meaning[4][spec.fields.index(name)]
-        if v is not None and name in spec.int_fields:
-            try:
-                return int(v)
-            except ValueError:
-                pass
-        return v
+        return _as_int(v) if v is not None and name in spec.int_fields else v
 
     @property
     def known(self) -> bool:
@@ -172,6 +164,14 @@ class Event(msgspec.Struct, eq=False, gc=False):
             f"Event(line={self.line}, event={self.event!r}, pid={self.pid}, "
             f"conn={self.conn}, role={self.role!r})"
         )
+
+
+def _as_int(text: str) -> int | str:
+    """An int-typed field's value: the number, or its text where it is none (a damaged line)."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 class EventBatch(list[Event]):

@@ -326,22 +326,30 @@ class Meanings:
     """What each distinct sshd message means, for one parse: ``seen`` maps the message as sshd
     wrote it (level prefix and relay suffix included) to (level, message, relay, spec, groups,
     event name). Callers look in ``seen`` themselves (the hot path: one dict look-up) and call
-    `learn` for a message not there."""
+    `learn` for a message not there.
 
-    __slots__ = ("_shapes", "clears", "seen")
+    A message new to the parse mostly differs from one seen before only in numbers (pids, ports,
+    counters). Its shape, the message with every ASCII digit made "0" and its first six
+    characters kept (the level prefix "debug1: "... holds a digit), names the level and relay
+    lengths and the catalogue entry (``_shapes``); the entry's own regex then gives the fields,
+    or the message goes through the catalogue after all. This is the catalogue's own shape rule
+    (Catalogue.match), taken before the level prefix and relay suffix are split off, and a shape
+    is kept only where the catalogue says it is safe (`Catalogue.shape_safe`: no earlier entry
+    tells such messages apart by a literal digit)."""
+
+    __slots__ = ("_cat", "_shapes", "clears", "seen")
 
     def __init__(self, cat: Catalogue) -> None:
         self.seen: dict[str, tuple] = {}
         self.clears = 0  # how often ``seen`` was full and started afresh
-        self._shapes = _ShapeCache(cat)
+        self._cat = cat
+        # shape -> (level, prefix length, suffix length, relay, entry, the entry's fullmatch)
+        self._shapes: dict[tuple[str, bytes], tuple] = {}
 
     def learn(self, msg: str) -> tuple:
-        """The meaning of a message not in ``seen``; kept there. A message of a shape seen
-        before (`_ShapeCache`: the common new message, a known one with other numbers) is
-        matched here, by that shape's one regex; any other goes through the catalogue."""
-        shapes = self._shapes
+        """The meaning of a message not in ``seen``; kept there."""
         key = (msg[:6], msg.encode("utf-8", "surrogatepass").translate(SHAPE_ZEROS))
-        hit = shapes.shapes.get(key)
+        hit = self._shapes.get(key)
         known = None
         if hit is not None:
             level, pre, post, relay, spec, fullmatch = hit
@@ -351,7 +359,7 @@ class Meanings:
                 if m is not None:
                     known = (level, body, relay, spec, m.groups(), spec.name)
         if known is None:
-            known = shapes.learn(msg, key)
+            known = self._learn_shape(msg, key)
         # A message longer than sshd writes is unknown at once and not kept: distinct lines of
         # kilobytes would fill the cache (SEEN_LIMIT of them) for nothing.
         if len(msg) <= MAX_MESSAGE:
@@ -360,6 +368,19 @@ class Meanings:
                 self.clears += 1
                 seen.clear()
             seen[msg] = known
+        return known
+
+    def _learn_shape(self, msg: str, key: tuple[str, bytes]) -> tuple:
+        """The meaning of a message whose shape `key` gave no match: through the catalogue, and
+        the shape kept where that is safe."""
+        cat = self._cat
+        known = _interpret(msg, cat.cache, cat.match)
+        spec = known[3]
+        if spec is not None and cat.shape_safe(known[1], spec):
+            body = known[1]
+            post = (len(" [preauth]") if known[2] == "preauth" else len(" [postauth]")) if known[2] else 0
+            remember(self._shapes, key, (known[0], len(msg) - len(body) - post, post, known[2], spec,
+                                         cat.regex_of(spec).fullmatch), SEEN_LIMIT)
         return known
 
 
@@ -408,38 +429,6 @@ class RecordParser:
 def parse_records(records: Iterable[Any], host: str, catalogue: Catalogue | None = None) -> list[Event]:
     """Events of a capture's records (see `RecordParser`)."""
     return RecordParser(host, catalogue).parse(records)
-
-
-class _ShapeCache:
-    """What a message not seen before means, from the last message of the same shape.
-
-    Most sshd lines that are new to a parse differ from one seen before only in numbers (pids,
-    ports, counters). Their shape, the message with every ASCII digit made "0" and its first six
-    characters kept (the level prefix "debug1: "... holds a digit), names the level and relay
-    lengths and the catalogue entry; the entry's own regex then gives the fields
-    (`Meanings.learn`), or the message goes through the catalogue (`learn`) after all. This is
-    the catalogue's own shape rule (Catalogue.match), taken before the level prefix and relay
-    suffix are split off, and a shape is kept only where the catalogue says it is safe
-    (`Catalogue.shape_safe`: no earlier entry tells such messages apart by a literal digit).
-    """
-
-    __slots__ = ("cat", "shapes")
-
-    def __init__(self, cat: Catalogue) -> None:
-        self.cat = cat
-        self.shapes: dict[tuple[str, bytes], tuple] = {}
-
-    def learn(self, msg: str, key: tuple[str, bytes]) -> tuple:
-        """(level, message, relay, spec, groups, event name) for an sshd message whose shape
-        `key` (see above) gave no match: through the catalogue, and the shape kept."""
-        known = _interpret(msg, self.cat.cache, self.cat.match)
-        spec = known[3]
-        if spec is not None and self.cat.shape_safe(known[1], spec):
-            body = known[1]
-            post = (len(" [preauth]") if known[2] == "preauth" else len(" [postauth]")) if known[2] else 0
-            remember(self.shapes, key, (known[0], len(msg) - len(body) - post, post, known[2], spec,
-                                        self.cat.regex_of(spec).fullmatch), SEEN_LIMIT)
-        return known
 
 
 def _interpret(msg: str, cache: dict, match) -> tuple:  # noqa: ANN001
