@@ -16,7 +16,7 @@ import pytest
 
 from simulator.errors import BadInputError
 from simulator.generate import apply_overrides, load_spec, plan
-from simulator.generate.outputs import Clock, make_format
+from simulator.generate.outputs import Clock, interleave, make_format
 from simulator.generate.spec import parse_duration, parse_timezone
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,10 +182,19 @@ def test_durations_and_time_zones() -> None:
     clock = Clock(paris)
     winter = np.array([1710144000_000000])  # 2024-03-11T08:00:00Z
     summer = np.array([1720684800_000000])  # 2024-07-11T08:00:00Z
-    assert clock.iso_many(winter) == ["2024-03-11T09:00:00.000000+01:00"]
-    assert clock.iso_many(summer) == ["2024-07-11T10:00:00.000000+02:00"]
+    assert _rows(clock.iso_columns(winter), 1) == ["2024-03-11T09:00:00.000000+01:00"]
+    assert _rows(clock.iso_columns(summer, "!"), 1) == ["2024-07-11T10:00:00.000000+02:00!"]
+    # a block across the change to summer time (31 March, 01:00 UTC), and across days
+    spring = np.array([1711846799_999999, 1711846800_000001, 1711929600_250000])
+    assert _rows(clock.iso_columns(spring), 3) == ["2024-03-31T01:59:59.999999+01:00", "2024-03-31T03:00:00.000001+02:00",
+                                                  "2024-04-01T02:00:00.250000+02:00"]
     texts, which = clock.classic_many(np.array([1710144000_000000, 1710144000_500000, 1710144001_000000]))
     assert [texts[i] for i in which] == ["Mar 11 09:00:00", "Mar 11 09:00:00", "Mar 11 09:00:01"]
+
+
+def _rows(columns: list, n: int) -> list[str]:
+    """The texts that `interleave` makes of stamp columns, one per row."""
+    return interleave(*columns, "\n", n=n).split("\n")[:-1]
 
 
 def test_output_format_line_shapes() -> None:
@@ -194,19 +203,19 @@ def test_output_format_line_shapes() -> None:
     t = np.array([1710144002_123456])
     syslog = make_format("syslog", "h1", tz, 1)
     head, tail = syslog.body("sshd", True, 38)
-    assert syslog.stamps(t, 1)[0][0] + head % "42" + "msg" + tail == "Mar 11 08:00:02 h1 sshd[42]: msg\n"
+    assert _rows(syslog.stamps(t, 1), 1)[0] + head % "42" + "msg" + tail == "Mar 11 08:00:02 h1 sshd[42]: msg\n"
     r5424 = make_format("rfc5424", "h1", tz, 1)
     head, tail = r5424.body("sshd", True, 38)
-    assert (r5424.before(38) + r5424.stamps(t, 1)[0][0] + head % "42" + "msg" + tail
+    assert (r5424.before(38) + _rows(r5424.stamps(t, 1), 1)[0] + head % "42" + "msg" + tail
             == "<38>1 2024-03-11T08:00:02.123456+00:00 h1 sshd 42 - - msg\n")
     journal = make_format("journal-json", "h1", tz, 1)
     head, tail = journal.body("sshd", True, 86)
-    obj = json.loads(journal.stamps(t, 7)[0][0] + head % ("42", "42") + 'a \\"quoted\\" msg' + tail)
+    obj = json.loads(_rows(journal.stamps(t, 7), 1)[0] + head % ("42", "42") + 'a \\"quoted\\" msg' + tail)
     assert obj["__REALTIME_TIMESTAMP"] == "1710144002123456" and obj["SYSLOG_PID"] == "42"
     assert obj["PRIORITY"] == "6" and obj["SYSLOG_FACILITY"] == "10" and obj["MESSAGE"] == 'a "quoted" msg'
     assert ";i=7;" in obj["__CURSOR"]
     jsonl = make_format("jsonl", "h1", tz, 1)
     head, tail = jsonl.body("sshd", False, 35)
-    obj = json.loads(jsonl.stamps(t, 1)[0][0] + head + "m" + tail)
+    obj = json.loads(_rows(jsonl.stamps(t, 1), 1)[0] + head + "m" + tail)
     assert obj == {"time": "2024-03-11T08:00:02.123456+00:00", "host": "h1", "program": "sshd", "pid": None,
                    "facility": "auth", "severity": "err", "message": "m"}

@@ -66,7 +66,10 @@ class RecordingCache:
             return None  # unreadable or half-written: record again
         if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
             return None
-        return [Template.from_dict(t) for t in data["templates"]]
+        try:
+            return [Template.from_dict(t) for t in data["templates"]]
+        except (KeyError, TypeError, ValueError):
+            return None  # not a recording as this version writes them (edited?): record again
 
     def save(self, key: str, templates: list[Template]) -> None:
         text = json.dumps({"version": FORMAT_VERSION, "templates": [t.to_dict() for t in templates]})

@@ -21,6 +21,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ import numpy as np
 
 from simulator.errors import BadInputError, Interrupted, OutputError
 from simulator.generate.cache import RecordingCache, job_hash
-from simulator.generate.emitter import WRITE_CHUNK, Emitter
+from simulator.generate.emitter import WRITE_CHUNK, Emitter, template_problem
 from simulator.generate.outputs import make_format
 from simulator.generate.recorder import SENTINEL_INVALID, SENTINEL_UID, SENTINEL_USER, Job, Recorded, Recorder
 from simulator.generate.spec import FORMATS, GenerateSpec, check_lines, check_volume
@@ -264,8 +265,12 @@ def record(spec: GenerateSpec, jobs: list[Job], recorder: Recorder, synthetic: b
     if cache is not None:
         missing = []
         for job in jobs:
-            got = None if _has_history(job, recorder) else cache.load(job_hash(job, spec.log_level, spec.target,
-                                                                                synthetic))
+            key = job_hash(job, spec.log_level, spec.target, synthetic)
+            got = None if _has_history(job, recorder) else cache.load(key)
+            problem = next((p for p in map(template_problem, got) if p), None) if got else None
+            if problem:
+                say(f"{recordings}: {key}.json: {problem}; recording it again")
+                got = None
             if got is None:
                 missing.append(job)
                 continue
@@ -329,12 +334,15 @@ def write_corpus(emitter: Emitter, planned: Plan, out: Path, labels: Path, force
     """
     temps: list[str] = []
     try:
-        for path in (out, labels):
-            fd, tmp = temp_beside(path)  # O_EXCL in the output's own folder, never through a link
-            os.close(fd)
-            temps.append(tmp)
-        with open(temps[0], "wb", buffering=0) as log_f, open(temps[1], "wb", buffering=0) as labels_f:
-            emitter.run(planned, log_f, labels_f)
+        with ExitStack() as files:
+            opened = []
+            for path in (out, labels):
+                fd, tmp = temp_beside(path)  # O_EXCL in the output's own folder, never through a link
+                temps.append(tmp)
+                # the descriptor as it is: reopening with "wb" would truncate the new file, and
+                # ext4 then writes it back on close (auto_da_alloc), a pause per output
+                opened.append(files.enter_context(os.fdopen(fd, "wb", buffering=0)))
+            emitter.run(planned, opened[0], opened[1])
         _publish(temps, (out, labels), force)
     except OSError as exc:
         reason = exc.strerror or str(exc)

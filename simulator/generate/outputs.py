@@ -32,9 +32,11 @@ _DAY0 = dt.date(1970, 1, 1)
 
 
 _DIGITS3 = [f"{i:03d}" for i in range(1000)]
+_DOT3 = ["." + d for d in _DIGITS3]
 
 
 T = TypeVar("T")
+Column = Sequence[str] | str  # a column of `interleave`: an item per row, or one for every row
 
 
 def gather(items: Sequence[T], index: Sequence[int]) -> Sequence[T]:
@@ -44,7 +46,7 @@ def gather(items: Sequence[T], index: Sequence[int]) -> Sequence[T]:
     return [items[i] for i in index]
 
 
-def interleave(*columns: Sequence[str], n: int) -> str:
+def interleave(*columns: Column, n: int) -> str:
     """Row after row, the columns' items (a str column repeats), all as one string.
 
     Slice assignment and one join do in C what a per-row f-string would do in Python.
@@ -56,10 +58,48 @@ def interleave(*columns: Sequence[str], n: int) -> str:
     return "".join(parts)
 
 
+_POWERS = 10 ** np.arange(19, dtype=np.int64)
+
+
+def decimal_groups(numbers: np.ndarray, last: np.ndarray) -> list[str]:
+    """Non-negative numbers in decimal, "," between the numbers of a group, one text per group
+    (`last` marks each group's last number): "3,4,9".
+
+    The digits are made for all numbers at once as a table of bytes (a column per decimal
+    place, a last column for the separator) and leading zeros masked out where the numbers
+    differ in length: one decode and one split then give the groups, where a str() per number
+    would cost a Python call each.
+    """
+    if not len(numbers):
+        return []
+    top = int(numbers.max())
+    width = len(str(top))
+    cells = np.empty((len(numbers), width + 1), dtype=np.uint8)
+    rest = numbers.astype(np.uint32 if top < 1 << 32 else np.uint64)  # 32-bit division is faster
+    for place in range(width - 1, -1, -1):
+        rest, cells[:, place] = np.divmod(rest, 10)
+    cells += ord("0")
+    cells[:, width] = np.where(last, 0, ord(","))  # "\x00" ends a group
+    if int(numbers.min()) >= 10 ** (width - 1):  # all as long as the longest
+        text = cells.tobytes()
+    else:
+        digits = np.searchsorted(_POWERS[1:width], numbers, side="right") + 1
+        text = cells[np.arange(width + 1) >= (width - digits)[:, None]].tobytes()
+    groups = text.decode("ascii").split("\x00")
+    groups.pop()  # the empty text after the last group's end
+    return groups
+
+
+def decimal_texts(numbers: np.ndarray) -> list[str]:
+    """Each non-negative number in decimal (str() of each, made as decimal_groups makes them)."""
+    return decimal_groups(numbers, np.ones(len(numbers), dtype=bool))
+
+
 @lru_cache(maxsize=1)
 def _hms() -> list[str]:
     """'HH:MM:SS' for every second of a day (a table beats formatting a million times)."""
-    return [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)]
+    two = [f"{i:02d}" for i in range(60)]
+    return [hm + s for hm in [f"{h:02d}:{m}:" for h in range(24) for m in two] for s in two]
 
 
 class Clock:
@@ -92,31 +132,32 @@ class Clock:
         h, m = divmod(abs(int(off)) // 60, 60)
         return f"{sign}{h:02d}:{m:02d}"
 
-    def iso_many(self, times: np.ndarray) -> list[str]:
-        """'2024-03-11T10:00:00.123456+00:00' for each moment."""
+    def iso_columns(self, times: np.ndarray, tail: str = "") -> list[Column]:
+        """'2024-03-11T10:00:00.123456+00:00' + tail for each moment, as columns for
+        `interleave` (date, time of day, milliseconds, microseconds, offset + tail): each
+        column gathered from a table in C, with no text made per moment."""
         n = len(times)
         if not n:
             return []
         secs, us = np.divmod(times, 1_000_000)
         off = self.offsets(secs)
-        uniq, inverse = np.unique(secs + off, return_inverse=True)
-        hms = _hms()
-        dates: dict[int, str] = {}
-        texts = []
-        for local in uniq.tolist():
-            day, sod = divmod(local, 86400)
-            date = dates.get(day)
-            if date is None:
-                date = dates[day] = (_DAY0 + dt.timedelta(days=day)).isoformat() + "T"
-            texts.append(date + hms[sod] + ".")
-        if self.fixed is not None:
-            tails: str | list[str] = self.offset_text(self.fixed) + "\x00"
+        day, sod = np.divmod(secs + off, 86400)
+        first, last = int(day.min()), int(day.max())
+        if last - first < n:  # a table of every day in between (a corpus spans days, not years)
+            days = list(range(first, last + 1))
+            which = (day - first).tolist()
         else:
-            tails = [self.offset_text(o) + "\x00" for o in off.tolist()]
+            uniq, inverse = np.unique(day, return_inverse=True)
+            days, which = uniq.tolist(), inverse.tolist()
+        dates = [(_DAY0 + dt.timedelta(days=d)).isoformat() + "T" for d in days]
         ms, rest = np.divmod(us, 1000)
-        joined = interleave(gather(texts, inverse.tolist()), gather(_DIGITS3, ms.tolist()),
-                            gather(_DIGITS3, rest.tolist()), tails, n=n)
-        return joined.split("\x00")[:-1]
+        if self.fixed is not None:
+            tails: Column = self.offset_text(self.fixed) + tail
+        else:
+            texts = {o: self.offset_text(o) + tail for o in set(off.tolist())}
+            tails = [texts[o] for o in off.tolist()]
+        return [gather(dates, which), gather(_hms(), sod.tolist()), gather(_DOT3, ms.tolist()),
+                gather(_DIGITS3, rest.tolist()), tails]
 
     def classic_many(self, times: np.ndarray) -> tuple[list[str], list[int]]:
         """'Mar 11 10:00:00' once per distinct second, and which of them each moment has."""
@@ -164,10 +205,9 @@ class OutputFormat:
         """(text before the message, text after it); "%s" in the first stands for the pid."""
         raise NotImplementedError
 
-    def stamps(self, times: np.ndarray, first_line: int) -> tuple[list[str], list[int] | None]:
-        """Stamps of a sorted block of lines whose first line has number `first_line`: one per
-        line, or (for formats that repeat a stamp within a second) distinct stamps and, per line,
-        the index of its own."""
+    def stamps(self, times: np.ndarray, first_line: int) -> list[Column]:
+        """Stamps of a sorted block of lines whose first line has number `first_line`, as
+        columns for `interleave` (a line's stamp is its row of them)."""
         raise NotImplementedError
 
     def boot(self, first_us: int) -> int:
@@ -181,14 +221,15 @@ class Syslog(OutputFormat):
     def body(self, program: str, has_pid: bool, priority: int) -> tuple[str, str]:
         return (f" {self.host} {program}[%s]: " if has_pid else f" {self.host} {program}: "), "\n"
 
-    def stamps(self, times: np.ndarray, first_line: int) -> tuple[list[str], list[int] | None]:
-        return self.clock.classic_many(times)
+    def stamps(self, times: np.ndarray, first_line: int) -> list[Column]:
+        texts, which = self.clock.classic_many(times)
+        return [gather(texts, which)]
 
 class Rfc3339(Syslog):
     name = "rfc3339"
 
-    def stamps(self, times: np.ndarray, first_line: int) -> tuple[list[str], list[int] | None]:
-        return self.clock.iso_many(times), None
+    def stamps(self, times: np.ndarray, first_line: int) -> list[Column]:
+        return self.clock.iso_columns(times)
 
 class Rfc5424(OutputFormat):
     name = "rfc5424"
@@ -200,8 +241,8 @@ class Rfc5424(OutputFormat):
     def body(self, program: str, has_pid: bool, priority: int) -> tuple[str, str]:
         return (f" {self.host} {program} %s - - " if has_pid else f" {self.host} {program} - - - "), "\n"
 
-    def stamps(self, times: np.ndarray, first_line: int) -> tuple[list[str], list[int] | None]:
-        return self.clock.iso_many(times), None
+    def stamps(self, times: np.ndarray, first_line: int) -> list[Column]:
+        return self.clock.iso_columns(times)
 
 class JournalJson(OutputFormat):
     """``journalctl -o json``: journald's fields for a line sshd sent through syslog(3)."""
@@ -225,9 +266,9 @@ class JournalJson(OutputFormat):
                 f'"_SYSTEMD_UNIT":"ssh.service","_SYSTEMD_SLICE":"system.slice","MESSAGE":"')
         return head, '"}\n'
 
-    def stamps(self, times: np.ndarray, first_line: int) -> tuple[list[str], list[int] | None]:
+    def stamps(self, times: np.ndarray, first_line: int) -> list[Column]:
         if not len(times):
-            return [], None
+            return []
         boot, seqnum, b = self.boot_id, self.seqnum_id, self.boot(int(times[0]))
         out = []
         for n, t in enumerate(times.tolist(), first_line):
@@ -235,7 +276,7 @@ class JournalJson(OutputFormat):
             out.append(f'{{"__CURSOR":"s={seqnum};i={n:x};b={boot};m={mono:x};t={t:x};'
                        f'x={(n * 2654435761) & 0xffffffffffffffff:016x}","__REALTIME_TIMESTAMP":"{t}",'
                        f'"__MONOTONIC_TIMESTAMP":"{mono}","_BOOT_ID":"{boot}",')
-        return out, None
+        return [out]
 
     def boot(self, first_us: int) -> int:
         if self.boot_us is None:
@@ -253,8 +294,8 @@ class JsonLines(OutputFormat):
                 f'"facility":"{FACILITIES.get(priority >> 3, str(priority >> 3))}",'
                 f'"severity":"{SEVERITIES[priority & 7]}","message":"'), '"}\n'
 
-    def stamps(self, times: np.ndarray, first_line: int) -> tuple[list[str], list[int] | None]:
-        return ['{"time":"' + s for s in self.clock.iso_many(times)], None
+    def stamps(self, times: np.ndarray, first_line: int) -> list[Column]:
+        return ['{"time":"', *self.clock.iso_columns(times)] if len(times) else []
 
 OUTPUT_FORMATS: dict[str, type[OutputFormat]] = {
     cls.name: cls for cls in (Syslog, Rfc3339, Rfc5424, JournalJson, JsonLines)

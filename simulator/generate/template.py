@@ -68,11 +68,30 @@ class Template:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Template:
-        lines = [TemplateLine(p, pid, pri, text, ev, (gap[0], gap[1]), hold)
-                 for p, pid, pri, text, ev, gap, hold in d["lines"]]
-        return cls(d["key"], d["entry"], d["variant"], d["profile"], d["user_class"], d["user"], lines,
-                   d["npids"], d["labels"], {k: tuple(v) for k, v in d.get("ranges", {}).items()},
-                   list(d.get("pid_offsets", range(d["npids"]))))
+        """The template `to_dict` wrote; ValueError when `d` is not one (a recordings folder is
+        the user's, and a file in it may have been edited)."""
+        try:
+            lines = [TemplateLine(p, pid, pri, text, ev, (float(gap[0]), float(gap[1])), hold)
+                     for p, pid, pri, text, ev, gap, hold in d["lines"]]
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ValueError(f"not a template: {exc!r}") from None
+        for ln in lines:
+            if not (isinstance(ln.program, str) and isinstance(ln.text, str) and isinstance(ln.event, str)
+                    and (ln.pid is None or isinstance(ln.pid, str)) and type(ln.priority) is int
+                    and 0 <= ln.priority < 192 and isinstance(ln.hold, bool)):
+                raise ValueError("not a template: a line's fields have the wrong types")
+        try:
+            tpl = cls(d["key"], d["entry"], d["variant"], d["profile"], d["user_class"], d["user"], lines,
+                      d["npids"], d["labels"], {k: tuple(v) for k, v in d.get("ranges", {}).items()},
+                      list(d.get("pid_offsets", range(d["npids"]))))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"not a template: {exc!r}") from None
+        if not (isinstance(tpl.labels, dict) and type(tpl.npids) is int and tpl.npids >= 0
+                and all(type(o) is int and o >= 0 for o in tpl.pid_offsets)
+                and all(len(v) in (2, 3) and all(type(x) is int for x in v) for v in tpl.ranges.values())
+                and all(type(i) is int for k in ("failure_index", "penalty_index") for i in tpl.labels.get(k, ()))):
+            raise ValueError("not a template: its counts, pid offsets, ranges or labels have the wrong types")
+        return tpl
 
 
 @dataclass
