@@ -12,7 +12,8 @@ the connections and writing log and labels. Prints ``name=value`` lines: lines_p
 ours), and the details behind them.
 Coreutils' cat copies with copy_file_range(2), inside the kernel; cat_pipe_lines_per_s is
 `cat | cat`, a copy through user space. Rates are the best of three runs (the machine may be
-shared); cpu_lines_per_s divides by the process's CPU time instead. Nothing here asserts a speed.
+shared), each writing a new file as a first run does (see `fresh`); cpu_lines_per_s divides by
+the process's CPU time instead. Nothing here asserts a speed.
 
     python benchmarks/bench_generate.py --memory [--recordings DIR]
 
