@@ -7,7 +7,9 @@ root, no sshd, no namespaces). CI runs as root with openssh-server installed, so
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Iterator
 
@@ -34,6 +36,14 @@ def local_target_problem() -> str | None:
     if shutil.which("unshare") is None and not Path("/proc/self/ns/mnt").exists():
         return "no mount namespaces"
     return None
+
+
+def running(command: str) -> list[str]:
+    """Pids of the processes whose command line ends in `command` (a test's own server-side
+    command, such as "sleep 31"), never one that merely contains it: "sleep 300" elsewhere on
+    the machine holds "sleep 30" too."""
+    pattern = r"(^|[ /])" + re.escape(command) + "$"
+    return subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
 
 
 def cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

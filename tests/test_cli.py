@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, needs_local_sshd
+from conftest import ROOT, needs_local_sshd, running
 from simulator.cli import main
 
 
@@ -152,7 +152,7 @@ def test_interrupted_run_leaves_nothing(tmp_path: Path, sig: int) -> None:
         # Wait until the command is running on the server (its session child exists).
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            out = subprocess.run(["pgrep", "-f", "sleep 30"], capture_output=True, text=True).stdout.split()
+            out = running("sleep 30")
             if out and list(private_tmp.iterdir()):
                 break
             time.sleep(0.05)
@@ -166,5 +166,5 @@ def test_interrupted_run_leaves_nothing(tmp_path: Path, sig: int) -> None:
     err = proc.stderr.read()  # type: ignore[union-attr]
     assert "interrupted" in err and len(err.strip().splitlines()) == 1, err
     time.sleep(0.2)
-    assert not subprocess.run(["pgrep", "-f", "sleep 30"], capture_output=True, text=True).stdout.split()
+    assert not running("sleep 30")
     assert not list(private_tmp.iterdir()), "the run's working folder must be removed"

@@ -15,7 +15,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from conftest import ROOT, needs_local_sshd
+from conftest import ROOT, needs_local_sshd, running
 
 LIBRARY = ROOT / "scenarios" / "library"
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -154,7 +154,7 @@ def test_sigterm_writes_the_summary_every_report_and_the_cut_scenario_as_an_erro
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if subprocess.run(["pgrep", "-f", "sleep 33"], capture_output=True).returncode == 0:
+            if running("sleep 33"):
                 break
             time.sleep(0.05)
         else:

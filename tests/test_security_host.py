@@ -20,7 +20,7 @@ from typing import Iterator
 
 import pytest
 
-from conftest import ROOT, needs_local_sshd
+from conftest import ROOT, needs_local_sshd, running
 from simulator.cli import main
 from simulator.errors import BadInputError, OutputError
 from simulator.io import LogStream, atomic_write_text, check_output, write_lines
@@ -432,7 +432,7 @@ def test_signal_during_connections_keeps_partial_results_and_leaves_nothing(sig:
         deadline = time.monotonic() + 30
         sleeping: list[str] = []
         while time.monotonic() < deadline and len(sleeping) < 2:
-            sleeping = subprocess.run(["pgrep", "-f", "sleep 31"], capture_output=True, text=True).stdout.split()
+            sleeping = running("sleep 31")
             time.sleep(0.05)
         assert len(sleeping) == 2, "both commands run on the server"
         proc.send_signal(sig)
@@ -448,7 +448,7 @@ def test_signal_during_connections_keeps_partial_results_and_leaves_nothing(sig:
     assert text.count("Accepted publickey for user") == 2, "the log so far"
     assert "<testsuite" in report.read_text()
     time.sleep(0.2)
-    assert not subprocess.run(["pgrep", "-f", "sleep 31"], capture_output=True, text=True).stdout.split()
+    assert not running("sleep 31")
     assert not list(tmpdir.iterdir()), "the sshd's work folder is removed"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["partial.log", "report.xml", "slow.yaml", "tmpdir"]
 
