@@ -16,7 +16,7 @@ import pytest
 
 from simulator.errors import BadInputError
 from simulator.generate import apply_overrides, load_spec, plan
-from simulator.generate.outputs import Clock, interleave, make_format
+from simulator.generate.outputs import Clock, decimal_groups, decimal_texts, hex_texts, interleave, make_format
 from simulator.generate.spec import parse_duration, parse_timezone
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -190,6 +190,25 @@ def test_durations_and_time_zones() -> None:
                                                   "2024-04-01T02:00:00.250000+02:00"]
     texts, which = clock.classic_many(np.array([1710144000_000000, 1710144000_500000, 1710144001_000000]))
     assert [texts[i] for i in which] == ["Mar 11 09:00:00", "Mar 11 09:00:00", "Mar 11 09:00:01"]
+
+
+def test_numbers_made_in_bulk_read_as_python_writes_them() -> None:
+    """decimal_groups, decimal_texts and hex_texts make digits for whole arrays at once: they
+    must give what str() and format() give, at every length and at the ends of the types."""
+    edges = [0, 1, 9, 10, 15, 16, 99, 100, 255, 256, 999, 1000, 65535, 10**6 - 1, 10**6, 2**31, 2**32 - 1, 2**32,
+             2**40 + 7, 10**15 + 1, 2**62]
+    numbers = np.array(edges, dtype=np.int64)
+    assert decimal_texts(numbers) == [str(x) for x in edges]
+    assert hex_texts(numbers) == [f"{x:x}" for x in edges]
+    assert hex_texts(numbers, 16) == [f"{x:016x}" for x in edges]
+    wide = np.array([2**64 - 1, 2**63], dtype=np.uint64)
+    assert hex_texts(wide, 16) == ["ffffffffffffffff", "8000000000000000"]
+    assert decimal_texts(wide) == [str(2**64 - 1), str(2**63)]
+    run = np.arange(990, 1010)  # one length, then another
+    assert decimal_texts(run) == [str(x) for x in range(990, 1010)]
+    last = np.array([False, True, True, False, False, True])
+    assert decimal_groups(np.array([3, 4, 1000, 9, 10, 7]), last) == ["3,4", "1000", "9,10,7"]
+    assert decimal_groups(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)) == []
 
 
 def _rows(columns: list, n: int) -> list[str]:

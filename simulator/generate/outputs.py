@@ -58,41 +58,54 @@ def interleave(*columns: Column, n: int) -> str:
     return "".join(parts)
 
 
-_POWERS = 10 ** np.arange(19, dtype=np.int64)
-
-
 def decimal_groups(numbers: np.ndarray, last: np.ndarray) -> list[str]:
     """Non-negative numbers in decimal, "," between the numbers of a group, one text per group
-    (`last` marks each group's last number): "3,4,9".
+    (`last` marks each group's last number): "3,4,9"."""
+    return _digit_groups(numbers, last, 10, 0)
 
-    The digits are made for all numbers at once as a table of bytes (a column per decimal
-    place, a last column for the separator) and leading zeros masked out where the numbers
-    differ in length: one decode and one split then give the groups, where a str() per number
-    would cost a Python call each.
+
+def decimal_texts(numbers: np.ndarray) -> list[str]:
+    """Each non-negative number in decimal, as str() writes it."""
+    return _digit_groups(numbers, np.ones(len(numbers), dtype=bool), 10, 0)
+
+
+def hex_texts(numbers: np.ndarray, width: int = 0) -> list[str]:
+    """Each non-negative number in lower-case hex, as f"{n:x}" writes it (width: zero-padded
+    to that many digits, f"{n:016x}" for 16)."""
+    return _digit_groups(numbers, np.ones(len(numbers), dtype=bool), 16, width)
+
+
+_DIGIT_CODES = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def _digit_groups(numbers: np.ndarray, last: np.ndarray, base: int, width: int) -> list[str]:
+    """Numbers in `base`, "," between those of a group (`last` ends one), one text per group.
+
+    The digits are made for all numbers at once as a table of bytes (a column per place, a last
+    column for the separator), and leading zeros masked out where the numbers differ in length
+    (none with `width`, which pads every number to that many digits): one decode and one split
+    then give the groups, where a str() or format() per number would cost a Python call each.
     """
     if not len(numbers):
         return []
     top = int(numbers.max())
-    width = len(str(top))
-    cells = np.empty((len(numbers), width + 1), dtype=np.uint8)
+    longest = len(np.base_repr(top, base))
+    places = max(width, longest)
+    cells = np.empty((len(numbers), places + 1), dtype=np.uint8)
     rest = numbers.astype(np.uint32 if top < 1 << 32 else np.uint64)  # 32-bit division is faster
-    for place in range(width - 1, -1, -1):
-        rest, cells[:, place] = np.divmod(rest, 10)
-    cells += ord("0")
-    cells[:, width] = np.where(last, 0, ord(","))  # "\x00" ends a group
-    if int(numbers.min()) >= 10 ** (width - 1):  # all as long as the longest
+    for place in range(places - 1, -1, -1):
+        rest, digit = np.divmod(rest, base)
+        cells[:, place] = _DIGIT_CODES[digit]
+    cells[:, places] = np.where(last, 0, ord(","))  # "\x00" ends a group
+    if width or int(numbers.min()) >= base ** (places - 1):  # all as long as the longest
         text = cells.tobytes()
     else:
-        digits = np.searchsorted(_POWERS[1:width], numbers, side="right") + 1
-        text = cells[np.arange(width + 1) >= (width - digits)[:, None]].tobytes()
+        powers = base ** np.arange(1, places, dtype=np.uint64)
+        digits = np.searchsorted(powers, numbers.astype(np.uint64), side="right") + 1
+        text = cells[np.arange(places + 1) >= (places - digits)[:, None]].tobytes()
     groups = text.decode("ascii").split("\x00")
     groups.pop()  # the empty text after the last group's end
     return groups
-
-
-def decimal_texts(numbers: np.ndarray) -> list[str]:
-    """Each non-negative number in decimal (str() of each, made as decimal_groups makes them)."""
-    return decimal_groups(numbers, np.ones(len(numbers), dtype=bool))
 
 
 @lru_cache(maxsize=1)
@@ -267,16 +280,19 @@ class JournalJson(OutputFormat):
         return head, '"}\n'
 
     def stamps(self, times: np.ndarray, first_line: int) -> list[Column]:
+        """The cursor (sequence number i, monotonic m and real-time t in hex, a hash x of i)
+        and the timestamps journald puts before a line's fields, each number a column made in
+        bulk."""
         if not len(times):
             return []
-        boot, seqnum, b = self.boot_id, self.seqnum_id, self.boot(int(times[0]))
-        out = []
-        for n, t in enumerate(times.tolist(), first_line):
-            mono = t - b
-            out.append(f'{{"__CURSOR":"s={seqnum};i={n:x};b={boot};m={mono:x};t={t:x};'
-                       f'x={(n * 2654435761) & 0xffffffffffffffff:016x}","__REALTIME_TIMESTAMP":"{t}",'
-                       f'"__MONOTONIC_TIMESTAMP":"{mono}","_BOOT_ID":"{boot}",')
-        return [out]
+        boot = self.boot(int(times[0]))
+        numbers = np.arange(first_line, first_line + len(times), dtype=np.uint64)
+        mono = times - boot  # >= 0: the boot is before the first line, and lines come in time order
+        return [f'{{"__CURSOR":"s={self.seqnum_id};i=', hex_texts(numbers), f";b={self.boot_id};m=",
+                hex_texts(mono), ";t=", hex_texts(times), ";x=",
+                hex_texts(numbers * np.uint64(2654435761), 16),  # wraps at 2**64, as the cursor's hash does
+                '","__REALTIME_TIMESTAMP":"', decimal_texts(times), '","__MONOTONIC_TIMESTAMP":"',
+                decimal_texts(mono), f'","_BOOT_ID":"{self.boot_id}",']
 
     def boot(self, first_us: int) -> int:
         if self.boot_us is None:
