@@ -461,10 +461,9 @@ class Emitter:
         # were written in its own order (its times never go back and the sort is stable), so
         # its numbers ascend and its k-th is its template's k-th line
         done = state.written_c < ready
-        by_conn = np.argsort(state.written_c[done], kind="stable")
-        conns = state.written_c[done][by_conn]
-        numbers = state.written_n[done][by_conn]
-        tlines = state.written_l[done][by_conn]
+        picked = np.flatnonzero(done)
+        picked = picked[np.argsort(state.written_c[picked], kind="stable")]
+        conns, numbers, tlines = state.written_c[picked], state.written_n[picked], state.written_l[picked]
         keep = ~done
         state.written_c, state.written_n, state.written_l = (
             state.written_c[keep], state.written_n[keep], state.written_l[keep])

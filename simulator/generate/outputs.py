@@ -168,7 +168,7 @@ class Clock:
             tails: Column = self.offset_text(self.fixed) + tail
         else:
             texts = {o: self.offset_text(o) + tail for o in set(off.tolist())}
-            tails = [texts[o] for o in off.tolist()]
+            tails = list(map(texts.__getitem__, off.tolist()))
         return [gather(dates, which), gather(_hms(), sod.tolist()), gather(_DOT3, ms.tolist()),
                 gather(_DIGITS3, rest.tolist()), tails]
 
