@@ -75,9 +75,6 @@ def hex_texts(numbers: np.ndarray, width: int = 0) -> list[str]:
     return _digit_groups(numbers, np.ones(len(numbers), dtype=bool), 16, width)
 
 
-_DIGIT_CODES = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-
-
 def _digit_groups(numbers: np.ndarray, last: np.ndarray, base: int, width: int) -> list[str]:
     """Numbers in `base`, "," between those of a group (`last` ends one), one text per group.
 
@@ -94,8 +91,10 @@ def _digit_groups(numbers: np.ndarray, last: np.ndarray, base: int, width: int) 
     cells = np.empty((len(numbers), places + 1), dtype=np.uint8)
     rest = numbers.astype(np.uint32 if top < 1 << 32 else np.uint64)  # 32-bit division is faster
     for place in range(places - 1, -1, -1):
-        rest, digit = np.divmod(rest, base)
-        cells[:, place] = _DIGIT_CODES[digit]
+        rest, cells[:, place] = np.divmod(rest, base)
+    cells += ord("0")
+    if base > 10:
+        cells[cells > ord("9")] += ord("a") - ord("9") - 1  # 10 -> "a", ...
     cells[:, places] = np.where(last, 0, ord(","))  # "\x00" ends a group
     if width or int(numbers.min()) >= base ** (places - 1):  # all as long as the longest
         text = cells.tobytes()
