@@ -431,12 +431,8 @@ class Catalogue:
         its regex with that digit made any digit matches this message: then the shape is not
         kept. Asked once per shape learnt, so that a log's lines cannot teach a shape an answer
         that a later line of the same shape would not get from the catalogue itself."""
-        bucket = wild = self._buckets[""]
-        for key in message_keys(message):
-            found = self._bucket(key)
-            if found is not None:
-                bucket = found
-                break
+        wild = self._buckets[""]
+        bucket = self._bucket_for(message)
         # the entries `_match` tries before `spec`, in order
         at = next((i for i, s in enumerate(bucket.specs) if s is spec), None)
         if at is not None:
@@ -465,14 +461,18 @@ class Catalogue:
             own = self._own[spec.regex] = re.compile(spec.regex, re.DOTALL)
         return own
 
-    def _match(self, message: str) -> MatchResult | None:
-        wild = self._buckets[""]
-        bucket = wild
+    def _bucket_for(self, message: str) -> _Bucket:
+        """The bucket of entries a message is tried against first: that of its first key the
+        catalogue knows, else the wildcard bucket (which `_match` tries after any other)."""
         for key in message_keys(message):
             found = self._bucket(key)
             if found is not None:
-                bucket = found
-                break
+                return found
+        return self._buckets[""]
+
+    def _match(self, message: str) -> MatchResult | None:
+        wild = self._buckets[""]
+        bucket = self._bucket_for(message)
         hit = bucket.search(message)
         if hit is None and bucket is not wild:
             hit = wild.search(message)
